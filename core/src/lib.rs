@@ -1,1 +1,14 @@
+//! efi-core: the efi-poller host.
+//!
+//! Loads plugins ([`loader`]), runs their sans-IO tasks ([`runner`]) on the host's I/O
+//! [`engines`], identifies devices ([`identify`]), and offers it all through the `efi-poller`
+//! command line ([`cli`]).
 
+pub mod cli;
+pub mod config;
+pub mod engines;
+pub mod host;
+pub mod identify;
+pub mod loader;
+pub mod logging;
+pub mod runner;

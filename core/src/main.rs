@@ -1,1 +1,5 @@
-fn main() {}
+//! The `efi-poller` binary.
+
+fn main() -> std::process::ExitCode {
+    efi_core::cli::main()
+}

@@ -37,6 +37,15 @@ pub enum LoadError {
         /// The loader's explanation.
         detail: String,
     },
+    /// Not a complete shared object for this machine (checked before the dynamic loader
+    /// sees it, because mapping a truncated file can crash the process).
+    #[error("{file}: not a complete shared library for this machine: {detail}")]
+    Damaged {
+        /// The plugin file.
+        file: PathBuf,
+        /// What is wrong.
+        detail: String,
+    },
     /// A shared library, but not one of ours.
     #[error("{file}: not an efi-poller plugin (no efi-plugin-api root module; was it built with export_plugin!?)")]
     NotAPlugin {
@@ -129,10 +138,22 @@ impl std::fmt::Debug for Library {
 
 /// Opens the shared library at `path` and checks that it is a compatible plugin.
 ///
+/// `path` must not change while this runs (the host loads a private copy): its structure is
+/// checked first, then it is handed to the dynamic loader.
+///
 /// `file` is the name used in messages (the operator's file, when `path` is a private copy).
 /// The library stays mapped for the life of the process (libraries cannot be unloaded safely).
 pub fn open(path: &Path, file: &Path) -> Result<Library, LoadError> {
     let file = file.to_path_buf();
+    let bytes = std::fs::read(path).map_err(|e| LoadError::Open {
+        file: file.clone(),
+        detail: e.to_string(),
+    })?;
+    crate::elf::check_shared_object(&bytes).map_err(|detail| LoadError::Damaged {
+        file: file.clone(),
+        detail,
+    })?;
+    drop(bytes);
     let header = lib_header_from_path(path).map_err(|e| classify(&file, e, None))?;
     let plugin_api = header.version_strings().version.as_str().to_owned();
     let module = header

@@ -29,6 +29,7 @@
 #[doc(hidden)]
 #[allow(non_local_definitions)] // expanded by abi_stable's sabi_trait
 pub mod abi;
+mod elf;
 mod error;
 pub mod host;
 mod io;

@@ -1,0 +1,188 @@
+//! `efi-poller demo`: starts the embedded lab on loopback and polls it with the plugins,
+//! printing each cycle's records as they come.
+
+use super::table;
+use crate::config::Config;
+use crate::host::Host;
+use clap::Args;
+use efi_plugin_api::Target;
+use futures::StreamExt;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+/// Arguments of `demo`.
+#[derive(Args, Debug)]
+pub struct DemoArgs {
+    /// Simulated devices (default: `demo.devices` from the config).
+    #[arg(long)]
+    pub devices: Option<u32>,
+    /// Seconds between cycles (default: `demo.interval_secs`).
+    #[arg(long)]
+    pub interval: Option<u64>,
+    /// Stop after this many cycles (default: run until Ctrl-C or SIGTERM).
+    #[arg(long)]
+    pub cycles: Option<u64>,
+}
+
+/// Runs the demo.
+pub async fn run(config: Config, args: DemoArgs) -> anyhow::Result<ExitCode> {
+    let devices = args.devices.unwrap_or(config.demo.devices).max(1);
+    let interval = Duration::from_secs(args.interval.unwrap_or(config.demo.interval_secs).max(1));
+    let concurrency = config.demo.concurrency.max(1);
+
+    let agents = efi_lab::fleet::start_mib2_fleet(devices).await?;
+    let host = tokio::task::spawn_blocking(move || Host::new(config)).await?;
+    let _watcher = host.watch_plugins();
+
+    let drivers = host.registry.active_drivers();
+    println!(
+        "efi-poller demo: {devices} simulated SNMP devices on loopback ({} .. {})",
+        agents[0].addr(),
+        agents[agents.len() - 1].addr()
+    );
+    println!(
+        "plugins from {}: {}",
+        host.registry.dir().display(),
+        if drivers.is_empty() {
+            "none".to_owned()
+        } else {
+            drivers
+                .iter()
+                .map(|p| format!("{} {}", p.name(), p.info().version))
+                .collect::<Vec<_>>()
+                .join(", ")
+        }
+    );
+    if drivers.is_empty() {
+        anyhow::bail!(
+            "no driver plugins in {}; build them first (`cargo build --release`) or set plugins.dir",
+            host.registry.dir().display()
+        );
+    }
+    println!("polling every {} s; Ctrl-C stops\n", interval.as_secs());
+
+    let targets: Vec<Target> = agents
+        .iter()
+        .map(|a| {
+            let mut t = Target::new(a.addr().ip());
+            t.snmp_port = a.addr().port();
+            t
+        })
+        .collect();
+
+    let mut cycle = 0u64;
+    let mut failed_total = 0usize;
+    loop {
+        cycle += 1;
+        let started = Instant::now();
+        let mut results: Vec<_> = futures::stream::iter(targets.iter())
+            .map(|t| {
+                let host = &host;
+                async move { (t, host.poll(t, None).await) }
+            })
+            .buffer_unordered(concurrency)
+            .collect()
+            .await;
+        results.sort_by_key(|(t, _)| t.address);
+        let mut rows = Vec::new();
+        let mut failed = 0;
+        for (t, result) in &results {
+            match result {
+                Ok(o) => {
+                    let r = &o.record;
+                    rows.push(vec![
+                        t.address.to_string(),
+                        o.driver.clone(),
+                        r.hostname.clone().unwrap_or_else(|| "-".into()),
+                        r.uptime_s.map(human_duration).unwrap_or_else(|| "-".into()),
+                        r.identity.mac.clone().unwrap_or_else(|| "-".into()),
+                        r.interfaces.len().to_string(),
+                        r.octets_received
+                            .map(|v| v.to_string())
+                            .unwrap_or_else(|| "-".into()),
+                        r.octets_sent
+                            .map(|v| v.to_string())
+                            .unwrap_or_else(|| "-".into()),
+                        o.elapsed.as_millis().to_string(),
+                    ]);
+                }
+                Err(e) => {
+                    failed += 1;
+                    rows.push(vec![
+                        t.address.to_string(),
+                        "-".into(),
+                        format!("error: {e}"),
+                    ]);
+                }
+            }
+        }
+        failed_total += failed;
+        println!(
+            "cycle {cycle}: {} polled, {} ok, {failed} failed in {} ms",
+            results.len(),
+            results.len() - failed,
+            started.elapsed().as_millis()
+        );
+        print!(
+            "{}",
+            table::render(
+                &[
+                    "ADDRESS",
+                    "DRIVER",
+                    "HOSTNAME",
+                    "UPTIME",
+                    "MAC",
+                    "IFACES",
+                    "RX_OCTETS",
+                    "TX_OCTETS",
+                    "POLL_MS"
+                ],
+                &rows
+            )
+        );
+        println!();
+        if args.cycles.is_some_and(|n| cycle >= n) {
+            break;
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(interval) => {}
+            _ = shutdown_signal() => {
+                println!("stopping");
+                break;
+            }
+        }
+    }
+    Ok(if failed_total == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
+
+fn human_duration(secs: u64) -> String {
+    let (d, h, m, s) = (secs / 86_400, secs / 3600 % 24, secs / 60 % 60, secs % 60);
+    if d > 0 {
+        format!("{d}d {h}h {m}m")
+    } else if h > 0 {
+        format!("{h}h {m}m")
+    } else {
+        format!("{m}m {s}s")
+    }
+}
+
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => return std::future::pending().await,
+            };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = tokio::signal::ctrl_c().await;
+}

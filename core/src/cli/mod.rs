@@ -1,0 +1,119 @@
+//! The `efi-poller` command line.
+
+mod demo;
+mod plugins;
+mod poll;
+mod table;
+
+use crate::config::Config;
+use clap::{Parser, Subcommand};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+/// IPAM arbiter and device information poller for Sonar, for private LTE networks.
+#[derive(Parser, Debug)]
+#[command(name = "efi-poller", version, about, propagate_version = true)]
+pub struct Cli {
+    /// Configuration file. Default: $EFI_POLLER_CONFIG, then /etc/efi-poller/config.toml
+    /// when it exists, else built-in defaults.
+    #[arg(long, short, global = true, env = "EFI_POLLER_CONFIG")]
+    pub config: Option<PathBuf>,
+
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Subcommand, Debug)]
+pub enum Command {
+    /// Start the embedded lab (simulated devices on loopback) and poll it with the plugins.
+    Demo(demo::DemoArgs),
+    /// Poll one device and print its record.
+    Poll(poll::PollArgs),
+    /// Inspect plugins.
+    #[command(subcommand)]
+    Plugins(plugins::PluginsCommand),
+    /// Check a configuration file and print the first problem, with file, line and key.
+    #[command(subcommand)]
+    Config(ConfigCommand),
+}
+
+/// `efi-poller config ...`
+#[derive(Subcommand, Debug)]
+pub enum ConfigCommand {
+    /// Validate the configuration file.
+    Check {
+        /// The file (default: the global --config resolution).
+        file: Option<PathBuf>,
+    },
+}
+
+const SYSTEM_CONFIG: &str = "/etc/efi-poller/config.toml";
+
+/// Loads the configuration the way every subcommand does.
+pub fn load_config(explicit: Option<&PathBuf>) -> Result<(Config, Option<PathBuf>), String> {
+    let path = explicit.cloned().or_else(|| {
+        let p = PathBuf::from(SYSTEM_CONFIG);
+        p.exists().then_some(p)
+    });
+    match path {
+        Some(p) => Config::load(&p)
+            .map(|c| (c, Some(p)))
+            .map_err(|e| e.to_string()),
+        None => Ok((Config::default(), None)),
+    }
+}
+
+/// Entry point of the binary.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    if let Command::Config(ConfigCommand::Check { file }) = &cli.command {
+        return match load_config(file.as_ref().or(cli.config.as_ref())) {
+            Ok((_, Some(p))) => {
+                println!("{}: ok", p.display());
+                ExitCode::SUCCESS
+            }
+            Ok((_, None)) => {
+                println!("no configuration file; built-in defaults apply");
+                ExitCode::SUCCESS
+            }
+            Err(e) => {
+                eprintln!("error: {e}");
+                ExitCode::from(2)
+            }
+        };
+    }
+    let (config, _) = match load_config(cli.config.as_ref()) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    crate::logging::init(&config.log);
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = runtime.block_on(async move {
+        match cli.command {
+            Command::Demo(args) => demo::run(config, args).await,
+            Command::Poll(args) => poll::run(config, args).await,
+            Command::Plugins(cmd) => plugins::run(config, cmd).await,
+            Command::Config(_) => unreachable!("handled above"),
+        }
+    });
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,294 @@
+//! The host's configuration file (`config.toml`): every key, its default and its meaning.
+//!
+//! The doc comments on these structs are the reference documentation of the file. Unknown
+//! keys are errors, and every error names the file, the line and the key.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+/// The whole configuration. Every section and key is optional.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Logging.
+    pub log: LogConfig,
+    /// Plugin loading and isolation.
+    pub plugins: PluginsConfig,
+    /// Settings passed to each driver instance, by plugin name: `[drivers.hello-driver]`.
+    pub drivers: BTreeMap<String, toml::Table>,
+    /// SNMP defaults for every device.
+    pub snmp: SnmpConfig,
+    /// The embedded demo lab (`efi-poller demo`).
+    pub demo: DemoConfig,
+}
+
+/// `[log]`: one structured stream on stderr (journald picks it up under systemd).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// `text` (human-readable) or `json` (one object per line).
+    pub format: LogFormat,
+    /// Filter in `RUST_LOG` syntax, e.g. `info` or `info,efi::plugin=debug`.
+    /// The `RUST_LOG` environment variable, when set, wins.
+    pub level: String,
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig {
+            format: LogFormat::Text,
+            level: "info".into(),
+        }
+    }
+}
+
+/// Log line format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// `[plugins]`: where plugins come from and how misbehaving ones are contained.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PluginsConfig {
+    /// Directory scanned for plugin `.so` files. Default: the directory of the efi-poller
+    /// binary, so `target/release/efi-poller` finds the plugins built beside it.
+    pub dir: Option<PathBuf>,
+    /// Seconds between rescans of the directory: new files are loaded, changed files
+    /// reloaded, removed files dropped, without a restart. `0` disables rescanning.
+    pub rescan_secs: u64,
+    /// CPU time one plugin step may take, in milliseconds. A step over budget quarantines
+    /// the plugin (a step is pure parsing; real work takes well under this).
+    pub step_budget_ms: u64,
+    /// A plugin that panics this many times in a row is quarantined until its file changes
+    /// or the host reloads.
+    pub max_consecutive_panics: u32,
+    /// Settings passed to each plugin's `init`, by plugin name: `[plugins.settings.raemis]`.
+    pub settings: BTreeMap<String, toml::Table>,
+}
+
+impl Default for PluginsConfig {
+    fn default() -> Self {
+        PluginsConfig {
+            dir: None,
+            rescan_secs: 5,
+            step_budget_ms: 500,
+            max_consecutive_panics: 3,
+            settings: BTreeMap::new(),
+        }
+    }
+}
+
+impl PluginsConfig {
+    /// The configured directory, or the binary's own directory.
+    pub fn resolved_dir(&self) -> PathBuf {
+        self.dir.clone().unwrap_or_else(default_plugins_dir)
+    }
+}
+
+/// The directory of the running executable (the default plugins directory).
+pub fn default_plugins_dir() -> PathBuf {
+    std::env::current_exe()
+        .ok()
+        .and_then(|p| p.parent().map(Path::to_path_buf))
+        .unwrap_or_else(|| PathBuf::from("."))
+}
+
+/// `[snmp]`: defaults for every device; per-device overrides come with the device inventory.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SnmpConfig {
+    /// Protocol version: `1` or `2c`.
+    pub version: SnmpVersion,
+    /// Community string (a secret: never logged).
+    pub community: Secret,
+    /// Time to wait for each answer, in milliseconds.
+    pub timeout_ms: u64,
+    /// Retries after a timeout (so `1` means at most two tries).
+    pub retries: u32,
+    /// GETBULK max-repetitions when the driver does not say.
+    pub max_repetitions: u32,
+    /// Most varbinds one walk may return before it is cut off (protects against agents
+    /// that loop).
+    pub max_walk_varbinds: usize,
+}
+
+impl Default for SnmpConfig {
+    fn default() -> Self {
+        SnmpConfig {
+            version: SnmpVersion::V2c,
+            community: Secret::new("public"),
+            timeout_ms: 2000,
+            retries: 1,
+            max_repetitions: 25,
+            max_walk_varbinds: 100_000,
+        }
+    }
+}
+
+/// SNMP protocol version.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SnmpVersion {
+    /// SNMPv1 (walks use GETNEXT).
+    #[serde(rename = "1")]
+    V1,
+    /// SNMPv2c (walks use GETBULK).
+    #[serde(rename = "2c")]
+    V2c,
+}
+
+/// `[demo]`: the embedded lab that `efi-poller demo` starts.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DemoConfig {
+    /// Simulated devices (at 127.10.0.1, 127.10.0.2, ...).
+    pub devices: u32,
+    /// Seconds between poll cycles.
+    pub interval_secs: u64,
+    /// Devices polled at the same time.
+    pub concurrency: usize,
+}
+
+impl Default for DemoConfig {
+    fn default() -> Self {
+        DemoConfig {
+            devices: 6,
+            interval_secs: 10,
+            concurrency: 64,
+        }
+    }
+}
+
+/// A secret string (community, token, password): printed as `***` in Debug and logs.
+#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret.
+    pub fn new(s: impl Into<String>) -> Self {
+        Secret(s.into())
+    }
+
+    /// The secret itself, for the one place that must send it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("\"***\"")
+    }
+}
+
+/// A configuration file that could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("{file}: {source}")]
+    Read {
+        /// The file.
+        file: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+    /// The file is not valid, or has an unknown key or a bad value.
+    #[error("{file}: {message}")]
+    Invalid {
+        /// The file.
+        file: PathBuf,
+        /// toml's message: line, column, the offending text and the key.
+        message: String,
+    },
+}
+
+impl Config {
+    /// Reads and checks a configuration file.
+    pub fn load(path: &Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            file: path.to_path_buf(),
+            source,
+        })?;
+        Self::parse(&text, path)
+    }
+
+    /// Parses configuration text; `file` is used in messages.
+    pub fn parse(text: &str, file: &Path) -> Result<Config, ConfigError> {
+        toml::from_str(text).map_err(|e| ConfigError::Invalid {
+            file: file.to_path_buf(),
+            message: e.to_string().trim_end().to_owned(),
+        })
+    }
+
+    /// The driver settings for plugin `name` as TOML text (empty when none).
+    pub fn driver_settings(&self, name: &str) -> String {
+        self.drivers
+            .get(name)
+            .map(|t| toml::to_string(t).unwrap_or_default())
+            .unwrap_or_default()
+    }
+
+    /// The init settings for plugin `name` as TOML text (empty when none).
+    pub fn plugin_settings(&self, name: &str) -> String {
+        self.plugins
+            .settings
+            .get(name)
+            .map(|t| toml::to_string(t).unwrap_or_default())
+            .unwrap_or_default()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn empty_file_is_all_defaults() {
+        let c = Config::parse("", Path::new("c.toml")).unwrap();
+        assert_eq!(c.plugins.rescan_secs, 5);
+        assert_eq!(c.snmp.version, SnmpVersion::V2c);
+        assert_eq!(c.snmp.community.expose(), "public");
+    }
+
+    #[test]
+    fn unknown_key_names_key_file_and_line() {
+        let err = Config::parse(
+            "[snmp]\ntimeout_ms = 10\ncomunity = \"x\"\n",
+            Path::new("/etc/efi.toml"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("/etc/efi.toml"), "{err}");
+        assert!(err.contains("comunity"), "{err}");
+        assert!(err.contains("line 3"), "{err}");
+    }
+
+    #[test]
+    fn bad_value_is_reported() {
+        let err = Config::parse("[snmp]\nversion = \"3x\"\n", Path::new("c.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("line 2"), "{err}");
+    }
+
+    #[test]
+    fn secrets_never_show_in_debug() {
+        let c = Config::parse("[snmp]\ncommunity = \"s3cr3t\"\n", Path::new("c.toml")).unwrap();
+        assert!(!format!("{c:?}").contains("s3cr3t"));
+        assert_eq!(c.snmp.community.expose(), "s3cr3t");
+    }
+
+    #[test]
+    fn the_shipped_config_file_parses() {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../config.toml");
+        Config::load(&path).unwrap();
+    }
+}

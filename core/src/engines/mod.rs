@@ -1,0 +1,42 @@
+//! I/O engines: the host runs every request a plugin asks for.
+//!
+//! Plugins never open sockets; they return [`IoRequest`]s and get [`IoResponse`]s. This
+//! module routes each request to the engine of its protocol. Request kinds without an engine
+//! in this host are answered `unsupported`, so a driver can fall back to another method.
+
+pub mod snmp;
+
+use crate::config::Config;
+use efi_plugin_api::{IoError, IoErrorKind, IoRequest, IoResponse, Target};
+
+/// All engines of the host.
+pub struct Engines {
+    snmp: snmp::SnmpEngine,
+}
+
+impl Engines {
+    /// Engines configured from the host config.
+    pub fn new(config: &Config) -> Self {
+        Engines {
+            snmp: snmp::SnmpEngine::new(config.snmp.clone()),
+        }
+    }
+
+    /// Runs one request against `target`.
+    pub async fn execute(&self, target: &Target, request: &IoRequest) -> IoResponse {
+        match request {
+            IoRequest::SnmpGet { .. } | IoRequest::SnmpWalk { .. } => {
+                self.snmp.execute(target, request).await
+            }
+            other => Err(IoError::new(
+                IoErrorKind::Unsupported,
+                format!("this host has no {} engine yet", other.kind()),
+            )),
+        }
+    }
+
+    /// Runs the requests of one step concurrently; answers come back in request order.
+    pub async fn execute_all(&self, target: &Target, requests: &[IoRequest]) -> Vec<IoResponse> {
+        futures::future::join_all(requests.iter().map(|r| self.execute(target, r))).await
+    }
+}

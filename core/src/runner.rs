@@ -1,0 +1,276 @@
+//! Runs plugin tasks: each step on the blocking pool under a CPU-time budget, the I/O it asks
+//! for on the host's engines, panics and overruns counted towards quarantine.
+
+use crate::engines::Engines;
+use crate::loader::LoadedPlugin;
+use efi_plugin_api::host::TaskHandle;
+use efi_plugin_api::{
+    Confidence, DeviceRecord, ErrorKind, Fingerprint, IoResponse, PluginError, Step, Target,
+};
+use serde::de::DeserializeOwned;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Most steps one task may take (a driver that never finishes is a bug, not a device).
+pub const MAX_STEPS: usize = 64;
+
+/// Why a plugin task did not produce its output.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum RunError {
+    /// The plugin is quarantined and was not called.
+    #[error("plugin {plugin} is quarantined: {reason}")]
+    Quarantined {
+        /// Plugin name.
+        plugin: String,
+        /// Why.
+        reason: String,
+    },
+    /// The plugin reported an error (a caught panic included).
+    #[error("plugin {plugin}: {error}")]
+    Plugin {
+        /// Plugin name.
+        plugin: String,
+        /// Its error.
+        error: PluginError,
+    },
+    /// A step used more CPU than its budget; the plugin is now quarantined.
+    #[error("plugin {plugin}: a step used {used_ms} ms of CPU, over its {budget_ms} ms budget; plugin quarantined")]
+    OverBudget {
+        /// Plugin name.
+        plugin: String,
+        /// CPU time used.
+        used_ms: u64,
+        /// Budget.
+        budget_ms: u64,
+    },
+    /// A step did not return at all within the wall-clock limit; the plugin is quarantined.
+    #[error("plugin {plugin}: a step did not return within {limit_ms} ms; plugin quarantined")]
+    Hung {
+        /// Plugin name.
+        plugin: String,
+        /// The limit.
+        limit_ms: u64,
+    },
+    /// The task kept asking for I/O.
+    #[error("plugin {plugin}: task did not finish within {MAX_STEPS} steps")]
+    TooManySteps {
+        /// Plugin name.
+        plugin: String,
+    },
+    /// The plugin is not a driver.
+    #[error("plugin {plugin} has no driver")]
+    NotADriver {
+        /// Plugin name.
+        plugin: String,
+    },
+}
+
+/// Executes plugin tasks against the host's engines.
+pub struct Runner {
+    engines: Arc<Engines>,
+    budget: Duration,
+}
+
+impl Runner {
+    /// A runner with a CPU-time budget per step.
+    pub fn new(engines: Arc<Engines>, step_budget: Duration) -> Self {
+        Runner {
+            engines,
+            budget: step_budget,
+        }
+    }
+
+    /// The engines.
+    pub fn engines(&self) -> &Arc<Engines> {
+        &self.engines
+    }
+
+    /// Wall-clock limit of one step: a step that burns this long without returning is hung.
+    fn wall_limit(&self) -> Duration {
+        (self.budget * 4).max(Duration::from_secs(2))
+    }
+
+    fn check_quarantine(plugin: &LoadedPlugin) -> Result<(), RunError> {
+        match plugin.health().status() {
+            crate::loader::Status::Ok => Ok(()),
+            crate::loader::Status::Quarantined(reason) => Err(RunError::Quarantined {
+                plugin: plugin.name().to_owned(),
+                reason,
+            }),
+        }
+    }
+
+    /// Asks a driver how well it matches a fingerprint.
+    pub async fn identify(
+        &self,
+        plugin: &Arc<LoadedPlugin>,
+        fingerprint: &Fingerprint,
+    ) -> Result<Confidence, RunError> {
+        Self::check_quarantine(plugin)?;
+        let p = plugin.clone();
+        let fp = fingerprint.clone();
+        let (result, cpu) = self
+            .guarded(plugin, move || p.driver().map(|d| d.identify(&fp)))
+            .await?;
+        let result = result.ok_or_else(|| RunError::NotADriver {
+            plugin: plugin.name().to_owned(),
+        })?;
+        self.account(plugin, cpu, result.as_ref().err())?;
+        result.map_err(|error| RunError::Plugin {
+            plugin: plugin.name().to_owned(),
+            error,
+        })
+    }
+
+    /// Collects one device's record with a driver plugin.
+    pub async fn collect(
+        &self,
+        plugin: &Arc<LoadedPlugin>,
+        target: &Target,
+    ) -> Result<DeviceRecord, RunError> {
+        Self::check_quarantine(plugin)?;
+        let (p, t) = (plugin.clone(), target.clone());
+        let (begun, cpu) = self
+            .guarded(plugin, move || p.driver().map(|d| d.collect(&t)))
+            .await?;
+        let begun = begun.ok_or_else(|| RunError::NotADriver {
+            plugin: plugin.name().to_owned(),
+        })?;
+        self.account(plugin, cpu, begun.as_ref().err())?;
+        let task = begun.map_err(|error| RunError::Plugin {
+            plugin: plugin.name().to_owned(),
+            error,
+        })?;
+        self.run(plugin, task, target).await
+    }
+
+    /// Drives a task to its end: steps on the blocking pool, I/O on the engines.
+    pub async fn run<T>(
+        &self,
+        plugin: &Arc<LoadedPlugin>,
+        task: TaskHandle<T>,
+        target: &Target,
+    ) -> Result<T, RunError>
+    where
+        T: DeserializeOwned + Send + 'static,
+    {
+        let mut task = task;
+        let mut input: Option<Vec<IoResponse>> = None;
+        for _ in 0..MAX_STEPS {
+            Self::check_quarantine(plugin)?;
+            let (t, (step, cpu)) = self
+                .guarded(plugin, move || {
+                    let step = match input {
+                        None => task.start(),
+                        Some(responses) => task.resume(&responses),
+                    };
+                    (task, step)
+                })
+                .await
+                .map(|((task, step), cpu)| (task, (step, cpu)))?;
+            task = t;
+            let failure = match &step {
+                Step::Failed(e) => Some(e),
+                _ => None,
+            };
+            self.account(plugin, cpu, failure)?;
+            match step {
+                Step::Done(out) => {
+                    plugin.health().record_ok();
+                    return Ok(out);
+                }
+                Step::Failed(error) => {
+                    if error.kind != ErrorKind::Panic {
+                        plugin.health().record_ok();
+                    }
+                    return Err(RunError::Plugin {
+                        plugin: plugin.name().to_owned(),
+                        error,
+                    });
+                }
+                Step::Requests(requests) => {
+                    input = Some(self.engines.execute_all(target, &requests).await);
+                }
+            }
+        }
+        Err(RunError::TooManySteps {
+            plugin: plugin.name().to_owned(),
+        })
+    }
+
+    /// Runs `f` (one synchronous call into a plugin) on the blocking pool, measuring the CPU
+    /// time it used; quarantines the plugin when it does not return in time.
+    async fn guarded<R: Send + 'static>(
+        &self,
+        plugin: &Arc<LoadedPlugin>,
+        f: impl FnOnce() -> R + Send + 'static,
+    ) -> Result<(R, Duration), RunError> {
+        let job = tokio::task::spawn_blocking(move || {
+            let before = thread_cpu_time();
+            let out = f();
+            (out, thread_cpu_time().saturating_sub(before))
+        });
+        let limit = self.wall_limit();
+        match tokio::time::timeout(limit, job).await {
+            Ok(Ok(done)) => Ok(done),
+            Ok(Err(join)) => Err(RunError::Plugin {
+                plugin: plugin.name().to_owned(),
+                error: PluginError::new(ErrorKind::Panic, format!("host-side call failed: {join}")),
+            }),
+            Err(_) => {
+                let err = RunError::Hung {
+                    plugin: plugin.name().to_owned(),
+                    limit_ms: limit.as_millis() as u64,
+                };
+                plugin.health().quarantine(err.to_string());
+                tracing::error!(plugin = plugin.name(), "{err}");
+                Err(err)
+            }
+        }
+    }
+
+    /// Books one call into the plugin: over budget quarantines, a panic counts towards
+    /// quarantine. Only a task that runs to its end resets the panic streak (in `run`), so a
+    /// plugin whose every collection panics is quarantined even if it identifies fine.
+    fn account(
+        &self,
+        plugin: &LoadedPlugin,
+        cpu: Duration,
+        failure: Option<&PluginError>,
+    ) -> Result<(), RunError> {
+        if cpu > self.budget {
+            let err = RunError::OverBudget {
+                plugin: plugin.name().to_owned(),
+                used_ms: cpu.as_millis() as u64,
+                budget_ms: self.budget.as_millis() as u64,
+            };
+            plugin.health().quarantine(err.to_string());
+            tracing::error!(plugin = plugin.name(), "{err}");
+            return Err(err);
+        }
+        match failure {
+            Some(e) if e.kind == ErrorKind::Panic => {
+                if plugin.health().record_panic(&e.message) {
+                    tracing::error!(plugin = plugin.name(), "plugin quarantined: {}", e.message);
+                }
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+/// CPU time used by the calling thread.
+fn thread_cpu_time() -> Duration {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime writes into the timespec we own; CLOCK_THREAD_CPUTIME_ID exists on
+    // every Linux we support.
+    let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
+    if rc != 0 {
+        return Duration::ZERO;
+    }
+    Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32)
+}

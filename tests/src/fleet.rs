@@ -1,0 +1,63 @@
+//! A fleet of simulated MIB-II devices at consecutive loopback addresses (127.10.0.1, ...).
+
+use crate::snmp_agent::{AgentOptions, SnmpAgent};
+use efi_plugin_api::snmprec::AgentData;
+use std::net::{Ipv4Addr, SocketAddr};
+
+/// The snmprec text of lab device number `n` (1-based): a Linux CPE with a loopback, an
+/// Ethernet and an LTE interface, distinct names, MACs and counters.
+pub fn mib2_device(n: u32) -> String {
+    let mac = format!("02ef1a{:06x}", n);
+    let lte_mac = format!("02ef1b{:06x}", n);
+    let rx = 1_000_000u64 * u64::from(n) + 12_345;
+    let tx = 250_000u64 * u64::from(n) + 678;
+    format!(
+        "1.3.6.1.2.1.1.1.0|4|Linux efi-lab-cpe-{n} 5.4.0 armv7l\n\
+         1.3.6.1.2.1.1.2.0|6|1.3.6.1.4.1.8072.3.2.10\n\
+         1.3.6.1.2.1.1.3.0|67|{uptime}\n\
+         1.3.6.1.2.1.1.5.0|4|cpe-{n:03}\n\
+         1.3.6.1.2.1.2.2.1.1.1|2|1\n\
+         1.3.6.1.2.1.2.2.1.1.2|2|2\n\
+         1.3.6.1.2.1.2.2.1.1.3|2|3\n\
+         1.3.6.1.2.1.2.2.1.2.1|4|lo\n\
+         1.3.6.1.2.1.2.2.1.2.2|4|eth0\n\
+         1.3.6.1.2.1.2.2.1.2.3|4|lte0\n\
+         1.3.6.1.2.1.2.2.1.5.1|66|10000000\n\
+         1.3.6.1.2.1.2.2.1.5.2|66|1000000000\n\
+         1.3.6.1.2.1.2.2.1.5.3|66|150000000\n\
+         1.3.6.1.2.1.2.2.1.6.1|4x|\n\
+         1.3.6.1.2.1.2.2.1.6.2|4x|{mac}\n\
+         1.3.6.1.2.1.2.2.1.6.3|4x|{lte_mac}\n\
+         1.3.6.1.2.1.2.2.1.8.1|2|1\n\
+         1.3.6.1.2.1.2.2.1.8.2|2|1\n\
+         1.3.6.1.2.1.2.2.1.8.3|2|{lte_status}\n\
+         1.3.6.1.2.1.2.2.1.10.1|65|4242\n\
+         1.3.6.1.2.1.2.2.1.10.2|65|{rx}\n\
+         1.3.6.1.2.1.2.2.1.10.3|65|{lte_rx}\n\
+         1.3.6.1.2.1.2.2.1.14.2|65|{n}\n\
+         1.3.6.1.2.1.2.2.1.16.1|65|4242\n\
+         1.3.6.1.2.1.2.2.1.16.2|65|{tx}\n\
+         1.3.6.1.2.1.2.2.1.16.3|65|{lte_tx}\n",
+        uptime = 360_000 * n,
+        lte_status = if n % 5 == 0 { 2 } else { 1 },
+        lte_rx = rx * 3,
+        lte_tx = tx * 3,
+    )
+}
+
+/// The address of lab device `n` (1-based): 127.10.x.y.
+pub fn device_ip(n: u32) -> Ipv4Addr {
+    Ipv4Addr::new(127, 10, (n >> 8) as u8, (n & 0xff) as u8)
+}
+
+/// Starts `count` MIB-II agents at 127.10.0.1.. on ephemeral ports.
+pub async fn start_mib2_fleet(count: u32) -> std::io::Result<Vec<SnmpAgent>> {
+    let mut agents = Vec::with_capacity(count as usize);
+    for n in 1..=count {
+        let data = AgentData::parse(&mib2_device(n))
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
+        let bind = SocketAddr::from((device_ip(n), 0));
+        agents.push(SnmpAgent::start(bind, data, AgentOptions::default()).await?);
+    }
+    Ok(agents)
+}

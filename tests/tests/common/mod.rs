@@ -1,0 +1,67 @@
+//! Shared helpers of the end-to-end tests: plugin directories built from fresh artifacts.
+
+#![allow(dead_code)]
+
+use efi_core::config::Config;
+use efi_core::engines::Engines;
+use efi_core::loader::Registry;
+use efi_core::runner::Runner;
+use efi_lab::artifacts::artifacts;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// A temporary plugins directory.
+pub struct PluginDir {
+    pub dir: tempfile::TempDir,
+}
+
+impl PluginDir {
+    pub fn new() -> Self {
+        PluginDir {
+            dir: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    pub fn path(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// Installs a workspace package's freshly built cdylib the safe way: write a temporary
+    /// file, then rename it into place.
+    pub fn install(&self, package: &str) -> PathBuf {
+        let src = artifacts().plugin(package);
+        let dest = self.path().join(src.file_name().unwrap());
+        let tmp = self.path().join(format!(".{}.tmp", package));
+        std::fs::copy(&src, &tmp).unwrap();
+        std::fs::rename(&tmp, &dest).unwrap();
+        dest
+    }
+
+    /// Writes arbitrary bytes as a plugin file.
+    pub fn write(&self, name: &str, bytes: &[u8]) -> PathBuf {
+        let dest = self.path().join(name);
+        std::fs::write(&dest, bytes).unwrap();
+        dest
+    }
+}
+
+/// A config from TOML text.
+pub fn config(toml_text: &str) -> Arc<Config> {
+    Arc::new(Config::parse(toml_text, Path::new("test.toml")).unwrap())
+}
+
+/// A registry over `dir` with `config`, scanned once.
+pub fn registry(dir: &Path, config: Arc<Config>) -> Arc<Registry> {
+    let r = Arc::new(Registry::new(dir, config));
+    r.rescan();
+    r
+}
+
+/// A runner with the config's engines and budget.
+pub fn runner(config: &Config) -> Runner {
+    Runner::new(
+        Arc::new(Engines::new(config)),
+        Duration::from_millis(config.plugins.step_budget_ms),
+    )
+}
