@@ -248,13 +248,10 @@ impl Runner {
             tracing::error!(plugin = plugin.name(), "{err}");
             return Err(err);
         }
-        match failure {
-            Some(e) if e.kind == ErrorKind::Panic => {
-                if plugin.health().record_panic(&e.message) {
-                    tracing::error!(plugin = plugin.name(), "plugin quarantined: {}", e.message);
-                }
+        if let Some(e) = failure.filter(|e| e.kind == ErrorKind::Panic) {
+            if plugin.health().record_panic(&e.message) {
+                tracing::error!(plugin = plugin.name(), "plugin quarantined: {}", e.message);
             }
-            _ => {}
         }
         Ok(())
     }

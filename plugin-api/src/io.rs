@@ -262,6 +262,7 @@ pub struct HttpRequest {
     pub tls: TlsPolicy,
     /// Overrides the host's HTTP timeout, in milliseconds.
     #[serde(default)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub timeout_ms: Option<u32>,
 }
 
@@ -324,6 +325,7 @@ pub struct CliRequest {
     pub transport: CliTransport,
     /// Port; the transport's default when absent.
     #[serde(default)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub port: Option<u16>,
     /// Name of a credential set held by the host (never the secret itself).
     pub credentials: String,
@@ -336,6 +338,7 @@ pub struct CliRequest {
 pub struct CliStep {
     /// Text to send (a newline is appended). `None` just waits (e.g. for the first prompt).
     #[serde(default)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub send: Option<String>,
     /// Regular expression that ends the step (usually the prompt).
     pub expect: String,
@@ -359,6 +362,7 @@ pub struct Tr069Param {
     pub value: String,
     /// xsd type (`xsd:unsignedInt`, ...), when known.
     #[serde(default)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub xsd_type: Option<String>,
 }
 

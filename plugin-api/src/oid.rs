@@ -94,16 +94,26 @@ impl fmt::Debug for Oid {
     }
 }
 
+/// Dotted text in human-readable formats (JSON fixtures), the bare arcs in binary ones (the
+/// plugin boundary), where formatting and parsing would dominate the cost of a step.
 impl Serialize for Oid {
     fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.collect_str(self)
+        if s.is_human_readable() {
+            s.collect_str(self)
+        } else {
+            self.0.serialize(s)
+        }
     }
 }
 
 impl<'de> Deserialize<'de> for Oid {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        let text = std::borrow::Cow::<str>::deserialize(d)?;
-        text.parse().map_err(serde::de::Error::custom)
+        if d.is_human_readable() {
+            let text = std::borrow::Cow::<str>::deserialize(d)?;
+            text.parse().map_err(serde::de::Error::custom)
+        } else {
+            Vec::<u32>::deserialize(d).map(Oid)
+        }
     }
 }
 
@@ -136,6 +146,18 @@ mod tests {
         assert!("".parse::<Oid>().is_err());
         assert!("1".parse::<Oid>().is_err());
         assert_eq!(".1.3.6".parse::<Oid>().unwrap(), oid("1.3.6"));
+    }
+
+    #[test]
+    fn text_in_json_arcs_in_messagepack() {
+        let o = oid("1.3.6.1.2.1.1.1.0");
+        assert_eq!(serde_json::to_string(&o).unwrap(), "\"1.3.6.1.2.1.1.1.0\"");
+        let bytes = rmp_serde::to_vec_named(&o).unwrap();
+        assert_eq!(rmp_serde::from_slice::<Oid>(&bytes).unwrap(), o);
+        assert_eq!(
+            serde_json::from_str::<Oid>("\"1.3.6.1.2.1.1.1.0\"").unwrap(),
+            o
+        );
     }
 
     #[test]

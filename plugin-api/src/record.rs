@@ -17,6 +17,7 @@ pub struct Target {
     pub snmp_port: u16,
     /// The model the host believes this is, when known (from identification or config).
     #[serde(default)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub model: Option<String>,
     /// Identifiers already known from the EPC or Sonar (IMEI, IMSI, MAC...).
     #[serde(default)]
@@ -48,13 +49,24 @@ impl Target {
 #[serde(default)]
 pub struct Identity {
     /// LAN/WAN MAC address, lower-case `aa:bb:cc:dd:ee:ff`.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub mac: Option<String>,
     /// IMEI (15 digits).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub imei: Option<String>,
     /// IMSI.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub imsi: Option<String>,
     /// Serial number.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub serial: Option<String>,
+}
+
+impl Identity {
+    /// True when no identifier is known.
+    pub fn is_empty(&self) -> bool {
+        self == &Identity::default()
+    }
 }
 
 /// What identification knows about a device before a driver is chosen.
@@ -62,22 +74,31 @@ pub struct Identity {
 #[serde(default)]
 pub struct Fingerprint {
     /// SNMP sysObjectID.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub sys_object_id: Option<String>,
     /// SNMP sysDescr.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub sys_descr: Option<String>,
     /// MAC address (its OUI names the maker).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub mac: Option<String>,
     /// IMEI (its TAC names the model).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub imei: Option<String>,
     /// `<title>` of the device's web page.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub http_title: Option<String>,
     /// `Server:` header or SSH/Telnet banner.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub banner: Option<String>,
     /// TR-069 DeviceId: manufacturer.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub tr069_manufacturer: Option<String>,
     /// TR-069 DeviceId: OUI.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub tr069_oui: Option<String>,
     /// TR-069 DeviceId: product class.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub tr069_product_class: Option<String>,
 }
 
@@ -90,75 +111,108 @@ pub type Confidence = u8;
 pub struct DeviceRecord {
     // -- identity --
     /// Manufacturer as reported.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub vendor: Option<String>,
     /// Model name as reported.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub model: Option<String>,
     /// Firmware/software version.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub firmware: Option<String>,
     /// Hardware revision.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub hardware: Option<String>,
     /// SNMP sysName or configured host name.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub hostname: Option<String>,
     /// SNMP sysDescr or equivalent banner.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     /// Identifiers (MAC, IMEI, IMSI, serial).
+    #[serde(skip_serializing_if = "Identity::is_empty")]
     pub identity: Identity,
 
     // -- connection (LTE) --
     /// E-UTRAN cell identity (28 bits, decimal).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub eci: Option<u32>,
     /// eNodeB ID (ECI >> 8).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub enb_id: Option<u32>,
     /// Local cell ID (ECI & 0xFF).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub cell_id: Option<u32>,
     /// PLMN (MCC+MNC digits, e.g. `315010`).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub plmn: Option<String>,
     /// LTE band number.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub band: Option<u16>,
     /// Downlink EARFCN.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub earfcn: Option<u32>,
     /// Physical cell ID.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub pci: Option<u16>,
     /// Uplink (transmit) MCS.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub tx_mcs: Option<u8>,
     /// Downlink (receive) MCS.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub rx_mcs: Option<u8>,
     /// Reference signal received power, dBm.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub rsrp_dbm: Option<f64>,
     /// Reference signal received quality, dB.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub rsrq_db: Option<f64>,
     /// Signal to interference and noise ratio, dB.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub sinr_db: Option<f64>,
     /// Received signal strength indicator, dBm.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub rssi_dbm: Option<f64>,
     /// Channel bandwidth, MHz.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub bandwidth_mhz: Option<f64>,
     /// Whether the radio link is up (attached), when the device says.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub connected: Option<bool>,
 
     // -- performance --
     /// Current receive (downlink) rate, bits/s.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub rx_rate_bps: Option<f64>,
     /// Current transmit (uplink) rate, bits/s.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub tx_rate_bps: Option<f64>,
     /// Time since boot, seconds.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub uptime_s: Option<u64>,
     /// Boot time, seconds since the Unix epoch (UTC).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub last_boot_unix_s: Option<i64>,
     /// Packets sent.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub packets_sent: Option<u64>,
     /// Packets that failed to send (errors + discards).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub packets_failed: Option<u64>,
     /// Octets sent.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub octets_sent: Option<u64>,
     /// Octets received.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub octets_received: Option<u64>,
     /// Octets that failed (in errors), when the device counts them.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub octets_failed: Option<u64>,
 
     /// Network interfaces (standard MIB-II or the vendor's equivalent).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub interfaces: Vec<InterfaceStats>,
     /// Vendor metrics with no field of their own.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub metrics: Vec<Metric>,
 }
 
@@ -171,18 +225,25 @@ pub struct InterfaceStats {
     /// ifDescr / ifName.
     pub name: String,
     /// MAC address, lower-case colon form.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub mac: Option<String>,
     /// ifOperStatus == up.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub up: Option<bool>,
     /// Speed, bits/s.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub speed_bps: Option<u64>,
     /// Octets received.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub in_octets: Option<u64>,
     /// Octets sent.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub out_octets: Option<u64>,
     /// Inbound errors.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub in_errors: Option<u64>,
     /// Outbound errors.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub out_errors: Option<u64>,
 }
 

@@ -60,9 +60,9 @@ pub fn root_module<P: Plugin>() -> PluginModuleRef {
         wire_version: WIRE_VERSION,
         info: info::<P>,
         init: init::<P>,
-        new_driver: new_driver,
-        new_source: new_source,
-        new_sink: new_sink,
+        new_driver,
+        new_source,
+        new_sink,
     }
     .leak_into_prefix()
 }

@@ -28,6 +28,7 @@ pub struct Assignment {
     pub soft: bool,
     /// The inventory item holding it, when it hangs on an item.
     #[serde(default)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub item_id: Option<String>,
 }
 
@@ -38,12 +39,14 @@ pub struct InventoryItem {
     pub id: String,
     /// Model name.
     #[serde(default)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub model: Option<String>,
     /// Field values by field name (IMEI, MAC, IMSI...).
     #[serde(default)]
     pub fields: BTreeMap<String, String>,
     /// The account it is assigned to, when any.
     #[serde(default)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub account_id: Option<String>,
 }
 

@@ -12,16 +12,21 @@ pub struct Session {
     /// IMSI, IMEI (and MAC/serial when an ACS knows them).
     pub identity: Identity,
     /// MSISDN.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub msisdn: Option<String>,
     /// Subscriber name as the EPC stores it (matched to Sonar account names).
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub subscriber_name: Option<String>,
     /// The UE's IP address on this session.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub ip: Option<IpAddr>,
     /// APN.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub apn: Option<String>,
     /// True while attached.
     pub connected: bool,
     /// When the session started, seconds since the Unix epoch.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub since_unix_s: Option<i64>,
     /// Extra source-specific facts (cell, TAC...), by name.
     pub extra: BTreeMap<String, String>,
@@ -53,6 +58,7 @@ pub struct PushRequest {
     /// Body.
     pub body: Vec<u8>,
     /// The sender's address.
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub remote: Option<IpAddr>,
 }
 
@@ -78,5 +84,6 @@ pub struct SessionEvent {
     pub session: Session,
     /// When it happened at the source, seconds since the Unix epoch (orders late events).
     #[serde(default)]
+    #[serde(skip_serializing_if = "Option::is_none")]
     pub at_unix_s: Option<i64>,
 }

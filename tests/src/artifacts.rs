@@ -42,15 +42,20 @@ pub fn workspace_root() -> PathBuf {
         .to_path_buf()
 }
 
-/// Builds (once per process) and returns the artifacts. Panics with cargo's output when the
-/// build fails: a test cannot mean anything without them.
+/// Builds (once per process) and returns the artifacts, in the profile this crate was built
+/// with (debug for tests, release for benchmarks). Panics with cargo's output when the build
+/// fails: a test cannot mean anything without them.
 pub fn artifacts() -> &'static Artifacts {
     static BUILT: OnceLock<Artifacts> = OnceLock::new();
     BUILT.get_or_init(|| {
         let root = workspace_root();
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let mut cmd = Command::new(cargo);
+        let release = !cfg!(debug_assertions);
         cmd.current_dir(&root).arg("build").arg("--quiet");
+        if release {
+            cmd.arg("--release");
+        }
         for p in PACKAGES {
             cmd.args(["-p", p]);
         }
@@ -69,7 +74,7 @@ pub fn artifacts() -> &'static Artifacts {
             root.join(target)
         };
         Artifacts {
-            dir: target.join("debug"),
+            dir: target.join(if release { "release" } else { "debug" }),
         }
     })
 }

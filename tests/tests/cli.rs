@@ -1,0 +1,227 @@
+//! The `efi-poller` binary as an operator runs it.
+
+mod common;
+
+use common::PluginDir;
+use efi_lab::artifacts::artifacts;
+use std::process::{Command, Output};
+
+fn efi_poller(args: &[&str]) -> Output {
+    Command::new(artifacts().host_binary())
+        .args(args)
+        .env_remove("EFI_POLLER_CONFIG")
+        .env("RUST_LOG", "warn")
+        .output()
+        .expect("run efi-poller")
+}
+
+fn text(bytes: &[u8]) -> String {
+    String::from_utf8_lossy(bytes).into_owned()
+}
+
+#[test]
+fn plugins_check_accepts_a_good_plugin_and_rejects_the_rest_with_reasons() {
+    let dir = PluginDir::new();
+    let good = dir.install("hello-driver");
+    let out = efi_poller(&["plugins", "check", good.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(
+        stdout.starts_with("ok: hello-driver 0.1.0 (driver)"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("efi-plugin-api 1.0.0"), "{stdout}");
+
+    let future = dir.install("future-api-driver");
+    let out = efi_poller(&["plugins", "check", future.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("2.0.0")
+            && stderr.contains("1.0.0")
+            && stderr.contains("libfuture_api_driver.so"),
+        "{stderr}"
+    );
+
+    let missing = dir.path().join("libmissing.so");
+    let out = efi_poller(&["plugins", "check", missing.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(
+        text(&out.stderr).contains("libmissing.so"),
+        "{}",
+        text(&out.stderr)
+    );
+}
+
+#[test]
+fn plugins_list_shows_every_file_with_its_status() {
+    let dir = PluginDir::new();
+    dir.install("hello-driver");
+    dir.install("not-a-plugin");
+    let out = efi_poller(&["plugins", "list", "--dir", dir.path().to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    let mut lines = stdout.lines();
+    let header = lines.next().unwrap();
+    for column in ["NAME", "KIND", "VERSION", "API", "MODELS", "FILE", "STATUS"] {
+        assert!(header.contains(column), "{header}");
+    }
+    let hello = stdout
+        .lines()
+        .find(|l| l.starts_with("hello-driver"))
+        .unwrap();
+    assert!(
+        hello.contains("driver") && hello.contains("1.0.0") && hello.ends_with("ok"),
+        "{hello}"
+    );
+    let foreign = stdout
+        .lines()
+        .find(|l| l.contains("libnot_a_plugin.so"))
+        .unwrap();
+    assert!(
+        foreign.contains("rejected: ") && foreign.contains("not an efi-poller plugin"),
+        "{foreign}"
+    );
+
+    let out = efi_poller(&[
+        "plugins",
+        "list",
+        "--dir",
+        dir.path().to_str().unwrap(),
+        "--json",
+    ]);
+    let rows: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(rows.as_array().unwrap().len(), 2);
+}
+
+#[test]
+fn demo_polls_the_embedded_lab_with_the_installed_drivers() {
+    let dir = PluginDir::new();
+    dir.install("hello-driver");
+    let config = dir.path().join("config.toml");
+    std::fs::write(&config, format!("[plugins]\ndir = {:?}\n", dir.path())).unwrap();
+    let out = efi_poller(&[
+        "--config",
+        config.to_str().unwrap(),
+        "demo",
+        "--cycles",
+        "2",
+        "--interval",
+        "1",
+        "--devices",
+        "3",
+    ]);
+    let stdout = text(&out.stdout);
+    assert!(
+        out.status.success(),
+        "stdout:\n{stdout}\nstderr:\n{}",
+        text(&out.stderr)
+    );
+    assert!(
+        stdout.contains("plugins from") && stdout.contains("hello-driver 0.1.0"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("cycle 1: 3 polled, 3 ok, 0 failed"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("cycle 2: 3 polled, 3 ok, 0 failed"),
+        "{stdout}"
+    );
+    for n in 1..=3 {
+        let row = stdout
+            .lines()
+            .find(|l| l.starts_with(&format!("127.10.0.{n} ")))
+            .unwrap_or_else(|| panic!("no row for device {n}:\n{stdout}"));
+        assert!(
+            row.contains("hello-driver") && row.contains(&format!("cpe-00{n}")),
+            "{row}"
+        );
+        assert!(row.contains(&format!("02:ef:1a:00:00:0{n}")), "{row}");
+    }
+}
+
+#[test]
+fn demo_without_any_driver_says_what_to_do() {
+    let dir = PluginDir::new();
+    let config = dir.path().join("config.toml");
+    std::fs::write(&config, format!("[plugins]\ndir = {:?}\n", dir.path())).unwrap();
+    let out = efi_poller(&[
+        "--config",
+        config.to_str().unwrap(),
+        "demo",
+        "--cycles",
+        "1",
+    ]);
+    assert!(!out.status.success());
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("no driver plugins in") && stderr.contains("cargo build --release"),
+        "{stderr}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn poll_prints_one_devices_record() {
+    let dir = PluginDir::new();
+    dir.install("hello-driver");
+    let config = dir.path().join("config.toml");
+    std::fs::write(&config, format!("[plugins]\ndir = {:?}\n", dir.path())).unwrap();
+    let agents = efi_lab::fleet::start_mib2_fleet(2).await.unwrap();
+    let addr = agents[1].addr();
+    let (ip, port) = (addr.ip().to_string(), addr.port().to_string());
+    let cfg = config.to_str().unwrap().to_owned();
+    let out = tokio::task::spawn_blocking(move || {
+        efi_poller(&["--config", &cfg, "poll", &ip, "--port", &port, "--json"])
+    })
+    .await
+    .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let record: efi_plugin_api::DeviceRecord = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(record.hostname.as_deref(), Some("cpe-002"));
+    assert_eq!(record.interfaces.len(), 3);
+
+    // An address with no agent: a clear error and a failing exit code.
+    let cfg = config.to_str().unwrap().to_owned();
+    let out = tokio::task::spawn_blocking(move || {
+        efi_poller(&[
+            "--config",
+            &cfg,
+            "poll",
+            "127.10.9.9",
+            "--port",
+            "9",
+            "--driver",
+            "hello-driver",
+        ])
+    })
+    .await
+    .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("127.10.9.9") && stderr.contains("hello-driver"),
+        "{stderr}"
+    );
+}
+
+#[test]
+fn config_check_names_file_line_and_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let bad = dir.path().join("bad.toml");
+    std::fs::write(&bad, "[plugins]\nrescan_secs = 5\nstep_budjet_ms = 10\n").unwrap();
+    let out = efi_poller(&["config", "check", bad.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("bad.toml")
+            && stderr.contains("line 3")
+            && stderr.contains("step_budjet_ms"),
+        "{stderr}"
+    );
+
+    let shipped = efi_lab::artifacts::workspace_root().join("config.toml");
+    let out = efi_poller(&["config", "check", shipped.to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+}
