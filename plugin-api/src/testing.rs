@@ -47,6 +47,30 @@ pub fn load_snmprec(path: impl AsRef<Path>) -> Result<AgentData, String> {
     AgentData::parse(&text).map_err(|e| format!("{}: {e}", path.display()))
 }
 
+/// Runs a task like [`run`] and records every exchange, for [`Recording::replay`] later.
+pub fn record<T>(
+    target: &Target,
+    task: BoxTask<T>,
+    mut answer: impl FnMut(&IoRequest) -> IoResponse,
+) -> (Result<T, PluginError>, Recording) {
+    let mut exchanges = Vec::new();
+    let result = run(task, |request| {
+        let response = answer(request);
+        exchanges.push(Exchange {
+            request: request.clone(),
+            response: response.clone(),
+        });
+        response
+    });
+    (
+        result,
+        Recording {
+            target: target.clone(),
+            exchanges,
+        },
+    )
+}
+
 /// Every request a driver made and the answer it got, in order: what `efi-poller record`
 /// writes and what [`Recording::replay`] plays back.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -1,6 +1,6 @@
 //! Replays a recorded SNMP walk through the driver and checks the whole record.
 
-use efi_plugin_api::testing::{load_snmprec, run, run_snmprec};
+use efi_plugin_api::testing::{load_snmprec, record, run, run_snmprec, Recording};
 use efi_plugin_api::{Driver, Fingerprint, IoError, IoErrorKind, IoRequest, Target};
 use hello_driver::HelloDriver;
 
@@ -92,4 +92,39 @@ fn identifies_any_snmp_agent_weakly() {
         ..Fingerprint::default()
     };
     assert!(d.identify(&fp) > 0 && d.identify(&fp) < 50);
+}
+
+#[test]
+fn a_recording_replays_to_the_same_record_and_catches_a_changed_driver() {
+    let data = load_snmprec(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/data/router.snmprec"
+    ))
+    .unwrap();
+    let (live, recording) = record(&target(), HelloDriver::new().collect(&target()), |r| {
+        data.answer(r)
+    });
+    let live = live.unwrap();
+    assert_eq!(recording.exchanges.len(), 2, "one GET and one walk");
+
+    // The recording survives its JSON form (what `efi-poller record` writes to a file).
+    let recording: Recording = serde_json::from_str(&recording.to_json()).unwrap();
+    let mut replayed = recording
+        .replay(HelloDriver::new().collect(&target()))
+        .unwrap();
+    let mut expected = live;
+    // Boot time is derived from "now": the only field allowed to differ between runs.
+    replayed.last_boot_unix_s = None;
+    expected.last_boot_unix_s = None;
+    assert_eq!(replayed, expected);
+
+    // A driver that asks something the device was never asked fails with both requests named.
+    let mut tampered = recording.clone();
+    tampered.exchanges[0].request = efi_plugin_api::IoRequest::SnmpGet {
+        oids: vec![efi_plugin_api::oid("1.3.6.1.2.1.1.1.0")],
+    };
+    let err = tampered
+        .replay(HelloDriver::new().collect(&target()))
+        .unwrap_err();
+    assert!(err.to_string().contains("but the recording has"), "{err}");
 }
