@@ -7,4 +7,22 @@
 
 pub mod artifacts;
 pub mod fleet;
+pub mod raemis;
+pub mod sim;
 pub mod snmp_agent;
+pub mod sonar;
+
+/// Installs the process-wide TLS crypto provider (ring) once. reqwest is built without a
+/// default provider, so call this (or [`http_client`]) before building a client.
+pub fn init_tls() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
+}
+
+/// A reqwest client for talking to the simulators (TLS provider installed).
+pub fn http_client() -> reqwest::Client {
+    init_tls();
+    reqwest::Client::new()
+}
