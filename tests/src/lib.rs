@@ -7,6 +7,9 @@
 
 pub mod artifacts;
 pub mod fleet;
+pub mod genieacs;
+pub mod magma;
+pub mod pki;
 pub mod raemis;
 pub mod sim;
 pub mod snmp_agent;

@@ -1,14 +1,61 @@
 //! `efi-lab`: runs the simulators on loopback for manual runs and demos.
 
-use clap::Parser;
+use clap::{Parser, Subcommand};
+use efi_lab::raemis::{PushTarget, RaemisOptions, RaemisSim, Subscriber};
+use efi_lab::sonar::scenario::Scenario;
+use std::net::SocketAddr;
+use std::path::PathBuf;
 
 /// Simulated outside systems for efi-poller, on loopback addresses only.
 #[derive(Parser)]
-#[command(version, about)]
+#[command(version, about, long_about = None)]
 struct Args {
-    /// How many MIB-II devices to simulate (at 127.10.0.1, 127.10.0.2, ...).
-    #[arg(long, default_value_t = 4)]
-    devices: u32,
+    #[command(subcommand)]
+    command: Simulator,
+}
+
+#[derive(Subcommand)]
+enum Simulator {
+    /// Sonar: GraphQL API (schema-validated, stateful), rate limit, poller endpoints.
+    Sonar {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:18080")]
+        bind: SocketAddr,
+        /// Scenario file (TOML or JSON) seeding accounts, models, subnets, items; default:
+        /// the built-in lab scenario.
+        #[arg(long)]
+        scenario: Option<PathBuf>,
+    },
+    /// Druid Raemis EPC: REST API (Basic auth or session cookie) and event pushes.
+    Raemis {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:18081")]
+        bind: SocketAddr,
+        /// Push attach/detach events to this URL (form-encoded POSTs).
+        #[arg(long)]
+        push_url: Option<String>,
+    },
+    /// Magma orchestrator: /magma/v1 behind mutual TLS.
+    Magma {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:18443")]
+        bind: SocketAddr,
+        /// Directory to write ca.pem and client.pem (certificate + key) into.
+        #[arg(long, default_value = "efi-lab-magma-certs")]
+        certs_dir: PathBuf,
+    },
+    /// GenieACS NBI with a device of every CPE family.
+    Genieacs {
+        /// Address to listen on.
+        #[arg(long, default_value = "127.0.0.1:17557")]
+        bind: SocketAddr,
+    },
+    /// SNMP agents of a MIB-II fleet at 127.10.0.1, 127.10.0.2, ...
+    Snmp {
+        /// How many devices.
+        #[arg(long, default_value_t = 4)]
+        devices: u32,
+    },
 }
 
 #[tokio::main]
@@ -16,12 +63,121 @@ async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
         .init();
+    efi_lab::init_tls();
     let args = Args::parse();
-    let agents = efi_lab::fleet::start_mib2_fleet(args.devices).await?;
-    for agent in &agents {
-        println!("snmp v2c community=public {}", agent.addr());
+    // Keep every simulator alive until Ctrl-C.
+    let mut keep: Vec<Box<dyn std::any::Any>> = Vec::new();
+    match args.command {
+        Simulator::Sonar { bind, scenario } => {
+            let scenario = match scenario {
+                Some(path) => {
+                    let text = std::fs::read_to_string(&path)
+                        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+                    Scenario::parse(&text)
+                        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?
+                }
+                None => Scenario::lab(),
+            };
+            let tokens = scenario.tokens.join(", ");
+            let key = scenario
+                .poller
+                .as_ref()
+                .map(|p| p.api_key.clone())
+                .unwrap_or_default();
+            let sim = efi_lab::sonar::SonarSim::start(bind, scenario).await?;
+            println!(
+                "sonar graphql {} (bearer tokens: {tokens})",
+                sim.graphql_url()
+            );
+            println!(
+                "sonar poller {}/api/poller (api_key: {key})",
+                sim.base_url()
+            );
+            keep.push(Box::new(sim));
+        }
+        Simulator::Raemis { bind, push_url } => {
+            let sim = RaemisSim::start(bind, RaemisOptions::default()).await?;
+            for (i, name) in ["Jane Doe", "Acme Farms LLC", "John Smith"]
+                .iter()
+                .enumerate()
+            {
+                let n = i + 1;
+                sim.add_subscriber(Subscriber::new(
+                    &format!("00101000000000{n}"),
+                    &format!("35000000000000{n}"),
+                    &format!("1555000000{n}"),
+                    name,
+                ));
+            }
+            if let Some(url) = push_url {
+                sim.set_push_target(Some(PushTarget {
+                    url,
+                    basic: None,
+                    headers: vec![],
+                }));
+            }
+            for n in 1..=3 {
+                sim.attach(
+                    &format!("00101000000000{n}"),
+                    format!("10.45.0.{}", 10 + n).parse()?,
+                    "internet",
+                )
+                .await?;
+            }
+            println!("raemis {} (basic auth raemis / raemis-lab)", sim.base_url());
+            keep.push(Box::new(sim));
+        }
+        Simulator::Magma { bind, certs_dir } => {
+            let sim = efi_lab::magma::MagmaSim::start(bind).await?;
+            sim.add_network("lab");
+            sim.add_subscriber("lab", "001010000000001", "Jane Doe", "15550000001");
+            sim.attach(
+                "lab",
+                "001010000000001",
+                "internet",
+                "10.46.0.11".parse()?,
+                1_700_000_000,
+            );
+            std::fs::create_dir_all(&certs_dir)?;
+            std::fs::write(certs_dir.join("ca.pem"), &sim.pki().ca_pem)?;
+            std::fs::write(
+                certs_dir.join("client.pem"),
+                sim.pki().client("admin_operator").bundle_pem(),
+            )?;
+            println!(
+                "magma {} (mTLS: trust {0}/ca.pem, present {0}/client.pem)",
+                certs_dir.display()
+            );
+            println!("magma api {}", sim.api_url());
+            keep.push(Box::new(sim));
+        }
+        Simulator::Genieacs { bind } => {
+            let now = chrono::Utc::now()
+                .format("%Y-%m-%dT%H:%M:%S%.3fZ")
+                .to_string();
+            let fleet = efi_lab::genieacs::model_fleet(
+                [
+                    "10.45.0.1",
+                    "10.45.0.2",
+                    "10.45.0.3",
+                    "10.45.0.4",
+                    "10.45.0.5",
+                ],
+                &now,
+            );
+            let sim = efi_lab::genieacs::GenieAcsSim::start(bind, fleet).await?;
+            println!("genieacs nbi {}/devices/", sim.base_url());
+            keep.push(Box::new(sim));
+        }
+        Simulator::Snmp { devices } => {
+            for agent in efi_lab::fleet::start_mib2_fleet(devices).await? {
+                println!("snmp v2c community=public {}", agent.addr());
+                keep.push(Box::new(agent));
+            }
+        }
     }
     println!("efi-lab running; Ctrl-C stops it");
     tokio::signal::ctrl_c().await?;
+    drop(keep);
     Ok(())
 }

@@ -118,10 +118,11 @@ pub fn truncated_json(full: &str) -> Response<Body> {
         .expect("static response")
 }
 
-/// A running HTTP simulator; stops when dropped.
+/// A running HTTP(S) simulator; stops when dropped.
 pub struct SimServer {
     addr: SocketAddr,
     task: JoinHandle<()>,
+    scheme: &'static str,
 }
 
 impl SimServer {
@@ -136,7 +137,48 @@ impl SimServer {
             )
             .await;
         });
-        Ok(SimServer { addr, task })
+        Ok(SimServer {
+            addr,
+            task,
+            scheme: "http",
+        })
+    }
+
+    /// Serves `router` over TLS with `tls` (which may demand client certificates: a client
+    /// without an acceptable one fails in the handshake and never reaches the router).
+    pub async fn start_tls(
+        bind: SocketAddr,
+        router: Router,
+        tls: Arc<rustls::ServerConfig>,
+    ) -> std::io::Result<SimServer> {
+        let listener = tokio::net::TcpListener::bind(bind).await?;
+        let addr = listener.local_addr()?;
+        let acceptor = tokio_rustls::TlsAcceptor::from(tls);
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((tcp, _peer)) = listener.accept().await else {
+                    continue;
+                };
+                let acceptor = acceptor.clone();
+                let router = router.clone();
+                tokio::spawn(async move {
+                    let Ok(stream) = acceptor.accept(tcp).await else {
+                        return;
+                    };
+                    let service = hyper_util::service::TowerToHyperService::new(router);
+                    let _ = hyper_util::server::conn::auto::Builder::new(
+                        hyper_util::rt::TokioExecutor::new(),
+                    )
+                    .serve_connection(hyper_util::rt::TokioIo::new(stream), service)
+                    .await;
+                });
+            }
+        });
+        Ok(SimServer {
+            addr,
+            task,
+            scheme: "https",
+        })
     }
 
     /// Where it listens.
@@ -144,9 +186,9 @@ impl SimServer {
         self.addr
     }
 
-    /// `http://addr`.
+    /// `http://addr` or `https://addr`.
     pub fn base_url(&self) -> String {
-        format!("http://{}", self.addr)
+        format!("{}://{}", self.scheme, self.addr)
     }
 }
 
