@@ -20,6 +20,10 @@ pub struct Config {
     pub drivers: BTreeMap<String, toml::Table>,
     /// SNMP defaults for every device.
     pub snmp: SnmpConfig,
+    /// HTTP(S) engine: timeouts, body cap, TLS opt-out, retries, rate limits.
+    pub http: HttpConfig,
+    /// Credential sets by name (`[credentials.sonar]`): plugins refer to them, never see them.
+    pub credentials: BTreeMap<String, CredentialConfig>,
     /// The embedded demo lab (`efi-poller demo`).
     pub demo: DemoConfig,
 }
@@ -142,6 +146,78 @@ pub enum SnmpVersion {
     /// SNMPv2c (walks use GETBULK).
     #[serde(rename = "2c")]
     V2c,
+}
+
+/// `[http]`: how the host runs the HTTP requests plugins ask for.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct HttpConfig {
+    /// Time for a whole request, in milliseconds, unless the plugin asks for another.
+    pub timeout_ms: u64,
+    /// Largest response body accepted, in bytes; a longer one is an error.
+    pub max_body_bytes: usize,
+    /// Whether a plugin may ask to accept self-signed certificates (many CPE web UIs need
+    /// it). When false such requests fail. Verification is always on by default.
+    pub allow_invalid_certs: bool,
+    /// Retries of answers that mean "try later" (429, 502, 503, 504), for requests that
+    /// allow them.
+    pub max_retries: u32,
+    /// First retry delay in milliseconds; doubles each time, capped at 30 s; a `Retry-After`
+    /// header wins.
+    pub retry_base_ms: u64,
+    /// Token buckets by rate class, e.g. `[http.rate_limits.sonar] per_minute = 400`.
+    pub rate_limits: BTreeMap<String, RateLimit>,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        HttpConfig {
+            timeout_ms: 15_000,
+            max_body_bytes: 32 * 1024 * 1024,
+            allow_invalid_certs: true,
+            max_retries: 6,
+            retry_base_ms: 500,
+            rate_limits: BTreeMap::from([(
+                "sonar".to_owned(),
+                RateLimit {
+                    per_minute: 400,
+                    burst: None,
+                },
+            )]),
+        }
+    }
+}
+
+/// A token bucket.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RateLimit {
+    /// Requests per minute, refilled continuously.
+    pub per_minute: u32,
+    /// Requests that may go at once after a quiet period (default: a sixth of a minute's).
+    #[serde(default)]
+    pub burst: Option<u32>,
+}
+
+/// One credential set. Give one of `basic`, `bearer`/`bearer_file`; `client_cert` and
+/// `ca_file` may come with either (or alone, for mutual TLS).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CredentialConfig {
+    /// HTTP Basic user name.
+    pub username: Option<String>,
+    /// HTTP Basic password (a secret).
+    pub password: Option<Secret>,
+    /// Bearer token (a secret).
+    pub bearer: Option<Secret>,
+    /// File holding the bearer token (trailing whitespace ignored).
+    pub bearer_file: Option<PathBuf>,
+    /// PEM file with a client certificate and its key (mutual TLS, e.g. Magma's
+    /// admin_operator.pem + key).
+    pub client_cert: Option<PathBuf>,
+    /// PEM file of the CA that signed the server's certificate; when set, only it is trusted
+    /// for requests with these credentials.
+    pub ca_file: Option<PathBuf>,
 }
 
 /// `[demo]`: the embedded lab that `efi-poller demo` starts.

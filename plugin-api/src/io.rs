@@ -264,6 +264,20 @@ pub struct HttpRequest {
     #[serde(default)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub timeout_ms: Option<u32>,
+    /// Name of a credential set held by the host (`[credentials.<name>]`): Basic or Bearer
+    /// authorisation, or a client certificate for mutual TLS. The plugin never sees the secret.
+    #[serde(default)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub credentials: Option<String>,
+    /// Rate class (`[http.rate_limits.<name>]`): requests of one class share a token bucket.
+    #[serde(default)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub rate_class: Option<String>,
+    /// When true, the host retries answers that mean "not processed, try later" (429, 502,
+    /// 503, 504) with backoff before answering the plugin.
+    #[serde(default)]
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub retry_overload: bool,
 }
 
 impl HttpRequest {
@@ -276,7 +290,36 @@ impl HttpRequest {
             body: Vec::new(),
             tls: TlsPolicy::Verify,
             timeout_ms: None,
+            credentials: None,
+            rate_class: None,
+            retry_overload: false,
         }
+    }
+
+    /// A POST of a JSON body.
+    pub fn post_json(url: impl Into<String>, body: &impl serde::Serialize) -> Self {
+        HttpRequest {
+            method: "POST".into(),
+            headers: vec![
+                ("content-type".into(), "application/json".into()),
+                ("accept".into(), "application/json".into()),
+            ],
+            body: serde_json::to_vec(body).unwrap_or_default(),
+            ..HttpRequest::get(url)
+        }
+    }
+
+    /// Uses the host's credential set `name`.
+    pub fn with_credentials(mut self, name: impl Into<String>) -> Self {
+        self.credentials = Some(name.into());
+        self
+    }
+
+    /// Puts the request in a rate class and lets the host retry overload answers.
+    pub fn rate_limited(mut self, class: impl Into<String>) -> Self {
+        self.rate_class = Some(class.into());
+        self.retry_overload = true;
+        self
     }
 }
 

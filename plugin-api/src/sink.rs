@@ -1,19 +1,30 @@
-//! What sinks (Sonar) read and write: snapshots, change sets and apply reports, and the
-//! monitoring work of a poller role.
+//! What sinks (Sonar) read and write: a neutral snapshot of the managed state, change sets
+//! and per-change reports. Field names are canonical (`imei`, `mac`, `imsi`, `serial`); the
+//! sink maps them to its own (Sonar model fields discovered by name).
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 
+/// Canonical field name of an IMEI.
+pub const FIELD_IMEI: &str = "imei";
+/// Canonical field name of a MAC address.
+pub const FIELD_MAC: &str = "mac";
+/// Canonical field name of an IMSI.
+pub const FIELD_IMSI: &str = "imsi";
+/// Canonical field name of a serial number.
+pub const FIELD_SERIAL: &str = "serial";
+
 /// The sink's current view of what this tool manages.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct SinkSnapshot {
-    /// IP assignments inside the managed subnets.
+    /// IP assignments inside the managed subnets (soft and hard: hard ones are never touched
+    /// but an address they hold is not free).
     pub assignments: Vec<Assignment>,
     /// Inventory items of the managed models.
     pub items: Vec<InventoryItem>,
-    /// Accounts (for name matching).
+    /// Accounts (for subscriber-name matching).
     pub accounts: Vec<Account>,
 }
 
@@ -26,46 +37,63 @@ pub struct Assignment {
     pub ip: IpAddr,
     /// Soft (managed by a tool) or hard (set by a person).
     pub soft: bool,
-    /// The inventory item holding it, when it hangs on an item.
-    #[serde(default)]
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// What holds it, in the sink's terms (`InventoryItem`, `InventoryModelFieldData`, ...).
+    pub holder_kind: String,
+    /// The holder's ID.
+    pub holder_id: String,
+    /// The inventory item the holder belongs to (the item itself, or the item of a field
+    /// value), when it is one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub item_id: Option<String>,
 }
 
 /// An inventory item.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct InventoryItem {
     /// The sink's ID.
     pub id: String,
     /// Model name.
-    #[serde(default)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub model: Option<String>,
-    /// Field values by field name (IMEI, MAC, IMSI...).
-    #[serde(default)]
+    /// Identifier values by canonical field name.
     pub fields: BTreeMap<String, String>,
-    /// The account it is assigned to, when any.
-    #[serde(default)]
+    /// The address it is deployed at, when it is assigned to one.
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub account_id: Option<String>,
+    pub address_id: Option<String>,
 }
 
 /// An account.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
 pub struct Account {
     /// The sink's ID.
     pub id: String,
     /// Account name.
     pub name: String,
+    /// Its addresses, serviceable first.
+    pub address_ids: Vec<String>,
+    /// Archived accounts are never linked to.
+    pub archived: bool,
+}
+
+/// An inventory item that exists, or one a change of the same set creates.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ItemRef {
+    /// An existing item, by the sink's ID.
+    Existing(String),
+    /// The item created by the change with this ID.
+    Created(String),
 }
 
 /// A planned set of changes, applied in order.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct ChangeSet {
-    /// Stable ID of the plan (for idempotent retries).
+    /// Stable ID of the plan.
     pub plan_id: String,
-    /// The changes.
+    /// The changes, in the order they must be applied.
     pub changes: Vec<Change>,
 }
 
@@ -83,37 +111,45 @@ pub struct Change {
 #[serde(tag = "action", rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum ChangeAction {
+    /// Delete a soft assignment this tool owns.
+    DeleteAssignment {
+        /// The assignment's ID.
+        assignment_id: String,
+        /// Its address (for reports).
+        ip: IpAddr,
+    },
+    /// Create an inventory item with identifying fields.
+    CreateItem {
+        /// Model name; the sink's default model for unknown CPEs when absent.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        model: Option<String>,
+        /// Field values by canonical name.
+        fields: BTreeMap<String, String>,
+    },
+    /// Set identifying field values of an item.
+    UpdateItemFields {
+        /// The item.
+        item: ItemRef,
+        /// The item's model (its field IDs are per model); the sink's default when absent.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        model: Option<String>,
+        /// New values by canonical name.
+        fields: BTreeMap<String, String>,
+    },
     /// Create a soft assignment of `ip` on an item.
     CreateAssignment {
         /// Address.
         ip: IpAddr,
-        /// Item that holds it.
-        item_id: String,
+        /// The item that holds it.
+        item: ItemRef,
     },
-    /// Delete an assignment this tool owns.
-    DeleteAssignment {
-        /// The assignment's ID.
-        assignment_id: String,
-    },
-    /// Create an inventory item.
-    CreateItem {
-        /// Model name.
-        model: String,
-        /// Field values by name.
-        fields: BTreeMap<String, String>,
-    },
-    /// Update field values of an item.
-    UpdateItemFields {
+    /// Deploy an item at an account's address.
+    AssignItem {
         /// The item.
-        item_id: String,
-        /// New values by field name.
-        fields: BTreeMap<String, String>,
-    },
-    /// Assign an item to an account.
-    AssignItemToAccount {
-        /// The item.
-        item_id: String,
-        /// The account.
+        item: ItemRef,
+        /// The address.
+        address_id: String,
+        /// The account (for reports).
         account_id: String,
     },
 }
@@ -122,7 +158,7 @@ pub enum ChangeAction {
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct ApplyReport {
-    /// Per change.
+    /// Per change, in any order.
     pub results: Vec<ChangeResult>,
 }
 
@@ -142,7 +178,7 @@ pub enum ChangeOutcome {
     /// Done.
     Applied {
         /// The sink's ID of what was created.
-        #[serde(default)]
+        #[serde(default, skip_serializing_if = "Option::is_none")]
         remote_id: Option<String>,
     },
     /// Not done.

@@ -4,6 +4,7 @@
 //! module routes each request to the engine of its protocol. Request kinds without an engine
 //! in this host are answered `unsupported`, so a driver can fall back to another method.
 
+pub mod http;
 pub mod snmp;
 
 use crate::config::Config;
@@ -12,6 +13,7 @@ use efi_plugin_api::{IoError, IoErrorKind, IoRequest, IoResponse, Target};
 /// All engines of the host.
 pub struct Engines {
     snmp: snmp::SnmpEngine,
+    http: http::HttpEngine,
 }
 
 impl Engines {
@@ -19,6 +21,7 @@ impl Engines {
     pub fn new(config: &Config) -> Self {
         Engines {
             snmp: snmp::SnmpEngine::new(config.snmp.clone()),
+            http: http::HttpEngine::new(config.http.clone(), config.credentials.clone()),
         }
     }
 
@@ -28,6 +31,7 @@ impl Engines {
             IoRequest::SnmpGet { .. } | IoRequest::SnmpWalk { .. } => {
                 self.snmp.execute(target, request).await
             }
+            IoRequest::Http(http) => self.http.execute(http).await,
             other => Err(IoError::new(
                 IoErrorKind::Unsupported,
                 format!("this host has no {} engine yet", other.kind()),

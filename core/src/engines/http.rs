@@ -1,0 +1,337 @@
+//! HTTP engine: reqwest clients per TLS policy and credential set, host-held credentials
+//! (Basic, Bearer, client certificates), token buckets per rate class, retries of overload
+//! answers with backoff, a body-size cap.
+
+use crate::config::{CredentialConfig, HttpConfig};
+use efi_plugin_api::{
+    HttpRequest, HttpResponse, IoError, IoErrorKind, IoReply, IoResponse, TlsPolicy,
+};
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// Installs the process-wide TLS provider (ring) once.
+pub fn init_tls() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+    });
+}
+
+struct Bucket {
+    tokens: f64,
+    capacity: f64,
+    per_sec: f64,
+    last: Instant,
+}
+
+impl Bucket {
+    /// Takes a token, or says how long until one is there.
+    fn take(&mut self, now: Instant) -> Option<Duration> {
+        let elapsed = now.saturating_duration_since(self.last).as_secs_f64();
+        self.tokens = (self.tokens + elapsed * self.per_sec).min(self.capacity);
+        self.last = now;
+        if self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            None
+        } else {
+            Some(Duration::from_secs_f64((1.0 - self.tokens) / self.per_sec))
+        }
+    }
+}
+
+/// The HTTP engine.
+pub struct HttpEngine {
+    config: HttpConfig,
+    credentials: BTreeMap<String, CredentialConfig>,
+    clients: Mutex<HashMap<(bool, Option<String>), reqwest::Client>>,
+    buckets: Mutex<HashMap<String, Bucket>>,
+}
+
+fn err(kind: IoErrorKind, message: impl Into<String>) -> IoError {
+    IoError::new(kind, message)
+}
+
+impl HttpEngine {
+    /// An engine with these settings and credential sets.
+    pub fn new(config: HttpConfig, credentials: BTreeMap<String, CredentialConfig>) -> Self {
+        init_tls();
+        HttpEngine {
+            config,
+            credentials,
+            clients: Mutex::new(HashMap::new()),
+            buckets: Mutex::new(HashMap::new()),
+        }
+    }
+
+    fn client(
+        &self,
+        insecure: bool,
+        credentials: Option<&str>,
+    ) -> Result<reqwest::Client, IoError> {
+        let key = (insecure, credentials.map(str::to_owned));
+        if let Some(c) = self
+            .clients
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(&key)
+        {
+            return Ok(c.clone());
+        }
+        let mut b = reqwest::Client::builder()
+            .pool_max_idle_per_host(4)
+            .pool_idle_timeout(Duration::from_secs(30))
+            .user_agent(concat!("efi-poller/", env!("CARGO_PKG_VERSION")));
+        if insecure {
+            b = b
+                .tls_danger_accept_invalid_certs(true)
+                .tls_danger_accept_invalid_hostnames(true);
+        }
+        if let Some(name) = credentials {
+            let cred = self.credential(name)?;
+            if let Some(ca) = &cred.ca_file {
+                let pem = std::fs::read(ca).map_err(|e| {
+                    err(
+                        IoErrorKind::Other,
+                        format!("credentials {name}: ca_file {}: {e}", ca.display()),
+                    )
+                })?;
+                let cert = reqwest::Certificate::from_pem(&pem).map_err(|e| {
+                    err(
+                        IoErrorKind::Other,
+                        format!("credentials {name}: ca_file {}: {e}", ca.display()),
+                    )
+                })?;
+                b = b.tls_certs_only([cert]);
+            }
+            if let Some(path) = &cred.client_cert {
+                let pem = std::fs::read(path).map_err(|e| {
+                    err(
+                        IoErrorKind::Other,
+                        format!("credentials {name}: client_cert {}: {e}", path.display()),
+                    )
+                })?;
+                let id = reqwest::Identity::from_pem(&pem).map_err(|e| {
+                    err(
+                        IoErrorKind::Other,
+                        format!("credentials {name}: client_cert {}: {e}", path.display()),
+                    )
+                })?;
+                b = b.identity(id);
+            }
+        }
+        let client = b.build().map_err(|e| {
+            err(
+                IoErrorKind::Other,
+                format!("cannot build an HTTP client: {e}"),
+            )
+        })?;
+        self.clients
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .insert(key, client.clone());
+        Ok(client)
+    }
+
+    fn credential(&self, name: &str) -> Result<&CredentialConfig, IoError> {
+        self.credentials.get(name).ok_or_else(|| {
+            err(
+                IoErrorKind::Auth,
+                format!("no credential set named {name:?} in [credentials]"),
+            )
+        })
+    }
+
+    fn authorization(&self, name: &str) -> Result<Option<String>, IoError> {
+        use base64::Engine as _;
+        let c = self.credential(name)?;
+        if let Some(user) = &c.username {
+            let password = c.password.as_ref().map(|p| p.expose()).unwrap_or_default();
+            let token =
+                base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+            return Ok(Some(format!("Basic {token}")));
+        }
+        if let Some(token) = &c.bearer {
+            return Ok(Some(format!("Bearer {}", token.expose())));
+        }
+        if let Some(path) = &c.bearer_file {
+            let token = std::fs::read_to_string(path).map_err(|e| {
+                err(
+                    IoErrorKind::Auth,
+                    format!("credentials {name}: bearer_file {}: {e}", path.display()),
+                )
+            })?;
+            return Ok(Some(format!("Bearer {}", token.trim())));
+        }
+        Ok(None)
+    }
+
+    async fn wait_for_token(&self, class: &str) {
+        loop {
+            let wait = {
+                let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
+                let Some(limit) = self.config.rate_limits.get(class) else {
+                    return;
+                };
+                let per_minute = f64::from(limit.per_minute.max(1));
+                let capacity = f64::from(limit.burst.unwrap_or((limit.per_minute / 6).max(1)));
+                let bucket = buckets.entry(class.to_owned()).or_insert_with(|| Bucket {
+                    tokens: capacity,
+                    capacity,
+                    per_sec: per_minute / 60.0,
+                    last: Instant::now(),
+                });
+                bucket.take(Instant::now())
+            };
+            match wait {
+                None => return,
+                Some(d) => tokio::time::sleep(d).await,
+            }
+        }
+    }
+
+    /// Runs one HTTP request.
+    pub async fn execute(&self, request: &HttpRequest) -> IoResponse {
+        let insecure =
+            match request.tls {
+                TlsPolicy::Verify => false,
+                TlsPolicy::AcceptInvalid if self.config.allow_invalid_certs => true,
+                TlsPolicy::AcceptInvalid => return Err(err(
+                    IoErrorKind::Unsupported,
+                    "accepting invalid certificates is disabled (http.allow_invalid_certs = false)",
+                )),
+            };
+        let client = self.client(insecure, request.credentials.as_deref())?;
+        let auth = match &request.credentials {
+            Some(name) => self.authorization(name)?,
+            None => None,
+        };
+        let method = reqwest::Method::from_bytes(request.method.as_bytes()).map_err(|_| {
+            err(
+                IoErrorKind::Protocol,
+                format!("bad HTTP method {:?}", request.method),
+            )
+        })?;
+        let timeout = Duration::from_millis(
+            request
+                .timeout_ms
+                .map(u64::from)
+                .unwrap_or(self.config.timeout_ms),
+        );
+        let mut attempt = 0u32;
+        loop {
+            if let Some(class) = &request.rate_class {
+                self.wait_for_token(class).await;
+            }
+            let mut rb = client
+                .request(method.clone(), &request.url)
+                .timeout(timeout)
+                .body(request.body.clone());
+            for (k, v) in &request.headers {
+                rb = rb.header(k, v);
+            }
+            if let Some(a) = &auth {
+                rb = rb.header("authorization", a);
+            }
+            let resp = rb.send().await.map_err(|e| classify(&request.url, e))?;
+            let status = resp.status().as_u16();
+            let overloaded = matches!(status, 429 | 502 | 503 | 504);
+            if request.retry_overload && overloaded && attempt < self.config.max_retries {
+                let retry_after = resp
+                    .headers()
+                    .get("retry-after")
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.trim().parse::<u64>().ok())
+                    .map(Duration::from_secs);
+                let backoff = Duration::from_millis(
+                    self.config
+                        .retry_base_ms
+                        .saturating_mul(1 << attempt.min(16)),
+                )
+                .min(Duration::from_secs(30));
+                attempt += 1;
+                tracing::debug!(url = %request.url, status, attempt, "overload answer; retrying");
+                tokio::time::sleep(retry_after.unwrap_or(backoff)).await;
+                continue;
+            }
+            let headers = resp
+                .headers()
+                .iter()
+                .map(|(k, v)| {
+                    (
+                        k.as_str().to_owned(),
+                        String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                    )
+                })
+                .collect();
+            let body = read_capped(resp, self.config.max_body_bytes, &request.url).await?;
+            return Ok(IoReply::Http(HttpResponse {
+                status,
+                headers,
+                body,
+            }));
+        }
+    }
+}
+
+async fn read_capped(
+    mut resp: reqwest::Response,
+    cap: usize,
+    url: &str,
+) -> Result<Vec<u8>, IoError> {
+    let mut body = Vec::new();
+    while let Some(chunk) = resp.chunk().await.map_err(|e| classify(url, e))? {
+        if body.len() + chunk.len() > cap {
+            return Err(err(
+                IoErrorKind::Protocol,
+                format!("{url}: response body larger than {cap} bytes"),
+            ));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body)
+}
+
+fn classify(url: &str, e: reqwest::Error) -> IoError {
+    let kind = if e.is_timeout() {
+        IoErrorKind::Timeout
+    } else if e.is_connect() {
+        IoErrorKind::Refused
+    } else if e.is_body() || e.is_decode() {
+        IoErrorKind::Protocol
+    } else {
+        IoErrorKind::Other
+    };
+    // reqwest's Display of a request error includes the URL; add the source chain for TLS causes.
+    let mut message = e.to_string();
+    let mut source = std::error::Error::source(&e);
+    while let Some(s) = source {
+        message.push_str(&format!(": {s}"));
+        source = s.source();
+    }
+    if !message.contains(url) {
+        message = format!("{url}: {message}");
+    }
+    err(kind, message)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bucket_refills_at_its_rate() {
+        let start = Instant::now();
+        let mut b = Bucket {
+            tokens: 2.0,
+            capacity: 2.0,
+            per_sec: 1.0,
+            last: start,
+        };
+        assert!(b.take(start).is_none());
+        assert!(b.take(start).is_none());
+        let wait = b.take(start).unwrap();
+        assert!((wait.as_secs_f64() - 1.0).abs() < 1e-6);
+        assert!(b.take(start + Duration::from_millis(1500)).is_none());
+    }
+}
