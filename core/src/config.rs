@@ -26,6 +26,112 @@ pub struct Config {
     pub credentials: BTreeMap<String, CredentialConfig>,
     /// The embedded demo lab (`efi-poller demo`).
     pub demo: DemoConfig,
+    /// The IPAM arbiter: which subnets it owns and how careful it is.
+    pub arbiter: ArbiterConfig,
+    /// EPC and ACS sources (`[[sources]]`).
+    pub sources: Vec<SourceConfig>,
+    /// The sink kept in step with the sources (`[sink]`), usually Sonar.
+    pub sink: Option<SinkConfig>,
+    /// The HTTP listener (webhooks from the EPC).
+    pub server: ServerConfig,
+}
+
+/// `[arbiter]`: the rules of IPAM arbitration.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ArbiterConfig {
+    /// Subnets whose soft assignments this tool owns, e.g. `["10.45.0.0/16"]`. Nothing
+    /// outside them is ever created or deleted; an empty list disables the arbiter.
+    pub managed_subnets: Vec<String>,
+    /// Seconds between full reconciliations (pull every source, read the sink, plan, apply).
+    pub interval_secs: u64,
+    /// A plan deleting more than this share of the managed soft assignments is held and
+    /// reported instead of applied (0.5 = half).
+    pub max_delete_share: f64,
+    /// Plans deleting fewer assignments than this are never held by the share rule.
+    pub min_deletes_guarded: usize,
+    /// Junk prefixes stripped from subscriber names before matching account names
+    /// (case-insensitive), e.g. tower or model codes: `["TWR1 ", "BEC-"]`.
+    pub name_prefixes: Vec<String>,
+    /// The durable outbox (SQLite file). Relative paths are relative to the working
+    /// directory (the service's state directory under systemd).
+    pub outbox: PathBuf,
+}
+
+impl Default for ArbiterConfig {
+    fn default() -> Self {
+        ArbiterConfig {
+            managed_subnets: Vec::new(),
+            interval_secs: 60,
+            max_delete_share: 0.5,
+            min_deletes_guarded: 10,
+            name_prefixes: Vec::new(),
+            outbox: PathBuf::from("efi-poller-outbox.db"),
+        }
+    }
+}
+
+/// `[[sources]]`: one EPC or ACS.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceConfig {
+    /// A name of your choice (logs, webhook path `/webhooks/<name>`).
+    pub name: String,
+    /// The plugin that speaks to it (`raemis`, `magma`, `genieacs`).
+    pub plugin: String,
+    /// The plugin's settings (see its documentation).
+    #[serde(default)]
+    pub settings: toml::Table,
+    /// Accept pushed events at `/webhooks/<name>`.
+    #[serde(default)]
+    pub webhook: Option<WebhookConfig>,
+}
+
+/// Authentication of a source's webhook. One of `credentials` (Basic, from a credential
+/// set) or `secret_header` + `secret` is required unless `insecure_no_auth` is set.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct WebhookConfig {
+    /// Credential set whose `username`/`password` the sender must present (HTTP Basic).
+    pub credentials: Option<String>,
+    /// Header carrying a shared secret, e.g. `x-efi-secret`.
+    pub secret_header: Option<String>,
+    /// The shared secret (compared in constant time).
+    pub secret: Option<Secret>,
+    /// Only these sender addresses are accepted (all when empty).
+    pub allow_from: Vec<std::net::IpAddr>,
+    /// Accept unauthenticated pushes (for a lab only).
+    pub insecure_no_auth: bool,
+}
+
+/// `[sink]`: the system kept in step.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SinkConfig {
+    /// The plugin (`sonar`).
+    pub plugin: String,
+    /// The plugin's settings; `managed_subnets` is filled in from `[arbiter]`.
+    #[serde(default)]
+    pub settings: toml::Table,
+}
+
+/// `[server]`: the host's HTTP listener.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerConfig {
+    /// Address and port (`127.0.0.1:9630`); webhooks need it reachable from the EPC.
+    pub listen: Option<std::net::SocketAddr>,
+    /// Largest request body accepted, in bytes.
+    pub max_body_bytes: usize,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        ServerConfig {
+            listen: None,
+            max_body_bytes: 64 * 1024,
+        }
+    }
 }
 
 /// `[log]`: one structured stream on stderr (journald picks it up under systemd).

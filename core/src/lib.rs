@@ -4,6 +4,7 @@
 //! [`engines`], identifies devices ([`identify`]), and offers it all through the `efi-poller`
 //! command line ([`cli`]).
 
+pub mod arbiter;
 pub mod cli;
 pub mod config;
 pub mod engines;

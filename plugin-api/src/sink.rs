@@ -107,8 +107,11 @@ pub struct Change {
 }
 
 /// The kinds of change a sink applies.
+///
+/// Externally tagged on purpose: internally tagged enums buffer their content, which loses
+/// the binary (non-human-readable) form of addresses and OIDs across the plugin boundary.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "action", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum ChangeAction {
     /// Delete a soft assignment this tool owns.
@@ -173,7 +176,7 @@ pub struct ChangeResult {
 
 /// Applied or failed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(tag = "outcome", rename_all = "snake_case")]
+#[serde(rename_all = "snake_case")]
 pub enum ChangeOutcome {
     /// Done.
     Applied {
@@ -188,4 +191,46 @@ pub enum ChangeOutcome {
         /// Whether retrying later may succeed.
         retryable: bool,
     },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::abi::{decode, encode};
+
+    #[test]
+    fn change_sets_cross_the_boundary_intact() {
+        let set = ChangeSet {
+            plan_id: "p".into(),
+            changes: vec![
+                Change {
+                    id: "d".into(),
+                    action: ChangeAction::DeleteAssignment {
+                        assignment_id: "1".into(),
+                        ip: "10.45.0.1".parse().unwrap(),
+                    },
+                },
+                Change {
+                    id: "c".into(),
+                    action: ChangeAction::CreateAssignment {
+                        ip: "2001:db8::1".parse().unwrap(),
+                        item: ItemRef::Created("x".into()),
+                    },
+                },
+            ],
+        };
+        let back: ChangeSet = decode(&encode(&set), "change set").unwrap();
+        assert_eq!(back, set);
+        let report = ApplyReport {
+            results: vec![ChangeResult {
+                change_id: "d".into(),
+                outcome: ChangeOutcome::Failed {
+                    error: "x".into(),
+                    retryable: true,
+                },
+            }],
+        };
+        let back: ApplyReport = decode(&encode(&report), "report").unwrap();
+        assert_eq!(back, report);
+    }
 }

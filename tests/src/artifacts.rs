@@ -1,5 +1,9 @@
 //! Builds the workspace's plugin libraries and the host binary once per test process, so a
 //! test never loads a stale `.so` (cargo does not rebuild another package's cdylib for a test).
+//!
+//! The build uses its own target directory (`target/artifacts`): sharing the test build's
+//! would make the two builds' different feature unifications rebuild each other's
+//! dependencies on every test run.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -8,6 +12,8 @@ use std::sync::OnceLock;
 /// The packages whose artifacts tests use.
 const PACKAGES: &[&str] = &[
     "hello-driver",
+    "raemis",
+    "sonar",
     "panicky-driver",
     "future-api-driver",
     "not-a-plugin",
@@ -17,7 +23,7 @@ const PACKAGES: &[&str] = &[
 /// Where the built files are.
 #[derive(Debug, Clone)]
 pub struct Artifacts {
-    /// The target profile directory (`target/debug`).
+    /// The profile directory of the artifacts build (`target/artifacts/debug`).
     pub dir: PathBuf,
 }
 
@@ -52,7 +58,20 @@ pub fn artifacts() -> &'static Artifacts {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let mut cmd = Command::new(cargo);
         let release = !cfg!(debug_assertions);
-        cmd.current_dir(&root).arg("build").arg("--quiet");
+        let target = std::env::var_os("CARGO_TARGET_DIR")
+            .map(PathBuf::from)
+            .unwrap_or_else(|| root.join("target"));
+        let target = if target.is_absolute() {
+            target
+        } else {
+            root.join(target)
+        };
+        let target = target.join("artifacts");
+        cmd.current_dir(&root)
+            .arg("build")
+            .arg("--quiet")
+            .arg("--target-dir")
+            .arg(&target);
         if release {
             cmd.arg("--release");
         }
@@ -65,14 +84,6 @@ pub fn artifacts() -> &'static Artifacts {
             "building plugins failed:\n{}",
             String::from_utf8_lossy(&out.stderr)
         );
-        let target = std::env::var_os("CARGO_TARGET_DIR")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| root.join("target"));
-        let target = if target.is_absolute() {
-            target
-        } else {
-            root.join(target)
-        };
         Artifacts {
             dir: target.join(if release { "release" } else { "debug" }),
         }

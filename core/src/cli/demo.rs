@@ -146,7 +146,7 @@ pub async fn run(config: Config, args: DemoArgs) -> anyhow::Result<ExitCode> {
         }
         tokio::select! {
             _ = tokio::time::sleep(interval) => {}
-            _ = shutdown_signal() => {
+            _ = super::shutdown_signal() => {
                 println!("stopping");
                 break;
             }
@@ -168,21 +168,4 @@ fn human_duration(secs: u64) -> String {
     } else {
         format!("{m}m {s}s")
     }
-}
-
-async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(s) => s,
-                Err(_) => return std::future::pending().await,
-            };
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term.recv() => {}
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = tokio::signal::ctrl_c().await;
 }

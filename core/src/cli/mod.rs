@@ -1,5 +1,6 @@
 //! The `efi-poller` command line.
 
+mod arbiter;
 mod demo;
 mod plugins;
 mod poll;
@@ -30,6 +31,10 @@ pub enum Command {
     Demo(demo::DemoArgs),
     /// Poll one device and print its record.
     Poll(poll::PollArgs),
+    /// Show what the IPAM arbiter would change in the sink (Sonar) now; writes nothing.
+    Plan(arbiter::PlanArgs),
+    /// Run the IPAM arbiter: keep the sink in step with the sources until stopped.
+    Run(arbiter::RunArgs),
     /// Inspect plugins.
     #[command(subcommand)]
     Plugins(plugins::PluginsCommand),
@@ -105,6 +110,8 @@ pub fn main() -> ExitCode {
         match cli.command {
             Command::Demo(args) => demo::run(config, args).await,
             Command::Poll(args) => poll::run(config, args).await,
+            Command::Plan(args) => arbiter::plan(config, args).await,
+            Command::Run(args) => arbiter::run(config, args).await,
             Command::Plugins(cmd) => plugins::run(config, cmd).await,
             Command::Config(_) => unreachable!("handled above"),
         }
@@ -116,4 +123,22 @@ pub fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub(crate) async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(s) => s,
+                Err(_) => return std::future::pending().await,
+            };
+        tokio::select! {
+            _ = tokio::signal::ctrl_c() => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = tokio::signal::ctrl_c().await;
 }

@@ -118,6 +118,10 @@ pub struct Listing {
     pub status: String,
 }
 
+/// Registries created in this process: each gets its own private copies directory, so two
+/// registries (tests, or a future multi-directory host) never overwrite each other's copies.
+static REGISTRIES: AtomicU64 = AtomicU64::new(0);
+
 /// The set of plugins from one directory.
 pub struct Registry {
     dir: PathBuf,
@@ -137,7 +141,11 @@ impl Registry {
             config,
             entries: Mutex::new(BTreeMap::new()),
             events,
-            copies: std::env::temp_dir().join(format!("efi-poller-{}-plugins", std::process::id())),
+            copies: std::env::temp_dir().join(format!(
+                "efi-poller-{}-{}-plugins",
+                std::process::id(),
+                REGISTRIES.fetch_add(1, Ordering::Relaxed)
+            )),
             copy_counter: AtomicU64::new(0),
         }
     }

@@ -1,0 +1,306 @@
+//! The IPAM arbiter: pulls the sources, reads the sink, plans, records the plan in the
+//! outbox and applies it, one cycle at a time. Rules: DESIGN.md section 6.
+
+pub mod identity;
+pub mod names;
+pub mod outbox;
+pub mod planner;
+
+use crate::host::Host;
+use crate::loader::LoadedPlugin;
+use crate::runner::RunError;
+use efi_plugin_api::host::{SinkInstance, SourceInstance};
+use efi_plugin_api::sink::{ChangeOutcome, SinkSnapshot};
+use efi_plugin_api::source::{Session, SessionBatch};
+use efi_plugin_api::Target;
+use outbox::Outbox;
+use planner::{Net, Plan, Rules};
+use std::net::{IpAddr, Ipv4Addr};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+/// Why the arbiter cannot start or a cycle could not plan.
+#[derive(Debug, thiserror::Error)]
+pub enum ArbiterError {
+    /// Configuration that cannot work, naming the key.
+    #[error("{0}")]
+    Config(String),
+    /// The sink could not be read: nothing can be planned.
+    #[error("reading the sink failed: {0}")]
+    Snapshot(RunError),
+    /// The outbox could not be written: nothing is applied.
+    #[error("{0}")]
+    Outbox(String),
+}
+
+struct SourceHandle {
+    name: String,
+    plugin: Arc<LoadedPlugin>,
+    instance: SourceInstance,
+}
+
+/// The result of one cycle.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct CycleReport {
+    /// The plan.
+    pub plan: Plan,
+    /// Changes applied.
+    pub applied: usize,
+    /// Changes that failed, with the reason.
+    pub failed: Vec<(String, String)>,
+    /// Sources that failed, with the reason.
+    pub source_errors: Vec<(String, String)>,
+}
+
+/// The arbiter of one host.
+pub struct Arbiter {
+    host: Arc<Host>,
+    sources: Vec<SourceHandle>,
+    sink_plugin: Arc<LoadedPlugin>,
+    sink: SinkInstance,
+    managed: Vec<Net>,
+    outbox: Outbox,
+    seq: AtomicU64,
+}
+
+/// Tasks of sources and sinks talk to services by URL, not to a device.
+fn service_target() -> Target {
+    Target::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED))
+}
+
+impl Arbiter {
+    /// Creates the source and sink instances named in the config.
+    pub fn new(host: Arc<Host>) -> Result<Arbiter, ArbiterError> {
+        let config = host.config.clone();
+        if config.arbiter.managed_subnets.is_empty() {
+            return Err(ArbiterError::Config(
+                "arbiter.managed_subnets is empty: say which subnets' soft assignments this tool owns".into(),
+            ));
+        }
+        let managed = config
+            .arbiter
+            .managed_subnets
+            .iter()
+            .map(|s| {
+                Net::parse(s)
+                    .map_err(|e| ArbiterError::Config(format!("arbiter.managed_subnets: {e}")))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        let plugin = |kind: &str, name: &str| {
+            host.registry.get(name).ok_or_else(|| {
+                ArbiterError::Config(format!(
+                    "{kind} plugin {name:?} is not loaded from {} (see `efi-poller plugins list`)",
+                    host.registry.dir().display()
+                ))
+            })
+        };
+        let mut sources = Vec::new();
+        for s in &config.sources {
+            let p = plugin(&format!("source {:?}", s.name), &s.plugin)?;
+            let settings = toml::to_string(&s.settings).unwrap_or_default();
+            let instance = p.library().new_source(&settings).map_err(|e| {
+                ArbiterError::Config(format!("source {:?} (plugin {}): {e}", s.name, s.plugin))
+            })?;
+            sources.push(SourceHandle {
+                name: s.name.clone(),
+                plugin: p,
+                instance,
+            });
+        }
+        if sources.is_empty() {
+            return Err(ArbiterError::Config("no [[sources]] configured".into()));
+        }
+        let sink_cfg = config
+            .sink
+            .as_ref()
+            .ok_or_else(|| ArbiterError::Config("no [sink] configured".into()))?;
+        let sink_plugin = plugin("sink", &sink_cfg.plugin)?;
+        let mut settings = sink_cfg.settings.clone();
+        settings.insert(
+            "managed_subnets".into(),
+            toml::Value::Array(
+                config
+                    .arbiter
+                    .managed_subnets
+                    .iter()
+                    .map(|s| toml::Value::String(s.clone()))
+                    .collect(),
+            ),
+        );
+        let sink = sink_plugin
+            .library()
+            .new_sink(&toml::to_string(&settings).unwrap_or_default())
+            .map_err(|e| ArbiterError::Config(format!("sink (plugin {}): {e}", sink_cfg.plugin)))?;
+        let outbox = Outbox::open(&config.arbiter.outbox)
+            .map_err(|e| ArbiterError::Outbox(e.to_string()))?;
+        Ok(Arbiter {
+            host,
+            sources,
+            sink_plugin,
+            sink,
+            managed,
+            outbox,
+            seq: AtomicU64::new(0),
+        })
+    }
+
+    /// The outbox (stats for logs and metrics).
+    pub fn outbox(&self) -> &Outbox {
+        &self.outbox
+    }
+
+    /// Pulls every source; `complete` is false when any failed.
+    pub async fn pull(&self) -> (Vec<Session>, bool, Vec<(String, String)>) {
+        let mut sessions = Vec::new();
+        let mut errors = Vec::new();
+        for s in &self.sources {
+            let result: Result<SessionBatch, RunError> = match s.instance.poll() {
+                Ok(task) => {
+                    self.host
+                        .runner
+                        .run(&s.plugin, task, &service_target())
+                        .await
+                }
+                Err(error) => Err(RunError::Plugin {
+                    plugin: s.plugin.name().to_owned(),
+                    error,
+                }),
+            };
+            match result {
+                Ok(batch) => {
+                    if !batch.complete {
+                        errors.push((
+                            s.name.clone(),
+                            "the source answered only in part".to_owned(),
+                        ));
+                    }
+                    tracing::debug!(source = %s.name, sessions = batch.sessions.len(), "source pulled");
+                    sessions.extend(batch.sessions);
+                }
+                Err(e) => {
+                    tracing::warn!(source = %s.name, "source pull failed: {e}");
+                    errors.push((s.name.clone(), e.to_string()));
+                }
+            }
+        }
+        let complete = errors.is_empty();
+        (sessions, complete, errors)
+    }
+
+    /// Reads the sink.
+    pub async fn snapshot(&self) -> Result<SinkSnapshot, ArbiterError> {
+        let task = self.sink.snapshot().map_err(|error| {
+            ArbiterError::Snapshot(RunError::Plugin {
+                plugin: self.sink_plugin.name().to_owned(),
+                error,
+            })
+        })?;
+        self.host
+            .runner
+            .run(&self.sink_plugin, task, &service_target())
+            .await
+            .map_err(ArbiterError::Snapshot)
+    }
+
+    fn next_plan_id(&self) -> String {
+        let ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis())
+            .unwrap_or(0);
+        format!("plan-{ms}-{}", self.seq.fetch_add(1, Ordering::Relaxed))
+    }
+
+    /// Plans against the current state without changing anything.
+    pub async fn plan(&self) -> Result<(Plan, Vec<(String, String)>), ArbiterError> {
+        let (sessions, complete, source_errors) = self.pull().await;
+        let snapshot = self.snapshot().await?;
+        let rules = Rules {
+            managed: &self.managed,
+            config: &self.host.config.arbiter,
+            complete,
+            plan_id: self.next_plan_id(),
+        };
+        Ok((planner::plan(&sessions, &snapshot, &rules), source_errors))
+    }
+
+    /// One full cycle: plan, record, apply, acknowledge.
+    pub async fn cycle(&self) -> Result<CycleReport, ArbiterError> {
+        let superseded = self
+            .outbox
+            .supersede_unfinished()
+            .map_err(|e| ArbiterError::Outbox(e.to_string()))?;
+        if superseded > 0 {
+            tracing::warn!(
+                plans = superseded,
+                "an earlier plan was interrupted; planning again from Sonar's current state"
+            );
+        }
+        let (plan, source_errors) = self.plan().await?;
+        for w in &plan.warnings {
+            tracing::warn!("{w}");
+        }
+        let mut report = CycleReport {
+            plan,
+            applied: 0,
+            failed: Vec::new(),
+            source_errors,
+        };
+        if let Some(reason) = &report.plan.held {
+            tracing::error!("plan held, nothing applied: {reason}");
+            self.outbox
+                .record_held(&report.plan.changes, reason)
+                .map_err(|e| ArbiterError::Outbox(e.to_string()))?;
+            return Ok(report);
+        }
+        if report.plan.changes.changes.is_empty() {
+            return Ok(report);
+        }
+        self.outbox
+            .record(&report.plan.changes)
+            .map_err(|e| ArbiterError::Outbox(e.to_string()))?;
+        let applied = match self.sink.apply(&report.plan.changes) {
+            Ok(task) => {
+                self.host
+                    .runner
+                    .run(&self.sink_plugin, task, &service_target())
+                    .await
+            }
+            Err(error) => Err(RunError::Plugin {
+                plugin: self.sink_plugin.name().to_owned(),
+                error,
+            }),
+        };
+        let results = match applied {
+            Ok(r) => r.results,
+            Err(e) => {
+                tracing::error!("applying the plan failed: {e}");
+                Vec::new()
+            }
+        };
+        self.outbox
+            .acknowledge(&report.plan.changes.plan_id, &results)
+            .map_err(|e| ArbiterError::Outbox(e.to_string()))?;
+        for r in &results {
+            match &r.outcome {
+                ChangeOutcome::Applied { .. } => report.applied += 1,
+                ChangeOutcome::Failed { error, .. } => {
+                    report.failed.push((r.change_id.clone(), error.clone()))
+                }
+            }
+        }
+        let reported: std::collections::HashSet<&str> =
+            results.iter().map(|r| r.change_id.as_str()).collect();
+        for c in &report.plan.changes.changes {
+            if !reported.contains(c.id.as_str()) {
+                report.failed.push((c.id.clone(), "not applied".into()));
+            }
+        }
+        tracing::info!(
+            applied = report.applied,
+            failed = report.failed.len(),
+            kept = report.plan.stats.kept,
+            "cycle applied"
+        );
+        Ok(report)
+    }
+}

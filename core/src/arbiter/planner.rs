@@ -1,0 +1,622 @@
+//! The planner: desired state (the EPC's sessions) + the sink's snapshot → the changes that
+//! make the sink true, in an order that never conflicts (an address is released before it
+//! is taken), with the guards that keep a bad source answer from emptying the sink.
+
+use super::identity::{keys_of, ItemIndex};
+use super::names::normalise;
+use crate::config::ArbiterConfig;
+use efi_plugin_api::sink::{Assignment, Change, ChangeAction, ChangeSet, ItemRef, SinkSnapshot};
+use efi_plugin_api::source::Session;
+use serde::Serialize;
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::net::IpAddr;
+
+/// An IP network (`10.45.0.0/16`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Net {
+    addr: IpAddr,
+    len: u8,
+}
+
+impl Net {
+    /// Parses CIDR text, naming it on error.
+    pub fn parse(text: &str) -> Result<Net, String> {
+        let (a, l) = text
+            .split_once('/')
+            .ok_or_else(|| format!("{text:?} is not CIDR (a.b.c.d/len)"))?;
+        let addr: IpAddr = a
+            .trim()
+            .parse()
+            .map_err(|_| format!("{text:?}: bad address"))?;
+        let max = if addr.is_ipv4() { 32 } else { 128 };
+        let len: u8 = l
+            .trim()
+            .parse()
+            .ok()
+            .filter(|l| *l <= max)
+            .ok_or_else(|| format!("{text:?}: bad prefix length"))?;
+        Ok(Net { addr, len })
+    }
+
+    fn bits(a: IpAddr) -> u128 {
+        match a {
+            IpAddr::V4(v) => u128::from(u32::from(v)),
+            IpAddr::V6(v) => u128::from(v),
+        }
+    }
+
+    /// True when `ip` is inside.
+    pub fn contains(&self, ip: IpAddr) -> bool {
+        if ip.is_ipv4() != self.addr.is_ipv4() {
+            return false;
+        }
+        if self.len == 0 {
+            return true;
+        }
+        let width = if ip.is_ipv4() { 32 } else { 128 };
+        let shift = width - u32::from(self.len);
+        Self::bits(ip) >> shift == Self::bits(self.addr) >> shift
+    }
+}
+
+/// Counts of what a plan does.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct PlanStats {
+    /// Sessions considered (inside the managed subnets).
+    pub sessions: usize,
+    /// Correct assignments left as they are.
+    pub kept: usize,
+    /// Assignments created.
+    pub assignments_created: usize,
+    /// Assignments deleted (moves included).
+    pub assignments_deleted: usize,
+    /// Addresses that moved from one CPE to another.
+    pub moves: usize,
+    /// Inventory items created for unknown CPEs.
+    pub items_created: usize,
+    /// Items whose identifier fields are updated.
+    pub items_updated: usize,
+    /// Items deployed at an account's address.
+    pub items_linked: usize,
+}
+
+/// What the planner decided.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct Plan {
+    /// The changes, in apply order.
+    pub changes: ChangeSet,
+    /// Why the plan must not be applied, when a guard stopped it.
+    pub held: Option<String>,
+    /// Things an operator should know (name not found, conflicts, ...).
+    pub warnings: Vec<String>,
+    /// Counts.
+    pub stats: PlanStats,
+}
+
+/// Inputs besides the two states.
+pub struct Rules<'a> {
+    /// Managed subnets.
+    pub managed: &'a [Net],
+    /// The arbiter config (guards, name prefixes).
+    pub config: &'a ArbiterConfig,
+    /// True when every source answered: absence then means "detached". When false, nothing
+    /// is deleted.
+    pub complete: bool,
+    /// The plan's ID.
+    pub plan_id: String,
+}
+
+fn item_key(r: &ItemRef) -> String {
+    match r {
+        ItemRef::Existing(id) => format!("item:{id}"),
+        ItemRef::Created(c) => c.clone(),
+    }
+}
+
+/// Plans the changes that make the sink follow the sessions.
+pub fn plan(sessions: &[Session], snapshot: &SinkSnapshot, rules: &Rules<'_>) -> Plan {
+    let mut warnings = Vec::new();
+    let mut stats = PlanStats::default();
+    let managed = |ip: IpAddr| rules.managed.iter().any(|n| n.contains(ip));
+
+    // Desired: address → session (a duplicate address keeps the most recent session).
+    let mut desired: BTreeMap<IpAddr, &Session> = BTreeMap::new();
+    for s in sessions {
+        let Some(ip) = s.ip else { continue };
+        if !managed(ip) {
+            continue;
+        }
+        match desired.get(&ip) {
+            Some(other) if other.since_unix_s >= s.since_unix_s => {
+                warnings.push(format!(
+                    "{ip} is reported for two UEs ({:?} and {:?}); keeping the more recent",
+                    other.identity.imsi, s.identity.imsi
+                ));
+            }
+            _ => {
+                desired.insert(ip, s);
+            }
+        }
+    }
+    stats.sessions = desired.len();
+
+    let index = ItemIndex::new(&snapshot.items);
+    let items_by_id: HashMap<&str, &efi_plugin_api::sink::InventoryItem> =
+        snapshot.items.iter().map(|i| (i.id.as_str(), i)).collect();
+    let existing: HashMap<IpAddr, &Assignment> =
+        snapshot.assignments.iter().map(|a| (a.ip, a)).collect();
+
+    // Accounts by normalised name (archived ones never match).
+    let mut accounts: HashMap<String, Vec<&efi_plugin_api::sink::Account>> = HashMap::new();
+    for a in snapshot.accounts.iter().filter(|a| !a.archived) {
+        if let Some(n) = normalise(&a.name, &rules.config.name_prefixes) {
+            accounts.entry(n).or_default().push(a);
+        }
+    }
+
+    let mut deletes = Vec::new();
+    let mut new_items: BTreeMap<String, Change> = BTreeMap::new();
+    let mut updates = Vec::new();
+    let mut creates = Vec::new();
+    let mut links = Vec::new();
+    let mut handled_items: HashSet<String> = HashSet::new();
+
+    for (ip, session) in &desired {
+        let keys = keys_of(&session.identity);
+        let item = match index.find(&keys) {
+            Some(found) => ItemRef::Existing(found.id.clone()),
+            None => {
+                let Some((k, v)) = keys.first() else {
+                    warnings.push(format!("{ip}: the session carries no identifier (IMEI, MAC, serial or IMSI); skipped"));
+                    continue;
+                };
+                let cid = format!("new-item:{k}:{v}");
+                new_items.entry(cid.clone()).or_insert_with(|| Change {
+                    id: cid.clone(),
+                    action: ChangeAction::CreateItem {
+                        model: None,
+                        fields: keys
+                            .iter()
+                            .map(|(k, v)| ((*k).to_owned(), v.clone()))
+                            .collect(),
+                    },
+                });
+                ItemRef::Created(cid)
+            }
+        };
+
+        // Identifier fields the item lacks or has wrong (never cleared).
+        if let ItemRef::Existing(id) = &item {
+            if let Some(current) = items_by_id.get(id.as_str()) {
+                let changed: BTreeMap<String, String> = keys
+                    .iter()
+                    .filter(|(k, v)| {
+                        current
+                            .fields
+                            .get(*k)
+                            .and_then(|c| super::identity::canonical(k, c))
+                            .as_ref()
+                            != Some(v)
+                    })
+                    .map(|(k, v)| ((*k).to_owned(), v.clone()))
+                    .collect();
+                if !changed.is_empty() && handled_items.insert(format!("fields:{id}")) {
+                    updates.push(Change {
+                        id: format!("fields:{id}"),
+                        action: ChangeAction::UpdateItemFields {
+                            item: item.clone(),
+                            model: current.model.clone(),
+                            fields: changed,
+                        },
+                    });
+                }
+            }
+        }
+
+        // The assignment.
+        match existing.get(ip) {
+            Some(a)
+                if a.soft
+                    && a.item_id.as_ref().map(|i| ItemRef::Existing(i.clone()))
+                        == Some(item.clone()) =>
+            {
+                stats.kept += 1;
+            }
+            Some(a) if !a.soft => {
+                warnings.push(format!(
+                    "{ip} is held by a hard assignment ({} {}); left alone",
+                    a.holder_kind, a.holder_id
+                ));
+            }
+            Some(a) => {
+                deletes.push(Change {
+                    id: format!("delete:{}", a.id),
+                    action: ChangeAction::DeleteAssignment {
+                        assignment_id: a.id.clone(),
+                        ip: *ip,
+                    },
+                });
+                stats.moves += 1;
+                creates.push(Change {
+                    id: format!("assign:{ip}:{}", item_key(&item)),
+                    action: ChangeAction::CreateAssignment {
+                        ip: *ip,
+                        item: item.clone(),
+                    },
+                });
+            }
+            None => creates.push(Change {
+                id: format!("assign:{ip}:{}", item_key(&item)),
+                action: ChangeAction::CreateAssignment {
+                    ip: *ip,
+                    item: item.clone(),
+                },
+            }),
+        }
+
+        // The account link.
+        if let Some(raw) = &session.subscriber_name {
+            match normalise(raw, &rules.config.name_prefixes) {
+                None => {}
+                Some(name) => match accounts.get(&name).map(Vec::as_slice) {
+                    None | Some([]) => warnings.push(format!(
+                        "{ip}: no account is named {raw:?}; the CPE is not linked"
+                    )),
+                    Some([account]) => {
+                        let current = match &item {
+                            ItemRef::Existing(id) => items_by_id
+                                .get(id.as_str())
+                                .and_then(|i| i.address_id.clone()),
+                            ItemRef::Created(_) => None,
+                        };
+                        let already = current
+                            .as_ref()
+                            .is_some_and(|c| account.address_ids.contains(c));
+                        match account.address_ids.first() {
+                            None => warnings.push(format!(
+                                "{ip}: account {:?} has no address to deploy the CPE at",
+                                account.name
+                            )),
+                            Some(address) if !already => {
+                                let id = format!("link:{}:{address}", item_key(&item));
+                                if handled_items.insert(id.clone()) {
+                                    links.push(Change {
+                                        id,
+                                        action: ChangeAction::AssignItem {
+                                            item: item.clone(),
+                                            address_id: address.clone(),
+                                            account_id: account.id.clone(),
+                                        },
+                                    });
+                                }
+                            }
+                            Some(_) => {}
+                        }
+                    }
+                    Some(several) => warnings.push(format!(
+                        "{ip}: {} accounts are named {raw:?} ({}); not guessing",
+                        several.len(),
+                        several
+                            .iter()
+                            .map(|a| a.id.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    )),
+                },
+            }
+        }
+    }
+
+    // Soft assignments in the managed subnets that no session wants any more.
+    let managed_soft = snapshot
+        .assignments
+        .iter()
+        .filter(|a| a.soft && managed(a.ip))
+        .count();
+    let mut stale = Vec::new();
+    for a in &snapshot.assignments {
+        if a.soft && managed(a.ip) && !desired.contains_key(&a.ip) {
+            stale.push(Change {
+                id: format!("delete:{}", a.id),
+                action: ChangeAction::DeleteAssignment {
+                    assignment_id: a.id.clone(),
+                    ip: a.ip,
+                },
+            });
+        }
+    }
+    let mut held = None;
+    if !stale.is_empty() {
+        if !rules.complete {
+            warnings.push(format!(
+                "a source did not answer completely: {} stale assignment(s) kept until a complete answer",
+                stale.len()
+            ));
+            stale.clear();
+        } else if desired.is_empty() {
+            warnings.push(format!(
+                "the sources report no session at all: deleting nothing ({} soft assignment(s) kept)",
+                stale.len()
+            ));
+            stale.clear();
+        }
+    }
+    deletes.extend(stale);
+    let share = if managed_soft == 0 {
+        0.0
+    } else {
+        deletes.len() as f64 / managed_soft as f64
+    };
+    if deletes.len() >= rules.config.min_deletes_guarded && share > rules.config.max_delete_share {
+        held = Some(format!(
+            "the plan deletes {} of {} managed assignments ({:.0}%), more than arbiter.max_delete_share ({:.0}%)",
+            deletes.len(),
+            managed_soft,
+            share * 100.0,
+            rules.config.max_delete_share * 100.0
+        ));
+    }
+
+    stats.assignments_deleted = deletes.len();
+    stats.assignments_created = creates.len();
+    stats.items_created = new_items.len();
+    stats.items_updated = updates.len();
+    stats.items_linked = links.len();
+    let mut changes = deletes;
+    changes.extend(new_items.into_values());
+    changes.extend(updates);
+    changes.extend(creates);
+    changes.extend(links);
+    Plan {
+        changes: ChangeSet {
+            plan_id: rules.plan_id.clone(),
+            changes,
+        },
+        held,
+        warnings,
+        stats,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use efi_plugin_api::sink::{Account, InventoryItem};
+    use efi_plugin_api::Identity;
+
+    fn cfg() -> ArbiterConfig {
+        ArbiterConfig {
+            managed_subnets: vec!["10.45.0.0/16".into()],
+            min_deletes_guarded: 3,
+            ..ArbiterConfig::default()
+        }
+    }
+
+    fn session(imei: &str, ip: &str, name: &str) -> Session {
+        Session {
+            identity: Identity {
+                imei: Some(imei.into()),
+                imsi: Some(format!("00101{}", &imei[5..])),
+                ..Identity::default()
+            },
+            ip: Some(ip.parse().unwrap()),
+            subscriber_name: Some(name.into()),
+            connected: true,
+            ..Session::default()
+        }
+    }
+
+    fn item(id: &str, imei: &str, address: Option<&str>) -> InventoryItem {
+        InventoryItem {
+            id: id.into(),
+            model: Some("RidgeWave 6900".into()),
+            fields: BTreeMap::from([
+                ("imei".into(), imei.into()),
+                ("imsi".into(), format!("00101{}", &imei[5..])),
+            ]),
+            address_id: address.map(str::to_owned),
+        }
+    }
+
+    fn soft(id: &str, ip: &str, item: &str) -> Assignment {
+        Assignment {
+            id: id.into(),
+            ip: ip.parse().unwrap(),
+            soft: true,
+            holder_kind: "InventoryItem".into(),
+            holder_id: item.into(),
+            item_id: Some(item.into()),
+        }
+    }
+
+    fn run(sessions: &[Session], snap: &SinkSnapshot, complete: bool) -> Plan {
+        let config = cfg();
+        let managed = vec![Net::parse("10.45.0.0/16").unwrap()];
+        plan(
+            sessions,
+            snap,
+            &Rules {
+                managed: &managed,
+                config: &config,
+                complete,
+                plan_id: "p".into(),
+            },
+        )
+    }
+
+    fn kinds(p: &Plan) -> Vec<String> {
+        p.changes.changes.iter().map(|c| c.id.clone()).collect()
+    }
+
+    #[test]
+    fn a_correct_assignment_is_kept_untouched() {
+        let snap = SinkSnapshot {
+            items: vec![item("1", "350000000000001", Some("a1"))],
+            assignments: vec![soft("9", "10.45.0.1", "1")],
+            accounts: vec![Account {
+                id: "100".into(),
+                name: "Jane Doe".into(),
+                address_ids: vec!["a1".into()],
+                archived: false,
+            }],
+        };
+        let p = run(
+            &[session("350000000000001", "10.45.0.1", "Jane Doe")],
+            &snap,
+            true,
+        );
+        assert!(p.changes.changes.is_empty(), "{:?}", p.changes);
+        assert_eq!(p.stats.kept, 1);
+    }
+
+    #[test]
+    fn a_moved_address_is_released_before_it_is_taken() {
+        let snap = SinkSnapshot {
+            items: vec![
+                item("1", "350000000000001", None),
+                item("2", "350000000000002", None),
+            ],
+            assignments: vec![soft("9", "10.45.0.1", "1")],
+            accounts: vec![],
+        };
+        let p = run(
+            &[session("350000000000002", "10.45.0.1", "_x")],
+            &snap,
+            true,
+        );
+        assert_eq!(kinds(&p), ["delete:9", "assign:10.45.0.1:item:2"]);
+        assert_eq!(p.stats.moves, 1);
+    }
+
+    #[test]
+    fn an_unknown_cpe_gets_an_item_then_its_assignment_and_account_link() {
+        let snap = SinkSnapshot {
+            accounts: vec![Account {
+                id: "100".into(),
+                name: "Jane Doe".into(),
+                address_ids: vec!["a1".into()],
+                archived: false,
+            }],
+            ..SinkSnapshot::default()
+        };
+        let p = run(
+            &[session("350000000000003", "10.45.0.3", " jane  DOE")],
+            &snap,
+            true,
+        );
+        assert_eq!(
+            kinds(&p),
+            [
+                "new-item:imei:350000000000003",
+                "assign:10.45.0.3:new-item:imei:350000000000003",
+                "link:new-item:imei:350000000000003:a1"
+            ]
+        );
+        let ChangeAction::CreateItem { fields, .. } = &p.changes.changes[0].action else {
+            panic!()
+        };
+        assert_eq!(fields["imsi"], "001010000000003");
+    }
+
+    #[test]
+    fn ambiguous_and_unknown_names_are_reported_never_guessed() {
+        let acct = |id: &str, name: &str, archived| Account {
+            id: id.into(),
+            name: name.into(),
+            address_ids: vec![format!("a{id}")],
+            archived,
+        };
+        let snap = SinkSnapshot {
+            accounts: vec![
+                acct("1", "John Smith", false),
+                acct("2", "john smith", false),
+                acct("3", "Old", true),
+            ],
+            items: vec![
+                item("1", "350000000000001", None),
+                item("2", "350000000000002", None),
+            ],
+            ..SinkSnapshot::default()
+        };
+        let p = run(
+            &[
+                session("350000000000001", "10.45.0.1", "John Smith"),
+                session("350000000000002", "10.45.0.2", "Old"),
+            ],
+            &snap,
+            true,
+        );
+        assert!(p.changes.changes.iter().all(|c| !c.id.starts_with("link:")));
+        assert!(
+            p.warnings
+                .iter()
+                .any(|w| w.contains("2 accounts are named")),
+            "{:?}",
+            p.warnings
+        );
+        assert!(
+            p.warnings
+                .iter()
+                .any(|w| w.contains("no account is named \"Old\"")),
+            "archived never matches: {:?}",
+            p.warnings
+        );
+    }
+
+    #[test]
+    fn guards_keep_an_empty_or_partial_answer_from_deleting() {
+        let snap = SinkSnapshot {
+            items: (1..=4)
+                .map(|i| item(&i.to_string(), &format!("35000000000000{i}"), None))
+                .collect(),
+            assignments: (1..=4)
+                .map(|i| soft(&format!("9{i}"), &format!("10.45.0.{i}"), &i.to_string()))
+                .collect(),
+            accounts: vec![],
+        };
+        let p = run(&[], &snap, true);
+        assert!(p.changes.changes.is_empty() && p.held.is_none());
+        assert!(p.warnings.iter().any(|w| w.contains("no session at all")));
+        let p = run(
+            &[session("350000000000001", "10.45.0.1", "_")],
+            &snap,
+            false,
+        );
+        assert!(p.changes.changes.is_empty(), "{:?}", p.changes);
+        let p = run(&[session("350000000000001", "10.45.0.1", "_")], &snap, true);
+        assert_eq!(p.stats.assignments_deleted, 3);
+        assert!(
+            p.held.as_deref().unwrap().contains("3 of 4"),
+            "{:?}",
+            p.held
+        );
+    }
+
+    #[test]
+    fn hard_assignments_and_other_subnets_are_left_alone() {
+        let mut hard = soft("8", "10.45.0.8", "1");
+        hard.soft = false;
+        let snap = SinkSnapshot {
+            items: vec![item("1", "350000000000001", None)],
+            assignments: vec![hard, soft("7", "192.0.2.7", "1")],
+            accounts: vec![],
+        };
+        let p = run(
+            &[
+                session("350000000000002", "10.45.0.8", "_"),
+                session("350000000000001", "10.45.0.1", "_"),
+            ],
+            &snap,
+            true,
+        );
+        assert!(
+            p.changes
+                .changes
+                .iter()
+                .all(|c| !c.id.starts_with("delete:")),
+            "{:?}",
+            kinds(&p)
+        );
+        assert!(p.warnings.iter().any(|w| w.contains("hard assignment")));
+    }
+}

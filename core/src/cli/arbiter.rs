@@ -1,0 +1,149 @@
+//! `efi-poller plan` and `efi-poller run`: the IPAM arbiter from the command line.
+
+use crate::arbiter::planner::Plan;
+use crate::arbiter::Arbiter;
+use crate::config::Config;
+use crate::host::Host;
+use clap::Args;
+use efi_plugin_api::sink::ChangeAction;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Arguments of `plan`.
+#[derive(Args, Debug)]
+pub struct PlanArgs {
+    /// Print the plan as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+/// Arguments of `run`.
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    /// Stop after this many cycles (default: until SIGTERM or Ctrl-C).
+    #[arg(long)]
+    pub cycles: Option<u64>,
+}
+
+async fn arbiter(config: Config) -> anyhow::Result<Arbiter> {
+    let host = Arc::new(tokio::task::spawn_blocking(move || Host::new(config)).await?);
+    Ok(Arbiter::new(host)?)
+}
+
+/// One line per change.
+pub fn describe(plan: &Plan) -> String {
+    let mut out = String::new();
+    for c in &plan.changes.changes {
+        let line = match &c.action {
+            ChangeAction::DeleteAssignment { assignment_id, ip } => {
+                format!("delete assignment {assignment_id} of {ip}")
+            }
+            ChangeAction::CreateItem { model, fields } => format!(
+                "create inventory item{} with {}",
+                model
+                    .as_ref()
+                    .map(|m| format!(" ({m})"))
+                    .unwrap_or_default(),
+                fields
+                    .iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            ),
+            ChangeAction::UpdateItemFields { item, fields, .. } => format!(
+                "update {item:?}: {}",
+                fields
+                    .iter()
+                    .map(|(k, v)| format!("{k}={v}"))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            ),
+            ChangeAction::CreateAssignment { ip, item } => {
+                format!("assign {ip} (soft) to {item:?}")
+            }
+            ChangeAction::AssignItem {
+                item,
+                address_id,
+                account_id,
+            } => {
+                format!("deploy {item:?} at address {address_id} of account {account_id}")
+            }
+            other => format!("{other:?}"),
+        };
+        out.push_str(&format!("  {line}\n"));
+    }
+    out
+}
+
+fn summary(plan: &Plan) -> String {
+    let s = &plan.stats;
+    format!(
+        "{} sessions: {} kept, {} to assign, {} to delete ({} moves), {} new items, {} field updates, {} account links",
+        s.sessions, s.kept, s.assignments_created, s.assignments_deleted, s.moves, s.items_created, s.items_updated, s.items_linked
+    )
+}
+
+/// `efi-poller plan`: what would change, writing nothing.
+pub async fn plan(config: Config, args: PlanArgs) -> anyhow::Result<ExitCode> {
+    let arbiter = arbiter(config).await?;
+    let (plan, source_errors) = arbiter.plan().await?;
+    if args.json {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(
+                &serde_json::json!({"plan": plan, "source_errors": source_errors})
+            )?
+        );
+        return Ok(ExitCode::SUCCESS);
+    }
+    for (source, e) in &source_errors {
+        println!("source {source}: {e}");
+    }
+    println!("{}", summary(&plan));
+    if let Some(reason) = &plan.held {
+        println!("HELD (would not be applied): {reason}");
+    }
+    print!("{}", describe(&plan));
+    for w in &plan.warnings {
+        println!("warning: {w}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `efi-poller run`: a cycle every `arbiter.interval_secs` until stopped.
+pub async fn run(config: Config, args: RunArgs) -> anyhow::Result<ExitCode> {
+    let interval = Duration::from_secs(config.arbiter.interval_secs.max(1));
+    let arbiter = arbiter(config).await?;
+    let mut n = 0u64;
+    loop {
+        n += 1;
+        match arbiter.cycle().await {
+            Ok(report) => {
+                let msg = summary(&report.plan);
+                println!(
+                    "cycle {n}: {msg}; applied {}, failed {}",
+                    report.applied,
+                    report.failed.len()
+                );
+                for (id, e) in &report.failed {
+                    println!("  failed {id}: {e}");
+                }
+            }
+            Err(e) => {
+                tracing::error!("cycle {n} failed: {e}");
+                println!("cycle {n}: failed: {e}");
+            }
+        }
+        if args.cycles.is_some_and(|c| n >= c) {
+            return Ok(ExitCode::SUCCESS);
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(interval) => {}
+            _ = super::shutdown_signal() => {
+                println!("stopping");
+                return Ok(ExitCode::SUCCESS);
+            }
+        }
+    }
+}

@@ -1,0 +1,365 @@
+//! The IPAM arbiter end to end: real raemis and sonar plugins (.so) in a real host, against
+//! the efi-lab Raemis and Sonar simulators.
+
+mod common;
+
+use common::PluginDir;
+use efi_core::arbiter::Arbiter;
+use efi_core::config::Config;
+use efi_core::host::Host;
+use efi_lab::raemis::{RaemisOptions, RaemisSim, Subscriber};
+use efi_lab::sim::Fault;
+use efi_lab::sonar::scenario::{AccountSeed, AddressSeed, Scenario};
+use efi_lab::sonar::SonarSim;
+use serde_json::Value;
+use std::path::Path;
+use std::sync::Arc;
+
+struct Lab {
+    sonar: SonarSim,
+    raemis: RaemisSim,
+    arbiter: Arbiter,
+    _dir: PluginDir,
+}
+
+async fn lab_with(scenario: Scenario) -> Lab {
+    let _ = tracing_subscriber::fmt()
+        .with_test_writer()
+        .with_env_filter(std::env::var("TEST_LOG").unwrap_or_else(|_| "warn".into()))
+        .try_init();
+    let sonar = SonarSim::start("127.0.0.1:0".parse().unwrap(), scenario)
+        .await
+        .unwrap();
+    let raemis = RaemisSim::start("127.0.0.1:0".parse().unwrap(), RaemisOptions::default())
+        .await
+        .unwrap();
+    raemis.add_subscriber(Subscriber::new(
+        "001010000000011",
+        "350000000000011",
+        "15550000011",
+        "Jane Doe",
+    ));
+    raemis.add_subscriber(Subscriber::new(
+        "001010000000012",
+        "350000000000012\r",
+        "15550000012",
+        "Acme Farms LLC",
+    ));
+    raemis.add_subscriber(Subscriber::new(
+        "001010000000013",
+        "350000000000013",
+        "15550000013",
+        "Nobody Known",
+    ));
+    let dir = PluginDir::new();
+    dir.install("raemis");
+    dir.install("sonar");
+    let toml = format!(
+        r#"
+[plugins]
+dir = {dir:?}
+rescan_secs = 0
+[http]
+retry_base_ms = 5
+[arbiter]
+managed_subnets = ["10.45.0.0/16"]
+outbox = {outbox:?}
+min_deletes_guarded = 50
+[credentials.raemis]
+username = "raemis"
+password = "raemis-lab"
+[credentials.sonar]
+bearer = "lab-token"
+[[sources]]
+name = "raemis-lab"
+plugin = "raemis"
+settings = {{ url = "{raemis}", credentials = "raemis" }}
+[sink]
+plugin = "sonar"
+settings = {{ url = "{sonar}", credentials = "sonar", default_model = "RidgeWave 6900", page_size = 7 }}
+"#,
+        dir = dir.path(),
+        outbox = dir.path().join("outbox.db"),
+        raemis = raemis.base_url(),
+        sonar = sonar.base_url(),
+    );
+    let config = Config::parse(&toml, Path::new("arbiter-test.toml")).unwrap();
+    let host = Arc::new(
+        tokio::task::spawn_blocking(move || Host::new(config))
+            .await
+            .unwrap(),
+    );
+    let arbiter = Arbiter::new(host.clone())
+        .unwrap_or_else(|e| panic!("{e}\n{:#?}", host.registry.listing()));
+    Lab {
+        sonar,
+        raemis,
+        arbiter,
+        _dir: dir,
+    }
+}
+
+async fn lab() -> Lab {
+    lab_with(Scenario::lab()).await
+}
+
+/// Soft assignments in 10.45/16 as (address, item ID), sorted.
+fn soft_assignments(sonar: &SonarSim) -> Vec<(String, String)> {
+    let mut v: Vec<(String, String)> = sonar
+        .entities("IpAssignment")
+        .into_iter()
+        .filter(|a| a["soft"] == true)
+        .map(|a| {
+            assert_eq!(a["ipassignmentable_type"], "InventoryItem");
+            (
+                a["subnet"].as_str().unwrap().to_owned(),
+                a["ipassignmentable_id"].to_string(),
+            )
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+/// The item holding an IMEI.
+fn item_with_imei(sonar: &SonarSim, imei: &str) -> Option<Value> {
+    let data = sonar.entities("InventoryModelFieldData");
+    let item_id = data.iter().find(|d| d["value"] == imei)?["inventory_item_id"].clone();
+    sonar
+        .entities("InventoryItem")
+        .into_iter()
+        .find(|i| i["id"] == item_id)
+        .map(Value::Object)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attach_detach_and_move_follow_the_epc_exactly() {
+    let lab = lab().await;
+    lab.raemis
+        .attach("001010000000011", "10.45.0.10".parse().unwrap(), "internet")
+        .await
+        .unwrap();
+    lab.raemis
+        .attach("001010000000012", "10.45.0.11".parse().unwrap(), "internet")
+        .await
+        .unwrap();
+
+    let report = lab.arbiter.cycle().await.unwrap();
+    assert!(report.failed.is_empty(), "{:?}", report.failed);
+    let new_item =
+        item_with_imei(&lab.sonar, "350000000000012").expect("the unknown CPE became an item");
+    assert_eq!(new_item["inventory_model_id"], 501, "the default model");
+    assert_eq!(
+        new_item["inventoryitemable_type"], "Address",
+        "linked to its account's address"
+    );
+    assert_eq!(
+        new_item["inventoryitemable_id"], 2002,
+        "Acme Farms LLC's address"
+    );
+    let new_id = new_item["id"].to_string();
+    assert_eq!(
+        soft_assignments(&lab.sonar),
+        [
+            ("10.45.0.10/32".to_owned(), "7001".to_owned()),
+            ("10.45.0.11/32".to_owned(), new_id.clone())
+        ]
+    );
+    assert!(
+        report.plan.warnings.is_empty(),
+        "{:?}",
+        report.plan.warnings
+    );
+
+    // Nothing to do the second time: correct assignments are kept, never re-created.
+    let calls_before = lab.sonar.calls().len();
+    let report = lab.arbiter.cycle().await.unwrap();
+    assert!(
+        report.plan.changes.changes.is_empty(),
+        "{:?}",
+        report.plan.changes
+    );
+    assert_eq!(report.plan.stats.kept, 2);
+    let reads = lab.sonar.calls().len() - calls_before;
+    assert!(reads <= 8, "a quiet cycle only reads ({reads} requests)");
+
+    // The address moves from the first CPE to the second.
+    lab.raemis.detach("001010000000011").await.unwrap();
+    lab.raemis
+        .attach("001010000000012", "10.45.0.10".parse().unwrap(), "internet")
+        .await
+        .unwrap();
+    let calls_before = lab.sonar.calls().len();
+    let report = lab.arbiter.cycle().await.unwrap();
+    assert!(report.failed.is_empty(), "{:?}", report.failed);
+    assert_eq!(report.plan.stats.moves, 1);
+    assert_eq!(
+        soft_assignments(&lab.sonar),
+        [("10.45.0.10/32".to_owned(), new_id.clone())]
+    );
+    let conflicts: Vec<_> = lab.sonar.calls()[calls_before..]
+        .iter()
+        .filter(|c| c.had_errors)
+        .map(|c| c.query.clone())
+        .collect();
+    assert!(conflicts.is_empty(), "no moment of conflict: {conflicts:?}");
+
+    // Detach: the assignment goes; the hard management assignment never moves.
+    lab.raemis.detach("001010000000012").await.unwrap();
+    // With no session left at all the guard refuses to delete...
+    let report = lab.arbiter.cycle().await.unwrap();
+    assert_eq!(soft_assignments(&lab.sonar).len(), 1);
+    assert!(
+        report
+            .plan
+            .warnings
+            .iter()
+            .any(|w| w.contains("no session at all")),
+        "{:?}",
+        report.plan.warnings
+    );
+    // ...while with another UE attached, the stale one is removed.
+    lab.raemis
+        .attach("001010000000011", "10.45.0.20".parse().unwrap(), "internet")
+        .await
+        .unwrap();
+    lab.arbiter.cycle().await.unwrap();
+    assert_eq!(
+        soft_assignments(&lab.sonar),
+        [("10.45.0.20/32".to_owned(), "7001".to_owned())]
+    );
+    let hard: Vec<_> = lab
+        .sonar
+        .entities("IpAssignment")
+        .into_iter()
+        .filter(|a| a["soft"] == false)
+        .collect();
+    assert_eq!(hard.len(), 1);
+    assert_eq!(hard[0]["subnet"], "192.0.2.10/32");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_or_empty_epc_deletes_nothing() {
+    let lab = lab().await;
+    lab.raemis
+        .attach("001010000000011", "10.45.0.10".parse().unwrap(), "internet")
+        .await
+        .unwrap();
+    lab.raemis
+        .attach("001010000000012", "10.45.0.11".parse().unwrap(), "internet")
+        .await
+        .unwrap();
+    lab.arbiter.cycle().await.unwrap();
+    assert_eq!(soft_assignments(&lab.sonar).len(), 2);
+
+    lab.raemis
+        .faults()
+        .inject("data_session", Fault::EmptyList, 1);
+    let report = lab.arbiter.cycle().await.unwrap();
+    assert_eq!(soft_assignments(&lab.sonar).len(), 2);
+    assert!(
+        report
+            .plan
+            .warnings
+            .iter()
+            .any(|w| w.contains("no session at all")),
+        "{:?}",
+        report.plan.warnings
+    );
+
+    lab.raemis
+        .faults()
+        .inject("data_session", Fault::Status(500), 1);
+    let report = lab.arbiter.cycle().await.unwrap();
+    assert_eq!(soft_assignments(&lab.sonar).len(), 2);
+    assert!(
+        report.source_errors[0].1.contains("HTTP 500"),
+        "{:?}",
+        report.source_errors
+    );
+
+    lab.raemis
+        .faults()
+        .inject("data_session", Fault::Truncated, 1);
+    lab.raemis.detach("001010000000012").await.unwrap();
+    let report = lab.arbiter.cycle().await.unwrap();
+    assert_eq!(
+        soft_assignments(&lab.sonar).len(),
+        2,
+        "a truncated answer is a failed source: no deletes"
+    );
+    assert!(
+        report.source_errors[0].1.contains("not the expected JSON"),
+        "{:?}",
+        report.source_errors
+    );
+
+    let report = lab.arbiter.cycle().await.unwrap();
+    assert_eq!(
+        soft_assignments(&lab.sonar).len(),
+        1,
+        "the next good answer heals"
+    );
+    assert!(report.failed.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_storm_of_429_and_5xx_from_sonar_still_converges() {
+    let lab = lab().await;
+    lab.raemis
+        .attach("001010000000011", "10.45.0.10".parse().unwrap(), "internet")
+        .await
+        .unwrap();
+    lab.raemis
+        .attach("001010000000012", "10.45.0.11".parse().unwrap(), "internet")
+        .await
+        .unwrap();
+    lab.sonar.faults().inject("graphql", Fault::RateLimited, 3);
+    lab.sonar.faults().inject("graphql", Fault::Status(503), 2);
+    let report = lab.arbiter.cycle().await.unwrap();
+    assert!(report.failed.is_empty(), "{:?}", report.failed);
+    assert_eq!(soft_assignments(&lab.sonar).len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ambiguous_or_unknown_names_are_reported_and_nothing_is_guessed() {
+    let mut scenario = Scenario::lab();
+    scenario.accounts.push(AccountSeed {
+        id: 1010,
+        name: "ACME farms  llc".into(),
+        archived: false,
+        addresses: vec![AddressSeed {
+            id: 2010,
+            line1: "2 Silo Lane".into(),
+            city: String::new(),
+            zip: String::new(),
+            serviceable: true,
+        }],
+    });
+    let lab = lab_with(scenario).await;
+    lab.raemis
+        .attach("001010000000012", "10.45.0.11".parse().unwrap(), "internet")
+        .await
+        .unwrap();
+    lab.raemis
+        .attach("001010000000013", "10.45.0.12".parse().unwrap(), "internet")
+        .await
+        .unwrap();
+    let report = lab.arbiter.cycle().await.unwrap();
+    assert!(report.failed.is_empty(), "{:?}", report.failed);
+    let w = report.plan.warnings.join("\n");
+    assert!(w.contains("2 accounts are named \"Acme Farms LLC\""), "{w}");
+    assert!(w.contains("no account is named \"Nobody Known\""), "{w}");
+    for imei in ["350000000000012", "350000000000013"] {
+        let item = item_with_imei(&lab.sonar, imei).unwrap();
+        assert_eq!(
+            item["inventoryitemable_type"], "InventoryLocation",
+            "{imei} stays in stock, not guessed"
+        );
+    }
+    assert_eq!(
+        soft_assignments(&lab.sonar).len(),
+        2,
+        "the addresses are assigned regardless"
+    );
+}
