@@ -13,3 +13,4 @@ pub mod identify;
 pub mod loader;
 pub mod logging;
 pub mod runner;
+pub mod server;

@@ -86,4 +86,9 @@ pub struct SessionEvent {
     #[serde(default)]
     #[serde(skip_serializing_if = "Option::is_none")]
     pub at_unix_s: Option<i64>,
+    /// The same instant in microseconds, when the source is that precise (events within one
+    /// second are then ordered too).
+    #[serde(default)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub at_unix_us: Option<i64>,
 }

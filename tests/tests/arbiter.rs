@@ -18,11 +18,17 @@ use std::sync::Arc;
 struct Lab {
     sonar: SonarSim,
     raemis: RaemisSim,
-    arbiter: Arbiter,
+    arbiter: Arc<Arbiter>,
+    config: Arc<Config>,
     _dir: PluginDir,
 }
 
 async fn lab_with(scenario: Scenario) -> Lab {
+    lab_full(scenario, "").await
+}
+
+/// A lab whose Raemis source also accepts pushes; `extra` is appended to the source table.
+async fn lab_full(scenario: Scenario, webhook: &str) -> Lab {
     let _ = tracing_subscriber::fmt()
         .with_test_writer()
         .with_env_filter(std::env::var("TEST_LOG").unwrap_or_else(|_| "warn".into()))
@@ -74,6 +80,7 @@ bearer = "lab-token"
 name = "raemis-lab"
 plugin = "raemis"
 settings = {{ url = "{raemis}", credentials = "raemis" }}
+{webhook}
 [sink]
 plugin = "sonar"
 settings = {{ url = "{sonar}", credentials = "sonar", default_model = "RidgeWave 6900", page_size = 7 }}
@@ -82,8 +89,10 @@ settings = {{ url = "{sonar}", credentials = "sonar", default_model = "RidgeWave
         outbox = dir.path().join("outbox.db"),
         raemis = raemis.base_url(),
         sonar = sonar.base_url(),
+        webhook = webhook,
     );
     let config = Config::parse(&toml, Path::new("arbiter-test.toml")).unwrap();
+    let shared = Arc::new(config.clone());
     let host = Arc::new(
         tokio::task::spawn_blocking(move || Host::new(config))
             .await
@@ -94,7 +103,8 @@ settings = {{ url = "{sonar}", credentials = "sonar", default_model = "RidgeWave
     Lab {
         sonar,
         raemis,
-        arbiter,
+        arbiter: Arc::new(arbiter),
+        config: shared,
         _dir: dir,
     }
 }
@@ -361,5 +371,183 @@ async fn ambiguous_or_unknown_names_are_reported_and_nothing_is_guessed() {
         soft_assignments(&lab.sonar).len(),
         2,
         "the addresses are assigned regardless"
+    );
+}
+
+const WEBHOOK: &str = r#"[sources.webhook]
+secret_header = "x-efi-secret"
+secret = "push-s3cret"
+allow_from = ["127.0.0.1"]"#;
+
+async fn pushing_lab() -> (Lab, String) {
+    let lab = lab_full(Scenario::lab(), WEBHOOK).await;
+    let (addr, _task) = efi_core::server::serve(
+        lab.arbiter.clone(),
+        lab.config.clone(),
+        "127.0.0.1:0".parse().unwrap(),
+    )
+    .await
+    .unwrap();
+    std::mem::forget(_task);
+    let url = format!("http://{addr}/webhooks/raemis-lab");
+    lab.raemis
+        .set_push_target(Some(efi_lab::raemis::PushTarget {
+            url: url.clone(),
+            basic: None,
+            headers: vec![("x-efi-secret".into(), "push-s3cret".into())],
+        }));
+    (lab, url)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pushed_events_drive_assignments_between_pulls() {
+    let (lab, _) = pushing_lab().await;
+    lab.raemis
+        .attach("001010000000011", "10.45.0.10".parse().unwrap(), "internet")
+        .await
+        .unwrap();
+    lab.arbiter.cycle().await.unwrap(); // the first full pull
+    assert_eq!(soft_assignments(&lab.sonar).len(), 1);
+
+    // A new UE attaches: the push alone (no pull) creates its item and assignment.
+    lab.raemis
+        .attach("001010000000012", "10.45.0.11".parse().unwrap(), "internet")
+        .await
+        .unwrap();
+    assert!(
+        lab.raemis.pushes().iter().all(|(_, s)| s == &Ok(200)),
+        "{:?}",
+        lab.raemis.pushes()
+    );
+    let report = lab.arbiter.event_cycle().await.unwrap();
+    assert!(report.failed.is_empty(), "{:?}", report.failed);
+    assert_eq!(soft_assignments(&lab.sonar).len(), 2);
+
+    // Duplicated and reordered delivery: a detach and a re-attach, released in reverse.
+    lab.raemis.duplicate_next_pushes(2);
+    lab.raemis.pause_pushes();
+    lab.raemis.detach("001010000000011").await.unwrap();
+    lab.raemis
+        .attach("001010000000011", "10.45.0.30".parse().unwrap(), "internet")
+        .await
+        .unwrap();
+    lab.raemis.release(true).await;
+    lab.arbiter.event_cycle().await.unwrap();
+    let mut ips: Vec<String> = soft_assignments(&lab.sonar)
+        .into_iter()
+        .map(|(ip, _)| ip)
+        .collect();
+    ips.sort();
+    assert_eq!(
+        ips,
+        ["10.45.0.11/32", "10.45.0.30/32"],
+        "the later attach wins over the earlier detach"
+    );
+
+    // A lost event is healed by the next full pull.
+    lab.raemis.drop_next_pushes(1);
+    lab.raemis.detach("001010000000012").await.unwrap();
+    lab.arbiter.event_cycle().await.unwrap();
+    assert_eq!(soft_assignments(&lab.sonar).len(), 2, "the push was lost");
+    lab.arbiter.cycle().await.unwrap();
+    let ips: Vec<String> = soft_assignments(&lab.sonar)
+        .into_iter()
+        .map(|(ip, _)| ip)
+        .collect();
+    assert_eq!(ips, ["10.45.0.30/32"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_or_unauthenticated_webhooks_are_refused_with_the_reason() {
+    let (lab, url) = pushing_lab().await;
+    lab.raemis
+        .attach("001010000000011", "10.45.0.10".parse().unwrap(), "internet")
+        .await
+        .unwrap();
+    lab.arbiter.cycle().await.unwrap();
+    let client = efi_lab::http_client();
+    let form = "imsi=001010000000013&event_type=pdp_context_activated&event_time=2030-01-01+00%3A00%3A00&add_text=%7B%22ip%22%3A%2210.45.0.99%22%7D";
+
+    let r = client.post(&url).body(form).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 401, "no secret");
+    assert!(r
+        .text()
+        .await
+        .unwrap()
+        .contains("missing or wrong webhook credentials"));
+    let r = client
+        .post(&url)
+        .header("x-efi-secret", "guess")
+        .body(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 401, "wrong secret");
+
+    let r = client
+        .post(&url)
+        .header("x-efi-secret", "push-s3cret")
+        .body("imsi=001010000000013&event_type=pdp_context_activated&add_text=%7Bbroken")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 400);
+    assert!(r
+        .text()
+        .await
+        .unwrap()
+        .contains("add_text is not a JSON object"));
+
+    let huge = "x".repeat(lab.config.server.max_body_bytes + 1);
+    let r = client
+        .post(&url)
+        .header("x-efi-secret", "push-s3cret")
+        .body(huge)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 413);
+
+    let r = client
+        .post(url.replace("raemis-lab", "nobody"))
+        .header("x-efi-secret", "push-s3cret")
+        .body(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 404);
+
+    // None of it changed anything.
+    let report = lab.arbiter.event_cycle().await.unwrap();
+    assert!(
+        report.plan.changes.changes.is_empty(),
+        "{:?}",
+        report.plan.changes
+    );
+
+    // The same body, properly authenticated, is accepted.
+    let r = client
+        .post(&url)
+        .header("x-efi-secret", "push-s3cret")
+        .body(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["applied"], 1);
+}
+
+#[test]
+fn a_webhook_without_authentication_is_a_configuration_error() {
+    let config = Config::parse(
+        "[[sources]]\nname = \"r\"\nplugin = \"raemis\"\n[sources.webhook]\nallow_from = [\"127.0.0.1\"]\n",
+        Path::new("c.toml"),
+    )
+    .unwrap();
+    let err = efi_core::server::check_webhooks(&config).unwrap_err();
+    assert!(
+        err.contains("sources.r") && err.contains("no authentication"),
+        "{err}"
     );
 }

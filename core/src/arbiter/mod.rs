@@ -2,6 +2,7 @@
 //! outbox and applies it, one cycle at a time. Rules: DESIGN.md section 6.
 
 pub mod identity;
+pub mod live;
 pub mod names;
 pub mod outbox;
 pub mod planner;
@@ -11,13 +12,15 @@ use crate::loader::LoadedPlugin;
 use crate::runner::RunError;
 use efi_plugin_api::host::{SinkInstance, SourceInstance};
 use efi_plugin_api::sink::{ChangeOutcome, SinkSnapshot};
-use efi_plugin_api::source::{Session, SessionBatch};
+use efi_plugin_api::source::{PushRequest, Session, SessionBatch};
 use efi_plugin_api::Target;
+use live::{EventOutcome, LiveState};
 use outbox::Outbox;
 use planner::{Net, Plan, Rules};
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
+use tokio::sync::Notify;
 
 /// Why the arbiter cannot start or a cycle could not plan.
 #[derive(Debug, thiserror::Error)]
@@ -37,6 +40,28 @@ struct SourceHandle {
     name: String,
     plugin: Arc<LoadedPlugin>,
     instance: SourceInstance,
+}
+
+/// Why a pushed event was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum PushError {
+    /// No source of that name accepts pushes.
+    #[error("no source named {0:?} accepts pushes")]
+    UnknownSource(String),
+    /// The body could not be understood (the plugin's reason).
+    #[error("{0}")]
+    Malformed(String),
+}
+
+/// What a push did.
+#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize)]
+pub struct PushOutcome {
+    /// Events that changed the picture.
+    pub applied: usize,
+    /// Duplicates and detaches of what was gone.
+    pub unchanged: usize,
+    /// Events older than what is known.
+    pub stale: usize,
 }
 
 /// The result of one cycle.
@@ -61,6 +86,17 @@ pub struct Arbiter {
     managed: Vec<Net>,
     outbox: Outbox,
     seq: AtomicU64,
+    live: Mutex<LiveState>,
+    changed: Notify,
+    /// Serialises cycles: an event cycle and a full cycle never interleave.
+    cycle_lock: tokio::sync::Mutex<()>,
+}
+
+fn now_us() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_micros() as i64)
+        .unwrap_or(0)
 }
 
 /// Tasks of sources and sinks talk to services by URL, not to a device.
@@ -72,6 +108,7 @@ impl Arbiter {
     /// Creates the source and sink instances named in the config.
     pub fn new(host: Arc<Host>) -> Result<Arbiter, ArbiterError> {
         let config = host.config.clone();
+        crate::server::check_webhooks(&config).map_err(ArbiterError::Config)?;
         if config.arbiter.managed_subnets.is_empty() {
             return Err(ArbiterError::Config(
                 "arbiter.managed_subnets is empty: say which subnets' soft assignments this tool owns".into(),
@@ -141,7 +178,44 @@ impl Arbiter {
             managed,
             outbox,
             seq: AtomicU64::new(0),
+            live: Mutex::new(LiveState::default()),
+            changed: Notify::new(),
+            cycle_lock: tokio::sync::Mutex::new(()),
         })
+    }
+
+    /// Resolves when a pushed event changed the picture (the run loop then plans at once).
+    pub async fn changed(&self) {
+        self.changed.notified().await
+    }
+
+    /// Accepts a pushed request for source `name`: the plugin parses it, the events update the
+    /// live picture, and the run loop is woken.
+    pub fn push(&self, name: &str, request: &PushRequest) -> Result<PushOutcome, PushError> {
+        let source = self
+            .sources
+            .iter()
+            .find(|s| s.name == name)
+            .ok_or_else(|| PushError::UnknownSource(name.to_owned()))?;
+        let events = source
+            .instance
+            .parse_push(request)
+            .map_err(|e| PushError::Malformed(e.message))?;
+        let mut outcome = PushOutcome::default();
+        {
+            let mut live = self.live.lock().unwrap_or_else(|e| e.into_inner());
+            for e in &events {
+                match live.apply(name, e) {
+                    EventOutcome::Applied => outcome.applied += 1,
+                    EventOutcome::Unchanged => outcome.unchanged += 1,
+                    EventOutcome::Stale => outcome.stale += 1,
+                }
+            }
+        }
+        if outcome.applied > 0 {
+            self.changed.notify_one();
+        }
+        Ok(outcome)
     }
 
     /// The outbox (stats for logs and metrics).
@@ -149,11 +223,12 @@ impl Arbiter {
         &self.outbox
     }
 
-    /// Pulls every source; `complete` is false when any failed.
+    /// Pulls every source into the live picture; returns the whole picture, whether it is
+    /// complete, and the sources that failed.
     pub async fn pull(&self) -> (Vec<Session>, bool, Vec<(String, String)>) {
-        let mut sessions = Vec::new();
         let mut errors = Vec::new();
         for s in &self.sources {
+            let started = now_us();
             let result: Result<SessionBatch, RunError> = match s.instance.poll() {
                 Ok(task) => {
                     self.host
@@ -175,16 +250,29 @@ impl Arbiter {
                         ));
                     }
                     tracing::debug!(source = %s.name, sessions = batch.sessions.len(), "source pulled");
-                    sessions.extend(batch.sessions);
+                    self.live.lock().unwrap_or_else(|e| e.into_inner()).replace(
+                        &s.name,
+                        batch.sessions,
+                        batch.complete,
+                        started,
+                    );
                 }
                 Err(e) => {
                     tracing::warn!(source = %s.name, "source pull failed: {e}");
+                    self.live
+                        .lock()
+                        .unwrap_or_else(|e| e.into_inner())
+                        .pull_failed(&s.name);
                     errors.push((s.name.clone(), e.to_string()));
                 }
             }
         }
-        let complete = errors.is_empty();
-        (sessions, complete, errors)
+        let (sessions, complete) = self
+            .live
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .sessions();
+        (sessions, complete && errors.is_empty(), errors)
     }
 
     /// Reads the sink.
@@ -210,9 +298,22 @@ impl Arbiter {
         format!("plan-{ms}-{}", self.seq.fetch_add(1, Ordering::Relaxed))
     }
 
-    /// Plans against the current state without changing anything.
+    /// Plans against the current state without changing anything (pulls the sources first).
     pub async fn plan(&self) -> Result<(Plan, Vec<(String, String)>), ArbiterError> {
-        let (sessions, complete, source_errors) = self.pull().await;
+        self.plan_with(true).await
+    }
+
+    async fn plan_with(&self, pull: bool) -> Result<(Plan, Vec<(String, String)>), ArbiterError> {
+        let (sessions, complete, source_errors) = if pull {
+            self.pull().await
+        } else {
+            let (s, c) = self
+                .live
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .sessions();
+            (s, c, Vec::new())
+        };
         let snapshot = self.snapshot().await?;
         let rules = Rules {
             managed: &self.managed,
@@ -223,8 +324,25 @@ impl Arbiter {
         Ok((planner::plan(&sessions, &snapshot, &rules), source_errors))
     }
 
-    /// One full cycle: plan, record, apply, acknowledge.
+    /// One full cycle: pull, plan, record, apply, acknowledge.
     pub async fn cycle(&self) -> Result<CycleReport, ArbiterError> {
+        self.cycle_with(true).await
+    }
+
+    /// A cycle on the live picture, without pulling (after pushed events).
+    pub async fn event_cycle(&self) -> Result<CycleReport, ArbiterError> {
+        self.cycle_with(false).await
+    }
+
+    async fn cycle_with(&self, pull: bool) -> Result<CycleReport, ArbiterError> {
+        let _one_at_a_time = self.cycle_lock.lock().await;
+        // An event about a UE nobody has seen yet: pull, to learn its IMEI and name.
+        let pull = pull
+            || self
+                .live
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .needs_pull();
         let superseded = self
             .outbox
             .supersede_unfinished()
@@ -235,7 +353,7 @@ impl Arbiter {
                 "an earlier plan was interrupted; planning again from Sonar's current state"
             );
         }
-        let (plan, source_errors) = self.plan().await?;
+        let (plan, source_errors) = self.plan_with(pull).await?;
         for w in &plan.warnings {
             tracing::warn!("{w}");
         }

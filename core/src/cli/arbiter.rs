@@ -26,9 +26,9 @@ pub struct RunArgs {
     pub cycles: Option<u64>,
 }
 
-async fn arbiter(config: Config) -> anyhow::Result<Arbiter> {
+async fn arbiter(config: Config) -> anyhow::Result<Arc<Arbiter>> {
     let host = Arc::new(tokio::task::spawn_blocking(move || Host::new(config)).await?);
-    Ok(Arbiter::new(host)?)
+    Ok(Arc::new(Arbiter::new(host)?))
 }
 
 /// One line per change.
@@ -111,14 +111,31 @@ pub async fn plan(config: Config, args: PlanArgs) -> anyhow::Result<ExitCode> {
     Ok(ExitCode::SUCCESS)
 }
 
-/// `efi-poller run`: a cycle every `arbiter.interval_secs` until stopped.
+/// `efi-poller run`: a full cycle every `arbiter.interval_secs`, an event cycle as soon as a
+/// pushed event changes the picture, until stopped.
 pub async fn run(config: Config, args: RunArgs) -> anyhow::Result<ExitCode> {
     let interval = Duration::from_secs(config.arbiter.interval_secs.max(1));
+    let listen = config.server.listen;
+    let shared = Arc::new(config.clone());
     let arbiter = arbiter(config).await?;
+    let _server = match listen {
+        Some(addr) => {
+            let (bound, task) = crate::server::serve(arbiter.clone(), shared, addr).await?;
+            println!("listening on http://{bound} (webhooks at /webhooks/<source>)");
+            Some(task)
+        }
+        None => None,
+    };
     let mut n = 0u64;
+    let mut full = true;
     loop {
         n += 1;
-        match arbiter.cycle().await {
+        let result = if full {
+            arbiter.cycle().await
+        } else {
+            arbiter.event_cycle().await
+        };
+        match result {
             Ok(report) => {
                 let msg = summary(&report.plan);
                 println!(
@@ -139,7 +156,12 @@ pub async fn run(config: Config, args: RunArgs) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::SUCCESS);
         }
         tokio::select! {
-            _ = tokio::time::sleep(interval) => {}
+            _ = tokio::time::sleep(interval) => full = true,
+            _ = arbiter.changed() => {
+                // Let a burst of events settle into one plan.
+                tokio::time::sleep(Duration::from_millis(200)).await;
+                full = false;
+            }
             _ = super::shutdown_signal() => {
                 println!("stopping");
                 return Ok(ExitCode::SUCCESS);

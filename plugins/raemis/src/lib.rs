@@ -259,7 +259,8 @@ pub fn parse_event(body: &[u8]) -> Result<Option<SessionEvent>, PluginError> {
         "pdp_context_deactivated" => SessionEventKind::Detach,
         _ => return Ok(None),
     };
-    let at_unix_s = field("event_time").and_then(|t| parse_event_time(&t));
+    let at_unix_us = field("event_time").and_then(|t| parse_event_time(&t));
+    let at_unix_s = at_unix_us.map(|us| us.div_euclid(1_000_000));
     let add_text: serde_json::Map<String, serde_json::Value> = match field("add_text")
         .filter(|t| !t.is_empty())
     {
@@ -295,19 +296,20 @@ pub fn parse_event(body: &[u8]) -> Result<Option<SessionEvent>, PluginError> {
             ip,
             apn: get("apn"),
             connected: kind == SessionEventKind::Attach,
-            since_unix_s: at_unix_s,
+            since_unix_s: at_unix_us.map(|us| us.div_euclid(1_000_000)),
             ..Session::default()
         },
         at_unix_s,
+        at_unix_us,
     }))
 }
 
-/// `2024-07-22 10:22:26.123456` (UTC) → Unix seconds.
+/// `2024-07-22 10:22:26.123456` (UTC) → Unix microseconds.
 fn parse_event_time(text: &str) -> Option<i64> {
     ["%Y-%m-%d %H:%M:%S%.f", "%Y-%m-%d %H:%M:%S"]
         .iter()
         .find_map(|f| chrono::NaiveDateTime::parse_from_str(text.trim(), f).ok())
-        .map(|t| t.and_utc().timestamp())
+        .map(|t| t.and_utc().timestamp_micros())
 }
 
 efi_plugin_api::export_plugin!(RaemisPlugin);

@@ -115,6 +115,11 @@ fn pushed_events_parse_in_the_raemis_format() {
     assert_eq!(e.session.identity.imsi.as_deref(), Some("001010000000001"));
     assert_eq!(e.session.ip, Some("10.45.0.10".parse().unwrap()));
     assert_eq!(e.at_unix_s, Some(1_721_643_746));
+    assert_eq!(
+        e.at_unix_us,
+        Some(1_721_643_746_123_456),
+        "microseconds order events within a second"
+    );
 
     let e = parse_event(b"imsi=001010000000001&event_type=PDP_CONTEXT_DEACTIVATED&event_time=2024-07-22 10:22:27&add_text=").unwrap().unwrap();
     assert_eq!(e.kind, SessionEventKind::Detach);

@@ -1,0 +1,211 @@
+//! The host's HTTP listener: EPC webhooks (`POST /webhooks/<source>`) and `/healthz`.
+//!
+//! Every webhook is authenticated unless a source is explicitly configured without it:
+//! HTTP Basic from a credential set, or a shared secret in a header, both compared in
+//! constant time, and optionally a sender allowlist. Bodies are capped. A refused request
+//! gets the reason and changes nothing.
+
+use crate::arbiter::{Arbiter, PushError};
+use crate::config::{Config, WebhookConfig};
+use axum::body::Bytes;
+use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, State};
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use efi_plugin_api::source::PushRequest;
+use std::net::SocketAddr;
+use std::sync::Arc;
+
+struct AppState {
+    arbiter: Arc<Arbiter>,
+    config: Arc<Config>,
+}
+
+/// Equal in time independent of where the inputs differ.
+pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    if a.len() != b.len() {
+        return false;
+    }
+    a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Checks a webhook configuration at start-up: authentication is mandatory unless disabled.
+pub fn check_webhooks(config: &Config) -> Result<(), String> {
+    for s in &config.sources {
+        let Some(w) = &s.webhook else { continue };
+        let has_secret = w.secret_header.is_some() && w.secret.is_some();
+        if w.credentials.is_none() && !has_secret && !w.insecure_no_auth {
+            return Err(format!(
+                "sources.{}: the webhook has no authentication; set webhook.credentials, or webhook.secret_header and webhook.secret, or webhook.insecure_no_auth = true for a lab",
+                s.name
+            ));
+        }
+        if let Some(c) = &w.credentials {
+            let cred = config.credentials.get(c).ok_or_else(|| {
+                format!(
+                    "sources.{}.webhook.credentials: no credential set named {c:?}",
+                    s.name
+                )
+            })?;
+            if cred.username.is_none() || cred.password.is_none() {
+                return Err(format!("sources.{}.webhook.credentials: credential set {c:?} needs username and password", s.name));
+            }
+        }
+    }
+    Ok(())
+}
+
+fn refuse(status: StatusCode, reason: impl Into<String>) -> Response {
+    (status, Json(serde_json::json!({"error": reason.into()}))).into_response()
+}
+
+fn authorised(config: &Config, hook: &WebhookConfig, headers: &HeaderMap) -> Result<(), String> {
+    if let (Some(name), Some(expected)) = (&hook.secret_header, &hook.secret) {
+        let given = headers
+            .get(name.as_str())
+            .map(|v| v.as_bytes())
+            .unwrap_or_default();
+        if constant_time_eq(given, expected.expose().as_bytes()) {
+            return Ok(());
+        }
+    }
+    if let Some(c) = hook
+        .credentials
+        .as_ref()
+        .and_then(|c| config.credentials.get(c))
+    {
+        use base64::Engine as _;
+        let user = c.username.as_deref().unwrap_or_default();
+        let pass = c.password.as_ref().map(|p| p.expose()).unwrap_or_default();
+        let expected = format!(
+            "Basic {}",
+            base64::engine::general_purpose::STANDARD.encode(format!("{user}:{pass}"))
+        );
+        let given = headers
+            .get("authorization")
+            .map(|v| v.as_bytes())
+            .unwrap_or_default();
+        if constant_time_eq(given, expected.as_bytes()) {
+            return Ok(());
+        }
+    }
+    if hook.insecure_no_auth {
+        return Ok(());
+    }
+    Err("missing or wrong webhook credentials".into())
+}
+
+async fn webhook(
+    State(app): State<Arc<AppState>>,
+    Path(source): Path<String>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let Some(hook) = app
+        .config
+        .sources
+        .iter()
+        .find(|s| s.name == source)
+        .and_then(|s| s.webhook.as_ref())
+    else {
+        return refuse(
+            StatusCode::NOT_FOUND,
+            format!("no source named {source:?} accepts pushes"),
+        );
+    };
+    if !hook.allow_from.is_empty() && !hook.allow_from.contains(&peer.ip()) {
+        tracing::warn!(source, peer = %peer.ip(), "webhook from an address not in allow_from refused");
+        return refuse(
+            StatusCode::FORBIDDEN,
+            format!("{} may not push to {source}", peer.ip()),
+        );
+    }
+    if let Err(reason) = authorised(&app.config, hook, &headers) {
+        tracing::warn!(source, peer = %peer.ip(), "webhook refused: {reason}");
+        let mut r = refuse(StatusCode::UNAUTHORIZED, reason);
+        r.headers_mut().insert(
+            "www-authenticate",
+            "Basic realm=\"efi-poller\"".parse().expect("static header"),
+        );
+        return r;
+    }
+    let request = PushRequest {
+        method: method.to_string(),
+        path: uri.path().to_owned(),
+        query: uri.query().unwrap_or_default().to_owned(),
+        headers: headers
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.as_str().to_owned(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
+            .collect(),
+        body: body.to_vec(),
+        remote: Some(peer.ip()),
+    };
+    let arbiter = app.arbiter.clone();
+    let outcome = tokio::task::spawn_blocking(move || arbiter.push(&source, &request)).await;
+    match outcome {
+        Ok(Ok(o)) => (StatusCode::OK, Json(o)).into_response(),
+        Ok(Err(PushError::UnknownSource(s))) => {
+            refuse(StatusCode::NOT_FOUND, format!("no source named {s:?}"))
+        }
+        Ok(Err(PushError::Malformed(reason))) => {
+            tracing::warn!("malformed webhook refused: {reason}");
+            refuse(StatusCode::BAD_REQUEST, reason)
+        }
+        Err(e) => refuse(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("internal error: {e}"),
+        ),
+    }
+}
+
+/// The router.
+pub fn router(arbiter: Arc<Arbiter>, config: Arc<Config>) -> Router {
+    let limit = config.server.max_body_bytes;
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route("/webhooks/{source}", post(webhook))
+        .layer(DefaultBodyLimit::max(limit))
+        .with_state(Arc::new(AppState { arbiter, config }))
+}
+
+/// Binds and serves until the task is dropped; returns the bound address.
+pub async fn serve(
+    arbiter: Arc<Arbiter>,
+    config: Arc<Config>,
+    listen: SocketAddr,
+) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
+    let listener = tokio::net::TcpListener::bind(listen).await?;
+    let addr = listener.local_addr()?;
+    let app = router(arbiter, config);
+    let task = tokio::spawn(async move {
+        if let Err(e) = axum::serve(
+            listener,
+            app.into_make_service_with_connect_info::<SocketAddr>(),
+        )
+        .await
+        {
+            tracing::error!("HTTP listener stopped: {e}");
+        }
+    });
+    tracing::info!(%addr, "HTTP listener ready");
+    Ok((addr, task))
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn constant_time_comparison() {
+        assert!(super::constant_time_eq(b"secret", b"secret"));
+        assert!(!super::constant_time_eq(b"secret", b"secreT"));
+        assert!(!super::constant_time_eq(b"secret", b"secre"));
+    }
+}
