@@ -31,6 +31,13 @@ pub async fn run(config: Config, args: DemoArgs) -> anyhow::Result<ExitCode> {
     let concurrency = config.demo.concurrency.max(1);
 
     let agents = efi_lab::fleet::start_mib2_fleet(devices).await?;
+    let mut ipam = match super::demo_arbiter::start(&config, devices).await? {
+        Ok(lab) => Some(lab),
+        Err(why) => {
+            println!("IPAM lab skipped: {why}");
+            None
+        }
+    };
     let host = tokio::task::spawn_blocking(move || Host::new(config)).await?;
     let _watcher = host.watch_plugins();
 
@@ -74,6 +81,11 @@ pub async fn run(config: Config, args: DemoArgs) -> anyhow::Result<ExitCode> {
     let mut failed_total = 0usize;
     loop {
         cycle += 1;
+        if let Some(lab) = ipam.as_mut() {
+            for line in lab.step(cycle).await? {
+                println!("{line}");
+            }
+        }
         let started = Instant::now();
         let mut results: Vec<_> = futures::stream::iter(targets.iter())
             .map(|t| {

@@ -2,6 +2,7 @@
 
 mod arbiter;
 mod demo;
+mod demo_arbiter;
 mod plugins;
 mod poll;
 mod table;
