@@ -234,15 +234,45 @@ fn demo_runs_the_ipam_flow_when_the_raemis_and_sonar_plugins_are_installed() {
     }
     let config = dir.path().join("config.toml");
     std::fs::write(&config, format!("[plugins]\ndir = {:?}\n", dir.path())).unwrap();
-    let out = efi_poller(&["--config", config.to_str().unwrap(), "demo", "--cycles", "4", "--interval", "1", "--devices", "4"]);
+    let out = efi_poller(&[
+        "--config",
+        config.to_str().unwrap(),
+        "demo",
+        "--cycles",
+        "4",
+        "--interval",
+        "1",
+        "--devices",
+        "4",
+    ]);
     let stdout = text(&out.stdout);
-    assert!(out.status.success(), "stdout:\n{stdout}\nstderr:\n{}", text(&out.stderr));
+    assert!(
+        out.status.success(),
+        "stdout:\n{stdout}\nstderr:\n{}",
+        text(&out.stderr)
+    );
     assert!(stdout.contains("IPAM lab: Raemis"), "{stdout}");
-    let sonar: Vec<&str> = stdout.lines().filter(|l| l.starts_with("sonar: ")).collect();
+    let sonar: Vec<&str> = stdout
+        .lines()
+        .filter(|l| l.starts_with("sonar: "))
+        .collect();
     assert_eq!(sonar.len(), 4, "{stdout}");
-    assert!(sonar[0].contains("full pull") && sonar[0].contains("+2 assignments") && sonar[0].contains("failed 0"), "{}", sonar[0]);
-    assert!(stdout.contains("raemis: UE 001010000000001 detached (pushed)"), "{stdout}");
-    assert!(sonar[1].contains("pushed events") && sonar[1].contains("-1 assignments"), "{}", sonar[1]);
+    assert!(
+        sonar[0].contains("full pull")
+            && sonar[0].contains("+2 assignments")
+            && sonar[0].contains("failed 0"),
+        "{}",
+        sonar[0]
+    );
+    assert!(
+        stdout.contains("raemis: UE 001010000000001 detached (pushed)"),
+        "{stdout}"
+    );
+    assert!(
+        sonar[1].contains("pushed events") && sonar[1].contains("-1 assignments"),
+        "{}",
+        sonar[1]
+    );
     assert!(sonar.iter().all(|l| l.contains("failed 0")), "{sonar:?}");
     assert!(sonar[3].ends_with("2 soft assignments now"), "{}", sonar[3]);
 }

@@ -3,7 +3,9 @@
 //! reconciled by pull, with what the arbiter does printed as it happens.
 
 use crate::arbiter::{Arbiter, CycleReport};
-use crate::config::{ArbiterConfig, Config, CredentialConfig, Secret, SinkConfig, SourceConfig, WebhookConfig};
+use crate::config::{
+    ArbiterConfig, Config, CredentialConfig, Secret, SinkConfig, SourceConfig, WebhookConfig,
+};
 use crate::host::Host;
 use efi_lab::raemis::{PushTarget, RaemisOptions, RaemisSim, Subscriber};
 use efi_lab::sonar::scenario::{AccountSeed, AddressSeed, Scenario, SubnetSeed};
@@ -13,7 +15,14 @@ use std::sync::Arc;
 
 /// Names the demo's subscribers carry in Raemis: some match one Sonar account, one matches
 /// none, one is marked "do not link".
-const NAMES: [&str; 6] = ["Jane Doe", "Acme Farms LLC", "John Smith", "Lab Spare", "_bench unit", "Ridge Cafe"];
+const NAMES: [&str; 6] = [
+    "Jane Doe",
+    "Acme Farms LLC",
+    "John Smith",
+    "Lab Spare",
+    "_bench unit",
+    "Ridge Cafe",
+];
 
 /// The running IPAM lab.
 pub struct ArbiterLab {
@@ -43,7 +52,10 @@ fn moved_ip(n: u32) -> IpAddr {
 }
 
 fn table(entries: &[(&str, toml::Value)]) -> toml::Table {
-    entries.iter().map(|(k, v)| ((*k).to_owned(), v.clone())).collect()
+    entries
+        .iter()
+        .map(|(k, v)| ((*k).to_owned(), v.clone()))
+        .collect()
 }
 
 /// Starts the IPAM lab, or says why it cannot (the raemis or sonar plugin is missing).
@@ -71,7 +83,12 @@ pub async fn start(config: &Config, devices: u32) -> anyhow::Result<Result<Arbit
     let raemis = RaemisSim::start("127.0.0.1:0".parse()?, RaemisOptions::default()).await?;
     for n in 1..=devices {
         let name = NAMES[(n as usize - 1) % NAMES.len()];
-        raemis.add_subscriber(Subscriber::new(&imsi(n), &format!("3500000000{n:05}"), &format!("1555000{n:04}"), name));
+        raemis.add_subscriber(Subscriber::new(
+            &imsi(n),
+            &format!("3500000000{n:05}"),
+            &format!("1555000{n:04}"),
+            name,
+        ));
     }
     let state = tempfile::tempdir()?;
     let secret = format!("{:032x}", rand_u128());
@@ -110,7 +127,10 @@ pub async fn start(config: &Config, devices: u32) -> anyhow::Result<Result<Arbit
         settings: table(&[
             ("url", toml::Value::String(sonar.base_url())),
             ("credentials", toml::Value::String("lab-sonar".into())),
-            ("default_model", toml::Value::String("RidgeWave 6900".into())),
+            (
+                "default_model",
+                toml::Value::String("RidgeWave 6900".into()),
+            ),
         ]),
     });
     cfg.arbiter = ArbiterConfig {
@@ -124,7 +144,8 @@ pub async fn start(config: &Config, devices: u32) -> anyhow::Result<Result<Arbit
         Ok(a) => Arc::new(a),
         Err(e) => return Ok(Err(e.to_string())),
     };
-    let (addr, server) = crate::server::serve(arbiter.clone(), shared, "127.0.0.1:0".parse()?).await?;
+    let (addr, server) =
+        crate::server::serve(arbiter.clone(), shared, "127.0.0.1:0".parse()?).await?;
     // Half the UEs are attached before the first pull; later changes are pushed.
     let mut attached = vec![false; devices as usize + 1];
     for n in 1..=devices.div_ceil(2) {
@@ -168,7 +189,9 @@ impl ArbiterLab {
                     format!("raemis: UE {} attached at {} (pushed)", imsi(n), home_ip(n))
                 }
                 (true, false, 0) => {
-                    self.raemis.attach(&imsi(n), moved_ip(n), "internet").await?;
+                    self.raemis
+                        .attach(&imsi(n), moved_ip(n), "internet")
+                        .await?;
                     self.moved[i] = true;
                     format!("raemis: UE {} moved to {} (pushed)", imsi(n), moved_ip(n))
                 }
@@ -182,7 +205,11 @@ impl ArbiterLab {
             lines.push(line);
         }
         let full = cycle == 1 || cycle % 3 == 0;
-        let result = if full { self.arbiter.cycle().await } else { self.arbiter.event_cycle().await };
+        let result = if full {
+            self.arbiter.cycle().await
+        } else {
+            self.arbiter.event_cycle().await
+        };
         match result {
             Ok(report) => lines.extend(self.describe(&report, full)),
             Err(e) => lines.push(format!("arbiter: cycle failed: {e}")),

@@ -76,6 +76,7 @@ struct Inner {
     poller_work: Mutex<Value>,
     poller_fetches: AtomicU32,
     batch_reports: Mutex<Vec<Value>>,
+    mutations: tokio::sync::watch::Sender<usize>,
 }
 
 /// A running Sonar simulator; stops when dropped.
@@ -118,6 +119,7 @@ impl SonarSim {
             ),
             poller_fetches: AtomicU32::new(0),
             batch_reports: Mutex::new(Vec::new()),
+            mutations: tokio::sync::watch::channel(0).0,
         });
         let router = Router::new()
             .route("/api/graphql", post(graphql))
@@ -176,6 +178,12 @@ impl SonarSim {
     /// How often `/api/poller` handed out work.
     pub fn poller_fetches(&self) -> u32 {
         self.inner.poller_fetches.load(Ordering::SeqCst)
+    }
+
+    /// Resolves once at least `n` mutation documents have been executed.
+    pub async fn mutations_reached(&self, n: usize) {
+        let mut rx = self.inner.mutations.subscribe();
+        let _ = rx.wait_for(|count| *count >= n).await;
     }
 
     /// Every accepted `/api/batch_poller` body.
@@ -258,6 +266,9 @@ async fn graphql(
     let had_errors = answer
         .get("errors")
         .is_some_and(|e| e.as_array().is_some_and(|a| !a.is_empty()));
+    if query.trim_start().starts_with("mutation") {
+        inner.mutations.send_modify(|n| *n += 1);
+    }
     inner.calls.lock().unwrap().push(GraphqlCall {
         token,
         query,
