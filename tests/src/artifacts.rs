@@ -13,6 +13,7 @@ use std::sync::OnceLock;
 const PACKAGES: &[&str] = &[
     "hello-driver",
     "raemis",
+    "magma",
     "sonar",
     "panicky-driver",
     "future-api-driver",
