@@ -21,6 +21,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
+use std::sync::{Arc, Mutex};
 
 /// The plugin.
 pub struct SonarPlugin;
@@ -43,8 +44,7 @@ impl Plugin for SonarPlugin {
 
     fn new_sink(&self, config: &PluginConfig) -> Result<Box<dyn Sink>, PluginError> {
         let config: SonarConfig = config.parse()?;
-        config.validate()?;
-        Ok(Box::new(SonarSink { config }))
+        SonarSink::new(config).map(|s| Box::new(s) as Box<dyn Sink>)
     }
 }
 
@@ -168,26 +168,40 @@ impl SonarConfig {
     }
 }
 
+/// Model name → (model ID, canonical field → field ID), as discovered from Sonar.
+type Models = HashMap<String, (String, HashMap<&'static str, String>)>;
+
 /// The sink.
 pub struct SonarSink {
     config: SonarConfig,
+    /// Models discovered by the last snapshot; an apply after a snapshot needs no extra
+    /// request to learn them.
+    models: Arc<Mutex<Models>>,
 }
 
 impl SonarSink {
     /// A sink with these settings (for tests and embedding).
     pub fn new(config: SonarConfig) -> Result<Self, PluginError> {
         config.validate()?;
-        Ok(SonarSink { config })
+        Ok(SonarSink {
+            config,
+            models: Arc::new(Mutex::new(HashMap::new())),
+        })
     }
 }
 
 impl Sink for SonarSink {
     fn snapshot(&self) -> BoxTask<SinkSnapshot> {
-        Box::new(Snapshot::new(self.config.clone()))
+        Box::new(Snapshot::new(self.config.clone(), self.models.clone()))
     }
 
     fn apply(&self, changes: &ChangeSet) -> BoxTask<ApplyReport> {
-        Box::new(Apply::new(self.config.clone(), changes.clone()))
+        let known = self
+            .models
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        Box::new(Apply::new(self.config.clone(), changes.clone(), known))
     }
 }
 
@@ -262,19 +276,23 @@ const LISTS: [&str; 4] = [
 
 struct Snapshot {
     config: SonarConfig,
+    discovered: Arc<Mutex<Models>>,
     /// Entities per list, and the total pages seen on page 1.
     lists: BTreeMap<&'static str, (Vec<Value>, i64, i64)>,
     stage: u8,
     pending: Vec<(&'static str, i64)>,
+    waiting: Vec<(&'static str, i64)>,
 }
 
 impl Snapshot {
-    fn new(config: SonarConfig) -> Self {
+    fn new(config: SonarConfig, discovered: Arc<Mutex<Models>>) -> Self {
         Snapshot {
             config,
+            discovered,
             lists: BTreeMap::new(),
             stage: 0,
             pending: Vec::new(),
+            waiting: Vec::new(),
         }
     }
 
@@ -293,21 +311,14 @@ impl Snapshot {
         // Field IDs → canonical names, model IDs → names.
         let mut field_names: HashMap<String, &'static str> = HashMap::new();
         let mut model_names: HashMap<String, String> = HashMap::new();
-        for m in get("inventory_models") {
-            let Some(mid) = id_of(&m["id"]) else { continue };
-            model_names.insert(mid, m["name"].as_str().unwrap_or_default().to_owned());
-            for f in m["inventory_model_fields"]["entities"]
-                .as_array()
-                .cloned()
-                .unwrap_or_default()
-            {
-                if let (Some(fid), Some(name)) = (id_of(&f["id"]), f["name"].as_str()) {
-                    if let Some(c) = self.config.canonical(name) {
-                        field_names.insert(fid, c);
-                    }
-                }
+        let models = discover_models(&self.config, &get("inventory_models"));
+        for (name, (mid, fields)) in &models {
+            model_names.insert(mid.clone(), name.clone());
+            for (canonical, fid) in fields {
+                field_names.insert(fid.clone(), canonical);
             }
         }
+        *self.discovered.lock().unwrap_or_else(|e| e.into_inner()) = models;
         let accounts = get("accounts")
             .into_iter()
             .filter_map(|a| {
@@ -426,14 +437,9 @@ impl Task for Snapshot {
                     self.lists
                         .insert(list, (entities, total_pages, total_count));
                 }
-                self.stage = 1;
-                if more.is_empty() {
-                    return self.assemble().into();
-                }
-                let requests = more.iter().map(|(l, p)| self.page(l, *p)).collect();
                 self.stage = 2;
-                self.pending = more;
-                Step::Requests(requests)
+                self.waiting = more;
+                self.next_pages()
             }
             2 => {
                 let pending = std::mem::take(&mut self.pending);
@@ -451,12 +457,51 @@ impl Task for Snapshot {
                     }
                     slot.0.extend(entities);
                 }
-                self.assemble().into()
+                self.next_pages()
             }
             _ => Step::Failed(PluginError::protocol("snapshot resumed after it finished")),
         }
     }
 }
+
+/// Model name → (ID, canonical field → field ID) from `inventory_models` entities.
+fn discover_models(config: &SonarConfig, entities: &[Value]) -> Models {
+    let mut models = HashMap::new();
+    for m in entities {
+        let (Some(mid), Some(name)) = (id_of(&m["id"]), m["name"].as_str()) else {
+            continue;
+        };
+        let mut fids = HashMap::new();
+        for f in m["inventory_model_fields"]["entities"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default()
+        {
+            if let (Some(fid), Some(fname)) = (id_of(&f["id"]), f["name"].as_str()) {
+                if let Some(c) = config.canonical(fname) {
+                    fids.insert(c, fid);
+                }
+            }
+        }
+        models.insert(name.to_owned(), (mid, fids));
+    }
+    models
+}
+
+impl Snapshot {
+    /// Requests the next pages (a bounded number per step), or assembles when all are read.
+    fn next_pages(&mut self) -> Step<SinkSnapshot> {
+        if self.waiting.is_empty() {
+            return self.assemble().into();
+        }
+        let take = MAX_PAGES_PER_STEP.min(self.waiting.len());
+        self.pending = self.waiting.drain(..take).collect();
+        Step::Requests(self.pending.iter().map(|(l, p)| self.page(l, *p)).collect())
+    }
+}
+
+/// Most pages one snapshot step asks for: bounds the CPU a step spends reading them.
+const MAX_PAGES_PER_STEP: usize = 8;
 
 fn read_page(list: &str, resp: &IoResponse) -> Result<(Vec<Value>, i64, i64), PluginError> {
     let (data, errors) =
@@ -484,14 +529,21 @@ fn read_page(list: &str, resp: &IoResponse) -> Result<(Vec<Value>, i64, i64), Pl
 struct Apply {
     config: SonarConfig,
     changes: ChangeSet,
-    /// Model name → (model ID, canonical field → field ID); filled by the first step.
-    models: HashMap<String, (String, HashMap<&'static str, String>)>,
+    /// Model name → (model ID, canonical field → field ID): from the last snapshot, or
+    /// read by the first step.
+    models: Models,
     /// Change ID → ID of the item it created.
     created: HashMap<String, String>,
     results: Vec<ChangeResult>,
     phase: usize,
     in_flight: Vec<Batch>,
+    /// Operations of the current phase not sent yet.
+    queue: std::collections::VecDeque<Op>,
 }
+
+/// Most mutation documents one step sends: bounds the CPU a step spends building and
+/// reading them, whatever the size of the plan.
+const MAX_DOCUMENTS_PER_STEP: usize = 16;
 
 /// Phases, in order: deletes release addresses before creates take them.
 const PHASES: [&str; 5] = [
@@ -514,15 +566,16 @@ fn phase_of(a: &ChangeAction) -> &'static str {
 }
 
 impl Apply {
-    fn new(config: SonarConfig, changes: ChangeSet) -> Self {
+    fn new(config: SonarConfig, changes: ChangeSet, models: Models) -> Self {
         Apply {
             config,
             changes,
-            models: HashMap::new(),
+            models,
             created: HashMap::new(),
             results: Vec::new(),
             phase: 0,
             in_flight: Vec::new(),
+            queue: std::collections::VecDeque::new(),
         }
     }
 
@@ -610,23 +663,24 @@ impl Apply {
 
     /// Requests of the next phase that has work; Done when none is left.
     fn next_phase(&mut self) -> Step<ApplyReport> {
-        while self.phase < PHASES.len() {
-            let ops = self.ops();
-            if ops.is_empty() {
-                self.phase += 1;
-                continue;
+        while self.queue.is_empty() {
+            if self.phase >= PHASES.len() {
+                return Step::Done(ApplyReport {
+                    results: std::mem::take(&mut self.results),
+                });
             }
-            self.in_flight = documents::batches(ops, self.config.batch_size);
-            let requests = self
-                .in_flight
-                .iter()
-                .map(|b| self.config.request(&b.query, b.variables.clone()))
-                .collect();
-            return Step::Requests(requests);
+            self.queue = self.ops().into();
+            self.phase += 1;
         }
-        Step::Done(ApplyReport {
-            results: std::mem::take(&mut self.results),
-        })
+        let take = (MAX_DOCUMENTS_PER_STEP * self.config.batch_size).min(self.queue.len());
+        let ops: Vec<Op> = self.queue.drain(..take).collect();
+        self.in_flight = documents::batches(ops, self.config.batch_size);
+        let requests = self
+            .in_flight
+            .iter()
+            .map(|b| self.config.request(&b.query, b.variables.clone()))
+            .collect();
+        Step::Requests(requests)
     }
 }
 
@@ -646,6 +700,9 @@ impl Task for Apply {
     fn start(&mut self) -> Step<ApplyReport> {
         if self.changes.changes.is_empty() {
             return Step::Done(ApplyReport::default());
+        }
+        if !self.models.is_empty() {
+            return self.next_phase();
         }
         let (query, vars) = documents::models_query();
         Step::Requests(vec![self.config.request(&query, vars)])
@@ -676,28 +733,11 @@ impl Task for Apply {
                     e["message"]
                 )));
             }
-            for m in data["inventory_models"]["entities"]
+            let entities = data["inventory_models"]["entities"]
                 .as_array()
                 .cloned()
-                .unwrap_or_default()
-            {
-                let (Some(mid), Some(name)) = (id_of(&m["id"]), m["name"].as_str()) else {
-                    continue;
-                };
-                let mut fids = HashMap::new();
-                for f in m["inventory_model_fields"]["entities"]
-                    .as_array()
-                    .cloned()
-                    .unwrap_or_default()
-                {
-                    if let (Some(fid), Some(fname)) = (id_of(&f["id"]), f["name"].as_str()) {
-                        if let Some(c) = self.config.canonical(fname) {
-                            fids.insert(c, fid);
-                        }
-                    }
-                }
-                self.models.insert(name.to_owned(), (mid, fids));
-            }
+                .unwrap_or_default();
+            self.models = discover_models(&self.config, &entities);
             if self.models.is_empty() {
                 self.models
                     .insert(String::new(), (String::new(), HashMap::new()));
@@ -752,7 +792,6 @@ impl Task for Apply {
                 }
             }
         }
-        self.phase += 1;
         self.next_phase()
     }
 }

@@ -35,13 +35,9 @@ fn place(store: &Store, subnet: &str, except: Option<i64>) -> MutationResult<(St
     let subnet_id = store
         .containing_subnet(&cidr)
         .ok_or_else(|| format!("{subnet} is not inside any subnet defined in Sonar's IPAM."))?;
-    let taken = store.all("IpAssignment").into_iter().any(|a| {
-        a.get("id").and_then(int64) != except
-            && a.get("subnet")
-                .and_then(Value::as_str)
-                .and_then(Cidr::parse)
-                == Some(cidr)
-    });
+    let taken = store
+        .assignment_at(&cidr)
+        .is_some_and(|id| Some(id) != except);
     if taken {
         return Err(format!("{subnet} is already assigned."));
     }
@@ -205,14 +201,10 @@ fn check_unique(
             .filter_map(|f| f.get("id").and_then(int64))
             .collect(),
     };
-    let clash = store.all("InventoryModelFieldData").into_iter().any(|d| {
-        same_scope.contains(
-            &d.get("inventory_model_field_id")
-                .and_then(int64)
-                .unwrap_or(-1),
-        ) && d.get("value").and_then(Value::as_str) == Some(value)
-            && d.get("inventory_item_id").and_then(int64) != item_id
-    });
+    let clash = store
+        .data_with_value(value)
+        .iter()
+        .any(|(_, field, item)| same_scope.contains(field) && Some(*item) != item_id);
     if clash {
         let name = field.get("name").and_then(Value::as_str).unwrap_or("field");
         return Err(format!(

@@ -11,7 +11,7 @@ use super::scenario::Scenario;
 use crate::sim::Clock;
 use serde_json::{json, Map, Value};
 use std::cmp::Ordering;
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -60,6 +60,12 @@ pub struct Store {
     tables: BTreeMap<String, BTreeMap<i64, Entity>>,
     next_id: i64,
     clock: Arc<dyn Clock>,
+    /// Indexes kept in step with the tables, so the simulator stays fast at fleet scale
+    /// (tens of thousands of items): assignment address → ID, field value → (data ID, field
+    /// ID, item ID), item ID → its field data IDs.
+    assigned: HashMap<Cidr, i64>,
+    values: HashMap<String, Vec<(i64, i64, i64)>>,
+    data_by_item: HashMap<i64, Vec<i64>>,
 }
 
 /// Reads an Int64Bit that may arrive as a JSON number or string.
@@ -96,7 +102,7 @@ pub fn snake(type_name: &str) -> String {
 }
 
 /// A parsed `a.b.c.d/len` (or a bare address, taken as a host route).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub struct Cidr {
     /// Address.
     pub addr: IpAddr,
@@ -148,6 +154,9 @@ impl Store {
             tables: BTreeMap::new(),
             next_id: 1,
             clock,
+            assigned: HashMap::new(),
+            values: HashMap::new(),
+            data_by_item: HashMap::new(),
         };
         for a in &scenario.accounts {
             let archived = a.archived.then(|| s.now());
@@ -285,11 +294,68 @@ impl Store {
         };
         self.stamp(ty, id, &mut fields);
         self.next_id = self.next_id.max(id + 1);
+        self.index(ty, &fields, true);
         self.tables
             .entry(ty.to_owned())
             .or_default()
             .insert(id, fields);
         id
+    }
+
+    /// Adds an entity to (or removes it from) the indexes.
+    fn index(&mut self, ty: &str, e: &Entity, add: bool) {
+        let Some(id) = e.get("id").and_then(int64) else {
+            return;
+        };
+        match ty {
+            "IpAssignment" => {
+                if let Some(c) = e
+                    .get("subnet")
+                    .and_then(Value::as_str)
+                    .and_then(Cidr::parse)
+                {
+                    if add {
+                        self.assigned.insert(c, id);
+                    } else if self.assigned.get(&c) == Some(&id) {
+                        self.assigned.remove(&c);
+                    }
+                }
+            }
+            "InventoryModelFieldData" => {
+                let value = e
+                    .get("value")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .to_owned();
+                let field = e
+                    .get("inventory_model_field_id")
+                    .and_then(int64)
+                    .unwrap_or(-1);
+                let item = e.get("inventory_item_id").and_then(int64).unwrap_or(-1);
+                let rows = self.values.entry(value).or_default();
+                rows.retain(|(d, _, _)| *d != id);
+                let by_item = self.data_by_item.entry(item).or_default();
+                by_item.retain(|d| *d != id);
+                if add {
+                    rows.push((id, field, item));
+                    by_item.push(id);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// The assignment holding exactly this address, if any.
+    pub fn assignment_at(&self, cidr: &Cidr) -> Option<i64> {
+        self.assigned.get(cidr).copied()
+    }
+
+    /// Field data rows holding `value`: (data ID, field ID, item ID).
+    pub fn data_with_value(&self, value: &str) -> &[(i64, i64, i64)] {
+        self.values
+            .get(value)
+            .map(Vec::as_slice)
+            .unwrap_or_default()
     }
 
     /// Inserts an entity with the next free ID.
@@ -301,6 +367,8 @@ impl Store {
     /// Changes fields of an entity, bumping `updated_at` and `_version`.
     pub fn update(&mut self, ty: &str, id: i64, changes: Entity) -> Option<Entity> {
         let now = self.now();
+        let before = self.tables.get(ty)?.get(&id)?.clone();
+        self.index(ty, &before, false);
         let e = self.tables.get_mut(ty)?.get_mut(&id)?;
         for (k, v) in changes {
             e.insert(k, v);
@@ -308,12 +376,16 @@ impl Store {
         let version = e.get("_version").and_then(int64).unwrap_or(1) + 1;
         e.insert("_version".into(), json!(version.to_string()));
         e.insert("updated_at".into(), json!(now));
-        Some(e.clone())
+        let after = e.clone();
+        self.index(ty, &after, true);
+        Some(after)
     }
 
     /// Removes an entity.
     pub fn remove(&mut self, ty: &str, id: i64) -> Option<Entity> {
-        self.tables.get_mut(ty)?.remove(&id)
+        let gone = self.tables.get_mut(ty)?.remove(&id)?;
+        self.index(ty, &gone, false);
+        Some(gone)
     }
 
     /// One entity.
@@ -379,6 +451,14 @@ impl Store {
         let Some(parent_id) = parent.get("id").and_then(int64) else {
             return Vec::new();
         };
+        if parent_ty == "InventoryItem" && child_ty == "InventoryModelFieldData" {
+            let table = self.tables.get(child_ty);
+            return self
+                .data_by_item
+                .get(&parent_id)
+                .map(|ids| ids.iter().filter_map(|d| table?.get(d).cloned()).collect())
+                .unwrap_or_default();
+        }
         let poly: Vec<(String, String)> = child_columns
             .iter()
             .filter_map(|c| {
