@@ -84,7 +84,9 @@ settings = {{ url = "{sonar}", credentials = "sonar", default_model = "RidgeWave
     );
     let arbiter = Arbiter::new(host).unwrap();
 
+    let started = std::time::Instant::now();
     let report = arbiter.cycle().await.unwrap();
+    let first_cycle = started.elapsed();
     assert!(
         report.failed.is_empty(),
         "{:?}",
@@ -104,8 +106,9 @@ settings = {{ url = "{sonar}", credentials = "sonar", default_model = "RidgeWave
     let writes = calls.len() - reads;
     let bound = reads + changes.div_ceil(25);
     println!(
-        "initial sync of {sessions} sessions: {} Sonar requests ({reads} page reads + {writes} mutation documents) for {changes} changes; bound {bound}",
-        calls.len()
+        "initial sync of {sessions} sessions: {} Sonar requests ({reads} page reads + {writes} mutation documents) for {changes} changes; bound {bound}; {:.1} s against the debug-build simulator",
+        calls.len(),
+        first_cycle.as_secs_f64()
     );
     assert!(calls.len() <= bound, "{} requests > {bound}", calls.len());
     let soft = sonar
@@ -117,12 +120,15 @@ settings = {{ url = "{sonar}", credentials = "sonar", default_model = "RidgeWave
 
     // The next cycle reads every page and changes nothing.
     let before = sonar.calls().len();
+    let started = std::time::Instant::now();
     let report = arbiter.cycle().await.unwrap();
+    let second_cycle = started.elapsed();
     assert!(report.plan.changes.changes.is_empty());
     assert_eq!(report.plan.stats.kept, sessions as usize);
     let quiet = sonar.calls().len() - before;
     println!(
-        "steady state: {quiet} read requests, 0 writes, {} kept",
-        report.plan.stats.kept
+        "steady state: {quiet} read requests, 0 writes, {} kept, {:.1} s",
+        report.plan.stats.kept,
+        second_cycle.as_secs_f64()
     );
 }
