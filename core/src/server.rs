@@ -149,21 +149,22 @@ async fn webhook(
         body: body.to_vec(),
         remote: Some(peer.ip()),
     };
-    let arbiter = app.arbiter.clone();
-    let outcome = tokio::task::spawn_blocking(move || arbiter.push(&source, &request)).await;
-    match outcome {
-        Ok(Ok(o)) => (StatusCode::OK, Json(o)).into_response(),
-        Ok(Err(PushError::UnknownSource(s))) => {
+    match app.arbiter.push(&source, &request).await {
+        Ok(o) => (StatusCode::OK, Json(o)).into_response(),
+        Err(PushError::UnknownSource(s)) => {
             refuse(StatusCode::NOT_FOUND, format!("no source named {s:?}"))
         }
-        Ok(Err(PushError::Malformed(reason))) => {
+        Err(PushError::Malformed(reason)) => {
             tracing::warn!("malformed webhook refused: {reason}");
             refuse(StatusCode::BAD_REQUEST, reason)
         }
-        Err(e) => refuse(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            format!("internal error: {e}"),
-        ),
+        Err(PushError::Storage(reason)) => {
+            tracing::error!("webhook not stored: {reason}");
+            refuse(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("not stored, retry: {reason}"),
+            )
+        }
     }
 }
 

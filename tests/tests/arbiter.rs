@@ -466,6 +466,12 @@ async fn malformed_or_unauthenticated_webhooks_are_refused_with_the_reason() {
         .unwrap();
     lab.arbiter.cycle().await.unwrap();
     let client = efi_lab::http_client();
+    let logged = || efi_core::arbiter::outbox::EventLog::count(&lab.config.arbiter.outbox).unwrap();
+    let logged_before = logged();
+    assert_eq!(
+        logged_before, 1,
+        "the attach pushed one event, on disk before its 200"
+    );
     let form = "imsi=001010000000013&event_type=pdp_context_activated&event_time=2030-01-01+00%3A00%3A00&add_text=%7B%22ip%22%3A%2210.45.0.99%22%7D";
 
     let r = client.post(&url).body(form).send().await.unwrap();
@@ -517,13 +523,14 @@ async fn malformed_or_unauthenticated_webhooks_are_refused_with_the_reason() {
         .unwrap();
     assert_eq!(r.status().as_u16(), 404);
 
-    // None of it changed anything.
+    // None of it changed anything, nor was any of it stored.
     let report = lab.arbiter.event_cycle().await.unwrap();
     assert!(
         report.plan.changes.changes.is_empty(),
         "{:?}",
         report.plan.changes
     );
+    assert_eq!(logged(), logged_before);
 
     // The same body, properly authenticated, is accepted.
     let r = client
@@ -536,6 +543,7 @@ async fn malformed_or_unauthenticated_webhooks_are_refused_with_the_reason() {
     assert_eq!(r.status().as_u16(), 200);
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["applied"], 1);
+    assert_eq!(logged(), logged_before + 1);
 }
 
 #[test]

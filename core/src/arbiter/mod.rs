@@ -15,7 +15,7 @@ use efi_plugin_api::sink::{ChangeOutcome, SinkSnapshot};
 use efi_plugin_api::source::{PushRequest, Session, SessionBatch};
 use efi_plugin_api::Target;
 use live::{EventOutcome, LiveState};
-use outbox::Outbox;
+use outbox::{EventLog, EventRow, Outbox};
 use planner::{Net, Plan, Rules};
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -51,6 +51,9 @@ pub enum PushError {
     /// The body could not be understood (the plugin's reason).
     #[error("{0}")]
     Malformed(String),
+    /// The event could not be made durable; the sender should retry.
+    #[error("{0}")]
+    Storage(String),
 }
 
 /// What a push did.
@@ -90,6 +93,7 @@ pub struct Arbiter {
     changed: Notify,
     /// Serialises cycles: an event cycle and a full cycle never interleave.
     cycle_lock: tokio::sync::Mutex<()>,
+    events: EventLog,
 }
 
 fn now_us() -> i64 {
@@ -170,6 +174,8 @@ impl Arbiter {
             .map_err(|e| ArbiterError::Config(format!("sink (plugin {}): {e}", sink_cfg.plugin)))?;
         let outbox = Outbox::open(&config.arbiter.outbox)
             .map_err(|e| ArbiterError::Outbox(e.to_string()))?;
+        let events = EventLog::open(&config.arbiter.outbox)
+            .map_err(|e| ArbiterError::Outbox(e.to_string()))?;
         Ok(Arbiter {
             host,
             sources,
@@ -181,6 +187,7 @@ impl Arbiter {
             live: Mutex::new(LiveState::default()),
             changed: Notify::new(),
             cycle_lock: tokio::sync::Mutex::new(()),
+            events,
         })
     }
 
@@ -189,9 +196,10 @@ impl Arbiter {
         self.changed.notified().await
     }
 
-    /// Accepts a pushed request for source `name`: the plugin parses it, the events update the
-    /// live picture, and the run loop is woken.
-    pub fn push(&self, name: &str, request: &PushRequest) -> Result<PushOutcome, PushError> {
+    /// Accepts a pushed request for source `name`: the plugin parses it, it is written to the
+    /// durable event log, the events update the live picture, and the run loop is woken.
+    /// Resolves only once the event is on disk.
+    pub async fn push(&self, name: &str, request: &PushRequest) -> Result<PushOutcome, PushError> {
         let source = self
             .sources
             .iter()
@@ -201,6 +209,14 @@ impl Arbiter {
             .instance
             .parse_push(request)
             .map_err(|e| PushError::Malformed(e.message))?;
+        self.events
+            .append(EventRow {
+                source: name.to_owned(),
+                received_us: now_us(),
+                body: request.body.clone(),
+            })
+            .await
+            .map_err(PushError::Storage)?;
         let mut outcome = PushOutcome::default();
         {
             let mut live = self.live.lock().unwrap_or_else(|e| e.into_inner());

@@ -217,8 +217,7 @@ pub fn plan(sessions: &[Session], snapshot: &SinkSnapshot, rules: &Rules<'_>) ->
         match existing.get(ip) {
             Some(a)
                 if a.soft
-                    && a.item_id.as_ref().map(|i| ItemRef::Existing(i.clone()))
-                        == Some(item.clone()) =>
+                    && matches!(&item, ItemRef::Existing(id) if a.item_id.as_deref() == Some(id.as_str())) =>
             {
                 stats.kept += 1;
             }
