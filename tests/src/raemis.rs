@@ -9,7 +9,8 @@
 //! to exercise at-least-once handling.
 
 use crate::sim::{
-    apply_fault, basic_auth_matches, truncated_json, Clock, Fault, Faults, SimServer, SystemClock,
+    apply_fault, basic_auth_matches, json_response, truncated_json, Clock, Fault, Faults,
+    SimServer, SystemClock,
 };
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
@@ -449,14 +450,6 @@ fn unauthorised() -> Response<Body> {
         .status(StatusCode::UNAUTHORIZED)
         .header("www-authenticate", "Basic realm=\"raemis\"")
         .body(Body::empty())
-        .expect("static response")
-}
-
-fn json_response(status: StatusCode, body: String) -> Response<Body> {
-    Response::builder()
-        .status(status)
-        .header("content-type", "application/json")
-        .body(Body::from(body))
         .expect("static response")
 }
 

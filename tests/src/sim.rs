@@ -108,6 +108,15 @@ pub fn dropped_connection() -> Response<Body> {
         .expect("static response")
 }
 
+/// A JSON answer with this status.
+pub fn json_response(status: StatusCode, body: String) -> Response<Body> {
+    Response::builder()
+        .status(status)
+        .header("content-type", "application/json")
+        .body(Body::from(body))
+        .expect("static response")
+}
+
 /// A 200 answer whose JSON body stops half way.
 pub fn truncated_json(full: &str) -> Response<Body> {
     let cut = &full[..full.len() / 2];

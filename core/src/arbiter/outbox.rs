@@ -31,6 +31,20 @@ pub struct Outbox {
     db: Mutex<Connection>,
 }
 
+/// Opens the outbox database (WAL, full sync) and creates `schema` when missing.
+fn open_db(path: &Path, schema: &str) -> Result<Connection, OutboxError> {
+    let wrap = |source| OutboxError {
+        file: path.display().to_string(),
+        source,
+    };
+    let db = Connection::open(path).map_err(wrap)?;
+    db.execute_batch(&format!(
+        "PRAGMA journal_mode = WAL; PRAGMA synchronous = FULL; PRAGMA busy_timeout = 5000; {schema}"
+    ))
+    .map_err(wrap)?;
+    Ok(db)
+}
+
 fn now_ms() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -50,17 +64,9 @@ pub struct OutboxError {
 impl Outbox {
     /// Opens (creating when needed) the outbox file.
     pub fn open(path: &Path) -> Result<Outbox, OutboxError> {
-        let file = path.display().to_string();
-        let wrap = |source| OutboxError {
-            file: file.clone(),
-            source,
-        };
-        let db = Connection::open(path).map_err(wrap)?;
-        db.execute_batch(
-            "PRAGMA journal_mode = WAL;
-             PRAGMA synchronous = FULL;
-             PRAGMA busy_timeout = 5000;
-             CREATE TABLE IF NOT EXISTS plans (
+        let db = open_db(
+            path,
+            "CREATE TABLE IF NOT EXISTS plans (
                  id TEXT PRIMARY KEY,
                  created_ms INTEGER NOT NULL,
                  status TEXT NOT NULL,
@@ -78,8 +84,7 @@ impl Outbox {
                  PRIMARY KEY (plan_id, seq)
              );
              CREATE INDEX IF NOT EXISTS changes_status ON changes(status);",
-        )
-        .map_err(wrap)?;
+        )?;
         Ok(Outbox { db: Mutex::new(db) })
     }
 
@@ -272,23 +277,15 @@ impl EventLog {
     /// Opens (creating when needed) the log in the outbox file and starts its writer.
     pub fn open(path: &Path) -> Result<EventLog, OutboxError> {
         let file = path.display().to_string();
-        let wrap = |source| OutboxError {
-            file: file.clone(),
-            source,
-        };
-        let mut db = Connection::open(path).map_err(wrap)?;
-        db.execute_batch(
-            "PRAGMA journal_mode = WAL;
-             PRAGMA synchronous = FULL;
-             PRAGMA busy_timeout = 5000;
-             CREATE TABLE IF NOT EXISTS events (
+        let mut db = open_db(
+            path,
+            "CREATE TABLE IF NOT EXISTS events (
                  id INTEGER PRIMARY KEY,
                  source TEXT NOT NULL,
                  received_us INTEGER NOT NULL,
                  body BLOB NOT NULL
              );",
-        )
-        .map_err(wrap)?;
+        )?;
         let (tx, rx) = std::sync::mpsc::channel::<(
             EventRow,
             tokio::sync::oneshot::Sender<Result<(), String>>,

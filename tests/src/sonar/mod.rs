@@ -13,7 +13,9 @@ mod resolve;
 pub mod scenario;
 pub mod store;
 
-use crate::sim::{apply_fault, truncated_json, Clock, Fault, Faults, SimServer, SystemClock};
+use crate::sim::{
+    apply_fault, json_response, truncated_json, Clock, Fault, Faults, SimServer, SystemClock,
+};
 use apollo_compiler::resolvers::Execution;
 use apollo_compiler::response::JsonMap;
 use apollo_compiler::validation::Valid;
@@ -190,14 +192,6 @@ impl SonarSim {
     pub fn batch_reports(&self) -> Vec<Value> {
         self.inner.batch_reports.lock().unwrap().clone()
     }
-}
-
-fn json_response(status: StatusCode, body: String) -> Response<Body> {
-    Response::builder()
-        .status(status)
-        .header("content-type", "application/json")
-        .body(Body::from(body))
-        .expect("static response")
 }
 
 /// Counts a request against the token's window; false when over the limit.
