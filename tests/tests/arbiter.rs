@@ -329,6 +329,28 @@ async fn a_storm_of_429_and_5xx_from_sonar_still_converges() {
     let report = lab.arbiter.cycle().await.unwrap();
     assert!(report.failed.is_empty(), "{:?}", report.failed);
     assert_eq!(soft_assignments(&lab.sonar).len(), 2);
+
+    // Sonar refusing every write for longer than the retries last: the failures are
+    // reported as retryable (the run loop comes back sooner), and the next cycle catches up.
+    lab.raemis
+        .attach("001010000000013", "10.45.0.12".parse().unwrap(), "internet")
+        .await
+        .unwrap();
+    lab.sonar
+        .faults()
+        .inject("mutation", Fault::Status(503), 1000);
+    let report = lab.arbiter.cycle().await.unwrap();
+    assert!(!report.failed.is_empty());
+    assert_eq!(report.retryable, report.failed.len(), "{:?}", report.failed);
+    assert!(
+        report.failed[0].1.contains("HTTP 503"),
+        "{:?}",
+        report.failed
+    );
+    lab.sonar.faults().clear();
+    let report = lab.arbiter.cycle().await.unwrap();
+    assert!(report.failed.is_empty(), "{:?}", report.failed);
+    assert_eq!(soft_assignments(&lab.sonar).len(), 3);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

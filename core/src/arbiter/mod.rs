@@ -76,6 +76,8 @@ pub struct CycleReport {
     pub applied: usize,
     /// Changes that failed, with the reason.
     pub failed: Vec<(String, String)>,
+    /// How many of the failures may succeed on a retry (Sonar overloaded or unreachable).
+    pub retryable: usize,
     /// Sources that failed, with the reason.
     pub source_errors: Vec<(String, String)>,
 }
@@ -377,6 +379,7 @@ impl Arbiter {
             plan,
             applied: 0,
             failed: Vec::new(),
+            retryable: 0,
             source_errors,
         };
         if let Some(reason) = &report.plan.held {
@@ -417,8 +420,9 @@ impl Arbiter {
         for r in &results {
             match &r.outcome {
                 ChangeOutcome::Applied { .. } => report.applied += 1,
-                ChangeOutcome::Failed { error, .. } => {
-                    report.failed.push((r.change_id.clone(), error.clone()))
+                ChangeOutcome::Failed { error, retryable } => {
+                    report.retryable += usize::from(*retryable);
+                    report.failed.push((r.change_id.clone(), error.clone()));
                 }
             }
         }
@@ -426,6 +430,7 @@ impl Arbiter {
             results.iter().map(|r| r.change_id.as_str()).collect();
         for c in &report.plan.changes.changes {
             if !reported.contains(c.id.as_str()) {
+                report.retryable += 1;
                 report.failed.push((c.id.clone(), "not applied".into()));
             }
         }

@@ -128,6 +128,9 @@ pub async fn run(config: Config, args: RunArgs) -> anyhow::Result<ExitCode> {
     };
     let mut n = 0u64;
     let mut full = true;
+    // After retryable failures the next (event) cycle comes sooner: 5 s, doubling up to the
+    // interval, back to the interval once a cycle has none.
+    let mut retry_in: Option<Duration> = None;
     loop {
         n += 1;
         let result = if full {
@@ -137,6 +140,8 @@ pub async fn run(config: Config, args: RunArgs) -> anyhow::Result<ExitCode> {
         };
         match result {
             Ok(report) => {
+                retry_in = (report.retryable > 0)
+                    .then(|| retry_in.map_or(Duration::from_secs(5), |d| (d * 2).min(interval)));
                 let msg = summary(&report.plan);
                 println!(
                     "cycle {n}: {msg}; applied {}, failed {}",
@@ -156,7 +161,7 @@ pub async fn run(config: Config, args: RunArgs) -> anyhow::Result<ExitCode> {
             return Ok(ExitCode::SUCCESS);
         }
         tokio::select! {
-            _ = tokio::time::sleep(interval) => full = true,
+            _ = tokio::time::sleep(retry_in.unwrap_or(interval)) => full = retry_in.is_none(),
             _ = arbiter.changed() => {
                 // Let a burst of events settle into one plan.
                 tokio::time::sleep(Duration::from_millis(200)).await;

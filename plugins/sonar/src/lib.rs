@@ -655,10 +655,37 @@ impl Apply {
             };
             match built {
                 Ok(op) => ops.push(op),
-                Err(e) => self.fail(&c.id, e, false),
+                Err(e) => {
+                    // A change waiting for an item whose creation may succeed later may too.
+                    let retryable = self.depends_on_retryable(&c.action);
+                    self.fail(&c.id, e, retryable)
+                }
             }
         }
         ops
+    }
+
+    /// True when the change needs an item whose creation failed in a retryable way.
+    fn depends_on_retryable(&self, action: &ChangeAction) -> bool {
+        let item = match action {
+            ChangeAction::UpdateItemFields { item, .. }
+            | ChangeAction::CreateAssignment { item, .. }
+            | ChangeAction::AssignItem { item, .. } => item,
+            _ => return false,
+        };
+        let ItemRef::Created(cid) = item else {
+            return false;
+        };
+        self.results.iter().any(|r| {
+            &r.change_id == cid
+                && matches!(
+                    r.outcome,
+                    ChangeOutcome::Failed {
+                        retryable: true,
+                        ..
+                    }
+                )
+        })
     }
 
     /// Requests of the next phase that has work; Done when none is left.

@@ -147,7 +147,8 @@ impl SonarSim {
         self.server.addr()
     }
 
-    /// Fault injection; endpoints are `graphql`, `poller`, `batch_poller`.
+    /// Fault injection; endpoints are `graphql` (every document), `mutation` (mutation
+    /// documents only), `poller`, `batch_poller`.
     pub fn faults(&self) -> &Faults {
         &self.inner.faults
     }
@@ -251,6 +252,11 @@ async fn graphql(
         .and_then(Value::as_str)
         .unwrap_or_default()
         .to_owned();
+    if query.trim_start().starts_with("mutation") {
+        if let Some(r) = apply_fault(inner.faults.take("mutation"), &limit_body(limit)).await {
+            return r;
+        }
+    }
     let variables = request.get("variables").cloned().unwrap_or(Value::Null);
     let operation_name = request
         .get("operationName")
