@@ -276,3 +276,46 @@ fn demo_runs_the_ipam_flow_when_the_raemis_and_sonar_plugins_are_installed() {
     assert!(sonar.iter().all(|l| l.contains("failed 0")), "{sonar:?}");
     assert!(sonar[3].ends_with("2 soft assignments now"), "{}", sonar[3]);
 }
+
+#[test]
+fn service_install_writes_a_systemd_unit_that_runs_this_binary() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = efi_poller(&[
+        "service",
+        "install",
+        "--unit-dir",
+        dir.path().to_str().unwrap(),
+        "--config",
+        "/etc/efi-poller/config.toml",
+    ]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let unit = std::fs::read_to_string(dir.path().join("efi-poller.service")).unwrap();
+    let binary = artifacts().host_binary().canonicalize().unwrap();
+    assert!(
+        unit.contains(&format!(
+            "ExecStart={} --config /etc/efi-poller/config.toml run",
+            binary.display()
+        )),
+        "{unit}"
+    );
+    for line in [
+        "Restart=on-failure",
+        "WantedBy=multi-user.target",
+        "StateDirectory=efi-poller",
+    ] {
+        assert!(unit.lines().any(|l| l == line), "{line} missing:\n{unit}");
+    }
+    assert!(
+        text(&out.stdout).contains("systemctl daemon-reload && systemctl enable --now efi-poller")
+    );
+
+    let out = efi_poller(&[
+        "service",
+        "install",
+        "--dry-run",
+        "--binary",
+        "/usr/bin/efi-poller",
+    ]);
+    assert!(text(&out.stdout)
+        .contains("ExecStart=/usr/bin/efi-poller --config /etc/efi-poller/config.toml run"));
+}

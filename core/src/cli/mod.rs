@@ -5,6 +5,7 @@ mod demo;
 mod demo_arbiter;
 mod plugins;
 mod poll;
+mod service;
 mod table;
 
 use crate::config::Config;
@@ -42,6 +43,9 @@ pub enum Command {
     /// Check a configuration file and print the first problem, with file, line and key.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Install efi-poller as a system service (systemd).
+    #[command(subcommand)]
+    Service(service::ServiceCommand),
 }
 
 /// `efi-poller config ...`
@@ -89,6 +93,15 @@ pub fn main() -> ExitCode {
             }
         };
     }
+    if let Command::Service(cmd) = cli.command {
+        return match service::run(cmd) {
+            Ok(code) => code,
+            Err(e) => {
+                eprintln!("error: {e:#}");
+                ExitCode::FAILURE
+            }
+        };
+    }
     let (config, _) = match load_config(cli.config.as_ref()) {
         Ok(c) => c,
         Err(e) => {
@@ -114,7 +127,7 @@ pub fn main() -> ExitCode {
             Command::Plan(args) => arbiter::plan(config, args).await,
             Command::Run(args) => arbiter::run(config, args).await,
             Command::Plugins(cmd) => plugins::run(config, cmd).await,
-            Command::Config(_) => unreachable!("handled above"),
+            Command::Config(_) | Command::Service(_) => unreachable!("handled above"),
         }
     });
     match result {
