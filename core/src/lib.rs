@@ -12,5 +12,6 @@ pub mod host;
 pub mod identify;
 pub mod loader;
 pub mod logging;
+pub mod metrics;
 pub mod runner;
 pub mod server;

@@ -126,6 +126,7 @@ async fn webhook(
     }
     if let Err(reason) = authorised(&app.config, hook, &headers) {
         tracing::warn!(source, peer = %peer.ip(), "webhook refused: {reason}");
+        app.arbiter.count_refused(&source);
         let mut r = refuse(StatusCode::UNAUTHORIZED, reason);
         r.headers_mut().insert(
             "www-authenticate",
@@ -168,11 +169,20 @@ async fn webhook(
     }
 }
 
+async fn metrics(State(app): State<Arc<AppState>>) -> Response {
+    (
+        [("content-type", "text/plain; version=0.0.4")],
+        app.arbiter.metrics(),
+    )
+        .into_response()
+}
+
 /// The router.
 pub fn router(arbiter: Arc<Arbiter>, config: Arc<Config>) -> Router {
     let limit = config.server.max_body_bytes;
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
+        .route("/metrics", get(metrics))
         .route("/webhooks/{source}", post(webhook))
         .layer(DefaultBodyLimit::max(limit))
         .with_state(Arc::new(AppState { arbiter, config }))

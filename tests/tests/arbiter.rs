@@ -402,6 +402,11 @@ secret = "push-s3cret"
 allow_from = ["127.0.0.1"]"#;
 
 async fn pushing_lab() -> (Lab, String) {
+    let (lab, url, _) = pushing_lab_with_addr().await;
+    (lab, url)
+}
+
+async fn pushing_lab_with_addr() -> (Lab, String, std::net::SocketAddr) {
     let lab = lab_full(Scenario::lab(), WEBHOOK).await;
     let (addr, _task) = efi_core::server::serve(
         lab.arbiter.clone(),
@@ -418,7 +423,61 @@ async fn pushing_lab() -> (Lab, String) {
             basic: None,
             headers: vec![("x-efi-secret".into(), "push-s3cret".into())],
         }));
-    (lab, url)
+    (lab, url, addr)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_show_cycles_changes_outbox_pushes_and_plugins() {
+    let (lab, url, addr) = pushing_lab_with_addr().await;
+    lab.raemis
+        .attach("001010000000011", "10.45.0.10".parse().unwrap(), "internet")
+        .await
+        .unwrap();
+    lab.arbiter.cycle().await.unwrap();
+    let client = efi_lab::http_client();
+    let _ = client.post(&url).body("imsi=1").send().await.unwrap(); // refused: no secret
+    let r = client
+        .get(format!("http://{addr}/metrics"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    assert!(r.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/plain"));
+    let text = r.text().await.unwrap();
+    let value = |line: &str| {
+        text.lines()
+            .find(|l| l.starts_with(line))
+            .unwrap_or_else(|| panic!("{line} missing:\n{text}"))
+            .rsplit(' ')
+            .next()
+            .unwrap()
+            .parse::<f64>()
+            .unwrap()
+    };
+    assert_eq!(value("efi_arbiter_cycles_total{kind=\"full\"}"), 1.0);
+    assert_eq!(
+        value("efi_arbiter_changes_total{result=\"applied\"}"),
+        1.0,
+        "one assignment"
+    );
+    assert_eq!(value("efi_outbox_changes{state=\"applied\"}"), 1.0);
+    assert_eq!(
+        value("efi_webhook_events_total{source=\"raemis-lab\",result=\"accepted\"}"),
+        1.0
+    );
+    assert_eq!(
+        value("efi_webhook_events_total{source=\"raemis-lab\",result=\"refused\"}"),
+        1.0
+    );
+    assert_eq!(value("efi_sessions "), 1.0);
+    assert_eq!(value("efi_plugin_quarantined{plugin=\"sonar\"}"), 0.0);
+    assert!(
+        text.contains("# TYPE efi_arbiter_changes_total counter"),
+        "{text}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

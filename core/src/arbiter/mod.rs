@@ -96,6 +96,23 @@ pub struct Arbiter {
     /// Serialises cycles: an event cycle and a full cycle never interleave.
     cycle_lock: tokio::sync::Mutex<()>,
     events: EventLog,
+    stats: Mutex<ArbiterStats>,
+}
+
+/// Counters behind `/metrics`.
+#[derive(Debug, Clone, Default)]
+struct ArbiterStats {
+    full_cycles: u64,
+    event_cycles: u64,
+    failed_cycles: u64,
+    applied: u64,
+    failed: u64,
+    last_kept: u64,
+    last_applied: u64,
+    last_failed: u64,
+    held_plans: u64,
+    /// (source, result) → count
+    pushes: std::collections::BTreeMap<(String, &'static str), u64>,
 }
 
 fn now_us() -> i64 {
@@ -190,6 +207,7 @@ impl Arbiter {
             changed: Notify::new(),
             cycle_lock: tokio::sync::Mutex::new(()),
             events,
+            stats: Mutex::new(ArbiterStats::default()),
         })
     }
 
@@ -207,10 +225,11 @@ impl Arbiter {
             .iter()
             .find(|s| s.name == name)
             .ok_or_else(|| PushError::UnknownSource(name.to_owned()))?;
-        let events = source
-            .instance
-            .parse_push(request)
-            .map_err(|e| PushError::Malformed(e.message))?;
+        let parsed = source.instance.parse_push(request);
+        if parsed.is_err() {
+            self.count_push(name, "malformed");
+        }
+        let events = parsed.map_err(|e| PushError::Malformed(e.message))?;
         self.events
             .append(EventRow {
                 source: name.to_owned(),
@@ -233,6 +252,7 @@ impl Arbiter {
         if outcome.applied > 0 {
             self.changed.notify_one();
         }
+        self.count_push(name, "accepted");
         Ok(outcome)
     }
 
@@ -353,6 +373,183 @@ impl Arbiter {
     }
 
     async fn cycle_with(&self, pull: bool) -> Result<CycleReport, ArbiterError> {
+        let result = self.cycle_inner(pull).await;
+        let mut st = self.stats.lock().unwrap_or_else(|e| e.into_inner());
+        if pull {
+            st.full_cycles += 1;
+        } else {
+            st.event_cycles += 1;
+        }
+        match &result {
+            Ok(r) => {
+                st.applied += r.applied as u64;
+                st.failed += r.failed.len() as u64;
+                st.last_applied = r.applied as u64;
+                st.last_failed = r.failed.len() as u64;
+                st.last_kept = r.plan.stats.kept as u64;
+                st.held_plans += u64::from(r.plan.held.is_some());
+            }
+            Err(_) => st.failed_cycles += 1,
+        }
+        result
+    }
+
+    /// Counts a webhook refused before parsing (authentication, sender address).
+    pub fn count_refused(&self, source: &str) {
+        self.count_push(source, "refused");
+    }
+
+    fn count_push(&self, source: &str, result: &'static str) {
+        *self
+            .stats
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .pushes
+            .entry((source.to_owned(), result))
+            .or_default() += 1;
+    }
+
+    /// The arbiter's metrics in the Prometheus text exposition format.
+    pub fn metrics(&self) -> String {
+        let st = self.stats.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let outbox = self.outbox.stats().unwrap_or_default();
+        let mut m = crate::metrics::Exposition::default();
+        m.family("efi_arbiter_cycles_total", "counter", "Arbiter cycles run.");
+        m.sample(
+            "efi_arbiter_cycles_total",
+            &[("kind", "full")],
+            st.full_cycles as f64,
+        );
+        m.sample(
+            "efi_arbiter_cycles_total",
+            &[("kind", "event")],
+            st.event_cycles as f64,
+        );
+        m.family(
+            "efi_arbiter_cycle_errors_total",
+            "counter",
+            "Cycles that could not plan (sink unreadable, outbox unwritable).",
+        );
+        m.sample(
+            "efi_arbiter_cycle_errors_total",
+            &[],
+            st.failed_cycles as f64,
+        );
+        m.family(
+            "efi_arbiter_changes_total",
+            "counter",
+            "Changes sent to the sink, by result.",
+        );
+        m.sample(
+            "efi_arbiter_changes_total",
+            &[("result", "applied")],
+            st.applied as f64,
+        );
+        m.sample(
+            "efi_arbiter_changes_total",
+            &[("result", "failed")],
+            st.failed as f64,
+        );
+        m.family(
+            "efi_arbiter_last_cycle_changes",
+            "gauge",
+            "What the last cycle did.",
+        );
+        m.sample(
+            "efi_arbiter_last_cycle_changes",
+            &[("result", "applied")],
+            st.last_applied as f64,
+        );
+        m.sample(
+            "efi_arbiter_last_cycle_changes",
+            &[("result", "failed")],
+            st.last_failed as f64,
+        );
+        m.sample(
+            "efi_arbiter_last_cycle_changes",
+            &[("result", "kept")],
+            st.last_kept as f64,
+        );
+        m.family(
+            "efi_arbiter_held_plans_total",
+            "counter",
+            "Plans a guard held instead of applying.",
+        );
+        m.sample("efi_arbiter_held_plans_total", &[], st.held_plans as f64);
+        m.family(
+            "efi_outbox_changes",
+            "gauge",
+            "Changes in the outbox, by state.",
+        );
+        m.sample(
+            "efi_outbox_changes",
+            &[("state", "pending")],
+            outbox.pending as f64,
+        );
+        m.sample(
+            "efi_outbox_changes",
+            &[("state", "applied")],
+            outbox.applied as f64,
+        );
+        m.sample(
+            "efi_outbox_changes",
+            &[("state", "failed")],
+            outbox.failed as f64,
+        );
+        m.family(
+            "efi_webhook_events_total",
+            "counter",
+            "Pushed requests, by source and result.",
+        );
+        for ((source, result), n) in &st.pushes {
+            m.sample(
+                "efi_webhook_events_total",
+                &[("source", source), ("result", result)],
+                *n as f64,
+            );
+        }
+        let (sessions, complete) = self
+            .live
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .sessions();
+        m.family("efi_sessions", "gauge", "UE sessions in the live picture.");
+        m.sample("efi_sessions", &[], sessions.len() as f64);
+        m.family(
+            "efi_sessions_complete",
+            "gauge",
+            "1 when every source's picture is complete.",
+        );
+        m.sample("efi_sessions_complete", &[], f64::from(u8::from(complete)));
+        let plugins = self.host.registry.plugins();
+        m.family(
+            "efi_plugin_panics_total",
+            "counter",
+            "Panics caught at the plugin boundary.",
+        );
+        for p in &plugins {
+            m.sample(
+                "efi_plugin_panics_total",
+                &[("plugin", p.name())],
+                p.health().panics() as f64,
+            );
+        }
+        m.family(
+            "efi_plugin_quarantined",
+            "gauge",
+            "1 while a plugin is quarantined.",
+        );
+        for p in &plugins {
+            m.sample(
+                "efi_plugin_quarantined",
+                &[("plugin", p.name())],
+                f64::from(u8::from(p.health().is_quarantined())),
+            );
+        }
+        m.finish()
+    }
+
+    async fn cycle_inner(&self, pull: bool) -> Result<CycleReport, ArbiterError> {
         let _one_at_a_time = self.cycle_lock.lock().await;
         // An event about a UE nobody has seen yet: pull, to learn its IMEI and name.
         let pull = pull
