@@ -12,6 +12,7 @@ use std::sync::OnceLock;
 /// The packages whose artifacts tests use.
 const PACKAGES: &[&str] = &[
     "hello-driver",
+    "bec-ridgewave",
     "raemis",
     "magma",
     "sonar",

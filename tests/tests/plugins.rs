@@ -275,3 +275,44 @@ fn two_files_claiming_one_plugin_name_load_only_once() {
         rejected[0].status
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn identification_picks_the_vendor_driver_over_the_generic_one() {
+    use efi_lab::snmp_agent::{AgentOptions, SnmpAgent};
+    let dir = PluginDir::new();
+    dir.install("hello-driver");
+    dir.install("bec-ridgewave");
+    let cfg_text = format!("[plugins]\ndir = {:?}\nrescan_secs = 0\n", dir.path());
+    let config =
+        efi_core::config::Config::parse(&cfg_text, std::path::Path::new("t.toml")).unwrap();
+    let host = tokio::task::spawn_blocking(move || efi_core::host::Host::new(config))
+        .await
+        .unwrap();
+
+    let recording = efi_lab::artifacts::workspace_root()
+        .join("plugins/bec-ridgewave/tests/data/ridgewave-6900.snmprec");
+    let data = efi_plugin_api::testing::load_snmprec(recording).unwrap();
+    let bec = SnmpAgent::start(
+        "127.10.7.1:0".parse().unwrap(),
+        data,
+        AgentOptions::default(),
+    )
+    .await
+    .unwrap();
+    let generic = start_mib2_fleet(1).await.unwrap();
+
+    let outcome = host.poll(&target_of(&bec), None).await.unwrap();
+    assert_eq!(outcome.driver, "bec-ridgewave");
+    assert!(outcome.confidence.unwrap() >= 90);
+    assert_eq!(outcome.record.enb_id, Some(166));
+    assert_eq!(
+        outcome.record.identity.mac.as_deref(),
+        Some("60:03:47:a1:b2:c3")
+    );
+
+    let outcome = host.poll(&target_of(&generic[0]), None).await.unwrap();
+    assert_eq!(
+        outcome.driver, "hello-driver",
+        "an unknown Linux box falls back to MIB-II"
+    );
+}

@@ -1,0 +1,227 @@
+//! bec-ridgewave: the driver for BEC RidgeWave 6500, 6900 and 7000 LTE CPEs.
+//!
+//! Collects the enterprise 17453 scalars (signal, cell, IMEI, IMSI, bandwidth, EARFCN, MCS)
+//! with MIB-II (system group; the MAC of `eth0` from the ifTable) over SNMP, normalising the
+//! quirks of shared/reference/devices.md: the combined `RSRP:<v> RSRQ:<v> SINR:<v>` string,
+//! bandwidth text after the last `:`, `\r` after the IMEI, and "no value" sentinels.
+
+pub mod parse;
+
+use efi_plugin_api::prelude::*;
+use efi_plugin_api::{format_mac, now_unix_ms};
+use parse::{bandwidth_mhz, eci, number, signal_triplet, text};
+use std::collections::BTreeMap;
+
+const SYS_DESCR: &str = "1.3.6.1.2.1.1.1.0";
+const SYS_OBJECT_ID: &str = "1.3.6.1.2.1.1.2.0";
+const SYS_UPTIME: &str = "1.3.6.1.2.1.1.3.0";
+const SYS_NAME: &str = "1.3.6.1.2.1.1.5.0";
+const IF_ENTRY: &str = "1.3.6.1.2.1.2.2.1";
+/// The BEC LTE scalars: 1.3.6.1.4.1.17453.4.1.<n>.0.
+const BEC: &str = "1.3.6.1.4.1.17453.4.1";
+const RSSI: u32 = 3;
+const SIGNAL: u32 = 4;
+const ECI: u32 = 6;
+const PCI: u32 = 7;
+const IMEI: u32 = 8;
+const IMSI: u32 = 9;
+const BANDWIDTH: u32 = 11;
+const EARFCN: u32 = 17;
+const RX_MCS: u32 = 20;
+const SCALARS: [u32; 9] = [
+    RSSI, SIGNAL, ECI, PCI, IMEI, IMSI, BANDWIDTH, EARFCN, RX_MCS,
+];
+
+fn bec(n: u32) -> Oid {
+    oid(BEC).child(n).child(0)
+}
+
+/// The plugin.
+pub struct BecPlugin;
+
+impl Plugin for BecPlugin {
+    fn info() -> PluginInfo {
+        PluginInfo {
+            name: "bec-ridgewave".into(),
+            vendor: "efi-poller".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            description: "BEC RidgeWave LTE CPEs over SNMP (enterprise 17453 + MIB-II)".into(),
+            kinds: vec![PluginKind::Driver],
+            models: vec![
+                "BEC RidgeWave 6500".into(),
+                "BEC RidgeWave 6900".into(),
+                "BEC RidgeWave 7000".into(),
+            ],
+            ..PluginInfo::default()
+        }
+    }
+
+    fn init(_config: &PluginConfig) -> Result<Self, PluginError> {
+        Ok(BecPlugin)
+    }
+
+    fn new_driver(&self, _config: &PluginConfig) -> Result<Box<dyn Driver>, PluginError> {
+        Ok(Box::new(BecDriver))
+    }
+}
+
+/// The driver.
+pub struct BecDriver;
+
+/// The model a sysDescr names ("6500", "6900", "7000" followed by "4G/LTE"), per the
+/// identification pattern of devices.md section 1.
+pub fn model_from_descr(descr: &str) -> Option<&'static str> {
+    let d = descr.to_lowercase();
+    if !d.contains("4g/lte") {
+        return None;
+    }
+    [
+        ("6900", "RidgeWave 6900"),
+        ("6500", "RidgeWave 6500"),
+        ("7000", "RidgeWave 7000"),
+    ]
+    .into_iter()
+    .find(|(n, _)| d.contains(n))
+    .map(|(_, m)| m)
+}
+
+impl Driver for BecDriver {
+    fn identify(&self, fp: &Fingerprint) -> Confidence {
+        let mut score = 0;
+        if fp.sys_descr.as_deref().and_then(model_from_descr).is_some() {
+            score = score.max(95);
+        }
+        if fp
+            .sys_object_id
+            .as_deref()
+            .is_some_and(|o| o.trim_start_matches('.').starts_with("1.3.6.1.4.1.17453"))
+        {
+            score = score.max(85);
+        }
+        if fp.tr069_oui.as_deref() == Some("600347") {
+            score = score.max(90);
+        }
+        if fp
+            .mac
+            .as_deref()
+            .is_some_and(|m| m.to_lowercase().replace('-', ":").starts_with("60:03:47"))
+        {
+            score = score.max(70);
+        }
+        if fp
+            .imei
+            .as_deref()
+            .is_some_and(|i| i.trim().starts_with("86991004"))
+        {
+            score = score.max(60);
+        }
+        score
+    }
+
+    fn collect(&self, _target: &Target) -> BoxTask<DeviceRecord> {
+        Box::new(Collect)
+    }
+}
+
+struct Collect;
+
+impl Task for Collect {
+    type Output = DeviceRecord;
+
+    fn start(&mut self) -> Step<DeviceRecord> {
+        let mut oids: Vec<Oid> = [SYS_DESCR, SYS_OBJECT_ID, SYS_UPTIME, SYS_NAME]
+            .iter()
+            .map(|o| oid(o))
+            .collect();
+        oids.extend(SCALARS.iter().map(|n| bec(*n)));
+        Step::Requests(vec![
+            IoRequest::SnmpGet { oids },
+            IoRequest::SnmpWalk {
+                root: oid(IF_ENTRY),
+                max_repetitions: 0,
+            },
+        ])
+    }
+
+    fn resume(&mut self, responses: Vec<IoResponse>) -> Step<DeviceRecord> {
+        let mut it = responses.into_iter();
+        let values: BTreeMap<Oid, SnmpValue> = match it.next() {
+            Some(Ok(IoReply::Snmp(vbs))) => vbs.into_iter().map(|v| (v.oid, v.value)).collect(),
+            Some(Err(e)) => return Step::Failed(PluginError::io(format!("BEC scalars: {e}"))),
+            _ => return Step::Failed(PluginError::protocol("BEC scalars: no SNMP answer")),
+        };
+        let get = |o: &Oid| values.get(o).and_then(text);
+        let mut r = DeviceRecord {
+            vendor: Some("BEC".into()),
+            ..DeviceRecord::default()
+        };
+        r.description = get(&oid(SYS_DESCR));
+        r.hostname = get(&oid(SYS_NAME));
+        r.model = r
+            .description
+            .as_deref()
+            .and_then(model_from_descr)
+            .map(str::to_owned);
+        if let Some(SnmpValue::TimeTicks(t)) = values.get(&oid(SYS_UPTIME)) {
+            let up = u64::from(*t) / 100;
+            r.uptime_s = Some(up);
+            r.last_boot_unix_s = Some((now_unix_ms() / 1000) as i64 - up as i64);
+        }
+        r.rssi_dbm = get(&bec(RSSI)).and_then(|v| number(&v));
+        if let Some(s) = get(&bec(SIGNAL)) {
+            let (rsrp, rsrq, sinr) = signal_triplet(&s);
+            r.rsrp_dbm = rsrp;
+            r.rsrq_db = rsrq;
+            r.sinr_db = sinr;
+        }
+        if let Some(e) = get(&bec(ECI)).and_then(|v| eci(&v)) {
+            r.eci = Some(e);
+            r.enb_id = Some(e >> 8);
+            r.cell_id = Some(e & 0xff);
+        }
+        r.pci = get(&bec(PCI))
+            .and_then(|v| number(&v))
+            .and_then(|n| u16::try_from(n as i64).ok());
+        r.identity.imei =
+            get(&bec(IMEI)).filter(|v| v.len() >= 14 && v.chars().all(|c| c.is_ascii_digit()));
+        r.identity.imsi =
+            get(&bec(IMSI)).filter(|v| v.len() >= 6 && v.chars().all(|c| c.is_ascii_digit()));
+        r.bandwidth_mhz = get(&bec(BANDWIDTH)).and_then(|v| bandwidth_mhz(&v));
+        r.earfcn = get(&bec(EARFCN))
+            .and_then(|v| number(&v))
+            .and_then(|n| u32::try_from(n as i64).ok());
+        r.rx_mcs = get(&bec(RX_MCS))
+            .and_then(|v| number(&v))
+            .and_then(|n| u8::try_from(n as i64).ok());
+        r.connected = Some(r.rsrp_dbm.is_some());
+
+        // The MAC of eth0 (ifDescr → ifPhysAddress of the same index).
+        if let Some(Ok(IoReply::Snmp(table))) = it.next() {
+            let entry = oid(IF_ENTRY);
+            let mut names: BTreeMap<u32, String> = BTreeMap::new();
+            let mut macs: BTreeMap<u32, String> = BTreeMap::new();
+            for vb in &table {
+                match vb.oid.suffix_after(&entry) {
+                    Some(&[2, idx]) => {
+                        if let Some(n) = text(&vb.value) {
+                            names.insert(idx, n);
+                        }
+                    }
+                    Some(&[6, idx]) => {
+                        if let Some(m) = vb.value.as_bytes().and_then(format_mac) {
+                            macs.insert(idx, m);
+                        }
+                    }
+                    _ => {}
+                }
+            }
+            r.identity.mac = names
+                .iter()
+                .find(|(_, n)| n.as_str() == "eth0")
+                .and_then(|(i, _)| macs.get(i).cloned());
+        }
+        Step::Done(r)
+    }
+}
+
+efi_plugin_api::export_plugin!(BecPlugin);
