@@ -1,0 +1,231 @@
+//! telrad-cpe: the driver for Telrad CPE12000SG LTE CPEs (a Gemtek WLTGG-122 inside).
+//!
+//! Reads the 1.3.6.1.4.1.17713.20.2.1 tree over SNMP (shared/reference/devices.md 2.3):
+//! per-antenna RSRP, RSRQ and SINR walked and averaged over the antennas that report, rates
+//! as `"4.320 kbps"` strings, uptime as text (`"8 days 14 hours 45 minutes"`), the local
+//! cell ID and the eNB ID given apart. A CPE12300 answers none of this tree (its data is in
+//! its web pages), so the driver refuses it with that reason.
+
+pub mod parse;
+
+use efi_plugin_api::prelude::*;
+use efi_plugin_api::{now_unix_ms, Metric};
+use parse::{average, kbps_to_bps, number, text, uptime_text};
+use std::collections::BTreeMap;
+
+/// The CPE tree.
+const BASE: &str = "1.3.6.1.4.1.17713.20.2.1";
+const SYS_DESCR: &str = "1.3.6.1.2.1.1.1.0";
+const SYS_NAME: &str = "1.3.6.1.2.1.1.5.0";
+
+fn node(path: &[u32]) -> Oid {
+    let mut o = oid(BASE);
+    for a in path {
+        o = o.child(*a);
+    }
+    o
+}
+
+/// Scalars read with one GET: (path under the base, with the `.0`).
+const SCALARS: [&[u32]; 15] = [
+    &[2, 2, 0],  // connection time
+    &[2, 11, 0], // Tx rate
+    &[2, 14, 0], // Rx rate
+    &[2, 17, 0], // local cell ID
+    &[2, 18, 0], // PCI
+    &[2, 25, 0], // Tx power
+    &[2, 30, 0], // eNB ID
+    &[2, 48, 0], // ECI
+    &[3, 13, 0], // MAC
+    &[4, 1, 0],  // identity string (absent on a CPE12300)
+    &[4, 2, 0],  // model
+    &[4, 5, 0],  // serial
+    &[4, 6, 0],  // firmware
+    &[4, 11, 0], // IMEI
+    &[4, 13, 0], // IMSI
+];
+const UPTIME_TEXT: &[u32] = &[5, 18, 0];
+
+/// The plugin.
+pub struct TelradPlugin;
+
+impl Plugin for TelradPlugin {
+    fn info() -> PluginInfo {
+        PluginInfo {
+            name: "telrad-cpe".into(),
+            vendor: "efi-poller".into(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            description: "Telrad CPE12000SG over SNMP (17713.20 tree)".into(),
+            kinds: vec![PluginKind::Driver],
+            models: vec!["Telrad CPE12000SG".into()],
+            ..PluginInfo::default()
+        }
+    }
+
+    fn init(_config: &PluginConfig) -> Result<Self, PluginError> {
+        Ok(TelradPlugin)
+    }
+
+    fn new_driver(&self, _config: &PluginConfig) -> Result<Box<dyn Driver>, PluginError> {
+        Ok(Box::new(TelradDriver))
+    }
+}
+
+/// The driver.
+pub struct TelradDriver;
+
+/// True for the `Linux <name> <version>ucN` sysDescr of Telrad's Gemtek- and Asiatelco-made
+/// CPEs (both the 12000 and the 12300 answer it; the 17713.20 tree tells them apart).
+pub fn telrad_descr(descr: &str) -> bool {
+    let d = descr.to_lowercase();
+    let Some(rest) = d.strip_prefix("linux") else {
+        return false;
+    };
+    let Some(pos) = rest.rfind("uc") else {
+        return false;
+    };
+    rest[pos + 2..].starts_with(|c: char| c.is_ascii_digit())
+        && rest[..pos].ends_with(|c: char| c.is_ascii_digit() || c == '-' || c == '.')
+}
+
+impl Driver for TelradDriver {
+    fn identify(&self, fp: &Fingerprint) -> Confidence {
+        let mut score = 0;
+        if fp.tr069_oui.as_deref() == Some("20107A")
+            || fp.tr069_product_class.as_deref() == Some("CPE12000SG")
+        {
+            score = score.max(95);
+        }
+        if fp
+            .imei
+            .as_deref()
+            .is_some_and(|i| i.trim().starts_with("35749810"))
+        {
+            score = score.max(70);
+        }
+        if fp
+            .mac
+            .as_deref()
+            .is_some_and(|m| m.to_lowercase().replace('-', ":").starts_with("80:02:9c"))
+        {
+            score = score.max(60);
+        }
+        if fp.sys_descr.as_deref().is_some_and(telrad_descr) {
+            // Shared with the CPE12300: a fair guess, confirmed (or refused) by collect.
+            score = score.max(40);
+        }
+        score
+    }
+
+    fn collect(&self, _target: &Target) -> BoxTask<DeviceRecord> {
+        Box::new(Collect)
+    }
+}
+
+struct Collect;
+
+impl Task for Collect {
+    type Output = DeviceRecord;
+
+    fn start(&mut self) -> Step<DeviceRecord> {
+        let mut oids: Vec<Oid> = SCALARS.iter().map(|p| node(p)).collect();
+        oids.push(node(UPTIME_TEXT));
+        oids.push(oid(SYS_DESCR));
+        oids.push(oid(SYS_NAME));
+        let walk = |p: &[u32]| IoRequest::SnmpWalk {
+            root: node(p),
+            max_repetitions: 0,
+        };
+        Step::Requests(vec![
+            IoRequest::SnmpGet { oids },
+            walk(&[2, 6]),  // RSRP per antenna
+            walk(&[2, 8]),  // RSRQ per antenna
+            walk(&[2, 32]), // SINR per antenna
+        ])
+    }
+
+    fn resume(&mut self, responses: Vec<IoResponse>) -> Step<DeviceRecord> {
+        let mut it = responses.into_iter();
+        let values: BTreeMap<Oid, SnmpValue> = match it.next() {
+            Some(Ok(IoReply::Snmp(vbs))) => vbs.into_iter().map(|v| (v.oid, v.value)).collect(),
+            Some(Err(e)) => return Step::Failed(PluginError::io(format!("Telrad scalars: {e}"))),
+            _ => return Step::Failed(PluginError::protocol("Telrad scalars: no SNMP answer")),
+        };
+        let get = |p: &[u32]| values.get(&node(p)).and_then(text);
+        if get(&[4, 1, 0]).is_none() {
+            return Step::Failed(PluginError::unsupported(
+                "no 17713.20.2.1.4.1.0: not a CPE12000 (a CPE12300 is read from its web pages)",
+            ));
+        }
+        let mut walks = Vec::new();
+        for _ in 0..3 {
+            walks.push(match it.next() {
+                Some(Ok(IoReply::Snmp(vbs))) => vbs
+                    .iter()
+                    .filter_map(|v| text(&v.value))
+                    .filter_map(|t| number(&t))
+                    .collect(),
+                _ => Vec::new(),
+            });
+        }
+        let mut r = DeviceRecord {
+            vendor: Some("Telrad".into()),
+            model: get(&[4, 2, 0]).map(|m| {
+                if m.contains("12000") {
+                    "CPE12000SG".to_owned()
+                } else {
+                    m
+                }
+            }),
+            firmware: get(&[4, 6, 0]),
+            description: values.get(&oid(SYS_DESCR)).and_then(text),
+            hostname: values.get(&oid(SYS_NAME)).and_then(text),
+            ..DeviceRecord::default()
+        };
+        r.identity.serial = get(&[4, 5, 0]);
+        r.identity.imei =
+            get(&[4, 11, 0]).filter(|v| v.len() >= 14 && v.chars().all(|c| c.is_ascii_digit()));
+        r.identity.imsi =
+            get(&[4, 13, 0]).filter(|v| v.len() >= 6 && v.chars().all(|c| c.is_ascii_digit()));
+        r.identity.mac = get(&[3, 13, 0]).and_then(|m| parse::mac(&m));
+        r.rsrp_dbm = average(&walks[0]);
+        r.rsrq_db = average(&walks[1]);
+        r.sinr_db = average(&walks[2]);
+        for (antenna, v) in walks[0].iter().enumerate() {
+            if *v != 0.0 {
+                r.metrics.push(Metric {
+                    name: "antenna_rsrp_dbm".into(),
+                    labels: vec![("antenna".into(), antenna.to_string())],
+                    value: *v,
+                });
+            }
+        }
+        r.tx_rate_bps = get(&[2, 11, 0]).and_then(|t| kbps_to_bps(&t));
+        r.rx_rate_bps = get(&[2, 14, 0]).and_then(|t| kbps_to_bps(&t));
+        r.pci = get(&[2, 18, 0])
+            .and_then(|t| number(&t))
+            .and_then(|n| u16::try_from(n as i64).ok());
+        let local_cell = get(&[2, 17, 0]).and_then(|t| number(&t)).map(|n| n as u32);
+        let enb = get(&[2, 30, 0]).and_then(|t| number(&t)).map(|n| n as u32);
+        let eci = get(&[2, 48, 0])
+            .and_then(|t| number(&t))
+            .map(|n| n as u32)
+            .or_else(|| Some(enb? * 256 + local_cell?));
+        r.eci = eci.filter(|e| *e > 0 && *e < (1 << 28));
+        r.enb_id = r.eci.map(|e| e >> 8).or(enb);
+        r.cell_id = r.eci.map(|e| e & 0xff).or(local_cell);
+        if let Some(p) = get(&[2, 25, 0]).and_then(|t| number(&t)) {
+            r.metrics.push(Metric {
+                name: "tx_power_dbm".into(),
+                labels: Vec::new(),
+                value: p,
+            });
+        }
+        r.uptime_s = get(UPTIME_TEXT).and_then(|t| uptime_text(&t));
+        r.last_boot_unix_s = r.uptime_s.map(|u| (now_unix_ms() / 1000) as i64 - u as i64);
+        r.connected = Some(r.rsrp_dbm.is_some());
+        Step::Done(r)
+    }
+}
+
+efi_plugin_api::export_plugin!(TelradPlugin);
