@@ -34,6 +34,7 @@ mod error;
 pub mod host;
 mod io;
 mod logging;
+pub mod normalise;
 mod oid;
 mod plugin;
 mod record;

@@ -5,11 +5,9 @@
 //! quirks of shared/reference/devices.md: the combined `RSRP:<v> RSRQ:<v> SINR:<v>` string,
 //! bandwidth text after the last `:`, `\r` after the IMEI, and "no value" sentinels.
 
-pub mod parse;
-
+use efi_plugin_api::normalise::{bandwidth_mhz, digits, eci, number, text};
 use efi_plugin_api::prelude::*;
 use efi_plugin_api::{format_mac, now_unix_ms};
-use parse::{bandwidth_mhz, eci, number, signal_triplet, text};
 use std::collections::BTreeMap;
 
 const SYS_DESCR: &str = "1.3.6.1.2.1.1.1.0";
@@ -182,10 +180,8 @@ impl Task for Collect {
         r.pci = get(&bec(PCI))
             .and_then(|v| number(&v))
             .and_then(|n| u16::try_from(n as i64).ok());
-        r.identity.imei =
-            get(&bec(IMEI)).filter(|v| v.len() >= 14 && v.chars().all(|c| c.is_ascii_digit()));
-        r.identity.imsi =
-            get(&bec(IMSI)).filter(|v| v.len() >= 6 && v.chars().all(|c| c.is_ascii_digit()));
+        r.identity.imei = digits(get(&bec(IMEI)), 14);
+        r.identity.imsi = digits(get(&bec(IMSI)), 6);
         r.bandwidth_mhz = get(&bec(BANDWIDTH)).and_then(|v| bandwidth_mhz(&v));
         r.earfcn = get(&bec(EARFCN))
             .and_then(|v| number(&v))
@@ -224,4 +220,37 @@ impl Task for Collect {
     }
 }
 
+/// `RSRP:-95 RSRQ:-10 SINR:12.4` (BEC's combined signal object) → (rsrp, rsrq, sinr);
+/// missing or `-` parts are `None`.
+pub fn signal_triplet(s: &str) -> (Option<f64>, Option<f64>, Option<f64>) {
+    let mut out = (None, None, None);
+    for part in s.split_whitespace() {
+        let Some((key, value)) = part.split_once(':') else {
+            continue;
+        };
+        let v = if value == "-" { None } else { number(value) };
+        match key.to_uppercase().as_str() {
+            "RSRP" => out.0 = v,
+            "RSRQ" => out.1 = v,
+            "SINR" => out.2 = v,
+            _ => {}
+        }
+    }
+    out
+}
+
 efi_plugin_api::export_plugin!(BecPlugin);
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn signal_strings() {
+        use super::signal_triplet;
+        assert_eq!(
+            signal_triplet("RSRP:-95 RSRQ:-10 SINR:12.4"),
+            (Some(-95.0), Some(-10.0), Some(12.4))
+        );
+        assert_eq!(signal_triplet("RSRP:- RSRQ:- SINR:-"), (None, None, None));
+        assert_eq!(signal_triplet("sinr:3"), (None, None, Some(3.0)));
+    }
+}

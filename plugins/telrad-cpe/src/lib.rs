@@ -6,11 +6,12 @@
 //! cell ID and the eNB ID given apart. A CPE12300 answers none of this tree (its data is in
 //! its web pages), so the driver refuses it with that reason.
 
-pub mod parse;
-
+use efi_plugin_api::normalise::{
+    average_nonzero as average, digits, mac_text, number, rate_bps as kbps_to_bps, text,
+    uptime_text,
+};
 use efi_plugin_api::prelude::*;
 use efi_plugin_api::{now_unix_ms, Metric};
-use parse::{average, kbps_to_bps, number, text, uptime_text};
 use std::collections::BTreeMap;
 
 /// The CPE tree.
@@ -183,11 +184,9 @@ impl Task for Collect {
             ..DeviceRecord::default()
         };
         r.identity.serial = get(&[4, 5, 0]);
-        r.identity.imei =
-            get(&[4, 11, 0]).filter(|v| v.len() >= 14 && v.chars().all(|c| c.is_ascii_digit()));
-        r.identity.imsi =
-            get(&[4, 13, 0]).filter(|v| v.len() >= 6 && v.chars().all(|c| c.is_ascii_digit()));
-        r.identity.mac = get(&[3, 13, 0]).and_then(|m| parse::mac(&m));
+        r.identity.imei = digits(get(&[4, 11, 0]), 14);
+        r.identity.imsi = digits(get(&[4, 13, 0]), 6);
+        r.identity.mac = get(&[3, 13, 0]).and_then(|m| mac_text(&m));
         r.rsrp_dbm = average(&walks[0]);
         r.rsrq_db = average(&walks[1]);
         r.sinr_db = average(&walks[2]);
