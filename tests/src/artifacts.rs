@@ -13,6 +13,8 @@ use std::sync::OnceLock;
 const PACKAGES: &[&str] = &[
     "hello-driver",
     "bec-ridgewave",
+    "baicells-atom",
+    "telrad-cpe",
     "raemis",
     "magma",
     "sonar",

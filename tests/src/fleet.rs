@@ -1,4 +1,5 @@
-//! A fleet of simulated MIB-II devices at consecutive loopback addresses (127.10.0.1, ...).
+//! Fleets of simulated devices at consecutive loopback addresses (127.10.0.1, ...): plain
+//! MIB-II boxes, or a mix of every CPE model with a recorded walk.
 
 use crate::snmp_agent::{AgentOptions, SnmpAgent};
 use efi_plugin_api::snmprec::AgentData;
@@ -48,6 +49,47 @@ pub fn mib2_device(n: u32) -> String {
 /// The address of lab device `n` (1-based): 127.10.x.y.
 pub fn device_ip(n: u32) -> Ipv4Addr {
     Ipv4Addr::new(127, 10, (n >> 8) as u8, (n & 0xff) as u8)
+}
+
+/// The CPE models of the mixed fleet, as recorded walks shipped with their drivers' tests.
+pub const MODELS: [(&str, &str); 3] = [
+    (
+        "BEC RidgeWave 6900",
+        include_str!("../../plugins/bec-ridgewave/tests/data/ridgewave-6900.snmprec"),
+    ),
+    (
+        "Baicells Atom OD04",
+        include_str!("../../plugins/baicells-atom/tests/data/atom-od04.snmprec"),
+    ),
+    (
+        "Telrad CPE12000SG",
+        include_str!("../../plugins/telrad-cpe/tests/data/cpe12000sg.snmprec"),
+    ),
+];
+
+/// What lab device `n` of the mixed fleet is: a plain MIB-II box, then each CPE model in
+/// turn.
+pub fn mixed_kind(n: u32) -> &'static str {
+    match n % 4 {
+        1 => "MIB-II Linux CPE",
+        k => MODELS[(k as usize + 2) % 4].0,
+    }
+}
+
+/// Starts `count` agents at 127.10.0.1..: device `n` is [`mixed_kind`]`(n)`.
+pub async fn start_mixed_fleet(count: u32) -> std::io::Result<Vec<SnmpAgent>> {
+    let mut agents = Vec::with_capacity(count as usize);
+    for n in 1..=count {
+        let text = match n % 4 {
+            1 => mib2_device(n),
+            k => MODELS[(k as usize + 2) % 4].1.to_owned(),
+        };
+        let data = AgentData::parse(&text)
+            .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
+        let bind = SocketAddr::from((device_ip(n), 0));
+        agents.push(SnmpAgent::start(bind, data, AgentOptions::default()).await?);
+    }
+    Ok(agents)
 }
 
 /// Starts `count` MIB-II agents at 127.10.0.1.. on ephemeral ports.

@@ -129,17 +129,22 @@ fn demo_polls_the_embedded_lab_with_the_installed_drivers() {
         stdout.contains("cycle 2: 3 polled, 3 ok, 0 failed"),
         "{stdout}"
     );
+    // Only the generic driver is installed: every device falls back to MIB-II.
     for n in 1..=3 {
         let row = stdout
             .lines()
             .find(|l| l.starts_with(&format!("127.10.0.{n} ")))
             .unwrap_or_else(|| panic!("no row for device {n}:\n{stdout}"));
-        assert!(
-            row.contains("hello-driver") && row.contains(&format!("cpe-00{n}")),
-            "{row}"
-        );
-        assert!(row.contains(&format!("02:ef:1a:00:00:0{n}")), "{row}");
+        assert!(row.contains("hello-driver"), "{row}");
     }
+    let first = stdout
+        .lines()
+        .find(|l| l.starts_with("127.10.0.1 "))
+        .unwrap();
+    assert!(
+        first.contains("cpe-001") && first.contains("02:ef:1a:00:00:01"),
+        "{first}"
+    );
 }
 
 #[test]
@@ -318,4 +323,68 @@ fn service_install_writes_a_systemd_unit_that_runs_this_binary() {
     ]);
     assert!(text(&out.stdout)
         .contains("ExecStart=/usr/bin/efi-poller --config /etc/efi-poller/config.toml run"));
+}
+
+#[test]
+fn demo_identifies_each_cpe_model_with_its_driver() {
+    let dir = PluginDir::new();
+    for p in [
+        "hello-driver",
+        "bec-ridgewave",
+        "baicells-atom",
+        "telrad-cpe",
+    ] {
+        dir.install(p);
+    }
+    let config = dir.path().join("config.toml");
+    std::fs::write(&config, format!("[plugins]\ndir = {:?}\n", dir.path())).unwrap();
+    let out = efi_poller(&[
+        "--config",
+        config.to_str().unwrap(),
+        "demo",
+        "--cycles",
+        "1",
+        "--devices",
+        "4",
+    ]);
+    let stdout = text(&out.stdout);
+    assert!(
+        out.status.success(),
+        "stdout:\n{stdout}\nstderr:\n{}",
+        text(&out.stderr)
+    );
+    let driver_of = |n: u32| {
+        stdout
+            .lines()
+            .find(|l| l.starts_with(&format!("127.10.0.{n} ")))
+            .unwrap_or_else(|| panic!("no row for device {n}:\n{stdout}"))
+            .split_whitespace()
+            .nth(1)
+            .unwrap()
+            .to_owned()
+    };
+    assert_eq!(
+        driver_of(1),
+        "hello-driver",
+        "{}",
+        efi_lab::fleet::mixed_kind(1)
+    );
+    assert_eq!(
+        driver_of(2),
+        "bec-ridgewave",
+        "{}",
+        efi_lab::fleet::mixed_kind(2)
+    );
+    assert_eq!(
+        driver_of(3),
+        "baicells-atom",
+        "{}",
+        efi_lab::fleet::mixed_kind(3)
+    );
+    assert_eq!(
+        driver_of(4),
+        "telrad-cpe",
+        "{}",
+        efi_lab::fleet::mixed_kind(4)
+    );
 }

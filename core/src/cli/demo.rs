@@ -30,7 +30,7 @@ pub async fn run(config: Config, args: DemoArgs) -> anyhow::Result<ExitCode> {
     let interval = Duration::from_secs(args.interval.unwrap_or(config.demo.interval_secs).max(1));
     let concurrency = config.demo.concurrency.max(1);
 
-    let agents = efi_lab::fleet::start_mib2_fleet(devices).await?;
+    let agents = efi_lab::fleet::start_mixed_fleet(devices).await?;
     let mut ipam = match super::demo_arbiter::start(&config, devices).await? {
         Ok(lab) => Some(lab),
         Err(why) => {
@@ -43,7 +43,7 @@ pub async fn run(config: Config, args: DemoArgs) -> anyhow::Result<ExitCode> {
 
     let drivers = host.registry.active_drivers();
     println!(
-        "efi-poller demo: {devices} simulated SNMP devices on loopback ({} .. {})",
+        "efi-poller demo: {devices} simulated SNMP devices on loopback ({} .. {}): MIB-II boxes, BEC RidgeWave, Baicells Atom, Telrad CPE12000SG",
         agents[0].addr(),
         agents[agents.len() - 1].addr()
     );
