@@ -102,19 +102,22 @@ pub async fn run(config: Config, args: DemoArgs) -> anyhow::Result<ExitCode> {
             match result {
                 Ok(o) => {
                     let r = &o.record;
+                    let dash = || "-".to_owned();
+                    let num = |v: Option<f64>| v.map(|v| format!("{v}")).unwrap_or_else(dash);
                     rows.push(vec![
                         t.address.to_string(),
                         o.driver.clone(),
-                        r.hostname.clone().unwrap_or_else(|| "-".into()),
-                        r.uptime_s.map(human_duration).unwrap_or_else(|| "-".into()),
-                        r.identity.mac.clone().unwrap_or_else(|| "-".into()),
-                        r.interfaces.len().to_string(),
-                        r.octets_received
-                            .map(|v| v.to_string())
-                            .unwrap_or_else(|| "-".into()),
-                        r.octets_sent
-                            .map(|v| v.to_string())
-                            .unwrap_or_else(|| "-".into()),
+                        r.model.clone().unwrap_or_else(dash),
+                        r.hostname.clone().unwrap_or_else(dash),
+                        r.identity.mac.clone().unwrap_or_else(dash),
+                        r.identity.imei.clone().unwrap_or_else(dash),
+                        num(r.rsrp_dbm),
+                        num(r.sinr_db),
+                        match (r.enb_id, r.cell_id) {
+                            (Some(e), Some(c)) => format!("{e}/{c}"),
+                            _ => dash(),
+                        },
+                        r.uptime_s.map(human_duration).unwrap_or_else(dash),
                         o.elapsed.as_millis().to_string(),
                     ]);
                 }
@@ -139,15 +142,8 @@ pub async fn run(config: Config, args: DemoArgs) -> anyhow::Result<ExitCode> {
             "{}",
             table::render(
                 &[
-                    "ADDRESS",
-                    "DRIVER",
-                    "HOSTNAME",
-                    "UPTIME",
-                    "MAC",
-                    "IFACES",
-                    "RX_OCTETS",
-                    "TX_OCTETS",
-                    "POLL_MS"
+                    "ADDRESS", "DRIVER", "MODEL", "HOSTNAME", "MAC", "IMEI", "RSRP_DBM", "SINR_DB",
+                    "ENB/CELL", "UPTIME", "POLL_MS"
                 ],
                 &rows
             )
