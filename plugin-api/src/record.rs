@@ -102,6 +102,55 @@ pub struct Fingerprint {
     pub tr069_product_class: Option<String>,
 }
 
+impl Fingerprint {
+    /// True when the MAC address's OUI (first three octets) is `oui`. Both sides may be
+    /// written in any common form: `60:03:47`, `60-03-47`, `600347`, `6003.47…`, any case.
+    pub fn mac_oui_is(&self, oui: &str) -> bool {
+        let Some(mac) = &self.mac else {
+            return false;
+        };
+        let want = hex_digits(oui);
+        let have = hex_digits(mac);
+        want.len() == 6 && have.len() == 12 && have.starts_with(&want)
+    }
+
+    /// True when the IMEI's type allocation code (its first eight digits) is one of `tacs`.
+    pub fn imei_tac_in(&self, tacs: &[&str]) -> bool {
+        let Some(imei) = &self.imei else {
+            return false;
+        };
+        let digits: String = imei.chars().filter(char::is_ascii_digit).collect();
+        digits.len() >= 14 && tacs.iter().any(|tac| digits.get(..8) == Some(*tac))
+    }
+
+    /// True when the TR-069 DeviceId OUI is `oui` (compared without regard to case).
+    pub fn tr069_oui_is(&self, oui: &str) -> bool {
+        self.tr069_oui
+            .as_deref()
+            .is_some_and(|o| o.trim().eq_ignore_ascii_case(oui))
+    }
+
+    /// True when sysObjectID is `prefix` or lies below it (`1.3.6.1.4.1.17453` holds
+    /// `.1.3.6.1.4.1.17453.1` but not `1.3.6.1.4.1.174530`). A leading dot is ignored.
+    pub fn sys_object_id_under(&self, prefix: &str) -> bool {
+        let Some(id) = &self.sys_object_id else {
+            return false;
+        };
+        let id = id.trim().trim_start_matches('.');
+        let prefix = prefix.trim_start_matches('.');
+        id.strip_prefix(prefix)
+            .is_some_and(|rest| rest.is_empty() || rest.starts_with('.'))
+    }
+}
+
+/// The hexadecimal digits of `s`, lowercased, separators dropped.
+fn hex_digits(s: &str) -> String {
+    s.chars()
+        .filter(char::is_ascii_hexdigit)
+        .map(|c| c.to_ascii_lowercase())
+        .collect()
+}
+
 /// A driver's confidence that a device is one of its models: 0 (not mine) to 100 (certain).
 pub type Confidence = u8;
 
@@ -285,6 +334,56 @@ mod tests {
         );
         assert_eq!(format_mac(&[0; 6]), None);
         assert_eq!(format_mac(&[1, 2, 3]), None);
+    }
+
+    #[test]
+    fn fingerprint_matches_mac_oui_in_any_notation() {
+        let fp = |mac: &str| Fingerprint {
+            mac: Some(mac.into()),
+            ..Fingerprint::default()
+        };
+        for mac in [
+            "60:03:47:aa:bb:cc",
+            "60-03-47-AA-BB-CC",
+            "6003.47aa.bbcc",
+            "600347AABBCC",
+        ] {
+            assert!(fp(mac).mac_oui_is("60:03:47"), "{mac}");
+            assert!(fp(mac).mac_oui_is("600347"), "{mac}");
+        }
+        assert!(!fp("60:03:48:aa:bb:cc").mac_oui_is("60:03:47"));
+        assert!(
+            !fp("60:03:47").mac_oui_is("60:03:47"),
+            "a bare OUI is not a MAC"
+        );
+        assert!(!Fingerprint::default().mac_oui_is("60:03:47"));
+    }
+
+    #[test]
+    fn fingerprint_matches_imei_tac_only_on_whole_imeis() {
+        let fp = |imei: &str| Fingerprint {
+            imei: Some(imei.into()),
+            ..Fingerprint::default()
+        };
+        assert!(fp(" 867945041234567 ").imei_tac_in(&["86628803", "86794504"]));
+        assert!(fp("35-749810-123456-7").imei_tac_in(&["35749810"]));
+        assert!(!fp("867945041234567").imei_tac_in(&["86628803"]));
+        assert!(!fp("86794504").imei_tac_in(&["86794504"]), "a TAC alone");
+    }
+
+    #[test]
+    fn fingerprint_matches_oui_and_object_id_on_boundaries() {
+        let fp = Fingerprint {
+            tr069_oui: Some("20107a".into()),
+            sys_object_id: Some(".1.3.6.1.4.1.17453.1.2".into()),
+            ..Fingerprint::default()
+        };
+        assert!(fp.tr069_oui_is("20107A"));
+        assert!(!fp.tr069_oui_is("48BF74"));
+        assert!(fp.sys_object_id_under("1.3.6.1.4.1.17453"));
+        assert!(fp.sys_object_id_under(".1.3.6.1.4.1.17453.1.2"));
+        assert!(!fp.sys_object_id_under("1.3.6.1.4.1.1745"));
+        assert!(!fp.sys_object_id_under("1.3.6.1.4.1.17453.1.2.3"));
     }
 
     #[test]

@@ -78,7 +78,7 @@ pub struct BaicellsDriver;
 impl Driver for BaicellsDriver {
     fn identify(&self, fp: &Fingerprint) -> Confidence {
         let mut score = 0;
-        if fp.tr069_oui.as_deref() == Some("48BF74") {
+        if fp.tr069_oui_is("48BF74") {
             score = score.max(95);
         }
         if fp
@@ -88,18 +88,10 @@ impl Driver for BaicellsDriver {
         {
             score = score.max(90);
         }
-        if fp
-            .mac
-            .as_deref()
-            .is_some_and(|m| m.to_lowercase().replace('-', ":").starts_with("48:bf:74"))
-        {
+        if fp.mac_oui_is("48:bf:74") {
             score = score.max(70);
         }
-        if fp
-            .imei
-            .as_deref()
-            .is_some_and(|i| i.starts_with("86794504") || i.starts_with("86628803"))
-        {
+        if fp.imei_tac_in(&["86794504", "86628803"]) {
             score = score.max(60);
         }
         score

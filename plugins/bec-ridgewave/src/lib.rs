@@ -89,28 +89,16 @@ impl Driver for BecDriver {
         if fp.sys_descr.as_deref().and_then(model_from_descr).is_some() {
             score = score.max(95);
         }
-        if fp
-            .sys_object_id
-            .as_deref()
-            .is_some_and(|o| o.trim_start_matches('.').starts_with("1.3.6.1.4.1.17453"))
-        {
+        if fp.sys_object_id_under("1.3.6.1.4.1.17453") {
             score = score.max(85);
         }
-        if fp.tr069_oui.as_deref() == Some("600347") {
+        if fp.tr069_oui_is("600347") {
             score = score.max(90);
         }
-        if fp
-            .mac
-            .as_deref()
-            .is_some_and(|m| m.to_lowercase().replace('-', ":").starts_with("60:03:47"))
-        {
+        if fp.mac_oui_is("60:03:47") {
             score = score.max(70);
         }
-        if fp
-            .imei
-            .as_deref()
-            .is_some_and(|i| i.trim().starts_with("86991004"))
-        {
+        if fp.imei_tac_in(&["86991004"]) {
             score = score.max(60);
         }
         score

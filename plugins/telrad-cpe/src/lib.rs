@@ -92,23 +92,13 @@ pub fn telrad_descr(descr: &str) -> bool {
 impl Driver for TelradDriver {
     fn identify(&self, fp: &Fingerprint) -> Confidence {
         let mut score = 0;
-        if fp.tr069_oui.as_deref() == Some("20107A")
-            || fp.tr069_product_class.as_deref() == Some("CPE12000SG")
-        {
+        if fp.tr069_oui_is("20107A") || fp.tr069_product_class.as_deref() == Some("CPE12000SG") {
             score = score.max(95);
         }
-        if fp
-            .imei
-            .as_deref()
-            .is_some_and(|i| i.trim().starts_with("35749810"))
-        {
+        if fp.imei_tac_in(&["35749810"]) {
             score = score.max(70);
         }
-        if fp
-            .mac
-            .as_deref()
-            .is_some_and(|m| m.to_lowercase().replace('-', ":").starts_with("80:02:9c"))
-        {
+        if fp.mac_oui_is("80:02:9c") {
             score = score.max(60);
         }
         if fp.sys_descr.as_deref().is_some_and(telrad_descr) {
