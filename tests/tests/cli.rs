@@ -388,3 +388,57 @@ fn demo_identifies_each_cpe_model_with_its_driver() {
         efi_lab::fleet::mixed_kind(4)
     );
 }
+
+#[test]
+fn a_debug_log_of_the_ipam_demo_holds_no_secret() {
+    let dir = PluginDir::new();
+    for p in ["hello-driver", "raemis", "sonar"] {
+        dir.install(p);
+    }
+    let config = dir.path().join("config.toml");
+    std::fs::write(&config, format!("[plugins]\ndir = {:?}\n", dir.path())).unwrap();
+    let out = Command::new(artifacts().host_binary())
+        .args([
+            "--config",
+            config.to_str().unwrap(),
+            "demo",
+            "--cycles",
+            "3",
+            "--interval",
+            "1",
+            "--devices",
+            "4",
+        ])
+        .env_remove("EFI_POLLER_CONFIG")
+        .env("RUST_LOG", "debug")
+        .output()
+        .expect("run efi-poller");
+    let stdout = text(&out.stdout);
+    let stderr = text(&out.stderr);
+    assert!(out.status.success(), "stdout:\n{stdout}\nstderr:\n{stderr}");
+    // The log is really at debug level and covers the flow that handles the secrets.
+    assert!(
+        stderr.contains("source pulled") && stderr.contains("HTTP listener ready"),
+        "{stderr}"
+    );
+    let log = format!("{stdout}\n{stderr}");
+    // The demo's Sonar token, its Raemis Basic credentials (plain and encoded), and any
+    // header or field that would carry a secret.
+    for needle in [
+        "lab-token",
+        "cmFlbWlzOnJhZW1pcy1sYWI",
+        "raemis:raemis-lab",
+        "Bearer ",
+        "Basic ",
+        "authorization",
+        "x-efi-secret:",
+        "x-efi-secret=",
+        "password",
+        "bearer:",
+    ] {
+        let found = log
+            .lines()
+            .find(|l| l.to_lowercase().contains(&needle.to_lowercase()));
+        assert!(found.is_none(), "{needle:?} in the log: {}", found.unwrap());
+    }
+}
