@@ -34,6 +34,34 @@ pub struct Config {
     pub sink: Option<SinkConfig>,
     /// The HTTP listener (webhooks from the EPC).
     pub server: ServerConfig,
+    /// Polling the devices behind the addresses in use (`efi-poller run`).
+    pub poller: PollerConfig,
+}
+
+/// `[poller]`: how `efi-poller run` polls every address the EPC reports in use. Results are
+/// served at `/api/v1/devices` and as `efi_device_*` gauges on `/metrics`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct PollerConfig {
+    /// Poll devices at all (the arbiter runs either way).
+    pub enabled: bool,
+    /// Seconds between the starts of two poll rounds.
+    pub interval_secs: u64,
+    /// Devices polled at once.
+    pub concurrency: usize,
+    /// UDP port of the devices' SNMP agents.
+    pub snmp_port: u16,
+}
+
+impl Default for PollerConfig {
+    fn default() -> Self {
+        PollerConfig {
+            enabled: true,
+            interval_secs: 300,
+            concurrency: 64,
+            snmp_port: 161,
+        }
+    }
 }
 
 /// `[arbiter]`: the rules of IPAM arbitration.

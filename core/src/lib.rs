@@ -7,6 +7,7 @@
 pub mod arbiter;
 pub mod cli;
 pub mod config;
+pub mod devices;
 pub mod engines;
 pub mod host;
 pub mod identify;

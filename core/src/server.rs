@@ -1,4 +1,5 @@
-//! The host's HTTP listener: EPC webhooks (`POST /webhooks/<source>`) and `/healthz`.
+//! The host's HTTP listener: EPC webhooks (`POST /webhooks/<source>`), the device API
+//! (`GET /api/v1/devices[/<address>]`), `/metrics` and `/healthz`.
 //!
 //! Every webhook is authenticated unless a source is explicitly configured without it:
 //! HTTP Basic from a credential set, or a shared secret in a header, both compared in
@@ -7,6 +8,7 @@
 
 use crate::arbiter::{Arbiter, PushError};
 use crate::config::{Config, WebhookConfig};
+use crate::devices::DeviceStore;
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
@@ -20,6 +22,7 @@ use std::sync::Arc;
 struct AppState {
     arbiter: Arc<Arbiter>,
     config: Arc<Config>,
+    devices: Arc<DeviceStore>,
 }
 
 /// Equal in time independent of where the inputs differ.
@@ -170,33 +173,60 @@ async fn webhook(
 }
 
 async fn metrics(State(app): State<Arc<AppState>>) -> Response {
-    (
-        [("content-type", "text/plain; version=0.0.4")],
-        app.arbiter.metrics(),
-    )
-        .into_response()
+    let mut body = app.arbiter.metrics();
+    body.push_str(&app.devices.metrics());
+    ([("content-type", "text/plain; version=0.0.4")], body).into_response()
+}
+
+/// `GET /api/v1/devices`: every polled device's current state.
+async fn devices(State(app): State<Arc<AppState>>) -> Response {
+    Json(app.devices.list()).into_response()
+}
+
+/// `GET /api/v1/devices/<address>`: one device, 404 when it is not polled.
+async fn device(State(app): State<Arc<AppState>>, Path(address): Path<String>) -> Response {
+    let Ok(ip) = address.parse::<std::net::IpAddr>() else {
+        return refuse(
+            StatusCode::BAD_REQUEST,
+            format!("{address:?} is not an IP address"),
+        );
+    };
+    match app.devices.get(ip) {
+        Some(d) => Json(d).into_response(),
+        None => refuse(
+            StatusCode::NOT_FOUND,
+            format!("{ip} is not among the polled devices"),
+        ),
+    }
 }
 
 /// The router.
-pub fn router(arbiter: Arc<Arbiter>, config: Arc<Config>) -> Router {
+pub fn router(arbiter: Arc<Arbiter>, config: Arc<Config>, devices: Arc<DeviceStore>) -> Router {
     let limit = config.server.max_body_bytes;
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/metrics", get(metrics))
+        .route("/api/v1/devices", get(self::devices))
+        .route("/api/v1/devices/{address}", get(device))
         .route("/webhooks/{source}", post(webhook))
         .layer(DefaultBodyLimit::max(limit))
-        .with_state(Arc::new(AppState { arbiter, config }))
+        .with_state(Arc::new(AppState {
+            arbiter,
+            config,
+            devices,
+        }))
 }
 
 /// Binds and serves until the task is dropped; returns the bound address.
 pub async fn serve(
     arbiter: Arc<Arbiter>,
     config: Arc<Config>,
+    devices: Arc<DeviceStore>,
     listen: SocketAddr,
 ) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
     let listener = tokio::net::TcpListener::bind(listen).await?;
     let addr = listener.local_addr()?;
-    let app = router(arbiter, config);
+    let app = router(arbiter, config, devices);
     let task = tokio::spawn(async move {
         if let Err(e) = axum::serve(
             listener,

@@ -78,15 +78,32 @@ pub fn mixed_kind(n: u32) -> &'static str {
 
 /// Starts `count` agents at 127.10.0.1..: device `n` is [`mixed_kind`]`(n)`.
 pub async fn start_mixed_fleet(count: u32) -> std::io::Result<Vec<SnmpAgent>> {
-    let mut agents = Vec::with_capacity(count as usize);
-    for n in 1..=count {
+    start_mixed_fleet_from(1, count, None).await
+}
+
+/// Like [`start_mixed_fleet`], but every agent listens on one port (as real CPEs all answer
+/// on 161): the first one's ephemeral port.
+pub async fn start_mixed_fleet_on_one_port(count: u32) -> std::io::Result<Vec<SnmpAgent>> {
+    let mut agents = start_mixed_fleet_from(1, 1, None).await?;
+    let port = agents[0].addr().port();
+    agents.extend(start_mixed_fleet_from(2, count, Some(port)).await?);
+    Ok(agents)
+}
+
+async fn start_mixed_fleet_from(
+    first: u32,
+    last: u32,
+    port: Option<u16>,
+) -> std::io::Result<Vec<SnmpAgent>> {
+    let mut agents = Vec::new();
+    for n in first..=last {
         let text = match n % 4 {
             1 => mib2_device(n),
             k => MODELS[(k as usize + 2) % 4].1.to_owned(),
         };
         let data = AgentData::parse(&text)
             .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
-        let bind = SocketAddr::from((device_ip(n), 0));
+        let bind = SocketAddr::from((device_ip(n), port.unwrap_or(0)));
         agents.push(SnmpAgent::start(bind, data, AgentOptions::default()).await?);
     }
     Ok(agents)

@@ -261,6 +261,30 @@ impl Arbiter {
         &self.outbox
     }
 
+    /// The host the arbiter runs on.
+    pub fn host(&self) -> &Arc<Host> {
+        &self.host
+    }
+
+    /// The devices to poll: one target per address in use in the live picture, carrying
+    /// the identifiers the EPC knows, on the given SNMP port.
+    pub fn targets_in_use(&self, snmp_port: u16) -> Vec<Target> {
+        let (sessions, _) = self
+            .live
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .sessions();
+        let mut targets: std::collections::BTreeMap<IpAddr, Target> = Default::default();
+        for s in sessions.into_iter().filter(|s| s.connected) {
+            let Some(ip) = s.ip else { continue };
+            let mut t = Target::new(ip);
+            t.snmp_port = snmp_port;
+            t.known = s.identity;
+            targets.insert(ip, t);
+        }
+        targets.into_values().collect()
+    }
+
     /// Pulls every source into the live picture; returns the whole picture, whether it is
     /// complete, and the sources that failed.
     pub async fn pull(&self) -> (Vec<Session>, bool, Vec<(String, String)>) {

@@ -2,7 +2,8 @@
 
 use crate::arbiter::planner::Plan;
 use crate::arbiter::Arbiter;
-use crate::config::Config;
+use crate::config::{Config, PollerConfig};
+use crate::devices::DeviceStore;
 use crate::host::Host;
 use clap::Args;
 use efi_plugin_api::sink::ChangeAction;
@@ -116,16 +117,22 @@ pub async fn plan(config: Config, args: PlanArgs) -> anyhow::Result<ExitCode> {
 pub async fn run(config: Config, args: RunArgs) -> anyhow::Result<ExitCode> {
     let interval = Duration::from_secs(config.arbiter.interval_secs.max(1));
     let listen = config.server.listen;
+    let poller = config.poller.clone();
     let shared = Arc::new(config.clone());
     let arbiter = arbiter(config).await?;
+    let devices = Arc::new(DeviceStore::default());
     let _server = match listen {
         Some(addr) => {
-            let (bound, task) = crate::server::serve(arbiter.clone(), shared, addr).await?;
-            println!("listening on http://{bound} (webhooks at /webhooks/<source>)");
+            let (bound, task) =
+                crate::server::serve(arbiter.clone(), shared, devices.clone(), addr).await?;
+            println!(
+                "listening on http://{bound} (webhooks at /webhooks/<source>, devices at /api/v1/devices)"
+            );
             Some(task)
         }
         None => None,
     };
+    let mut poll_task: Option<tokio::task::JoinHandle<()>> = None;
     let mut n = 0u64;
     let mut full = true;
     // After retryable failures the next (event) cycle comes sooner: 5 s, doubling up to the
@@ -157,6 +164,14 @@ pub async fn run(config: Config, args: RunArgs) -> anyhow::Result<ExitCode> {
                 println!("cycle {n}: failed: {e}");
             }
         }
+        // Device polling starts once the first cycle has filled the live picture.
+        if poll_task.is_none() && poller.enabled {
+            poll_task = Some(tokio::spawn(poll_devices(
+                arbiter.clone(),
+                devices.clone(),
+                poller.clone(),
+            )));
+        }
         if args.cycles.is_some_and(|c| n >= c) {
             return Ok(ExitCode::SUCCESS);
         }
@@ -172,5 +187,29 @@ pub async fn run(config: Config, args: RunArgs) -> anyhow::Result<ExitCode> {
                 return Ok(ExitCode::SUCCESS);
             }
         }
+    }
+}
+
+/// Polls every address in use, one round every `poller.interval_secs`, forever.
+async fn poll_devices(arbiter: Arc<Arbiter>, devices: Arc<DeviceStore>, poller: PollerConfig) {
+    let interval = Duration::from_secs(poller.interval_secs.max(1));
+    let mut round = 0u64;
+    loop {
+        round += 1;
+        let started = std::time::Instant::now();
+        let targets = arbiter.targets_in_use(poller.snmp_port);
+        let stats = devices
+            .poll_round(arbiter.host(), targets, poller.concurrency)
+            .await;
+        let took = started.elapsed();
+        println!(
+            "poll round {round}: {} devices, {} ok, {} failed, {} forgotten, in {} ms",
+            stats.polled,
+            stats.ok,
+            stats.failed,
+            stats.dropped,
+            took.as_millis()
+        );
+        tokio::time::sleep(interval.saturating_sub(took)).await;
     }
 }

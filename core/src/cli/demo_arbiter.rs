@@ -144,8 +144,13 @@ pub async fn start(config: &Config, devices: u32) -> anyhow::Result<Result<Arbit
         Ok(a) => Arc::new(a),
         Err(e) => return Ok(Err(e.to_string())),
     };
-    let (addr, server) =
-        crate::server::serve(arbiter.clone(), shared, "127.0.0.1:0".parse()?).await?;
+    let (addr, server) = crate::server::serve(
+        arbiter.clone(),
+        shared,
+        Default::default(),
+        "127.0.0.1:0".parse()?,
+    )
+    .await?;
     // Half the UEs are attached before the first pull; later changes are pushed.
     let mut attached = vec![false; devices as usize + 1];
     for n in 1..=devices.div_ceil(2) {

@@ -1,0 +1,206 @@
+//! The current state of every polled device: the last record, the driver that produced it
+//! and the last error, kept for the REST API and `/metrics`; and the poll round that fills it.
+
+use crate::host::Host;
+use efi_plugin_api::{DeviceRecord, Target};
+use futures::StreamExt;
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::net::IpAddr;
+use std::sync::RwLock;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+/// What is known about one device.
+#[derive(Debug, Clone, Serialize)]
+pub struct DeviceState {
+    /// The polled address.
+    pub address: IpAddr,
+    /// The driver of the last successful poll.
+    pub driver: Option<String>,
+    /// The last successful record.
+    pub record: Option<DeviceRecord>,
+    /// When the last poll finished (Unix seconds).
+    pub polled_at_unix_s: i64,
+    /// When a poll last succeeded (Unix seconds).
+    pub last_ok_unix_s: Option<i64>,
+    /// Why the last poll failed; absent when it succeeded.
+    pub last_error: Option<String>,
+}
+
+impl DeviceState {
+    /// True when the last poll succeeded.
+    pub fn up(&self) -> bool {
+        self.last_error.is_none() && self.record.is_some()
+    }
+}
+
+/// Counts of one poll round.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RoundStats {
+    /// Devices polled.
+    pub polled: usize,
+    /// Polls that produced a record.
+    pub ok: usize,
+    /// Polls that failed (unreachable, unidentified, driver error).
+    pub failed: usize,
+    /// Devices dropped because their address is no longer in use.
+    pub dropped: usize,
+}
+
+/// Every device's current state, by address.
+#[derive(Debug, Default)]
+pub struct DeviceStore {
+    devices: RwLock<BTreeMap<IpAddr, DeviceState>>,
+}
+
+fn now_unix_s() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+impl DeviceStore {
+    /// Polls every target, at most `concurrency` at once, and records each outcome. A failed
+    /// poll keeps the device's last good record (marked down, with the reason); devices not
+    /// among `targets` are forgotten.
+    pub async fn poll_round(
+        &self,
+        host: &Host,
+        targets: Vec<Target>,
+        concurrency: usize,
+    ) -> RoundStats {
+        let mut stats = RoundStats {
+            polled: targets.len(),
+            ..RoundStats::default()
+        };
+        let wanted: std::collections::HashSet<IpAddr> = targets.iter().map(|t| t.address).collect();
+        // A device keeps the driver that last recognised it; identification runs again
+        // only when that driver fails (the CPE behind the address may have been swapped).
+        let known: BTreeMap<IpAddr, String> = {
+            let devices = self.devices.read().unwrap_or_else(|e| e.into_inner());
+            devices
+                .values()
+                .filter(|d| d.up())
+                .filter_map(|d| Some((d.address, d.driver.clone()?)))
+                .collect()
+        };
+        let known = &known;
+        let mut results = futures::stream::iter(targets)
+            .map(|t| async move {
+                let outcome = host
+                    .poll(&t, known.get(&t.address).map(String::as_str))
+                    .await;
+                (t.address, outcome)
+            })
+            .buffer_unordered(concurrency.max(1));
+        while let Some((address, outcome)) = results.next().await {
+            let now = now_unix_s();
+            let mut devices = self.devices.write().unwrap_or_else(|e| e.into_inner());
+            let entry = devices.entry(address).or_insert_with(|| DeviceState {
+                address,
+                driver: None,
+                record: None,
+                polled_at_unix_s: now,
+                last_ok_unix_s: None,
+                last_error: None,
+            });
+            entry.polled_at_unix_s = now;
+            match outcome {
+                Ok(o) => {
+                    stats.ok += 1;
+                    entry.driver = Some(o.driver);
+                    entry.record = Some(o.record);
+                    entry.last_ok_unix_s = Some(now);
+                    entry.last_error = None;
+                }
+                Err(e) => {
+                    stats.failed += 1;
+                    tracing::debug!(%address, "poll failed: {e}");
+                    entry.last_error = Some(e.to_string());
+                }
+            }
+        }
+        let mut devices = self.devices.write().unwrap_or_else(|e| e.into_inner());
+        let before = devices.len();
+        devices.retain(|a, _| wanted.contains(a));
+        stats.dropped = before - devices.len();
+        stats
+    }
+
+    /// Every device, by address.
+    pub fn list(&self) -> Vec<DeviceState> {
+        let devices = self.devices.read().unwrap_or_else(|e| e.into_inner());
+        devices.values().cloned().collect()
+    }
+
+    /// One device.
+    pub fn get(&self, address: IpAddr) -> Option<DeviceState> {
+        let devices = self.devices.read().unwrap_or_else(|e| e.into_inner());
+        devices.get(&address).cloned()
+    }
+
+    /// The devices' gauges in the Prometheus text format.
+    pub fn metrics(&self) -> String {
+        let devices = self.list();
+        let mut out = String::new();
+        out.push_str(
+            "# HELP efi_device_up 1 when the device's last poll produced a record.\n# TYPE efi_device_up gauge\n",
+        );
+        for d in &devices {
+            let driver = d.driver.as_deref().unwrap_or("");
+            let _ = writeln!(
+                out,
+                "efi_device_up{{address=\"{}\",driver=\"{}\"}} {}",
+                d.address,
+                escape(driver),
+                u8::from(d.up())
+            );
+        }
+        type Field = fn(&DeviceRecord) -> Option<f64>;
+        let gauges: [(&str, &str, Field); 5] = [
+            ("efi_device_rsrp_dbm", "LTE RSRP in dBm.", |r| r.rsrp_dbm),
+            ("efi_device_rsrq_db", "LTE RSRQ in dB.", |r| r.rsrq_db),
+            ("efi_device_sinr_db", "LTE SINR in dB.", |r| r.sinr_db),
+            ("efi_device_rssi_dbm", "LTE RSSI in dBm.", |r| r.rssi_dbm),
+            ("efi_device_uptime_seconds", "Device uptime.", |r| {
+                r.uptime_s.map(|u| u as f64)
+            }),
+        ];
+        for (name, help, field) in &gauges {
+            let values: Vec<(IpAddr, f64)> = devices
+                .iter()
+                .filter(|d| d.up())
+                .filter_map(|d| Some((d.address, field(d.record.as_ref()?)?)))
+                .collect();
+            if values.is_empty() {
+                continue;
+            }
+            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge");
+            for (address, v) in values {
+                let _ = writeln!(out, "{name}{{address=\"{address}\"}} {v}");
+            }
+        }
+        let _ = writeln!(
+            out,
+            "# HELP efi_device_last_ok_timestamp_seconds When the device's last good poll finished.\n# TYPE efi_device_last_ok_timestamp_seconds gauge"
+        );
+        for d in &devices {
+            if let Some(t) = d.last_ok_unix_s {
+                let _ = writeln!(
+                    out,
+                    "efi_device_last_ok_timestamp_seconds{{address=\"{}\"}} {t}",
+                    d.address
+                );
+            }
+        }
+        out
+    }
+}
+
+/// Escapes a Prometheus label value.
+fn escape(v: &str) -> String {
+    v.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}

@@ -1,0 +1,218 @@
+//! `efi-poller run` polls every address the EPC reports in use with the driver that
+//! recognises it, and serves the results at `/api/v1/devices` and on `/metrics`.
+
+mod common;
+
+use common::PluginDir;
+use efi_lab::artifacts::artifacts;
+use efi_lab::fleet::{device_ip, start_mixed_fleet_on_one_port};
+use efi_lab::raemis::{RaemisOptions, RaemisSim, Subscriber};
+use efi_lab::sonar::scenario::Scenario;
+use efi_lab::sonar::SonarSim;
+use serde_json::Value;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+/// Kills the host when the test ends, however it ends.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn imsi(n: u32) -> String {
+    format!("00101000000{n:04}")
+}
+
+/// Asks `url` until `done` accepts the answer; panics with the last answer after 60 s.
+async fn wait_for(url: &str, what: &str, done: impl Fn(&Value) -> bool) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let client = reqwest::Client::new();
+    let mut last = Value::Null;
+    while Instant::now() < deadline {
+        if let Ok(r) = client.get(url).send().await {
+            if let Ok(v) = r.json::<Value>().await {
+                if done(&v) {
+                    return v;
+                }
+                last = v;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{what}: not seen within 60 s; last answer: {last:#}");
+}
+
+fn device<'a>(devices: &'a Value, ip: &str) -> Option<&'a Value> {
+    devices
+        .as_array()?
+        .iter()
+        .find(|d| d["address"].as_str() == Some(ip))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_polls_every_address_in_use_and_serves_the_results() {
+    efi_lab::init_tls();
+    let fleet = start_mixed_fleet_on_one_port(4).await.unwrap();
+    let snmp_port = fleet[0].addr().port();
+    let sonar = SonarSim::start("127.0.0.1:0".parse().unwrap(), Scenario::lab())
+        .await
+        .unwrap();
+    let raemis = RaemisSim::start("127.0.0.1:0".parse().unwrap(), RaemisOptions::default())
+        .await
+        .unwrap();
+    // Four CPEs that answer, and a fifth attached UE whose CPE does not.
+    for n in [1, 2, 3, 4, 99] {
+        raemis.add_subscriber(Subscriber::new(
+            &imsi(n),
+            &format!("3500000000{n:05}"),
+            "",
+            "Jane Doe",
+        ));
+        raemis
+            .attach(&imsi(n), device_ip(n).into(), "internet")
+            .await
+            .unwrap();
+    }
+    let dir = PluginDir::new();
+    for p in [
+        "raemis",
+        "sonar",
+        "hello-driver",
+        "bec-ridgewave",
+        "baicells-atom",
+        "telrad-cpe",
+    ] {
+        dir.install(p);
+    }
+    let listen = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let config = dir.path().join("config.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+[log]
+level = "warn"
+[plugins]
+dir = {dir:?}
+rescan_secs = 0
+[snmp]
+timeout_ms = 300
+retries = 0
+[server]
+listen = "{listen}"
+[poller]
+interval_secs = 1
+snmp_port = {snmp_port}
+[arbiter]
+managed_subnets = ["10.45.0.0/16"]
+interval_secs = 1
+outbox = {outbox:?}
+[credentials.raemis]
+username = "raemis"
+password = "raemis-lab"
+[credentials.sonar]
+bearer = "lab-token"
+[[sources]]
+name = "raemis-lab"
+plugin = "raemis"
+settings = {{ url = "{raemis}", credentials = "raemis" }}
+[sink]
+plugin = "sonar"
+settings = {{ url = "{sonar}", credentials = "sonar", default_model = "RidgeWave 6900" }}
+"#,
+            dir = dir.path(),
+            outbox = dir.path().join("outbox.db"),
+            raemis = raemis.base_url(),
+            sonar = sonar.base_url(),
+        ),
+    )
+    .unwrap();
+    let _host = Running(
+        Command::new(artifacts().host_binary())
+            .args(["--config", config.to_str().unwrap(), "run"])
+            .env_remove("RUST_LOG")
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+
+    let api = format!("http://{listen}/api/v1/devices");
+    let devices = wait_for(&api, "five devices polled", |v| {
+        v.as_array().is_some_and(|a| a.len() == 5)
+    })
+    .await;
+    for (n, driver) in [
+        (1, "hello-driver"),
+        (2, "bec-ridgewave"),
+        (3, "baicells-atom"),
+        (4, "telrad-cpe"),
+    ] {
+        let ip = device_ip(n).to_string();
+        let d = device(&devices, &ip).unwrap();
+        assert_eq!(
+            d["driver"].as_str(),
+            Some(driver),
+            "{ip} ({}): {d:#}",
+            efi_lab::fleet::mixed_kind(n)
+        );
+        assert!(d["last_error"].is_null(), "{ip}: {d:#}");
+        assert!(d["record"]["uptime_s"].as_u64().is_some(), "{ip}: {d:#}");
+    }
+    let bec = device(&devices, "127.10.0.2").unwrap();
+    let rsrp = bec["record"]["rsrp_dbm"]
+        .as_f64()
+        .expect("BEC reports RSRP");
+    let silent = device(&devices, "127.10.0.99").unwrap();
+    assert!(silent["record"].is_null(), "{silent:#}");
+    assert!(
+        silent["last_error"]
+            .as_str()
+            .is_some_and(|e| e.contains("127.10.0.99")),
+        "the failure names the device: {silent:#}"
+    );
+
+    let one: Value = reqwest::get(format!("{api}/127.10.0.3"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(one["driver"], "baicells-atom");
+    let missing = reqwest::get(format!("{api}/127.10.0.200")).await.unwrap();
+    assert_eq!(missing.status(), 404);
+    let junk = reqwest::get(format!("{api}/not-an-ip")).await.unwrap();
+    assert_eq!(junk.status(), 400);
+    assert!(junk.text().await.unwrap().contains("not-an-ip"));
+
+    let metrics = reqwest::get(format!("http://{listen}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    for line in [
+        "efi_device_up{address=\"127.10.0.2\",driver=\"bec-ridgewave\"} 1".to_owned(),
+        "efi_device_up{address=\"127.10.0.99\",driver=\"\"} 0".to_owned(),
+        format!("efi_device_rsrp_dbm{{address=\"127.10.0.2\"}} {rsrp}"),
+    ] {
+        assert!(
+            metrics.lines().any(|l| l == line),
+            "{line} missing:\n{metrics}"
+        );
+    }
+
+    // A UE that detaches is no longer polled once the arbiter has pulled the change.
+    raemis.detach(&imsi(4)).await.unwrap();
+    let devices = wait_for(&api, "the detached CPE forgotten", |v| {
+        device(v, "127.10.0.4").is_none()
+    })
+    .await;
+    assert!(device(&devices, "127.10.0.2").is_some(), "{devices:#}");
+}
