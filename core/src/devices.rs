@@ -8,7 +8,9 @@ use serde::Serialize;
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::net::IpAddr;
-use std::sync::RwLock;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, RwLock};
+use std::time::Instant;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// What is known about one device.
@@ -48,10 +50,14 @@ pub struct RoundStats {
     pub dropped: usize,
 }
 
-/// Every device's current state, by address.
+/// Every device's current state, by address, and the poller's own counters.
 #[derive(Debug, Default)]
 pub struct DeviceStore {
     devices: RwLock<BTreeMap<IpAddr, DeviceState>>,
+    /// Polls by (driver, "ok" | "failed"); a device no driver recognised counts under "".
+    polls: Mutex<BTreeMap<(String, &'static str), u64>>,
+    rounds: AtomicU64,
+    last_round_ms: AtomicU64,
 }
 
 fn now_unix_s() -> i64 {
@@ -70,6 +76,7 @@ impl DeviceStore {
         targets: Vec<Target>,
         concurrency: usize,
     ) -> RoundStats {
+        let started = Instant::now();
         let mut stats = RoundStats {
             polled: targets.len(),
             ..RoundStats::default()
@@ -96,6 +103,17 @@ impl DeviceStore {
             .buffer_unordered(concurrency.max(1));
         while let Some((address, outcome)) = results.next().await {
             let now = now_unix_s();
+            let driver = match &outcome {
+                Ok(o) => o.driver.clone(),
+                Err(_) => known.get(&address).cloned().unwrap_or_default(),
+            };
+            let result = if outcome.is_ok() { "ok" } else { "failed" };
+            *self
+                .polls
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .entry((driver, result))
+                .or_default() += 1;
             let mut devices = self.devices.write().unwrap_or_else(|e| e.into_inner());
             let entry = devices.entry(address).or_insert_with(|| DeviceState {
                 address,
@@ -125,6 +143,9 @@ impl DeviceStore {
         let before = devices.len();
         devices.retain(|a, _| wanted.contains(a));
         stats.dropped = before - devices.len();
+        self.rounds.fetch_add(1, Ordering::Relaxed);
+        self.last_round_ms
+            .store(started.elapsed().as_millis() as u64, Ordering::Relaxed);
         stats
     }
 
@@ -144,6 +165,24 @@ impl DeviceStore {
     pub fn metrics(&self) -> String {
         let devices = self.list();
         let mut out = String::new();
+        let _ = writeln!(
+            out,
+            "# HELP efi_poll_rounds_total Poll rounds finished.\n# TYPE efi_poll_rounds_total counter\nefi_poll_rounds_total {}",
+            self.rounds.load(Ordering::Relaxed)
+        );
+        let _ = writeln!(
+            out,
+            "# HELP efi_poll_round_duration_seconds How long the last poll round took.\n# TYPE efi_poll_round_duration_seconds gauge\nefi_poll_round_duration_seconds {}",
+            self.last_round_ms.load(Ordering::Relaxed) as f64 / 1000.0
+        );
+        out.push_str("# HELP efi_polls_total Device polls by driver and result.\n# TYPE efi_polls_total counter\n");
+        for ((driver, result), n) in self.polls.lock().unwrap_or_else(|e| e.into_inner()).iter() {
+            let _ = writeln!(
+                out,
+                "efi_polls_total{{driver=\"{}\",result=\"{result}\"}} {n}",
+                escape(driver)
+            );
+        }
         out.push_str(
             "# HELP efi_device_up 1 when the device's last poll produced a record.\n# TYPE efi_device_up gauge\n",
         );

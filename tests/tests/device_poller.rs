@@ -9,6 +9,8 @@ use efi_lab::fleet::{device_ip, start_mixed_fleet_on_one_port};
 use efi_lab::raemis::{RaemisOptions, RaemisSim, Subscriber};
 use efi_lab::sonar::scenario::Scenario;
 use efi_lab::sonar::SonarSim;
+use openmetrics_parser::prometheus::parse_prometheus;
+use openmetrics_parser::{MetricsExposition, PrometheusType, PrometheusValue};
 use serde_json::Value;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -44,6 +46,33 @@ async fn wait_for(url: &str, what: &str, done: impl Fn(&Value) -> bool) -> Value
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     panic!("{what}: not seen within 60 s; last answer: {last:#}");
+}
+
+/// The value of `family`'s sample with exactly these labels.
+fn sample(
+    metrics: &MetricsExposition<PrometheusType, PrometheusValue>,
+    family: &str,
+    labels: &[(&str, &str)],
+) -> Option<f64> {
+    let f = metrics.families.get(family)?;
+    let names = f.get_label_names();
+    if names.len() != labels.len() {
+        return None;
+    }
+    let values: Vec<String> = names
+        .iter()
+        .map(|n| {
+            labels
+                .iter()
+                .find(|(k, _)| k == n)
+                .map(|(_, v)| v.to_string())
+        })
+        .collect::<Option<_>>()?;
+    match &f.get_sample_by_label_values(&values)?.value {
+        PrometheusValue::Gauge(n) | PrometheusValue::Unknown(n) => Some(n.as_f64()),
+        PrometheusValue::Counter(c) => Some(c.value.as_f64()),
+        _ => None,
+    }
 }
 
 fn device<'a>(devices: &'a Value, ip: &str) -> Option<&'a Value> {
@@ -191,22 +220,70 @@ settings = {{ url = "{sonar}", credentials = "sonar", default_model = "RidgeWave
     assert_eq!(junk.status(), 400);
     assert!(junk.text().await.unwrap().contains("not-an-ip"));
 
-    let metrics = reqwest::get(format!("http://{listen}/metrics"))
+    let text = reqwest::get(format!("http://{listen}/metrics"))
         .await
         .unwrap()
         .text()
         .await
         .unwrap();
-    for line in [
-        "efi_device_up{address=\"127.10.0.2\",driver=\"bec-ridgewave\"} 1".to_owned(),
-        "efi_device_up{address=\"127.10.0.99\",driver=\"\"} 0".to_owned(),
-        format!("efi_device_rsrp_dbm{{address=\"127.10.0.2\"}} {rsrp}"),
-    ] {
-        assert!(
-            metrics.lines().any(|l| l == line),
-            "{line} missing:\n{metrics}"
-        );
-    }
+    let metrics = parse_prometheus(&text)
+        .unwrap_or_else(|e| panic!("/metrics is not valid Prometheus text ({e:?}):\n{text}"));
+    assert_eq!(
+        sample(
+            &metrics,
+            "efi_device_up",
+            &[("address", "127.10.0.2"), ("driver", "bec-ridgewave")]
+        ),
+        Some(1.0),
+        "{text}"
+    );
+    assert_eq!(
+        sample(
+            &metrics,
+            "efi_device_up",
+            &[("address", "127.10.0.99"), ("driver", "")]
+        ),
+        Some(0.0),
+        "{text}"
+    );
+    assert_eq!(
+        sample(
+            &metrics,
+            "efi_device_rsrp_dbm",
+            &[("address", "127.10.0.2")]
+        ),
+        Some(rsrp),
+        "{text}"
+    );
+    assert!(
+        sample(
+            &metrics,
+            "efi_polls_total",
+            &[("driver", "bec-ridgewave"), ("result", "ok")]
+        )
+        .is_some_and(|n| n >= 1.0),
+        "{text}"
+    );
+    assert!(
+        sample(
+            &metrics,
+            "efi_polls_total",
+            &[("driver", ""), ("result", "failed")]
+        )
+        .is_some_and(|n| n >= 1.0),
+        "{text}"
+    );
+    assert!(
+        sample(&metrics, "efi_poll_rounds_total", &[]).is_some_and(|n| n >= 1.0),
+        "{text}"
+    );
+    assert!(
+        matches!(
+            metrics.families["efi_device_up"].family_type,
+            PrometheusType::Gauge
+        ),
+        "{text}"
+    );
 
     // A UE that detaches is no longer polled once the arbiter has pulled the change.
     raemis.detach(&imsi(4)).await.unwrap();
