@@ -1,5 +1,6 @@
 //! The host's HTTP listener: EPC webhooks (`POST /webhooks/<source>`), the device API
-//! (`GET /api/v1/devices[/<address>]`), `/metrics` and `/healthz`.
+//! (`GET /api/v1/devices[/<address>]`, `/api/v1/sessions`, `/api/v1/outbox`, described by
+//! `/api/openapi.json`), `/metrics` and `/healthz`.
 //!
 //! Every webhook is authenticated unless a source is explicitly configured without it:
 //! HTTP Basic from a credential set, or a shared secret in a header, both compared in
@@ -178,6 +179,36 @@ async fn metrics(State(app): State<Arc<AppState>>) -> Response {
     ([("content-type", "text/plain; version=0.0.4")], body).into_response()
 }
 
+/// `GET /api/v1/sessions`: the live picture of the EPC sessions.
+async fn sessions(State(app): State<Arc<AppState>>) -> Response {
+    let (mut sessions, complete) = app.arbiter.live_sessions();
+    sessions.sort_by(|a, b| {
+        a.ip.cmp(&b.ip)
+            .then_with(|| a.identity.imsi.cmp(&b.identity.imsi))
+    });
+    Json(serde_json::json!({"complete": complete, "sessions": sessions})).into_response()
+}
+
+/// `GET /api/v1/outbox`: the outbox counts.
+async fn outbox(State(app): State<Arc<AppState>>) -> Response {
+    match app.arbiter.outbox().stats() {
+        Ok(stats) => Json(stats).into_response(),
+        Err(e) => refuse(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            format!("reading the outbox: {e}"),
+        ),
+    }
+}
+
+/// `GET /api/openapi.json`: the description of this API.
+async fn openapi() -> Response {
+    (
+        [("content-type", "application/json")],
+        include_str!("openapi.json"),
+    )
+        .into_response()
+}
+
 /// `GET /api/v1/devices`: every polled device's current state.
 async fn devices(State(app): State<Arc<AppState>>) -> Response {
     Json(app.devices.list()).into_response()
@@ -208,6 +239,9 @@ pub fn router(arbiter: Arc<Arbiter>, config: Arc<Config>, devices: Arc<DeviceSto
         .route("/metrics", get(metrics))
         .route("/api/v1/devices", get(self::devices))
         .route("/api/v1/devices/{address}", get(device))
+        .route("/api/v1/sessions", get(sessions))
+        .route("/api/v1/outbox", get(outbox))
+        .route("/api/openapi.json", get(openapi))
         .route("/webhooks/{source}", post(webhook))
         .layer(DefaultBodyLimit::max(limit))
         .with_state(Arc::new(AppState {

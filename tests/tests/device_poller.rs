@@ -285,6 +285,75 @@ settings = {{ url = "{sonar}", credentials = "sonar", default_model = "RidgeWave
         "{text}"
     );
 
+    // The API is described at /api/openapi.json; every path it lists answers as described.
+    let base = format!("http://{listen}");
+    let spec: Value = reqwest::get(format!("{base}/api/openapi.json"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(spec["openapi"].as_str().unwrap().starts_with("3."));
+    let paths = spec["paths"].as_object().unwrap();
+    for path in [
+        "/api/v1/devices",
+        "/api/v1/devices/{address}",
+        "/api/v1/sessions",
+        "/api/v1/outbox",
+    ] {
+        assert!(paths.contains_key(path), "{path} not described");
+    }
+    for path in paths.keys() {
+        let url = format!("{base}{}", path.replace("{address}", "127.10.0.2"));
+        let r = reqwest::get(&url).await.unwrap();
+        assert_eq!(r.status(), 200, "{url}");
+        r.json::<Value>().await.unwrap();
+    }
+    let device_fields = spec["components"]["schemas"]["Device"]["properties"]
+        .as_object()
+        .unwrap();
+    for d in devices.as_array().unwrap() {
+        let d = d.as_object().unwrap();
+        let mut described: Vec<&String> = device_fields.keys().collect();
+        let mut served: Vec<&String> = d.keys().collect();
+        described.sort();
+        served.sort();
+        assert_eq!(served, described, "a device as served vs as described");
+    }
+    let sessions: Value = reqwest::get(format!("{base}/api/v1/sessions"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(sessions["complete"], true, "{sessions:#}");
+    let ips: Vec<&str> = sessions["sessions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["ip"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        ips,
+        [
+            "127.10.0.1",
+            "127.10.0.2",
+            "127.10.0.3",
+            "127.10.0.4",
+            "127.10.0.99"
+        ]
+    );
+    let outbox: Value = reqwest::get(format!("{base}/api/v1/outbox"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(
+        outbox["pending"].is_u64() && outbox["applied"].is_u64(),
+        "{outbox:#}"
+    );
+
     // A UE that detaches is no longer polled once the arbiter has pulled the change.
     raemis.detach(&imsi(4)).await.unwrap();
     let devices = wait_for(&api, "the detached CPE forgotten", |v| {

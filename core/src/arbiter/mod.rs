@@ -266,14 +266,19 @@ impl Arbiter {
         &self.host
     }
 
+    /// The live picture: every source's sessions, and whether every source's picture is
+    /// complete.
+    pub fn live_sessions(&self) -> (Vec<Session>, bool) {
+        self.live
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .sessions()
+    }
+
     /// The devices to poll: one target per address in use in the live picture, carrying
     /// the identifiers the EPC knows, on the given SNMP port.
     pub fn targets_in_use(&self, snmp_port: u16) -> Vec<Target> {
-        let (sessions, _) = self
-            .live
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .sessions();
+        let (sessions, _) = self.live_sessions();
         let mut targets: std::collections::BTreeMap<IpAddr, Target> = Default::default();
         for s in sessions.into_iter().filter(|s| s.connected) {
             let Some(ip) = s.ip else { continue };
