@@ -78,15 +78,28 @@ pub fn mixed_kind(n: u32) -> &'static str {
 
 /// Starts `count` agents at 127.10.0.1..: device `n` is [`mixed_kind`]`(n)`.
 pub async fn start_mixed_fleet(count: u32) -> std::io::Result<Vec<SnmpAgent>> {
-    start_mixed_fleet_from(1, count, None).await
+    start_mixed_fleet_from(1, count, None, &AgentOptions::default()).await
+}
+
+/// Like [`start_mixed_fleet`], with agents answering to `community` instead of `public`.
+pub async fn start_mixed_fleet_answering(
+    count: u32,
+    community: &str,
+) -> std::io::Result<Vec<SnmpAgent>> {
+    let options = AgentOptions {
+        community: community.to_owned(),
+        ..AgentOptions::default()
+    };
+    start_mixed_fleet_from(1, count, None, &options).await
 }
 
 /// Like [`start_mixed_fleet`], but every agent listens on one port (as real CPEs all answer
 /// on 161): the first one's ephemeral port.
 pub async fn start_mixed_fleet_on_one_port(count: u32) -> std::io::Result<Vec<SnmpAgent>> {
-    let mut agents = start_mixed_fleet_from(1, 1, None).await?;
+    let options = AgentOptions::default();
+    let mut agents = start_mixed_fleet_from(1, 1, None, &options).await?;
     let port = agents[0].addr().port();
-    agents.extend(start_mixed_fleet_from(2, count, Some(port)).await?);
+    agents.extend(start_mixed_fleet_from(2, count, Some(port), &options).await?);
     Ok(agents)
 }
 
@@ -94,6 +107,7 @@ async fn start_mixed_fleet_from(
     first: u32,
     last: u32,
     port: Option<u16>,
+    options: &AgentOptions,
 ) -> std::io::Result<Vec<SnmpAgent>> {
     let mut agents = Vec::new();
     for n in first..=last {
@@ -104,7 +118,7 @@ async fn start_mixed_fleet_from(
         let data = AgentData::parse(&text)
             .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
         let bind = SocketAddr::from((device_ip(n), port.unwrap_or(0)));
-        agents.push(SnmpAgent::start(bind, data, AgentOptions::default()).await?);
+        agents.push(SnmpAgent::start(bind, data, options.clone()).await?);
     }
     Ok(agents)
 }

@@ -396,7 +396,14 @@ fn a_debug_log_of_the_ipam_demo_holds_no_secret() {
         dir.install(p);
     }
     let config = dir.path().join("config.toml");
-    std::fs::write(&config, format!("[plugins]\ndir = {:?}\n", dir.path())).unwrap();
+    std::fs::write(
+        &config,
+        format!(
+            "[plugins]\ndir = {:?}\n[snmp]\ncommunity = \"c0mmunity-s3cret\"\n",
+            dir.path()
+        ),
+    )
+    .unwrap();
     let out = Command::new(artifacts().host_binary())
         .args([
             "--config",
@@ -421,11 +428,19 @@ fn a_debug_log_of_the_ipam_demo_holds_no_secret() {
         stderr.contains("source pulled") && stderr.contains("HTTP listener ready"),
         "{stderr}"
     );
+    // The devices were polled, so the community was used.
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.starts_with("127.10.0.1 ") && l.contains("hello-driver")),
+        "{stdout}"
+    );
     let log = format!("{stdout}\n{stderr}");
     // The demo's Sonar token, its Raemis Basic credentials (plain and encoded), and any
     // header or field that would carry a secret.
     for needle in [
         "lab-token",
+        "c0mmunity-s3cret",
         "cmFlbWlzOnJhZW1pcy1sYWI",
         "raemis:raemis-lab",
         "Bearer ",

@@ -30,7 +30,10 @@ pub async fn run(config: Config, args: DemoArgs) -> anyhow::Result<ExitCode> {
     let interval = Duration::from_secs(args.interval.unwrap_or(config.demo.interval_secs).max(1));
     let concurrency = config.demo.concurrency.max(1);
 
-    let agents = efi_lab::fleet::start_mixed_fleet(devices).await?;
+    // The lab's agents answer to the configured community, as the operator's CPEs would.
+    let agents =
+        efi_lab::fleet::start_mixed_fleet_answering(devices, config.snmp.community.expose())
+            .await?;
     let mut ipam = match super::demo_arbiter::start(&config, devices).await? {
         Ok(lab) => Some(lab),
         Err(why) => {
