@@ -197,11 +197,21 @@ impl DeviceStore {
             );
         }
         type Field = fn(&DeviceRecord) -> Option<f64>;
-        let gauges: [(&str, &str, Field); 5] = [
+        let gauges: [(&str, &str, Field); 7] = [
             ("efi_device_rsrp_dbm", "LTE RSRP in dBm.", |r| r.rsrp_dbm),
             ("efi_device_rsrq_db", "LTE RSRQ in dB.", |r| r.rsrq_db),
             ("efi_device_sinr_db", "LTE SINR in dB.", |r| r.sinr_db),
             ("efi_device_rssi_dbm", "LTE RSSI in dBm.", |r| r.rssi_dbm),
+            (
+                "efi_device_rx_bits_per_second",
+                "Current downlink rate reported by the device.",
+                |r| r.rx_rate_bps,
+            ),
+            (
+                "efi_device_tx_bits_per_second",
+                "Current uplink rate reported by the device.",
+                |r| r.tx_rate_bps,
+            ),
             ("efi_device_uptime_seconds", "Device uptime.", |r| {
                 r.uptime_s.map(|u| u as f64)
             }),

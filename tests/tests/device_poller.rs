@@ -255,6 +255,18 @@ settings = {{ url = "{sonar}", credentials = "sonar", default_model = "RidgeWave
         Some(rsrp),
         "{text}"
     );
+    let telrad_rx = device(&devices, "127.10.0.4").unwrap()["record"]["rx_rate_bps"]
+        .as_f64()
+        .expect("the CPE12000SG reports its downlink rate");
+    assert_eq!(
+        sample(
+            &metrics,
+            "efi_device_rx_bits_per_second",
+            &[("address", "127.10.0.4")]
+        ),
+        Some(telrad_rx),
+        "{text}"
+    );
     assert!(
         sample(
             &metrics,
