@@ -71,25 +71,16 @@ retry_base_ms = 5
 managed_subnets = ["10.45.0.0/16"]
 outbox = {outbox:?}
 min_deletes_guarded = 50
-[credentials.raemis]
-username = "raemis"
-password = "raemis-lab"
-[credentials.sonar]
-bearer = "lab-token"
-[[sources]]
-name = "raemis-lab"
-plugin = "raemis"
-settings = {{ url = "{raemis}", credentials = "raemis" }}
-{webhook}
-[sink]
-plugin = "sonar"
-settings = {{ url = "{sonar}", credentials = "sonar", default_model = "RidgeWave 6900", page_size = 7 }}
-"#,
+{lab}"#,
         dir = dir.path(),
         outbox = dir.path().join("outbox.db"),
-        raemis = raemis.base_url(),
-        sonar = sonar.base_url(),
-        webhook = webhook,
+        lab = common::lab_source_and_sink(
+            &raemis.base_url(),
+            &sonar.base_url(),
+            "raemis-lab",
+            webhook,
+            ", page_size = 7",
+        ),
     );
     let config = Config::parse(&toml, Path::new("arbiter-test.toml")).unwrap();
     let shared = Arc::new(config.clone());

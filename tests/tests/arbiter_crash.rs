@@ -52,23 +52,16 @@ rescan_secs = 0
 [arbiter]
 managed_subnets = ["10.45.0.0/16"]
 outbox = {outbox:?}
-[credentials.raemis]
-username = "raemis"
-password = "raemis-lab"
-[credentials.sonar]
-bearer = "lab-token"
-[[sources]]
-name = "raemis"
-plugin = "raemis"
-settings = {{ url = "{raemis}", credentials = "raemis" }}
-[sink]
-plugin = "sonar"
-settings = {{ url = "{sonar}", credentials = "sonar", default_model = "RidgeWave 6900", batch_size = 3 }}
-"#,
+{lab}"#,
             dir = dir.path(),
             outbox = dir.path().join("outbox.db"),
-            raemis = raemis.base_url(),
-            sonar = sonar.base_url(),
+            lab = common::lab_source_and_sink(
+                &raemis.base_url(),
+                &sonar.base_url(),
+                "raemis",
+                "",
+                ", batch_size = 3",
+            ),
         ),
     )
     .unwrap();

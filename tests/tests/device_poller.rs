@@ -143,23 +143,16 @@ snmp_port = {snmp_port}
 managed_subnets = ["10.45.0.0/16"]
 interval_secs = 1
 outbox = {outbox:?}
-[credentials.raemis]
-username = "raemis"
-password = "raemis-lab"
-[credentials.sonar]
-bearer = "lab-token"
-[[sources]]
-name = "raemis-lab"
-plugin = "raemis"
-settings = {{ url = "{raemis}", credentials = "raemis" }}
-[sink]
-plugin = "sonar"
-settings = {{ url = "{sonar}", credentials = "sonar", default_model = "RidgeWave 6900" }}
-"#,
+{lab}"#,
             dir = dir.path(),
             outbox = dir.path().join("outbox.db"),
-            raemis = raemis.base_url(),
-            sonar = sonar.base_url(),
+            lab = common::lab_source_and_sink(
+                &raemis.base_url(),
+                &sonar.base_url(),
+                "raemis-lab",
+                "",
+                "",
+            ),
         ),
     )
     .unwrap();
