@@ -4,15 +4,37 @@ mod common;
 
 use common::PluginDir;
 use efi_lab::artifacts::artifacts;
+use std::path::PathBuf;
 use std::process::{Command, Output};
 
 fn efi_poller(args: &[&str]) -> Output {
+    efi_poller_logging("warn", args)
+}
+
+/// Runs the binary with `RUST_LOG` at `level`.
+fn efi_poller_logging(level: &str, args: &[&str]) -> Output {
     Command::new(artifacts().host_binary())
         .args(args)
         .env_remove("EFI_POLLER_CONFIG")
-        .env("RUST_LOG", "warn")
+        .env("RUST_LOG", level)
         .output()
         .expect("run efi-poller")
+}
+
+/// A plugins directory holding `plugins`, and a config file in it that points there,
+/// followed by `extra` TOML.
+fn plugins_and_config(plugins: &[&str], extra: &str) -> (PluginDir, PathBuf) {
+    let dir = PluginDir::new();
+    for p in plugins {
+        dir.install(p);
+    }
+    let config = dir.path().join("config.toml");
+    std::fs::write(
+        &config,
+        format!("[plugins]\ndir = {:?}\n{extra}", dir.path()),
+    )
+    .unwrap();
+    (dir, config)
 }
 
 fn text(bytes: &[u8]) -> String {
@@ -96,10 +118,7 @@ fn plugins_list_shows_every_file_with_its_status() {
 
 #[test]
 fn demo_polls_the_embedded_lab_with_the_installed_drivers() {
-    let dir = PluginDir::new();
-    dir.install("hello-driver");
-    let config = dir.path().join("config.toml");
-    std::fs::write(&config, format!("[plugins]\ndir = {:?}\n", dir.path())).unwrap();
+    let (_dir, config) = plugins_and_config(&["hello-driver"], "");
     let out = efi_poller(&[
         "--config",
         config.to_str().unwrap(),
@@ -149,9 +168,7 @@ fn demo_polls_the_embedded_lab_with_the_installed_drivers() {
 
 #[test]
 fn demo_without_any_driver_says_what_to_do() {
-    let dir = PluginDir::new();
-    let config = dir.path().join("config.toml");
-    std::fs::write(&config, format!("[plugins]\ndir = {:?}\n", dir.path())).unwrap();
+    let (_dir, config) = plugins_and_config(&[], "");
     let out = efi_poller(&[
         "--config",
         config.to_str().unwrap(),
@@ -169,10 +186,7 @@ fn demo_without_any_driver_says_what_to_do() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn poll_prints_one_devices_record() {
-    let dir = PluginDir::new();
-    dir.install("hello-driver");
-    let config = dir.path().join("config.toml");
-    std::fs::write(&config, format!("[plugins]\ndir = {:?}\n", dir.path())).unwrap();
+    let (_dir, config) = plugins_and_config(&["hello-driver"], "");
     let agents = efi_lab::fleet::start_mib2_fleet(2).await.unwrap();
     let addr = agents[1].addr();
     let (ip, port) = (addr.ip().to_string(), addr.port().to_string());
@@ -233,12 +247,7 @@ fn config_check_names_file_line_and_key() {
 
 #[test]
 fn demo_runs_the_ipam_flow_when_the_raemis_and_sonar_plugins_are_installed() {
-    let dir = PluginDir::new();
-    for p in ["hello-driver", "raemis", "sonar"] {
-        dir.install(p);
-    }
-    let config = dir.path().join("config.toml");
-    std::fs::write(&config, format!("[plugins]\ndir = {:?}\n", dir.path())).unwrap();
+    let (_dir, config) = plugins_and_config(&["hello-driver", "raemis", "sonar"], "");
     let out = efi_poller(&[
         "--config",
         config.to_str().unwrap(),
@@ -327,17 +336,15 @@ fn service_install_writes_a_systemd_unit_that_runs_this_binary() {
 
 #[test]
 fn demo_identifies_each_cpe_model_with_its_driver() {
-    let dir = PluginDir::new();
-    for p in [
-        "hello-driver",
-        "bec-ridgewave",
-        "baicells-atom",
-        "telrad-cpe",
-    ] {
-        dir.install(p);
-    }
-    let config = dir.path().join("config.toml");
-    std::fs::write(&config, format!("[plugins]\ndir = {:?}\n", dir.path())).unwrap();
+    let (_dir, config) = plugins_and_config(
+        &[
+            "hello-driver",
+            "bec-ridgewave",
+            "baicells-atom",
+            "telrad-cpe",
+        ],
+        "",
+    );
     let out = efi_poller(&[
         "--config",
         config.to_str().unwrap(),
@@ -391,21 +398,13 @@ fn demo_identifies_each_cpe_model_with_its_driver() {
 
 #[test]
 fn a_debug_log_of_the_ipam_demo_holds_no_secret() {
-    let dir = PluginDir::new();
-    for p in ["hello-driver", "raemis", "sonar"] {
-        dir.install(p);
-    }
-    let config = dir.path().join("config.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "[plugins]\ndir = {:?}\n[snmp]\ncommunity = \"c0mmunity-s3cret\"\n",
-            dir.path()
-        ),
-    )
-    .unwrap();
-    let out = Command::new(artifacts().host_binary())
-        .args([
+    let (_dir, config) = plugins_and_config(
+        &["hello-driver", "raemis", "sonar"],
+        "[snmp]\ncommunity = \"c0mmunity-s3cret\"\n",
+    );
+    let out = efi_poller_logging(
+        "debug",
+        &[
             "--config",
             config.to_str().unwrap(),
             "demo",
@@ -415,11 +414,8 @@ fn a_debug_log_of_the_ipam_demo_holds_no_secret() {
             "1",
             "--devices",
             "4",
-        ])
-        .env_remove("EFI_POLLER_CONFIG")
-        .env("RUST_LOG", "debug")
-        .output()
-        .expect("run efi-poller");
+        ],
+    );
     let stdout = text(&out.stdout);
     let stderr = text(&out.stderr);
     assert!(out.status.success(), "stdout:\n{stdout}\nstderr:\n{stderr}");
