@@ -17,11 +17,21 @@ fn id_arg(args: &Map<String, Value>, name: &str) -> MutationResult<i64> {
         .ok_or_else(|| format!("argument {name} must be an Int64Bit"))
 }
 
+/// Sonar's answer when a mutation names an entity that does not exist.
+fn not_found(ty: &str, id: i64) -> String {
+    format!("No {ty} exists with ID {id}.")
+}
+
+/// The entity `ty` `id`, or Sonar's not-found error.
+fn existing<'a>(store: &'a Store, ty: &str, id: i64) -> MutationResult<&'a Entity> {
+    store.get(ty, id).ok_or_else(|| not_found(ty, id))
+}
+
 const HOLDER_TYPES: &[&str] = &["Account", "InventoryItem", "InventoryModelFieldData"];
 
 fn check_holder(store: &Store, ty: &str, id: i64) -> MutationResult<()> {
-    if HOLDER_TYPES.contains(&ty) && store.get(ty, id).is_none() {
-        return Err(format!("No {ty} exists with ID {id}."));
+    if HOLDER_TYPES.contains(&ty) {
+        existing(store, ty, id)?;
     }
     Ok(())
 }
@@ -84,10 +94,7 @@ pub fn update_ip_assignment(
     args: &Map<String, Value>,
 ) -> MutationResult<Entity> {
     let id = id_arg(args, "id")?;
-    let current = store
-        .get("IpAssignment", id)
-        .cloned()
-        .ok_or_else(|| format!("No IpAssignment exists with ID {id}."))?;
+    let current = existing(store, "IpAssignment", id)?.clone();
     let input = obj(args.get("input"));
     let mut changes = Map::new();
     if let Some(subnet) = input.get("subnet").and_then(Value::as_str) {
@@ -123,7 +130,7 @@ pub fn update_ip_assignment(
     }
     store
         .update("IpAssignment", id, changes)
-        .ok_or_else(|| format!("No IpAssignment exists with ID {id}."))
+        .ok_or_else(|| not_found("IpAssignment", id))
 }
 
 /// `deleteIpAssignment(id)`.
@@ -134,7 +141,7 @@ pub fn delete_ip_assignment(
     let id = id_arg(args, "id")?;
     match store.remove("IpAssignment", id) {
         Some(_) => Ok((true, None)),
-        None => Err(format!("No IpAssignment exists with ID {id}.")),
+        None => Err(not_found("IpAssignment", id)),
     }
 }
 
@@ -215,8 +222,8 @@ fn check_unique(
 }
 
 fn check_assignee(store: &Store, ty: &str, id: i64) -> MutationResult<()> {
-    if ty == "Address" && store.get("Address", id).is_none() {
-        return Err(format!("No Address exists with ID {id}."));
+    if ty == "Address" {
+        existing(store, "Address", id)?;
     }
     Ok(())
 }
@@ -231,9 +238,7 @@ pub fn create_inventory_items(
         .get("inventory_model_id")
         .and_then(int64)
         .ok_or("input.inventory_model_id is required")?;
-    if store.get("InventoryModel", model_id).is_none() {
-        return Err(format!("No InventoryModel exists with ID {model_id}."));
-    }
+    existing(store, "InventoryModel", model_id)?;
     let ty = input
         .get("inventoryitemable_type")
         .and_then(Value::as_str)
@@ -332,10 +337,7 @@ pub fn update_inventory_item_fields(
     args: &Map<String, Value>,
 ) -> MutationResult<Entity> {
     let id = id_arg(args, "id")?;
-    let item = store
-        .get("InventoryItem", id)
-        .cloned()
-        .ok_or_else(|| format!("No InventoryItem exists with ID {id}."))?;
+    let item = existing(store, "InventoryItem", id)?.clone();
     let model_id = item
         .get("inventory_model_id")
         .and_then(int64)
@@ -406,7 +408,7 @@ pub fn update_inventory_item_fields(
     }
     store
         .update("InventoryItem", id, Map::new())
-        .ok_or_else(|| format!("No InventoryItem exists with ID {id}."))
+        .ok_or_else(|| not_found("InventoryItem", id))
 }
 
 fn apply_item_input(
@@ -414,9 +416,7 @@ fn apply_item_input(
     id: i64,
     input: &Map<String, Value>,
 ) -> MutationResult<Entity> {
-    if store.get("InventoryItem", id).is_none() {
-        return Err(format!("No InventoryItem exists with ID {id}."));
-    }
+    existing(store, "InventoryItem", id)?;
     let mut changes = Map::new();
     if let Some(ty) = input.get("inventoryitemable_type").and_then(Value::as_str) {
         let owner = input
@@ -456,7 +456,7 @@ fn apply_item_input(
     }
     store
         .update("InventoryItem", id, changes)
-        .ok_or_else(|| format!("No InventoryItem exists with ID {id}."))
+        .ok_or_else(|| not_found("InventoryItem", id))
 }
 
 fn ids_arg(args: &Map<String, Value>) -> MutationResult<Vec<i64>> {
@@ -476,9 +476,7 @@ pub fn assign_inventory_items(
     let input = obj(args.get("input"));
     let ids = ids_arg(args)?;
     for id in &ids {
-        if store.get("InventoryItem", *id).is_none() {
-            return Err(format!("No InventoryItem exists with ID {id}."));
-        }
+        existing(store, "InventoryItem", *id)?;
     }
     ids.into_iter()
         .map(|id| apply_item_input(store, id, &input))
