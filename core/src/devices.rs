@@ -2,11 +2,11 @@
 //! and the last error, kept for the REST API and `/metrics`; and the poll round that fills it.
 
 use crate::host::Host;
+use crate::metrics::Exposition;
 use efi_plugin_api::{DeviceRecord, Target};
 use futures::StreamExt;
 use serde::Serialize;
 use std::collections::BTreeMap;
-use std::fmt::Write as _;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, RwLock};
@@ -161,39 +161,52 @@ impl DeviceStore {
         devices.get(&address).cloned()
     }
 
-    /// The devices' gauges in the Prometheus text format.
+    /// The poller's counters and the devices' gauges in the Prometheus text format.
     pub fn metrics(&self) -> String {
-        let devices = self.list();
-        let mut out = String::new();
-        let _ = writeln!(
-            out,
-            "# HELP efi_poll_rounds_total Poll rounds finished.\n# TYPE efi_poll_rounds_total counter\nefi_poll_rounds_total {}",
-            self.rounds.load(Ordering::Relaxed)
+        let mut m = Exposition::default();
+        m.family("efi_poll_rounds_total", "counter", "Poll rounds finished.");
+        m.sample(
+            "efi_poll_rounds_total",
+            &[],
+            self.rounds.load(Ordering::Relaxed) as f64,
         );
-        let _ = writeln!(
-            out,
-            "# HELP efi_poll_round_duration_seconds How long the last poll round took.\n# TYPE efi_poll_round_duration_seconds gauge\nefi_poll_round_duration_seconds {}",
-            self.last_round_ms.load(Ordering::Relaxed) as f64 / 1000.0
+        m.family(
+            "efi_poll_round_duration_seconds",
+            "gauge",
+            "How long the last poll round took.",
         );
-        out.push_str("# HELP efi_polls_total Device polls by driver and result.\n# TYPE efi_polls_total counter\n");
+        m.sample(
+            "efi_poll_round_duration_seconds",
+            &[],
+            self.last_round_ms.load(Ordering::Relaxed) as f64 / 1000.0,
+        );
+        m.family(
+            "efi_polls_total",
+            "counter",
+            "Device polls by driver and result.",
+        );
         for ((driver, result), n) in self.polls.lock().unwrap_or_else(|e| e.into_inner()).iter() {
-            let _ = writeln!(
-                out,
-                "efi_polls_total{{driver=\"{}\",result=\"{result}\"}} {n}",
-                escape(driver)
+            m.sample(
+                "efi_polls_total",
+                &[("driver", driver), ("result", result)],
+                *n as f64,
             );
         }
-        out.push_str(
-            "# HELP efi_device_up 1 when the device's last poll produced a record.\n# TYPE efi_device_up gauge\n",
+
+        // Rendered under the read lock: a scrape copies no record.
+        let devices = self.devices.read().unwrap_or_else(|e| e.into_inner());
+        let addresses: Vec<String> = devices.keys().map(IpAddr::to_string).collect();
+        m.family(
+            "efi_device_up",
+            "gauge",
+            "1 when the device's last poll produced a record.",
         );
-        for d in &devices {
+        for (d, address) in devices.values().zip(&addresses) {
             let driver = d.driver.as_deref().unwrap_or("");
-            let _ = writeln!(
-                out,
-                "efi_device_up{{address=\"{}\",driver=\"{}\"}} {}",
-                d.address,
-                escape(driver),
-                u8::from(d.up())
+            m.sample(
+                "efi_device_up",
+                &[("address", address), ("driver", driver)],
+                f64::from(u8::from(d.up())),
             );
         }
         type Field = fn(&DeviceRecord) -> Option<f64>;
@@ -217,39 +230,34 @@ impl DeviceStore {
             }),
         ];
         for (name, help, field) in &gauges {
-            let values: Vec<(IpAddr, f64)> = devices
-                .iter()
-                .filter(|d| d.up())
-                .filter_map(|d| Some((d.address, field(d.record.as_ref()?)?)))
+            let values: Vec<(&str, f64)> = devices
+                .values()
+                .zip(&addresses)
+                .filter(|(d, _)| d.up())
+                .filter_map(|(d, a)| Some((a.as_str(), field(d.record.as_ref()?)?)))
                 .collect();
             if values.is_empty() {
                 continue;
             }
-            let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} gauge");
+            m.family(name, "gauge", help);
             for (address, v) in values {
-                let _ = writeln!(out, "{name}{{address=\"{address}\"}} {v}");
+                m.sample(name, &[("address", address)], v);
             }
         }
-        let _ = writeln!(
-            out,
-            "# HELP efi_device_last_ok_timestamp_seconds When the device's last good poll finished.\n# TYPE efi_device_last_ok_timestamp_seconds gauge"
+        m.family(
+            "efi_device_last_ok_timestamp_seconds",
+            "gauge",
+            "When the device's last good poll finished.",
         );
-        for d in &devices {
+        for (d, address) in devices.values().zip(&addresses) {
             if let Some(t) = d.last_ok_unix_s {
-                let _ = writeln!(
-                    out,
-                    "efi_device_last_ok_timestamp_seconds{{address=\"{}\"}} {t}",
-                    d.address
+                m.sample(
+                    "efi_device_last_ok_timestamp_seconds",
+                    &[("address", address)],
+                    t as f64,
                 );
             }
         }
-        out
+        m.finish()
     }
-}
-
-/// Escapes a Prometheus label value.
-fn escape(v: &str) -> String {
-    v.replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
 }
