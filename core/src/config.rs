@@ -22,6 +22,8 @@ pub struct Config {
     pub snmp: SnmpConfig,
     /// HTTP(S) engine: timeouts, body cap, TLS opt-out, retries, rate limits.
     pub http: HttpConfig,
+    /// ICMP echo engine: probe timeout, spacing and size.
+    pub icmp: IcmpConfig,
     /// Credential sets by name (`[credentials.sonar]`): plugins refer to them, never see them.
     pub credentials: BTreeMap<String, CredentialConfig>,
     /// The embedded demo lab (`efi-poller demo`).
@@ -280,6 +282,34 @@ pub enum SnmpVersion {
     /// SNMPv2c (walks use GETBULK).
     #[serde(rename = "2c")]
     V2c,
+}
+
+/// `[icmp]`: how the host pings (device reachability and Sonar's ICMP monitoring). The
+/// semantics are those of `fping -C`: every probe gets a slot, lost probes are counted as
+/// loss and never as a latency.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct IcmpConfig {
+    /// Time to wait for each echo reply, in milliseconds (fping `-t`).
+    pub timeout_ms: u64,
+    /// Time between two probes to the same address, in milliseconds (fping `-p`).
+    pub interval_ms: u64,
+    /// Payload bytes per echo request (fping `-b`).
+    pub payload_bytes: usize,
+    /// Receive buffer asked for the ICMP sockets, so a burst of replies from thousands of
+    /// targets is not dropped by the kernel (dropped replies would read as loss).
+    pub receive_buffer_bytes: usize,
+}
+
+impl Default for IcmpConfig {
+    fn default() -> Self {
+        IcmpConfig {
+            timeout_ms: 2000,
+            interval_ms: 500,
+            payload_bytes: 56,
+            receive_buffer_bytes: 4 << 20,
+        }
+    }
 }
 
 /// `[http]`: how the host runs the HTTP requests plugins ask for.

@@ -9,6 +9,8 @@ pub mod artifacts;
 pub mod fleet;
 pub mod genieacs;
 pub mod magma;
+pub mod netns;
+pub mod netsnmpd;
 pub mod pki;
 pub mod raemis;
 pub mod sim;

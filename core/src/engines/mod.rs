@@ -5,15 +5,17 @@
 //! in this host are answered `unsupported`, so a driver can fall back to another method.
 
 pub mod http;
+pub mod icmp;
 pub mod snmp;
 
 use crate::config::Config;
-use efi_plugin_api::{IoError, IoErrorKind, IoRequest, IoResponse, Target};
+use efi_plugin_api::{IoError, IoErrorKind, IoReply, IoRequest, IoResponse, Target};
 
 /// All engines of the host.
 pub struct Engines {
     snmp: snmp::SnmpEngine,
     http: http::HttpEngine,
+    icmp: icmp::IcmpEngine,
 }
 
 impl Engines {
@@ -22,6 +24,7 @@ impl Engines {
         Engines {
             snmp: snmp::SnmpEngine::new(config.snmp.clone()),
             http: http::HttpEngine::new(config.http.clone(), config.credentials.clone()),
+            icmp: icmp::IcmpEngine::new(config.icmp.clone()),
         }
     }
 
@@ -32,11 +35,26 @@ impl Engines {
                 self.snmp.execute(target, request).await
             }
             IoRequest::Http(http) => self.http.execute(http).await,
+            IoRequest::Icmp { count } => self
+                .icmp
+                .probe(target.address, *count)
+                .await
+                .map(IoReply::Icmp),
             other => Err(IoError::new(
                 IoErrorKind::Unsupported,
                 format!("this host has no {} engine yet", other.kind()),
             )),
         }
+    }
+
+    /// The ICMP engine.
+    pub fn icmp(&self) -> &icmp::IcmpEngine {
+        &self.icmp
+    }
+
+    /// The SNMP engine.
+    pub fn snmp(&self) -> &snmp::SnmpEngine {
+        &self.snmp
     }
 
     /// Runs the requests of one step concurrently; answers come back in request order.

@@ -1,10 +1,11 @@
-//! SNMP engine: v1 and v2c GET and walks (GETBULK on v2c, GETNEXT on v1), with a timeout
-//! per try and retries, on top of snmp2.
+//! SNMP engine: v1, v2c and v3 (USM auth and privacy, context name) GET and walks
+//! (GETBULK on v2c/v3, GETNEXT on v1), with a timeout per try and retries, on top of snmp2.
 //!
-//! Each try uses a fresh session (its own socket), so a late answer to an abandoned try can
-//! never be taken for the answer to the next one.
+//! A [`SnmpSession`] keeps one socket per agent while answers come; after a timeout it
+//! starts a fresh one, so a late answer to an abandoned try can never be taken for the
+//! answer to the next one.
 
-use crate::config::{SnmpConfig, SnmpVersion};
+use crate::config::{Secret, SnmpConfig, SnmpVersion};
 use efi_plugin_api::{
     IoError, IoErrorKind, IoReply, IoRequest, IoResponse, Oid, SnmpValue, Target, VarBind,
 };
@@ -17,6 +18,66 @@ use std::time::Duration;
 pub struct SnmpEngine {
     config: SnmpConfig,
     next_request_id: AtomicI32,
+}
+
+/// Who the engine is on the agent: a v1/v2c community or a v3 (USM) user.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SnmpCredentials {
+    /// SNMPv1 with this community (walks use GETNEXT).
+    V1(Secret),
+    /// SNMPv2c with this community (walks use GETBULK).
+    V2c(Secret),
+    /// SNMPv3 with this user (walks use GETBULK).
+    V3(UsmUser),
+}
+
+/// An SNMPv3 user-based security model identity. The security level follows from which
+/// keys are present: none (noAuthNoPriv), `auth` (authNoPriv), `auth` + `privacy`
+/// (authPriv).
+#[derive(Debug, Clone, PartialEq)]
+pub struct UsmUser {
+    /// securityName.
+    pub user: String,
+    /// Authentication protocol and passphrase.
+    pub auth: Option<(AuthProtocol, Secret)>,
+    /// Privacy protocol and passphrase (requires `auth`).
+    pub privacy: Option<(PrivProtocol, Secret)>,
+    /// contextName sent with every request (empty: the default context).
+    pub context_name: String,
+    /// contextEngineID. When given it is used as the agent's engine ID and discovery is
+    /// skipped (as `snmpget -e`); an agent with another engine ID then refuses the
+    /// requests. Proxy contexts (contextEngineID other than the agent's) are not supported.
+    pub context_engine_id: Option<Vec<u8>>,
+}
+
+/// SNMPv3 authentication protocols.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthProtocol {
+    /// HMAC-MD5-96.
+    Md5,
+    /// HMAC-SHA-96.
+    Sha1,
+    /// HMAC-SHA-224.
+    Sha224,
+    /// HMAC-SHA-256.
+    Sha256,
+    /// HMAC-SHA-384.
+    Sha384,
+    /// HMAC-SHA-512.
+    Sha512,
+}
+
+/// SNMPv3 privacy protocols.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PrivProtocol {
+    /// CBC-DES.
+    Des,
+    /// CFB-AES-128.
+    Aes128,
+    /// CFB-AES-192 (Blumenthal key extension).
+    Aes192,
+    /// CFB-AES-256 (Blumenthal key extension).
+    Aes256,
 }
 
 enum Op<'a> {
@@ -34,19 +95,39 @@ impl SnmpEngine {
         }
     }
 
-    /// Runs an SNMP GET or walk.
+    /// The credentials of the `[snmp]` section, used for driver requests.
+    pub fn default_credentials(&self) -> SnmpCredentials {
+        match self.config.version {
+            SnmpVersion::V1 => SnmpCredentials::V1(self.config.community.clone()),
+            SnmpVersion::V2c => SnmpCredentials::V2c(self.config.community.clone()),
+        }
+    }
+
+    /// A session with one agent. It keeps its socket (and, for v3, the discovered engine)
+    /// across requests, and starts afresh after a timeout so that a late answer to an
+    /// abandoned try is never taken for the answer to the next one.
+    pub fn session(&self, agent: SocketAddr, credentials: SnmpCredentials) -> SnmpSession<'_> {
+        SnmpSession {
+            engine: self,
+            agent,
+            credentials,
+            session: None,
+            timeout: Duration::from_millis(self.config.timeout_ms),
+            retries: self.config.retries,
+        }
+    }
+
+    /// Runs an SNMP GET or walk with the default credentials.
     pub async fn execute(&self, target: &Target, request: &IoRequest) -> IoResponse {
         let addr = SocketAddr::new(target.address, target.snmp_port);
+        let mut session = self.session(addr, self.default_credentials());
         match request {
-            IoRequest::SnmpGet { oids } => {
-                let oids = oids.iter().map(to_snmp2).collect::<Result<Vec<_>, _>>()?;
-                self.exchange(addr, Op::Get(&oids)).await.map(IoReply::Snmp)
-            }
+            IoRequest::SnmpGet { oids } => session.get(oids).await.map(IoReply::Snmp),
             IoRequest::SnmpWalk {
                 root,
                 max_repetitions,
-            } => self
-                .walk(addr, root, *max_repetitions)
+            } => session
+                .walk(root, *max_repetitions)
                 .await
                 .map(IoReply::Snmp),
             other => Err(IoError::new(
@@ -55,35 +136,66 @@ impl SnmpEngine {
             )),
         }
     }
+}
 
-    async fn walk(
-        &self,
-        addr: SocketAddr,
+/// A conversation with one agent; see [`SnmpEngine::session`].
+pub struct SnmpSession<'e> {
+    engine: &'e SnmpEngine,
+    agent: SocketAddr,
+    credentials: SnmpCredentials,
+    session: Option<AsyncSession>,
+    timeout: Duration,
+    retries: u32,
+}
+
+impl SnmpSession<'_> {
+    /// Overrides the engine's timeout per try and retry count for this session.
+    pub fn with_timeout(mut self, timeout: Duration, retries: u32) -> Self {
+        self.timeout = timeout;
+        self.retries = retries;
+        self
+    }
+
+    /// The agent's address.
+    pub fn agent(&self) -> SocketAddr {
+        self.agent
+    }
+
+    /// GET of these OIDs, in one PDU.
+    pub async fn get(&mut self, oids: &[Oid]) -> Result<Vec<VarBind>, IoError> {
+        let oids = oids.iter().map(to_snmp2).collect::<Result<Vec<_>, _>>()?;
+        self.exchange(Op::Get(&oids)).await
+    }
+
+    /// Walks the subtree under `root` (GETBULK with `max_repetitions`, or the engine's
+    /// default when zero; GETNEXT on v1).
+    pub async fn walk(
+        &mut self,
         root: &Oid,
         max_repetitions: u32,
     ) -> Result<Vec<VarBind>, IoError> {
+        let config = &self.engine.config;
         let reps = if max_repetitions == 0 {
-            self.config.max_repetitions
+            config.max_repetitions
         } else {
             max_repetitions
         };
+        let max_varbinds = config.max_walk_varbinds;
+        let v1 = matches!(self.credentials, SnmpCredentials::V1(_));
+        let addr = self.agent;
         let mut out = Vec::new();
         let mut cursor = root.clone();
         loop {
             let asked = to_snmp2(&cursor)?;
-            let op = match self.config.version {
-                SnmpVersion::V2c => Op::Bulk(&asked, reps),
-                SnmpVersion::V1 => Op::Next(&asked),
+            let op = if v1 {
+                Op::Next(&asked)
+            } else {
+                Op::Bulk(&asked, reps)
             };
-            let batch = match self.exchange(addr, op).await {
+            let batch = match self.exchange(op).await {
                 Ok(b) => b,
                 // v1 agents end a walk with noSuchName.
-                Err(e)
-                    if self.config.version == SnmpVersion::V1
-                        && e.message.contains("error status 2") =>
-                {
-                    return Ok(out)
-                }
+                Err(e) if v1 && e.message.contains("error status 2") => return Ok(out),
                 Err(e) => return Err(e),
             };
             if batch.is_empty() {
@@ -104,35 +216,77 @@ impl SnmpEngine {
                 }
                 cursor = vb.oid.clone();
                 out.push(vb);
-                if out.len() >= self.config.max_walk_varbinds {
+                if out.len() >= max_varbinds {
                     return Err(IoError::new(
                         IoErrorKind::Protocol,
-                        format!(
-                            "walk of {root} on {addr} exceeded {} varbinds",
-                            self.config.max_walk_varbinds
-                        ),
+                        format!("walk of {root} on {addr} exceeded {max_varbinds} varbinds"),
                     ));
                 }
             }
         }
     }
 
-    async fn exchange(&self, addr: SocketAddr, op: Op<'_>) -> Result<Vec<VarBind>, IoError> {
-        let timeout = Duration::from_millis(self.config.timeout_ms);
-        let tries = self.config.retries + 1;
-        for _ in 0..tries {
-            let id = self.next_request_id.fetch_add(1, Ordering::Relaxed) & 0x7fff_ffff;
-            let community = self.config.community.expose().as_bytes();
-            let session = match self.config.version {
-                SnmpVersion::V1 => AsyncSession::new_v1(addr, community, id).await,
-                SnmpVersion::V2c => AsyncSession::new_v2c(addr, community, id).await,
-            };
-            let mut session = session.map_err(|e| {
-                IoError::new(
-                    IoErrorKind::Other,
-                    format!("cannot open an SNMP socket to {addr}: {e}"),
-                )
-            })?;
+    async fn open(&self) -> Result<AsyncSession, IoError> {
+        let addr = self.agent;
+        let id = self
+            .engine
+            .next_request_id
+            .fetch_add(1000, Ordering::Relaxed)
+            & 0x7fff_ffff;
+        let cannot_open = |e: std::io::Error| {
+            IoError::new(
+                IoErrorKind::Other,
+                format!("cannot open an SNMP socket to {addr}: {e}"),
+            )
+        };
+        match &self.credentials {
+            SnmpCredentials::V1(c) => AsyncSession::new_v1(addr, c.expose().as_bytes(), id)
+                .await
+                .map_err(cannot_open),
+            SnmpCredentials::V2c(c) => AsyncSession::new_v2c(addr, c.expose().as_bytes(), id)
+                .await
+                .map_err(cannot_open),
+            SnmpCredentials::V3(user) => {
+                let mut security = security(user);
+                let known_engine = user.context_engine_id.as_deref().filter(|e| !e.is_empty());
+                if let Some(engine_id) = known_engine {
+                    security = security.with_engine_id(engine_id).map_err(|e| {
+                        IoError::new(
+                            IoErrorKind::Protocol,
+                            format!("contextEngineID {} is unusable: {e:?}", hex(engine_id)),
+                        )
+                    })?;
+                }
+                let mut session = AsyncSession::new_v3(addr, id, security)
+                    .await
+                    .map_err(cannot_open)?;
+                // With a known engine ID there is no discovery (as `snmpget -e`): the
+                // agent's first answer is a notInTimeWindow report that sets boots and
+                // time, and the request is sent again (see `exchange`).
+                if known_engine.is_none() {
+                    session.init().await.map_err(|e| map_error(addr, e))?;
+                }
+                Ok(session)
+            }
+        }
+    }
+
+    async fn exchange(&mut self, op: Op<'_>) -> Result<Vec<VarBind>, IoError> {
+        let addr = self.agent;
+        let timeout = self.timeout;
+        let tries = self.retries + 1;
+        let mut resynced = false;
+        let mut try_no = 0;
+        while try_no < tries {
+            try_no += 1;
+            if self.session.is_none() {
+                match tokio::time::timeout(timeout, self.open()).await {
+                    Ok(Ok(s)) => self.session = Some(s),
+                    Ok(Err(e)) => return Err(e),
+                    Err(_elapsed) => continue,
+                }
+            }
+            let session = self.session.as_mut().expect("opened above");
             let attempt = async {
                 let pdu = match &op {
                     Op::Get(oids) => {
@@ -142,38 +296,94 @@ impl SnmpEngine {
                     Op::Bulk(oid, reps) => session.getbulk(&[oid], 0, *reps).await,
                     Op::Next(oid) => session.getnext(oid).await,
                 };
-                let pdu = pdu.map_err(|e| map_error(addr, e))?;
+                let pdu = pdu?;
                 if pdu.error_status != 0 {
-                    return Err(IoError::new(
+                    return Ok(Err(IoError::new(
                         IoErrorKind::Protocol,
                         format!(
                             "agent {addr} answered error status {} at index {}",
                             pdu.error_status, pdu.error_index
                         ),
-                    ));
+                    )));
                 }
-                pdu.varbinds
+                Ok(pdu
+                    .varbinds
                     .map(|(oid, value)| {
                         Ok(VarBind {
                             oid: from_snmp2(&oid)?,
                             value: convert_value(value)?,
                         })
                     })
-                    .collect::<Result<Vec<_>, IoError>>()
+                    .collect::<Result<Vec<_>, IoError>>())
             };
             match tokio::time::timeout(timeout, attempt).await {
-                Ok(result) => return result,
-                Err(_elapsed) => continue,
+                Ok(Ok(result)) => return result,
+                // The agent's engine boots/time moved on: snmp2 took the new values; send
+                // again at once (once).
+                Ok(Err(snmp2::Error::AuthUpdated)) if !resynced => {
+                    resynced = true;
+                    try_no -= 1;
+                }
+                Ok(Err(e)) => {
+                    self.session = None;
+                    return Err(map_error(addr, e));
+                }
+                Err(_elapsed) => self.session = None,
             }
         }
         Err(IoError::new(
             IoErrorKind::Timeout,
             format!(
                 "no SNMP answer from {addr} after {tries} tries of {} ms",
-                self.config.timeout_ms
+                timeout.as_millis()
             ),
         ))
     }
+}
+
+fn security(user: &UsmUser) -> snmp2::v3::Security {
+    use snmp2::v3::{Auth, AuthProtocol as A, Cipher, Security};
+    let auth_pass = user
+        .auth
+        .as_ref()
+        .map(|(_, p)| p.expose().as_bytes())
+        .unwrap_or_default();
+    let mut security =
+        Security::new(user.user.as_bytes(), auth_pass).with_context_name(&user.context_name);
+    if let Some((protocol, _)) = &user.auth {
+        security = security.with_auth_protocol(match protocol {
+            AuthProtocol::Md5 => A::Md5,
+            AuthProtocol::Sha1 => A::Sha1,
+            AuthProtocol::Sha224 => A::Sha224,
+            AuthProtocol::Sha256 => A::Sha256,
+            AuthProtocol::Sha384 => A::Sha384,
+            AuthProtocol::Sha512 => A::Sha512,
+        });
+    }
+    let auth = match (&user.auth, &user.privacy) {
+        (None, _) => Auth::NoAuthNoPriv,
+        (Some(_), None) => Auth::AuthNoPriv,
+        (Some(_), Some((protocol, pass))) => Auth::AuthPriv {
+            cipher: match protocol {
+                PrivProtocol::Des => Cipher::Des,
+                PrivProtocol::Aes128 => Cipher::Aes128,
+                PrivProtocol::Aes192 => Cipher::Aes192,
+                PrivProtocol::Aes256 => Cipher::Aes256,
+            },
+            privacy_password: pass.expose().as_bytes().to_vec(),
+        },
+    };
+    if matches!(
+        user.privacy,
+        Some((PrivProtocol::Aes192 | PrivProtocol::Aes256, _))
+    ) {
+        security = security.with_key_extension_method(snmp2::v3::KeyExtension::Blumenthal);
+    }
+    security.with_auth(auth)
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn map_error(addr: SocketAddr, e: snmp2::Error) -> IoError {
