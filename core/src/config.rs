@@ -38,6 +38,82 @@ pub struct Config {
     pub server: ServerConfig,
     /// Polling the devices behind the addresses in use (`efi-poller run`).
     pub poller: PollerConfig,
+    /// Sonar's poller role: the ICMP and SNMP monitoring Sonar asks for.
+    pub sonar_poller: SonarPollerConfig,
+}
+
+/// `[sonar_poller]`: act as the poller of a Sonar instance, in place of Sonar's own
+/// (PHP) poller. Each cycle fetches the monitoring work from `<url>/api/poller`, pings and
+/// polls every host as its monitoring template says, and posts the results to
+/// `<url>/api/batch_poller`. Results that cannot be posted are kept in `pending_file` and
+/// sent with the next attempt; a newer result of a host replaces its older one, so Sonar
+/// gets every host's latest result exactly once.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SonarPollerConfig {
+    /// Run the role (in `efi-poller run`, and `efi-poller sonar-poller`).
+    pub enabled: bool,
+    /// The instance, e.g. `https://example.sonar.software`.
+    pub url: String,
+    /// The poller's API key (from Sonar's poller settings). A secret: prefer
+    /// `api_key_file` or `api_key_env`.
+    pub api_key: Option<Secret>,
+    /// File holding the API key (trailing whitespace ignored).
+    pub api_key_file: Option<PathBuf>,
+    /// Environment variable holding the API key.
+    pub api_key_env: Option<String>,
+    /// Seconds between the starts of two cycles (Sonar's poller: 60).
+    pub interval_secs: u64,
+    /// Hosts polled over SNMP at once.
+    pub snmp_concurrency: usize,
+    /// Hosts pinged at once.
+    pub icmp_concurrency: usize,
+    /// Echo requests per host and cycle (Sonar's poller: 10). Timeout and spacing are
+    /// `[icmp]`'s.
+    pub icmp_count: u32,
+    /// UDP port of the hosts' SNMP agents.
+    pub snmp_port: u16,
+    /// Time to wait for each SNMP answer, in milliseconds.
+    pub snmp_timeout_ms: u64,
+    /// SNMP retries after a timeout.
+    pub snmp_retries: u32,
+    /// GETBULK max-repetitions of the table walks.
+    pub max_repetitions: u32,
+    /// ifTypes reported; others are dropped (Sonar's poller: Ethernet 6, radio 71,
+    /// wireless P2P 157, GPON 250). Empty reports every interface.
+    pub interface_types: Vec<u32>,
+    /// Also send each interface's addresses under `"ip_addresses "` (trailing space), the
+    /// key Sonar's own poller sends by mistake.
+    pub legacy_ip_addresses_key: bool,
+    /// Results not yet accepted by Sonar (JSON). Relative paths are relative to the
+    /// working directory.
+    pub pending_file: PathBuf,
+    /// Timeout of each request to Sonar, in seconds.
+    pub request_timeout_secs: u64,
+}
+
+impl Default for SonarPollerConfig {
+    fn default() -> Self {
+        SonarPollerConfig {
+            enabled: false,
+            url: String::new(),
+            api_key: None,
+            api_key_file: None,
+            api_key_env: None,
+            interval_secs: 60,
+            snmp_concurrency: 64,
+            icmp_concurrency: 1024,
+            icmp_count: 10,
+            snmp_port: 161,
+            snmp_timeout_ms: 2000,
+            snmp_retries: 1,
+            max_repetitions: 25,
+            interface_types: vec![6, 71, 157, 250],
+            legacy_ip_addresses_key: true,
+            pending_file: PathBuf::from("efi-poller-sonar-pending.json"),
+            request_timeout_secs: 30,
+        }
+    }
 }
 
 /// `[poller]`: how `efi-poller run` polls every address the EPC reports in use. Results are

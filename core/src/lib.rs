@@ -16,3 +16,4 @@ pub mod logging;
 pub mod metrics;
 pub mod runner;
 pub mod server;
+pub mod sonar_poller;

@@ -10,6 +10,7 @@
 use crate::arbiter::{Arbiter, PushError};
 use crate::config::{Config, WebhookConfig};
 use crate::devices::DeviceStore;
+use crate::sonar_poller::status::PollerStatus;
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
@@ -24,6 +25,7 @@ struct AppState {
     arbiter: Arc<Arbiter>,
     config: Arc<Config>,
     devices: Arc<DeviceStore>,
+    sonar_poller: Option<Arc<PollerStatus>>,
 }
 
 /// Equal in time independent of where the inputs differ.
@@ -176,7 +178,32 @@ async fn webhook(
 async fn metrics(State(app): State<Arc<AppState>>) -> Response {
     let mut body = app.arbiter.metrics();
     body.push_str(&app.devices.metrics());
+    if let Some(p) = &app.sonar_poller {
+        body.push_str(&p.metrics());
+    }
     ([("content-type", "text/plain; version=0.0.4")], body).into_response()
+}
+
+/// `GET /api/v1/sonar-poller`: the Sonar poller role's last cycle, posts and each host's
+/// latest result.
+async fn sonar_poller_state(State(status): State<Arc<PollerStatus>>) -> Response {
+    Json(status.to_json()).into_response()
+}
+
+/// The routes of the Sonar poller role alone (`efi-poller sonar-poller`): `/healthz`,
+/// `/metrics`, `/api/v1/sonar-poller`, `/api/openapi.json`.
+pub fn sonar_poller_router(status: Arc<PollerStatus>) -> Router {
+    Router::new()
+        .route("/healthz", get(|| async { "ok" }))
+        .route(
+            "/metrics",
+            get(|State(s): State<Arc<PollerStatus>>| async move {
+                ([("content-type", "text/plain; version=0.0.4")], s.metrics()).into_response()
+            }),
+        )
+        .route("/api/v1/sonar-poller", get(sonar_poller_state))
+        .route("/api/openapi.json", get(openapi))
+        .with_state(status)
 }
 
 /// `GET /api/v1/sessions`: the live picture of the EPC sessions.
@@ -233,7 +260,23 @@ async fn device(State(app): State<Arc<AppState>>, Path(address): Path<String>) -
 
 /// The router.
 pub fn router(arbiter: Arc<Arbiter>, config: Arc<Config>, devices: Arc<DeviceStore>) -> Router {
+    router_with(arbiter, config, devices, None)
+}
+
+/// The router, with the Sonar poller role's state when it runs in this process.
+pub fn router_with(
+    arbiter: Arc<Arbiter>,
+    config: Arc<Config>,
+    devices: Arc<DeviceStore>,
+    sonar_poller: Option<Arc<PollerStatus>>,
+) -> Router {
     let limit = config.server.max_body_bytes;
+    let poller_routes = match &sonar_poller {
+        Some(status) => Router::new()
+            .route("/api/v1/sonar-poller", get(sonar_poller_state))
+            .with_state(status.clone()),
+        None => Router::new(),
+    };
     Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/metrics", get(metrics))
@@ -248,19 +291,19 @@ pub fn router(arbiter: Arc<Arbiter>, config: Arc<Config>, devices: Arc<DeviceSto
             arbiter,
             config,
             devices,
+            sonar_poller,
         }))
+        .merge(poller_routes)
 }
 
-/// Binds and serves until the task is dropped; returns the bound address.
+/// Binds and serves `app` (see [`router`]) until the task is dropped; returns the bound
+/// address.
 pub async fn serve(
-    arbiter: Arc<Arbiter>,
-    config: Arc<Config>,
-    devices: Arc<DeviceStore>,
+    app: Router,
     listen: SocketAddr,
 ) -> std::io::Result<(SocketAddr, tokio::task::JoinHandle<()>)> {
     let listener = tokio::net::TcpListener::bind(listen).await?;
     let addr = listener.local_addr()?;
-    let app = router(arbiter, config, devices);
     let task = tokio::spawn(async move {
         if let Err(e) = axum::serve(
             listener,

@@ -6,7 +6,8 @@ use efi_plugin_api::snmprec::AgentData;
 use std::net::{Ipv4Addr, SocketAddr};
 
 /// The snmprec text of lab device number `n` (1-based): a Linux CPE with a loopback, an
-/// Ethernet and an LTE interface, distinct names, MACs and counters.
+/// Ethernet and an LTE interface, distinct names, MACs and counters, an address on eth0
+/// (10.a.b.1/24) and one ARP neighbour there.
 pub fn mib2_device(n: u32) -> String {
     let mac = format!("02ef1a{:06x}", n);
     let lte_mac = format!("02ef1b{:06x}", n);
@@ -16,13 +17,18 @@ pub fn mib2_device(n: u32) -> String {
         "1.3.6.1.2.1.1.1.0|4|Linux efi-lab-cpe-{n} 5.4.0 armv7l\n\
          1.3.6.1.2.1.1.2.0|6|1.3.6.1.4.1.8072.3.2.10\n\
          1.3.6.1.2.1.1.3.0|67|{uptime}\n\
+         1.3.6.1.2.1.1.4.0|4|noc@lab.invalid\n\
          1.3.6.1.2.1.1.5.0|4|cpe-{n:03}\n\
+         1.3.6.1.2.1.1.6.0|4|tower {n}\n\
          1.3.6.1.2.1.2.2.1.1.1|2|1\n\
          1.3.6.1.2.1.2.2.1.1.2|2|2\n\
          1.3.6.1.2.1.2.2.1.1.3|2|3\n\
          1.3.6.1.2.1.2.2.1.2.1|4|lo\n\
          1.3.6.1.2.1.2.2.1.2.2|4|eth0\n\
          1.3.6.1.2.1.2.2.1.2.3|4|lte0\n\
+         1.3.6.1.2.1.2.2.1.3.1|2|24\n\
+         1.3.6.1.2.1.2.2.1.3.2|2|6\n\
+         1.3.6.1.2.1.2.2.1.3.3|2|6\n\
          1.3.6.1.2.1.2.2.1.5.1|66|10000000\n\
          1.3.6.1.2.1.2.2.1.5.2|66|1000000000\n\
          1.3.6.1.2.1.2.2.1.5.3|66|150000000\n\
@@ -38,7 +44,12 @@ pub fn mib2_device(n: u32) -> String {
          1.3.6.1.2.1.2.2.1.14.2|65|{n}\n\
          1.3.6.1.2.1.2.2.1.16.1|65|4242\n\
          1.3.6.1.2.1.2.2.1.16.2|65|{tx}\n\
-         1.3.6.1.2.1.2.2.1.16.3|65|{lte_tx}\n",
+         1.3.6.1.2.1.2.2.1.16.3|65|{lte_tx}\n\
+         1.3.6.1.2.1.4.20.1.2.10.{a}.{b}.1|2|2\n\
+         1.3.6.1.2.1.4.20.1.3.10.{a}.{b}.1|64|255.255.255.0\n\
+         1.3.6.1.2.1.4.22.1.2.2.10.{a}.{b}.9|4x|02ef1c{n:06x}\n",
+        a = (n >> 8) & 0xff,
+        b = n & 0xff,
         uptime = 360_000 * n,
         lte_status = if n % 5 == 0 { 2 } else { 1 },
         lte_rx = rx * 3,

@@ -57,14 +57,26 @@ pub struct NetSnmpd {
 }
 
 impl NetSnmpd {
-    /// Starts `snmpd` at `addr` with the lab users and `extra` config lines, and waits until
-    /// it has bound its socket.
-    pub fn start(addr: SocketAddr, extra: &str) -> anyhow::Result<NetSnmpd> {
+    /// Starts `snmpd` answering at `addrs` (IPv4 and IPv6) with the lab users and `extra`
+    /// config lines, and waits until it has bound its sockets. [`NetSnmpd::addr`] is the
+    /// first address.
+    pub fn start(addrs: &[SocketAddr], extra: &str) -> anyhow::Result<NetSnmpd> {
         let dir = TempDir::new()?;
+        let addr = *addrs
+            .first()
+            .ok_or_else(|| anyhow::anyhow!("no address to listen on"))?;
+        let listen: Vec<String> = addrs
+            .iter()
+            .map(|a| match a {
+                SocketAddr::V4(_) => format!("udp:{a}"),
+                SocketAddr::V6(_) => format!("udp6:{a}"),
+            })
+            .collect();
         let mut conf = format!(
-            "agentaddress udp:{addr}\nengineID efilab-v3\nrocommunity {COMMUNITY} default\n\
+            "agentaddress {}\nengineID efilab-v3\nrocommunity {COMMUNITY} default\nrocommunity6 {COMMUNITY} default\n\
              sysname {SYS_NAME}\nsyscontact noc@lab.invalid\nsyslocation efi-lab rack 1\n\
-             sysdescr efi-lab net-snmp peer\n"
+             sysdescr efi-lab net-snmp peer\n",
+            listen.join(",")
         );
         for (user, auth, auth_pass, privacy) in USERS {
             match privacy {

@@ -400,9 +400,7 @@ async fn pushing_lab() -> (Lab, String) {
 async fn pushing_lab_with_addr() -> (Lab, String, std::net::SocketAddr) {
     let lab = lab_full(Scenario::lab(), WEBHOOK).await;
     let (addr, _task) = efi_core::server::serve(
-        lab.arbiter.clone(),
-        lab.config.clone(),
-        Default::default(),
+        efi_core::server::router(lab.arbiter.clone(), lab.config.clone(), Default::default()),
         "127.0.0.1:0".parse().unwrap(),
     )
     .await

@@ -52,7 +52,7 @@ async fn get_sys_name(
 
 #[tokio::test]
 async fn snmpv3_every_security_level_and_protocol_round_trips_with_net_snmp() {
-    let agent = NetSnmpd::start(free_udp_port(), "").unwrap();
+    let agent = NetSnmpd::start(&[free_udp_port()], "").unwrap();
     let engine = engine();
     let cases = [
         user(
@@ -90,7 +90,7 @@ async fn snmpv3_every_security_level_and_protocol_round_trips_with_net_snmp() {
 
 #[tokio::test]
 async fn snmpv3_walk_spans_many_getbulk_pages_in_one_session() {
-    let agent = NetSnmpd::start(free_udp_port(), "").unwrap();
+    let agent = NetSnmpd::start(&[free_udp_port()], "").unwrap();
     let engine = engine();
     let shaaes = user(
         "shaaes",
@@ -111,7 +111,7 @@ async fn snmpv3_walk_spans_many_getbulk_pages_in_one_session() {
 
 #[tokio::test]
 async fn snmpv3_wrong_passphrase_context_and_engine_id_are_refused() {
-    let agent = NetSnmpd::start(free_udp_port(), "").unwrap();
+    let agent = NetSnmpd::start(&[free_udp_port()], "").unwrap();
     let engine = engine();
     let good = || {
         user(
@@ -157,7 +157,7 @@ async fn snmpv3_wrong_passphrase_context_and_engine_id_are_refused() {
 
 #[tokio::test]
 async fn snmpv2c_and_v1_read_the_same_agent() {
-    let agent = NetSnmpd::start(free_udp_port(), "").unwrap();
+    let agent = NetSnmpd::start(&[free_udp_port()], "").unwrap();
     let engine = engine();
     for credentials in [
         SnmpCredentials::V2c(Secret::new(netsnmpd::COMMUNITY)),

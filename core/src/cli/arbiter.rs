@@ -5,6 +5,7 @@ use crate::arbiter::Arbiter;
 use crate::config::{Config, PollerConfig};
 use crate::devices::DeviceStore;
 use crate::host::Host;
+use crate::sonar_poller::SonarPoller;
 use clap::Args;
 use efi_plugin_api::sink::ChangeAction;
 use std::process::ExitCode;
@@ -119,12 +120,28 @@ pub async fn run(config: Config, args: RunArgs) -> anyhow::Result<ExitCode> {
     let listen = config.server.listen;
     let poller = config.poller.clone();
     let shared = Arc::new(config.clone());
+    let sonar_poller = if config.sonar_poller.enabled {
+        Some(Arc::new(
+            SonarPoller::new(&config).map_err(|e| anyhow::anyhow!(e))?,
+        ))
+    } else {
+        None
+    };
     let arbiter = arbiter(config).await?;
     let devices = Arc::new(DeviceStore::default());
+    let _sonar_poller_task = sonar_poller.as_ref().map(|p| {
+        println!("sonar poller role: on");
+        tokio::spawn(p.clone().run(std::future::pending()))
+    });
     let _server = match listen {
         Some(addr) => {
-            let (bound, task) =
-                crate::server::serve(arbiter.clone(), shared, devices.clone(), addr).await?;
+            let app = crate::server::router_with(
+                arbiter.clone(),
+                shared,
+                devices.clone(),
+                sonar_poller.as_ref().map(|p| p.status()),
+            );
+            let (bound, task) = crate::server::serve(app, addr).await?;
             println!(
                 "listening on http://{bound} (webhooks at /webhooks/<source>, devices at /api/v1/devices)"
             );

@@ -145,9 +145,7 @@ pub async fn start(config: &Config, devices: u32) -> anyhow::Result<Result<Arbit
         Err(e) => return Ok(Err(e.to_string())),
     };
     let (addr, server) = crate::server::serve(
-        arbiter.clone(),
-        shared,
-        Default::default(),
+        crate::server::router(arbiter.clone(), shared, Default::default()),
         "127.0.0.1:0".parse()?,
     )
     .await?;

@@ -6,6 +6,7 @@ mod demo_arbiter;
 mod plugins;
 mod poll;
 mod service;
+mod sonar_poller;
 mod table;
 
 use crate::config::Config;
@@ -37,6 +38,9 @@ pub enum Command {
     Plan(arbiter::PlanArgs),
     /// Run the IPAM arbiter: keep the sink in step with the sources until stopped.
     Run(arbiter::RunArgs),
+    /// Be Sonar's poller: fetch the monitoring work, ping and poll the hosts, post the
+    /// results (the `[sonar_poller]` section; `run` does this too when it is enabled).
+    SonarPoller(sonar_poller::SonarPollerArgs),
     /// Inspect plugins.
     #[command(subcommand)]
     Plugins(plugins::PluginsCommand),
@@ -127,6 +131,7 @@ pub fn main() -> ExitCode {
             Command::Plan(args) => arbiter::plan(config, args).await,
             Command::Run(args) => arbiter::run(config, args).await,
             Command::Plugins(cmd) => plugins::run(config, cmd).await,
+            Command::SonarPoller(args) => sonar_poller::run(config, args).await,
             Command::Config(_) | Command::Service(_) => unreachable!("handled above"),
         }
     });

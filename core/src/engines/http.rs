@@ -292,7 +292,8 @@ async fn read_capped(
     Ok(body)
 }
 
-fn classify(url: &str, e: reqwest::Error) -> IoError {
+/// An I/O error naming the URL and the whole cause chain (TLS causes included).
+pub fn classify(url: &str, e: reqwest::Error) -> IoError {
     let kind = if e.is_timeout() {
         IoErrorKind::Timeout
     } else if e.is_connect() {

@@ -1,0 +1,64 @@
+//! `efi-poller sonar-poller`: Sonar's poller role on its own (no arbiter, no plugins).
+
+use crate::config::Config;
+use crate::sonar_poller::delivery::PostOutcome;
+use crate::sonar_poller::{summary, SonarPoller};
+use clap::Args;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+/// Arguments of `sonar-poller`.
+#[derive(Args, Debug)]
+pub struct SonarPollerArgs {
+    /// Run this many cycles back to back, then stop (default: one cycle every
+    /// `sonar_poller.interval_secs` until SIGTERM or Ctrl-C). Exits 1 when results were
+    /// left undelivered.
+    #[arg(long)]
+    pub cycles: Option<u64>,
+}
+
+/// Runs the role. `[sonar_poller]` needs `url` and an API key; `enabled` is implied.
+pub async fn run(config: Config, args: SonarPollerArgs) -> anyhow::Result<ExitCode> {
+    let poller = match SonarPoller::new(&config) {
+        Ok(p) => Arc::new(p),
+        Err(e) => {
+            eprintln!("efi-poller: {e}");
+            return Ok(ExitCode::from(2));
+        }
+    };
+    let _server = match config.server.listen {
+        Some(addr) => {
+            let app = crate::server::sonar_poller_router(poller.status());
+            let (bound, task) = crate::server::serve(app, addr).await?;
+            println!("listening on http://{bound} (/metrics, /api/v1/sonar-poller)");
+            Some(task)
+        }
+        None => None,
+    };
+    let Some(cycles) = args.cycles else {
+        poller.run(super::shutdown_signal()).await;
+        println!("stopping");
+        return Ok(ExitCode::SUCCESS);
+    };
+    let mut delivered = true;
+    for n in 1..=cycles {
+        match poller.cycle().await {
+            Ok(r) => {
+                delivered = matches!(r.post, Some(PostOutcome::Delivered(_)));
+                println!("sonar poller cycle {n}: {}", summary(&r));
+                for p in &r.problems {
+                    println!("  skipped {p}");
+                }
+            }
+            Err(e) => {
+                delivered = false;
+                println!("sonar poller cycle {n}: failed: {e}");
+            }
+        }
+    }
+    Ok(if delivered && poller.pending_hosts() == 0 {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::FAILURE
+    })
+}
