@@ -275,7 +275,15 @@ pub fn router_with(
         Some(status) => Router::new()
             .route("/api/v1/sonar-poller", get(sonar_poller_state))
             .with_state(status.clone()),
-        None => Router::new(),
+        None => Router::new().route(
+            "/api/v1/sonar-poller",
+            get(|| async {
+                refuse(
+                    StatusCode::NOT_FOUND,
+                    "the Sonar poller role does not run here ([sonar_poller] enabled = false)",
+                )
+            }),
+        ),
     };
     Router::new()
         .route("/healthz", get(|| async { "ok" }))

@@ -219,9 +219,33 @@ fn sonar_poller_reports_every_template_kind_and_loses_nothing_when_sonar_fails()
         assert_eq!(value("efi_sonar_host_snmp_up", "109"), 0.0);
         assert_eq!(value("efi_sonar_host_icmp_loss_ratio", "109"), 1.0);
         assert_eq!(value("efi_sonar_host_icmp_loss_ratio", "106"), 0.0);
-        let state = status.to_json();
+        // Served over HTTP as the standalone role serves them.
+        let (addr, _server) = efi_core::server::serve(
+            efi_core::server::sonar_poller_router(status.clone()),
+            "127.0.0.1:0".parse().unwrap(),
+        )
+        .await
+        .unwrap();
+        let state: Value = reqwest::get(format!("http://{addr}/api/v1/sonar-poller"))
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
         assert_eq!(state["hosts"]["106"]["ip"], "::1");
+        assert_eq!(state["hosts"]["109"]["result"]["snmp"]["up"], false);
         assert_eq!(state["last_cycle"]["skipped"].as_array().unwrap().len(), 1);
+        assert_eq!(state["pending_hosts"], 0);
+        let served = reqwest::get(format!("http://{addr}/metrics"))
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        assert!(
+            served.contains("efi_sonar_poller_posts_total{result=\"delivered\"} 1"),
+            "{served}"
+        );
     });
 }
 

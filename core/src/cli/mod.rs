@@ -7,6 +7,7 @@ mod plugins;
 mod poll;
 mod service;
 mod sonar_poller;
+mod sweep;
 mod table;
 
 use crate::config::Config;
@@ -34,6 +35,9 @@ pub enum Command {
     Demo(demo::DemoArgs),
     /// Poll one device and print its record.
     Poll(poll::PollArgs),
+    /// Sweep many devices once (SNMP GET and walks, optionally ping) with a progress bar and
+    /// a summary.
+    Sweep(sweep::SweepArgs),
     /// Show what the IPAM arbiter would change in the sink (Sonar) now; writes nothing.
     Plan(arbiter::PlanArgs),
     /// Run the IPAM arbiter: keep the sink in step with the sources until stopped.
@@ -132,6 +136,7 @@ pub fn main() -> ExitCode {
             Command::Run(args) => arbiter::run(config, args).await,
             Command::Plugins(cmd) => plugins::run(config, cmd).await,
             Command::SonarPoller(args) => sonar_poller::run(config, args).await,
+            Command::Sweep(args) => sweep::run(config, args).await,
             Command::Config(_) | Command::Service(_) => unreachable!("handled above"),
         }
     });

@@ -17,11 +17,11 @@ use crate::engines::icmp::IcmpEngine;
 use crate::engines::snmp::SnmpEngine;
 use checks::{CheckSettings, HostResult};
 use delivery::{Delivery, PostOutcome};
+use futures::StreamExt;
 use status::PollerStatus;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::sync::Semaphore;
 
 /// The version string sent to Sonar.
 pub const VERSION: &str = concat!("efi-poller-", env!("CARGO_PKG_VERSION"));
@@ -157,52 +157,58 @@ impl SonarPoller {
         Some(outcome)
     }
 
-    /// Runs every host's checks: ICMP and SNMP of all hosts at once, each under its own
-    /// concurrency limit.
+    /// Runs every host's checks: the pings and the SNMP polls as two pipelines side by
+    /// side, each with its own concurrency limit. A host's check exists (and holds memory)
+    /// only while it is in flight.
     pub async fn run_checks(&self, hosts: &[work::HostJob]) -> BTreeMap<String, HostResult> {
-        let icmp_slots = Semaphore::new(self.config.icmp_concurrency.max(1));
-        let snmp_slots = Semaphore::new(self.config.snmp_concurrency.max(1));
+        let icmp_limit = self.config.icmp_concurrency.max(1);
         let interval = Duration::from_millis(self.icmp.config().interval_ms);
-        // Collected first: a lazy iterator's closure in the future's type trips the
-        // higher-ranked lifetime check when the cycle runs in a spawned task.
-        let checks: Vec<_> = hosts
-            .iter()
-            .enumerate()
-            .map(|(n, job)| {
-                let (icmp_slots, snmp_slots) = (&icmp_slots, &snmp_slots);
-                async move {
-                    let ping = async {
-                        let _slot = icmp_slots.acquire().await.expect("never closed");
-                        // Spread the first probes over one probe interval, as fping does.
-                        if hosts.len() > 1 && !interval.is_zero() {
-                            let step = interval / hosts.len() as u32;
-                            tokio::time::sleep(step * n as u32).await;
-                        }
-                        checks::ping(&self.icmp, job, &self.settings).await
-                    };
-                    let poll = async {
-                        let snmp_job = job.snmp.as_ref()?;
-                        let _slot = snmp_slots.acquire().await.expect("never closed");
-                        Some(
-                            checks::poll_snmp(
-                                &self.snmp,
-                                job.ip,
-                                job.is_network_site(),
-                                snmp_job,
-                                &self.settings,
-                            )
-                            .await,
-                        )
-                    };
-                    let (icmp, snmp) = tokio::join!(ping, poll);
-                    (job.id.clone(), HostResult { icmp, snmp })
+        // Spread the first probes of the first wave over one probe interval, as fping does.
+        let step = interval / icmp_limit.min(hosts.len()).max(1) as u32;
+        // Streams over indices, not over `&HostJob`: a closure taking a reference argument
+        // makes the future fail the higher-ranked lifetime check inside a spawned task.
+        let pings = futures::stream::iter(0..hosts.len())
+            .filter(|&i| std::future::ready(hosts[i].icmp))
+            .map(|i| async move {
+                if i < icmp_limit {
+                    tokio::time::sleep(step * i as u32).await;
                 }
+                (i, checks::ping(&self.icmp, &hosts[i], &self.settings).await)
             })
-            .collect();
-        futures::future::join_all(checks)
-            .await
-            .into_iter()
-            .collect()
+            .buffer_unordered(icmp_limit)
+            .collect::<Vec<_>>();
+        let polls = futures::stream::iter(0..hosts.len())
+            .filter(|&i| std::future::ready(hosts[i].snmp.is_some()))
+            .map(|i| async move {
+                let job = &hosts[i];
+                let snmp_job = job.snmp.as_ref().expect("filtered");
+                let result = checks::poll_snmp(
+                    &self.snmp,
+                    job.ip,
+                    job.is_network_site(),
+                    snmp_job,
+                    &self.settings,
+                )
+                .await;
+                (i, result)
+            })
+            .buffer_unordered(self.config.snmp_concurrency.max(1))
+            .collect::<Vec<_>>();
+        let (pings, polls) = tokio::join!(pings, polls);
+        let mut results: Vec<HostResult> = vec![
+            HostResult {
+                icmp: None,
+                snmp: None
+            };
+            hosts.len()
+        ];
+        for (i, icmp) in pings {
+            results[i].icmp = icmp;
+        }
+        for (i, snmp) in polls {
+            results[i].snmp = Some(snmp);
+        }
+        hosts.iter().map(|h| h.id.clone()).zip(results).collect()
     }
 
     /// Cycles every `interval_secs` until `stop` resolves; between cycles, results Sonar has
