@@ -90,6 +90,9 @@ pub struct SonarPollerConfig {
     pub pending_file: PathBuf,
     /// Timeout of each request to Sonar, in seconds.
     pub request_timeout_secs: u64,
+    /// Largest body posted to `/api/batch_poller`, in bytes; a cycle with more results is
+    /// posted in several bodies (web servers in front of Sonar cap request sizes).
+    pub max_post_bytes: usize,
 }
 
 impl Default for SonarPollerConfig {
@@ -112,6 +115,7 @@ impl Default for SonarPollerConfig {
             legacy_ip_addresses_key: true,
             pending_file: PathBuf::from("efi-poller-sonar-pending.json"),
             request_timeout_secs: 30,
+            max_post_bytes: 4 << 20,
         }
     }
 }
@@ -334,6 +338,13 @@ pub struct SnmpConfig {
     /// Most varbinds one walk may return before it is cut off (protects against agents
     /// that loop).
     pub max_walk_varbinds: usize,
+    /// UDP sockets per address family that carry every v1/v2c request (answers are matched
+    /// by request ID). 0 gives each device a socket of its own. SNMPv3 always uses one
+    /// socket per device.
+    pub shared_sockets: usize,
+    /// Receive buffer asked for each shared socket, in bytes (the kernel caps it at
+    /// net.core.rmem_max).
+    pub receive_buffer_bytes: usize,
 }
 
 impl Default for SnmpConfig {
@@ -345,6 +356,8 @@ impl Default for SnmpConfig {
             retries: 1,
             max_repetitions: 25,
             max_walk_varbinds: 100_000,
+            shared_sockets: 2,
+            receive_buffer_bytes: 4 << 20,
         }
     }
 }

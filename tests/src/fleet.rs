@@ -11,8 +11,9 @@ use std::net::{Ipv4Addr, SocketAddr};
 pub fn mib2_device(n: u32) -> String {
     let mac = format!("02ef1a{:06x}", n);
     let lte_mac = format!("02ef1b{:06x}", n);
-    let rx = 1_000_000u64 * u64::from(n) + 12_345;
-    let tx = 250_000u64 * u64::from(n) + 678;
+    // Counter32 values wrap at 2^32, as real ones do (large fleets would overflow).
+    let rx = (1_000_000u64 * u64::from(n) + 12_345) % (1 << 32);
+    let tx = (250_000u64 * u64::from(n) + 678) % (1 << 32);
     format!(
         "1.3.6.1.2.1.1.1.0|4|Linux efi-lab-cpe-{n} 5.4.0 armv7l\n\
          1.3.6.1.2.1.1.2.0|6|1.3.6.1.4.1.8072.3.2.10\n\
@@ -50,10 +51,10 @@ pub fn mib2_device(n: u32) -> String {
          1.3.6.1.2.1.4.22.1.2.2.10.{a}.{b}.9|4x|02ef1c{n:06x}\n",
         a = (n >> 8) & 0xff,
         b = n & 0xff,
-        uptime = 360_000 * n,
+        uptime = 360_000 * u64::from(n) % (1 << 32),
         lte_status = if n % 5 == 0 { 2 } else { 1 },
-        lte_rx = rx * 3,
-        lte_tx = tx * 3,
+        lte_rx = rx * 3 % (1 << 32),
+        lte_tx = tx * 3 % (1 << 32),
     )
 }
 
@@ -136,11 +137,16 @@ async fn start_mixed_fleet_from(
 
 /// Starts `count` MIB-II agents at 127.10.0.1.. on ephemeral ports.
 pub async fn start_mib2_fleet(count: u32) -> std::io::Result<Vec<SnmpAgent>> {
+    start_mib2_fleet_on(count, 0).await
+}
+
+/// Starts `count` MIB-II agents at 127.10.0.1.., all on `port` (0: an ephemeral port each).
+pub async fn start_mib2_fleet_on(count: u32, port: u16) -> std::io::Result<Vec<SnmpAgent>> {
     let mut agents = Vec::with_capacity(count as usize);
     for n in 1..=count {
         let data = AgentData::parse(&mib2_device(n))
             .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
-        let bind = SocketAddr::from((device_ip(n), 0));
+        let bind = SocketAddr::from((device_ip(n), port));
         agents.push(SnmpAgent::start(bind, data, AgentOptions::default()).await?);
     }
     Ok(agents)

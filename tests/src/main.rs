@@ -55,6 +55,12 @@ enum Simulator {
         /// How many devices.
         #[arg(long, default_value_t = 4)]
         devices: u32,
+        /// UDP port every device answers on (default: an ephemeral port each).
+        #[arg(long, default_value_t = 0)]
+        port: u16,
+        /// Write the devices' addresses to this file, one `IP PORT` per line.
+        #[arg(long)]
+        targets: Option<std::path::PathBuf>,
     },
 }
 
@@ -169,11 +175,35 @@ async fn main() -> anyhow::Result<()> {
             println!("genieacs nbi {}/devices/", sim.base_url());
             keep.push(Box::new(sim));
         }
-        Simulator::Snmp { devices } => {
-            for agent in efi_lab::fleet::start_mib2_fleet(devices).await? {
-                println!("snmp v2c community=public {}", agent.addr());
-                keep.push(Box::new(agent));
+        Simulator::Snmp {
+            devices,
+            port,
+            targets,
+        } => {
+            let agents = efi_lab::fleet::start_mib2_fleet_on(devices, port).await?;
+            let list: String = agents
+                .iter()
+                .map(|a| format!("{} {}\n", a.addr().ip(), a.addr().port()))
+                .collect();
+            if let Some(path) = targets {
+                std::fs::write(&path, &list)
+                    .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
             }
+            if devices <= 20 {
+                for agent in &agents {
+                    println!("snmp v2c community=public {}", agent.addr());
+                }
+            } else {
+                println!(
+                    "snmp v2c community=public: {devices} devices from {}",
+                    agents[0].addr()
+                );
+            }
+            keep.extend(
+                agents
+                    .into_iter()
+                    .map(|a| Box::new(a) as Box<dyn std::any::Any>),
+            );
         }
     }
     println!("efi-lab running; Ctrl-C stops it");

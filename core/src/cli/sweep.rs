@@ -9,6 +9,7 @@ use crate::engines::icmp::IcmpEngine;
 use crate::engines::snmp::{SnmpCredentials, SnmpEngine};
 use clap::Args;
 use efi_plugin_api::{IoErrorKind, Oid};
+use futures::StreamExt;
 use indicatif::{ProgressBar, ProgressStyle};
 use std::collections::BTreeMap;
 use std::net::{IpAddr, SocketAddr};
@@ -16,7 +17,6 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Instant;
-use tokio::sync::Semaphore;
 
 /// Arguments of `sweep`.
 #[derive(Args, Debug)]
@@ -150,17 +150,18 @@ pub async fn run(config: Config, args: SweepArgs) -> anyhow::Result<ExitCode> {
         .progress_chars("=> "),
     );
     let started = Instant::now();
-    let slots = Arc::new(Semaphore::new(args.concurrency.max(1)));
     let tally = Arc::new(std::sync::Mutex::new(Tally {
         devices: targets.len(),
         ..Tally::default()
     }));
     let get = Arc::new(get);
     let walks = Arc::new(walks);
-    let mut tasks = tokio::task::JoinSet::new();
-    for agent in targets {
-        // Reap finished tasks as we go so the set stays at most `concurrency` long.
-        while tasks.try_join_next().is_some() {}
+    // Every device of the sweep is a future of one task, at most `concurrency` of them
+    // alive at a time: no task per device, no cross-thread wake-ups, and a device's state
+    // (session, buffers) exists only while it is in flight.
+    let (reps, pings, no_snmp) = (args.max_repetitions, args.icmp, args.no_snmp);
+    let (all_tally, all_bar) = (tally.clone(), bar.clone());
+    let devices = futures::stream::iter(targets).map(move |agent| {
         let (snmp, icmp, tally, get, walks, bar, credentials) = (
             snmp.clone(),
             icmp.clone(),
@@ -170,12 +171,7 @@ pub async fn run(config: Config, args: SweepArgs) -> anyhow::Result<ExitCode> {
             bar.clone(),
             credentials.clone(),
         );
-        let (reps, pings, no_snmp) = (args.max_repetitions, args.icmp, args.no_snmp);
-        // A device's task exists only while it is in flight: its future (session state,
-        // buffers) is allocated when a slot frees, not for the whole list up front.
-        let slot = slots.clone().acquire_owned().await.expect("never closed");
-        tasks.spawn(async move {
-            let _slot = slot;
+        async move {
             let ping = async {
                 if pings == 0 {
                     return None;
@@ -231,12 +227,18 @@ pub async fn run(config: Config, args: SweepArgs) -> anyhow::Result<ExitCode> {
             }
             drop(t);
             bar.inc(1);
-        });
-    }
-    while tasks.join_next().await.is_some() {}
-    bar.finish_and_clear();
+        }
+    });
+    let concurrency = args.concurrency.max(1);
+    tokio::spawn(
+        devices
+            .buffer_unordered(concurrency)
+            .for_each(|()| async {}),
+    )
+    .await?;
+    all_bar.finish_and_clear();
     let wall = started.elapsed();
-    let t = tally.lock().unwrap();
+    let t = all_tally.lock().unwrap();
     let failed = t.devices - t.ok;
     if args.json {
         println!(

@@ -7,6 +7,7 @@
 pub mod http;
 pub mod icmp;
 pub mod snmp;
+pub mod snmp_mux;
 
 use crate::config::Config;
 use efi_plugin_api::{IoError, IoErrorKind, IoReply, IoRequest, IoResponse, Target};

@@ -5,6 +5,7 @@
 //! starts a fresh one, so a late answer to an abandoned try can never be taken for the
 //! answer to the next one.
 
+use super::snmp_mux::{self, Mux, MuxError};
 use crate::config::{Secret, SnmpConfig, SnmpVersion};
 use efi_plugin_api::{
     IoError, IoErrorKind, IoReply, IoRequest, IoResponse, Oid, SnmpValue, Target, VarBind,
@@ -18,6 +19,8 @@ use std::time::Duration;
 pub struct SnmpEngine {
     config: SnmpConfig,
     next_request_id: AtomicI32,
+    /// v1/v2c transport over shared sockets; `None` gives every session its own socket.
+    mux: Option<Mux>,
 }
 
 /// Who the engine is on the agent: a v1/v2c community or a v3 (USM) user.
@@ -81,17 +84,20 @@ pub enum PrivProtocol {
 }
 
 enum Op<'a> {
-    Get(&'a [snmp2::Oid<'static>]),
-    Bulk(&'a snmp2::Oid<'static>, u32),
-    Next(&'a snmp2::Oid<'static>),
+    Get(&'a [Oid]),
+    Bulk(&'a Oid, u32),
+    Next(&'a Oid),
 }
 
 impl SnmpEngine {
     /// An engine with these defaults.
     pub fn new(config: SnmpConfig) -> Self {
+        let mux = (config.shared_sockets > 0)
+            .then(|| Mux::new(config.shared_sockets, config.receive_buffer_bytes));
         SnmpEngine {
             config,
             next_request_id: AtomicI32::new(std::process::id() as i32 & 0x7fff_0000),
+            mux,
         }
     }
 
@@ -163,8 +169,7 @@ impl SnmpSession<'_> {
 
     /// GET of these OIDs, in one PDU.
     pub async fn get(&mut self, oids: &[Oid]) -> Result<Vec<VarBind>, IoError> {
-        let oids = oids.iter().map(to_snmp2).collect::<Result<Vec<_>, _>>()?;
-        self.exchange(Op::Get(&oids)).await
+        self.exchange(Op::Get(oids)).await
     }
 
     /// Walks the subtree under `root` (GETBULK with `max_repetitions`, or the engine's
@@ -186,7 +191,7 @@ impl SnmpSession<'_> {
         let mut out = Vec::new();
         let mut cursor = root.clone();
         loop {
-            let asked = to_snmp2(&cursor)?;
+            let asked = cursor.clone();
             let op = if v1 {
                 Op::Next(&asked)
             } else {
@@ -272,9 +277,87 @@ impl SnmpSession<'_> {
     }
 
     async fn exchange(&mut self, op: Op<'_>) -> Result<Vec<VarBind>, IoError> {
+        let community = match &self.credentials {
+            SnmpCredentials::V1(c) => Some((0, c)),
+            SnmpCredentials::V2c(c) => Some((1, c)),
+            SnmpCredentials::V3(_) => None,
+        };
+        match (community, &self.engine.mux) {
+            (Some((version, community)), Some(mux)) => {
+                let community = community.clone();
+                self.exchange_shared(mux, version, &community, op).await
+            }
+            _ => self.exchange_own_socket(op).await,
+        }
+    }
+
+    /// v1/v2c over the engine's shared sockets.
+    async fn exchange_shared(
+        &self,
+        mux: &Mux,
+        version: i64,
+        community: &Secret,
+        op: Op<'_>,
+    ) -> Result<Vec<VarBind>, IoError> {
+        let addr = self.agent;
+        let tries = self.retries + 1;
+        let (tag, bulk, oids): (u8, (u32, u32), Vec<&[u32]>) = match &op {
+            Op::Get(oids) => (
+                snmp_mux::GET,
+                (0, 0),
+                oids.iter().map(|o| o.arcs()).collect(),
+            ),
+            Op::Bulk(oid, reps) => (snmp_mux::GET_BULK, (0, *reps), vec![oid.arcs()]),
+            Op::Next(oid) => (snmp_mux::GET_NEXT, (0, 0), vec![oid.arcs()]),
+        };
+        let community = community.expose().as_bytes();
+        for _ in 0..tries {
+            let id = mux.request_id();
+            let datagram = snmp_mux::encode_request(version, community, tag, id, bulk, &oids);
+            match mux.exchange(addr, id, &datagram, self.timeout).await {
+                Ok(answer) => {
+                    let pdu = snmp2::Pdu::from_bytes(&answer).map_err(|e| map_error(addr, e))?;
+                    if pdu.message_type != snmp2::MessageType::Response
+                        || pdu.community != community
+                    {
+                        return Err(IoError::new(
+                            IoErrorKind::Protocol,
+                            format!(
+                                "agent {addr} answered a {:?} for another community",
+                                pdu.message_type
+                            ),
+                        ));
+                    }
+                    return varbinds_of(addr, pdu);
+                }
+                Err(MuxError::Timeout) => continue,
+                Err(MuxError::Io(e)) => {
+                    return Err(IoError::new(
+                        IoErrorKind::Refused,
+                        format!("cannot send to SNMP agent {addr}: {e}"),
+                    ))
+                }
+            }
+        }
+        Err(IoError::new(
+            IoErrorKind::Timeout,
+            format!(
+                "no SNMP answer from {addr} after {tries} tries of {} ms",
+                self.timeout.as_millis()
+            ),
+        ))
+    }
+
+    /// Over a socket of this session's own (snmp2; every v3 exchange).
+    async fn exchange_own_socket(&mut self, op: Op<'_>) -> Result<Vec<VarBind>, IoError> {
         let addr = self.agent;
         let timeout = self.timeout;
         let tries = self.retries + 1;
+        let op = match op {
+            Op::Get(oids) => Op2::Get(oids.iter().map(to_snmp2).collect::<Result<Vec<_>, _>>()?),
+            Op::Bulk(oid, reps) => Op2::Bulk(to_snmp2(oid)?, reps),
+            Op::Next(oid) => Op2::Next(to_snmp2(oid)?),
+        };
         let mut resynced = false;
         let mut try_no = 0;
         while try_no < tries {
@@ -289,32 +372,14 @@ impl SnmpSession<'_> {
             let session = self.session.as_mut().expect("opened above");
             let attempt = async {
                 let pdu = match &op {
-                    Op::Get(oids) => {
+                    Op2::Get(oids) => {
                         let refs: Vec<&snmp2::Oid> = oids.iter().collect();
                         session.get_many(&refs).await
                     }
-                    Op::Bulk(oid, reps) => session.getbulk(&[oid], 0, *reps).await,
-                    Op::Next(oid) => session.getnext(oid).await,
+                    Op2::Bulk(oid, reps) => session.getbulk(&[oid], 0, *reps).await,
+                    Op2::Next(oid) => session.getnext(oid).await,
                 };
-                let pdu = pdu?;
-                if pdu.error_status != 0 {
-                    return Ok(Err(IoError::new(
-                        IoErrorKind::Protocol,
-                        format!(
-                            "agent {addr} answered error status {} at index {}",
-                            pdu.error_status, pdu.error_index
-                        ),
-                    )));
-                }
-                Ok(pdu
-                    .varbinds
-                    .map(|(oid, value)| {
-                        Ok(VarBind {
-                            oid: from_snmp2(&oid)?,
-                            value: convert_value(value)?,
-                        })
-                    })
-                    .collect::<Result<Vec<_>, IoError>>())
+                Ok(varbinds_of(addr, pdu?))
             };
             match tokio::time::timeout(timeout, attempt).await {
                 Ok(Ok(result)) => return result,
@@ -384,6 +449,33 @@ fn security(user: &UsmUser) -> snmp2::v3::Security {
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+enum Op2 {
+    Get(Vec<snmp2::Oid<'static>>),
+    Bulk(snmp2::Oid<'static>, u32),
+    Next(snmp2::Oid<'static>),
+}
+
+/// The varbinds of an answer, or the agent's error status.
+fn varbinds_of(addr: SocketAddr, pdu: snmp2::Pdu<'_>) -> Result<Vec<VarBind>, IoError> {
+    if pdu.error_status != 0 {
+        return Err(IoError::new(
+            IoErrorKind::Protocol,
+            format!(
+                "agent {addr} answered error status {} at index {}",
+                pdu.error_status, pdu.error_index
+            ),
+        ));
+    }
+    pdu.varbinds
+        .map(|(oid, value)| {
+            Ok(VarBind {
+                oid: from_snmp2(&oid)?,
+                value: convert_value(value)?,
+            })
+        })
+        .collect()
 }
 
 fn map_error(addr: SocketAddr, e: snmp2::Error) -> IoError {

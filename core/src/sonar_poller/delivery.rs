@@ -9,8 +9,10 @@
 use super::checks::HostResult;
 use super::VERSION;
 use crate::config::Secret;
-use serde_json::{json, Map, Value};
+use serde_json::{json, Value};
+use std::collections::BTreeMap;
 use std::fmt;
+use std::io::Write as _;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::Duration;
@@ -55,15 +57,46 @@ impl fmt::Display for PostOutcome {
     }
 }
 
+/// Results waiting for Sonar: each host's result as JSON text (compact: a cycle of
+/// thousands of hosts is kept as text, not as a tree of values).
 #[derive(Default)]
 struct Pending {
-    results: Map<String, Value>,
+    results: BTreeMap<String, String>,
     time_taken: u64,
+}
+
+impl Pending {
+    /// The body of `/api/batch_poller` for these hosts, written as text.
+    fn body(&self, api_key: &str, ids: &[&String]) -> String {
+        let mut out = String::with_capacity(
+            ids.iter()
+                .map(|id| self.results[*id].len() + id.len() + 4)
+                .sum::<usize>()
+                + 128,
+        );
+        out.push_str(&format!(
+            "{{\"api_key\":{},\"version\":{},\"time_taken\":{},\"results\":{{",
+            Value::from(api_key),
+            Value::from(VERSION),
+            self.time_taken
+        ));
+        for (i, id) in ids.iter().enumerate() {
+            if i > 0 {
+                out.push(',');
+            }
+            out.push_str(&Value::from(id.as_str()).to_string());
+            out.push(':');
+            out.push_str(&self.results[*id]);
+        }
+        out.push_str("}}");
+        out
+    }
 }
 
 /// The connection to one Sonar instance's poller endpoints.
 pub struct Delivery {
     base_url: String,
+    max_post_bytes: usize,
     api_key: Secret,
     client: reqwest::Client,
     pending_file: PathBuf,
@@ -77,6 +110,7 @@ impl Delivery {
         api_key: Secret,
         timeout: Duration,
         pending_file: PathBuf,
+        max_post_bytes: usize,
     ) -> Result<Delivery, String> {
         crate::engines::http::init_tls();
         let client = reqwest::Client::builder()
@@ -94,6 +128,7 @@ impl Delivery {
         }
         Ok(Delivery {
             base_url,
+            max_post_bytes: max_post_bytes.max(1024),
             api_key,
             client,
             pending_file,
@@ -124,41 +159,74 @@ impl Delivery {
 
     /// Adds a cycle's results to the pending set (replacing older results of the same
     /// hosts) and writes it to disk before anything is sent.
-    pub fn add(
+    pub fn add<'r>(
         &self,
-        results: impl IntoIterator<Item = (String, HostResult)>,
+        results: impl IntoIterator<Item = (&'r String, &'r HostResult)>,
         time_taken: u64,
     ) -> std::io::Result<()> {
         let mut pending = self.pending.lock().unwrap();
         for (id, r) in results {
-            let v = serde_json::to_value(r).expect("results serialise");
-            pending.results.insert(id, v);
+            let text = serde_json::to_string(r).expect("results serialise");
+            pending.results.insert(id.clone(), text);
         }
         pending.time_taken = time_taken;
         save_pending(&self.pending_file, &pending)
     }
 
-    /// `POST /api/batch_poller` with every pending result.
+    /// `POST /api/batch_poller` with every pending result, in bodies of at most
+    /// `max_post_bytes` each (a larger cycle is several posts). Stops at the first post
+    /// that fails; what was not accepted stays pending.
     pub async fn post(&self) -> PostOutcome {
-        let (snapshot, time_taken) = {
+        let (chunks, total) = {
             let p = self.pending.lock().unwrap();
-            (p.results.clone(), p.time_taken)
+            let mut chunks: Vec<Vec<String>> = Vec::new();
+            // The envelope (key, version, time taken) counts too.
+            const ENVELOPE: usize = 256;
+            let mut size = 0;
+            for (id, text) in &p.results {
+                if chunks.is_empty() || (size + text.len() > self.max_post_bytes && size > ENVELOPE)
+                {
+                    chunks.push(Vec::new());
+                    size = ENVELOPE;
+                }
+                size += text.len() + id.len() + 4;
+                chunks.last_mut().expect("pushed").push(id.clone());
+            }
+            (chunks, p.results.len())
         };
-        if snapshot.is_empty() {
+        if total == 0 {
             return PostOutcome::Delivered(0);
         }
+        let mut delivered = 0;
+        for ids in chunks {
+            match self.post_chunk(&ids).await {
+                PostOutcome::Delivered(n) => delivered += n,
+                failed => return failed,
+            }
+        }
+        PostOutcome::Delivered(delivered)
+    }
+
+    async fn post_chunk(&self, ids: &[String]) -> PostOutcome {
+        let (body, snapshot) = {
+            let p = self.pending.lock().unwrap();
+            let ids: Vec<&String> = ids
+                .iter()
+                .filter(|id| p.results.contains_key(*id))
+                .collect();
+            let snapshot: BTreeMap<String, String> = ids
+                .iter()
+                .map(|id| ((*id).clone(), p.results[*id].clone()))
+                .collect();
+            (p.body(self.api_key.expose(), &ids), snapshot)
+        };
+        let time_taken = self.pending.lock().unwrap().time_taken;
         let url = format!("{}/api/batch_poller", self.base_url);
-        let body = json!({
-            "api_key": self.api_key.expose(),
-            "version": VERSION,
-            "time_taken": time_taken,
-            "results": snapshot,
-        });
         let failed = |reason: String| PostOutcome::Failed {
             reason,
             pending: self.pending_hosts(),
         };
-        let (status, text) = match self.send(&url, &body).await {
+        let (status, text) = match self.send_text(&url, body).await {
             Ok(r) => r,
             Err(e) => return failed(e),
         };
@@ -195,7 +263,7 @@ impl Delivery {
 
     fn set_aside(
         &self,
-        snapshot: &Map<String, Value>,
+        snapshot: &BTreeMap<String, String>,
         time_taken: u64,
     ) -> std::io::Result<PathBuf> {
         let stamp = std::time::SystemTime::now()
@@ -222,11 +290,20 @@ impl Delivery {
     }
 
     async fn send(&self, url: &str, body: &Value) -> Result<(reqwest::StatusCode, String), String> {
+        self.send_text(url, body.to_string()).await
+    }
+
+    async fn send_text(
+        &self,
+        url: &str,
+        body: String,
+    ) -> Result<(reqwest::StatusCode, String), String> {
         let response = self
             .client
             .post(url)
             .header("Accept", "application/json")
-            .json(body)
+            .header("Content-Type", "application/json")
+            .body(body)
             .send()
             .await
             .map_err(|e| crate::engines::http::classify(url, e).message)?;
@@ -273,7 +350,7 @@ fn load_pending(path: &Path) -> Result<Pending, String> {
             results: v
                 .get("results")
                 .and_then(Value::as_object)
-                .cloned()
+                .map(|m| m.iter().map(|(k, v)| (k.clone(), v.to_string())).collect())
                 .unwrap_or_default(),
             time_taken: v.get("time_taken").and_then(Value::as_u64).unwrap_or(0),
         }),
@@ -304,8 +381,18 @@ fn save_pending(path: &Path, pending: &Pending) -> std::io::Result<()> {
         .filter(|p| !p.as_os_str().is_empty())
         .unwrap_or(Path::new("."));
     let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
-    let body = json!({"time_taken": pending.time_taken, "results": pending.results});
-    serde_json::to_writer(&mut tmp, &body)?;
+    let ids: Vec<&String> = pending.results.keys().collect();
+    let mut w = std::io::BufWriter::new(tmp.as_file_mut());
+    write!(w, "{{\"time_taken\":{},\"results\":{{", pending.time_taken)?;
+    for (i, id) in ids.iter().enumerate() {
+        if i > 0 {
+            w.write_all(b",")?;
+        }
+        write!(w, "{}:{}", Value::from(id.as_str()), pending.results[*id])?;
+    }
+    w.write_all(b"}}")?;
+    w.flush()?;
+    drop(w);
     tmp.as_file().sync_all()?;
     tmp.persist(path).map_err(|e| e.error)?;
     Ok(())
@@ -338,24 +425,21 @@ mod tests {
                 Secret::new("k"),
                 Duration::from_secs(1),
                 file.clone(),
+                1 << 20,
             )
             .unwrap()
         };
         let d = open();
-        d.add(
-            [
-                ("1".to_string(), result(100.0)),
-                ("2".to_string(), result(0.0)),
-            ],
-            3,
-        )
-        .unwrap();
-        d.add([("1".to_string(), result(10.0))], 4).unwrap();
+        let (one, two) = ("1".to_string(), "2".to_string());
+        d.add([(&one, &result(100.0)), (&two, &result(0.0))], 3)
+            .unwrap();
+        d.add([(&one, &result(10.0))], 4).unwrap();
         drop(d);
         let d = open();
         assert_eq!(d.pending_hosts(), 2);
         let p = d.pending.lock().unwrap();
-        assert_eq!(p.results["1"]["icmp"]["loss_percentage"], 10.0);
+        let one: Value = serde_json::from_str(&p.results["1"]).unwrap();
+        assert_eq!(one["icmp"]["loss_percentage"], 10.0);
         assert_eq!(p.time_taken, 4);
     }
 
@@ -369,6 +453,7 @@ mod tests {
             Secret::new("k"),
             Duration::from_secs(1),
             file.clone(),
+            1 << 20,
         )
         .unwrap();
         assert_eq!(d.pending_hosts(), 0);

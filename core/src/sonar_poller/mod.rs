@@ -81,6 +81,7 @@ impl SonarPoller {
             api_key,
             Duration::from_secs(c.request_timeout_secs.max(1)),
             c.pending_file.clone(),
+            c.max_post_bytes,
         )?;
         let settings = CheckSettings {
             icmp_count: c.icmp_count.max(1),
@@ -113,6 +114,7 @@ impl SonarPoller {
     pub async fn cycle(&self) -> Result<CycleReport, String> {
         let document = self.delivery.fetch_work().await?;
         let work = work::parse(&document).map_err(|e| format!("Sonar's work document: {e}"))?;
+        drop(document);
         for p in &work.problems {
             tracing::warn!("Sonar work: {p}; the host is skipped");
         }
@@ -135,10 +137,10 @@ impl SonarPoller {
                 report.snmp_up += usize::from(snmp.up);
             }
         }
-        self.status.record_cycle(&work.hosts, &results, &report);
         self.delivery
-            .add(results, checks_took.as_secs())
+            .add(results.iter(), checks_took.as_secs())
             .map_err(|e| format!("cannot keep the results: {e}"))?;
+        self.status.record_cycle(&work.hosts, results, &report);
         let outcome = self.delivery.post().await;
         self.status
             .record_post(&outcome, self.delivery.pending_hosts());

@@ -51,7 +51,7 @@ impl PollerStatus {
     pub(super) fn record_cycle(
         &self,
         jobs: &[HostJob],
-        results: &BTreeMap<String, HostResult>,
+        mut results: BTreeMap<String, HostResult>,
         report: &CycleReport,
     ) {
         let mut s = self.inner.lock().unwrap();
@@ -69,7 +69,7 @@ impl PollerStatus {
         s.hosts = jobs
             .iter()
             .filter_map(|j| {
-                let result = results.get(&j.id)?.clone();
+                let result = results.remove(&j.id)?;
                 Some((
                     j.id.clone(),
                     HostEntry {

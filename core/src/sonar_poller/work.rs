@@ -10,7 +10,9 @@ use crate::config::Secret;
 use crate::engines::snmp::{AuthProtocol, PrivProtocol, SnmpCredentials, UsmUser};
 use efi_plugin_api::Oid;
 use serde_json::{Map, Value};
+use std::collections::HashMap;
 use std::net::IpAddr;
+use std::sync::Arc;
 
 /// sysObjectID, which every SNMP job reads (Sonar matches device mappers on it).
 pub const SYS_OBJECT_ID: &str = "1.3.6.1.2.1.1.2.0";
@@ -36,8 +38,8 @@ pub struct HostJob {
     pub kind: String,
     /// Ping it.
     pub icmp: bool,
-    /// Poll it over SNMP, and how.
-    pub snmp: Option<SnmpJob>,
+    /// Poll it over SNMP, and how (shared by the hosts of a template without overrides).
+    pub snmp: Option<Arc<SnmpJob>>,
 }
 
 impl HostJob {
@@ -72,8 +74,9 @@ pub fn parse(document: &Value) -> Result<Work, String> {
     let mut work = Work::default();
     let mut ids: Vec<&String> = hosts.keys().collect();
     ids.sort_by_key(|id| (id.parse::<u64>().unwrap_or(u64::MAX), id.to_string()));
+    let mut shared: HashMap<String, Option<Arc<SnmpJob>>> = HashMap::new();
     for id in ids {
-        match host_job(id, &hosts[id], &templates) {
+        match host_job(id, &hosts[id], &templates, &mut shared) {
             Ok(job) => work.hosts.push(job),
             Err(problem) => work.problems.push(format!("host {id}: {problem}")),
         }
@@ -105,7 +108,12 @@ fn kind_of(v: &Value) -> &'static str {
     }
 }
 
-fn host_job(id: &str, host: &Value, templates: &Map<String, Value>) -> Result<HostJob, String> {
+fn host_job(
+    id: &str,
+    host: &Value,
+    templates: &Map<String, Value>,
+    shared: &mut HashMap<String, Option<Arc<SnmpJob>>>,
+) -> Result<HostJob, String> {
     if id.parse::<u64>().is_err() {
         return Err("the key is not an inventory item ID".into());
     }
@@ -128,14 +136,30 @@ fn host_job(id: &str, host: &Value, templates: &Map<String, Value>) -> Result<Ho
         .and_then(Value::as_object)
         .ok_or_else(|| format!("monitoring template {template_id} is not in the document"))?;
     // Overrides: `[]` when none, else template fields; only truthy values override.
+    let overrides = match host.get("snmp_overrides") {
+        Some(Value::Object(o)) if o.values().any(truthy) => Some(o),
+        _ => None,
+    };
     let mut fields = template.clone();
-    if let Some(Value::Object(overrides)) = host.get("snmp_overrides") {
+    if let Some(overrides) = overrides {
         for (k, v) in overrides {
             if truthy(v) {
                 fields.insert(k.clone(), v.clone());
             }
         }
     }
+    let snmp = match (overrides, shared.get(&template_id)) {
+        (None, Some(job)) => job.clone(),
+        _ => {
+            let job = snmp_job(&fields)
+                .map_err(|e| format!("template {template_id}: {e}"))?
+                .map(Arc::new);
+            if overrides.is_none() {
+                shared.insert(template_id.clone(), job.clone());
+            }
+            job
+        }
+    };
     let kind = host
         .get("type")
         .and_then(Value::as_str)
@@ -146,7 +170,7 @@ fn host_job(id: &str, host: &Value, templates: &Map<String, Value>) -> Result<Ho
         ip,
         kind,
         icmp: fields.get("icmp").is_some_and(truthy),
-        snmp: snmp_job(&fields).map_err(|e| format!("template {template_id}: {e}"))?,
+        snmp,
     })
 }
 

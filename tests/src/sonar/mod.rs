@@ -126,7 +126,12 @@ impl SonarSim {
         let router = Router::new()
             .route("/api/graphql", post(graphql))
             .route("/api/poller", post(poller))
-            .route("/api/batch_poller", post(batch_poller))
+            // Sonar's web server caps request bodies; 8 MB is a common PHP/nginx limit and
+            // what the simulator enforces (the poller splits larger cycles).
+            .route(
+                "/api/batch_poller",
+                post(batch_poller).layer(axum::extract::DefaultBodyLimit::max(8 << 20)),
+            )
             .with_state(inner.clone());
         let server = SimServer::start(bind, router).await?;
         Ok(SonarSim { inner, server })
