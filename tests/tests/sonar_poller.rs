@@ -60,12 +60,16 @@ fn work(snmpd_ip: &str, with_101: bool) -> Value {
         "109": host(SILENT, 1, "accounts"),
         "110": host("not-an-address", 1, "accounts"),
         "111": host(&lab2, 7, "accounts"),
+        "112": host(&lab2, 8, "network_sites"),
     });
     if with_101 {
         hosts["101"] = host(&lab1, 1, "accounts");
     }
     let mut icmp_only = template(Value::Null, "");
     icmp_only["oids"] = Value::Null;
+    let mut snmp_only = template(json!(2), "public");
+    snmp_only["icmp"] = json!(false);
+    snmp_only["collect_interface_statistics"] = json!(false);
     json!({
         "hosts": hosts,
         "monitoring_templates": {
@@ -76,6 +80,7 @@ fn work(snmpd_ip: &str, with_101: bool) -> Value {
             "5": template(json!(2), netsnmpd::COMMUNITY),
             "6": icmp_only,
             "7": template(json!(2), "not-the-community"),
+            "8": snmp_only,
         }
     })
 }
@@ -203,7 +208,7 @@ fn sonar_poller_reports_every_template_kind_and_loses_nothing_when_sonar_fails()
         ids.sort();
         assert_eq!(
             ids,
-            ["101", "102", "103", "104", "105", "106", "107", "108", "109", "111"],
+            ["101", "102", "103", "104", "105", "106", "107", "108", "109", "111", "112"],
             "every host once, 110 skipped"
         );
         check_results(results);
@@ -341,4 +346,12 @@ fn check_results(results: &serde_json::Map<String, Value>) {
 
     // 111: a wrong community is a device that does not answer.
     assert_eq!(r("111")["snmp"]["up"], false);
+
+    // 112: no ping, no interface statistics: only the template's OIDs and metadata.
+    let lean = r("112");
+    assert_eq!(lean["icmp"], Value::Null);
+    assert_eq!(lean["snmp"]["up"], true);
+    assert_eq!(lean["snmp"]["interfaces"], json!([]));
+    assert_eq!(lean["snmp"]["metadata"]["name"], "cpe-002");
+    assert_eq!(lean["snmp"]["results"]["counters"]["1.3.6.1.2.1.2.2.1.10.2"], "2012345");
 }
