@@ -353,5 +353,8 @@ fn check_results(results: &serde_json::Map<String, Value>) {
     assert_eq!(lean["snmp"]["up"], true);
     assert_eq!(lean["snmp"]["interfaces"], json!([]));
     assert_eq!(lean["snmp"]["metadata"]["name"], "cpe-002");
-    assert_eq!(lean["snmp"]["results"]["counters"]["1.3.6.1.2.1.2.2.1.10.2"], "2012345");
+    assert_eq!(
+        lean["snmp"]["results"]["counters"]["1.3.6.1.2.1.2.2.1.10.2"],
+        "2012345"
+    );
 }
