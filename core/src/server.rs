@@ -178,6 +178,7 @@ async fn webhook(
 async fn metrics(State(app): State<Arc<AppState>>) -> Response {
     let mut body = app.arbiter.metrics();
     body.push_str(&app.devices.metrics());
+    body.push_str(&app.arbiter.host().runner.engines().metrics());
     if let Some(p) = &app.sonar_poller {
         body.push_str(&p.metrics());
     }

@@ -33,6 +33,8 @@ pub enum Fault {
     Slow(Duration),
     /// Answer with bytes that are not SNMP.
     Garbage,
+    /// Ignore the next this-many requests, then answer normally (a lost datagram).
+    DropNext(u32),
 }
 
 /// Settings of one agent.
@@ -124,9 +126,20 @@ async fn serve(socket: UdpSocket, shared: Arc<Shared>) {
             continue;
         };
         shared.requests.fetch_add(1, Ordering::Relaxed);
-        let fault = *shared.fault.lock().unwrap();
+        let fault = {
+            let mut f = shared.fault.lock().unwrap();
+            let now = *f;
+            if let Fault::DropNext(n) = now {
+                *f = if n <= 1 {
+                    Fault::None
+                } else {
+                    Fault::DropNext(n - 1)
+                };
+            }
+            now
+        };
         let answer = match fault {
-            Fault::NoAnswer => continue,
+            Fault::NoAnswer | Fault::DropNext(_) => continue,
             Fault::Garbage => Some(b"\x30\x03\x02\x01".to_vec()),
             _ => answer(&shared, &buf[..len]),
         };

@@ -205,3 +205,105 @@ fn icmp_counts_loss_for_an_address_that_does_not_answer() {
         assert_eq!(down.min_ms(), None, "a lost probe is never a latency");
     });
 }
+
+async fn lab_agent() -> efi_lab::snmp_agent::SnmpAgent {
+    efi_lab::snmp_agent::SnmpAgent::start(
+        "127.0.0.1:0".parse().unwrap(),
+        efi_plugin_api::snmprec::AgentData::parse(&efi_lab::fleet::mib2_device(7)).unwrap(),
+        efi_lab::snmp_agent::AgentOptions::default(),
+    )
+    .await
+    .unwrap()
+}
+
+#[tokio::test]
+async fn snmp_timeout_then_success_on_the_retry() {
+    let agent = lab_agent().await;
+    let engine = SnmpEngine::new(SnmpConfig {
+        timeout_ms: 300,
+        retries: 1,
+        ..SnmpConfig::default()
+    });
+    agent.set_fault(efi_lab::snmp_agent::Fault::DropNext(1));
+    let mut session = engine.session(agent.addr(), SnmpCredentials::V2c(Secret::new("public")));
+    let vbs = session.get(&[sys_name()]).await.unwrap();
+    assert_eq!(vbs[0].value.as_text().as_deref(), Some("cpe-007"));
+    assert_eq!(
+        agent.requests(),
+        2,
+        "the first try was lost, the retry answered"
+    );
+}
+
+#[tokio::test]
+async fn a_malformed_snmp_answer_is_counted_and_survived() {
+    let agent = lab_agent().await;
+    let engine = SnmpEngine::new(SnmpConfig {
+        timeout_ms: 300,
+        retries: 0,
+        ..SnmpConfig::default()
+    });
+    let credentials = SnmpCredentials::V2c(Secret::new("public"));
+    agent.set_fault(efi_lab::snmp_agent::Fault::Garbage);
+    let err = engine
+        .session(agent.addr(), credentials.clone())
+        .get(&[sys_name()])
+        .await
+        .unwrap_err();
+    assert_eq!(err.kind, IoErrorKind::Timeout, "{err}");
+    assert_eq!(
+        engine.stray_answers().0,
+        1,
+        "the garbage datagram is counted"
+    );
+    agent.set_fault(efi_lab::snmp_agent::Fault::None);
+    let vbs = engine
+        .session(agent.addr(), credentials)
+        .get(&[sys_name()])
+        .await
+        .unwrap();
+    assert_eq!(vbs[0].value.as_text().as_deref(), Some("cpe-007"));
+}
+
+#[tokio::test]
+async fn https_with_an_untrusted_certificate_is_refused_unless_the_driver_opts_out() {
+    use efi_core::config::HttpConfig;
+    use efi_core::engines::http::HttpEngine;
+    use efi_plugin_api::{HttpRequest, IoReply, TlsPolicy};
+    let pki = efi_lab::pki::TestPki::generate("cpe-vendor-ca");
+    let router = axum::Router::new().route("/status.xml", axum::routing::get(|| async { "<ok/>" }));
+    let server = efi_lab::sim::SimServer::start_tls(
+        "127.0.0.1:0".parse().unwrap(),
+        router,
+        pki.server_config(false),
+    )
+    .await
+    .unwrap();
+    let url = format!("https://127.0.0.1:{}/status.xml", server.addr().port());
+    let engine = HttpEngine::new(HttpConfig::default(), Default::default());
+
+    let verify = HttpRequest::get(&url);
+    let err = engine.execute(&verify).await.unwrap_err();
+    assert!(err.message.to_lowercase().contains("certificate"), "{err}");
+
+    let mut opt_out = HttpRequest::get(&url);
+    opt_out.tls = TlsPolicy::AcceptInvalid;
+    match engine.execute(&opt_out).await.unwrap() {
+        IoReply::Http(r) => {
+            assert_eq!(r.status, 200);
+            assert_eq!(r.body, b"<ok/>");
+        }
+        other => panic!("{other:?}"),
+    }
+
+    // An operator can forbid the opt-out for every driver.
+    let strict = HttpEngine::new(
+        HttpConfig {
+            allow_invalid_certs: false,
+            ..HttpConfig::default()
+        },
+        Default::default(),
+    );
+    let err = strict.execute(&opt_out).await.unwrap_err();
+    assert_eq!(err.kind, IoErrorKind::Unsupported, "{err}");
+}

@@ -58,8 +58,36 @@ impl Engines {
         &self.snmp
     }
 
+    /// `efi_snmp_stray_datagrams_total{kind}`: datagrams on the shared SNMP sockets that
+    /// were not SNMP (`malformed`) or answered nothing in flight (`unmatched`).
+    pub fn metrics(&self) -> String {
+        stray_metrics(&self.snmp)
+    }
+
     /// Runs the requests of one step concurrently; answers come back in request order.
     pub async fn execute_all(&self, target: &Target, requests: &[IoRequest]) -> Vec<IoResponse> {
         futures::future::join_all(requests.iter().map(|r| self.execute(target, r))).await
     }
+}
+
+/// The stray-datagram counters of an SNMP engine in the exposition format.
+pub fn stray_metrics(snmp: &snmp::SnmpEngine) -> String {
+    let (malformed, unmatched) = snmp.stray_answers();
+    let mut m = crate::metrics::Exposition::default();
+    m.family(
+        "efi_snmp_stray_datagrams_total",
+        "counter",
+        "Datagrams on the shared SNMP sockets that were not SNMP, or answered no request in flight.",
+    );
+    m.sample(
+        "efi_snmp_stray_datagrams_total",
+        &[("kind", "malformed")],
+        malformed as f64,
+    );
+    m.sample(
+        "efi_snmp_stray_datagrams_total",
+        &[("kind", "unmatched")],
+        unmatched as f64,
+    );
+    m.finish()
 }

@@ -101,6 +101,18 @@ impl SnmpEngine {
         }
     }
 
+    /// Datagrams on the shared sockets that were not SNMP (`malformed`) or answered nothing
+    /// in flight (`unmatched`); zeros without shared sockets.
+    pub fn stray_answers(&self) -> (u64, u64) {
+        self.mux.as_ref().map_or((0, 0), |m| {
+            let c = m.counters();
+            (
+                c.malformed.load(std::sync::atomic::Ordering::Relaxed),
+                c.unmatched.load(std::sync::atomic::Ordering::Relaxed),
+            )
+        })
+    }
+
     /// The credentials of the `[snmp]` section, used for driver requests.
     pub fn default_credentials(&self) -> SnmpCredentials {
         match self.config.version {

@@ -27,6 +27,16 @@ const COALESCE_ABOVE: usize = 16;
 
 type Waiters = Arc<Mutex<HashMap<i32, (SocketAddr, oneshot::Sender<Vec<u8>>)>>>;
 
+/// Datagrams that arrived on the shared sockets and were no answer to anything in flight.
+#[derive(Default)]
+pub struct MuxCounters {
+    /// Not an SNMP v1/v2c message at all (cut short, garbage).
+    pub malformed: std::sync::atomic::AtomicU64,
+    /// A well-formed message nobody waits for (late answer to an abandoned try, or from
+    /// another address than the one asked).
+    pub unmatched: std::sync::atomic::AtomicU64,
+}
+
 struct Family {
     sockets: Vec<Arc<UdpSocket>>,
     next: AtomicUsize,
@@ -40,6 +50,7 @@ pub struct Mux {
     v6: OnceCell<Family>,
     waiters: Waiters,
     next_id: AtomicI32,
+    counters: Arc<MuxCounters>,
 }
 
 /// Why a request got no answer.
@@ -61,7 +72,13 @@ impl Mux {
             v6: OnceCell::new(),
             waiters: Arc::new(Mutex::new(HashMap::new())),
             next_id: AtomicI32::new((std::process::id() as i32 & 0x7fff) << 16),
+            counters: Arc::default(),
         }
+    }
+
+    /// What arrived that answered nothing.
+    pub fn counters(&self) -> &MuxCounters {
+        &self.counters
     }
 
     /// A request ID no request in flight has.
@@ -115,7 +132,11 @@ impl Mux {
                 socket.set_nonblocking(true)?;
                 socket.bind(&bind.into())?;
                 let socket = Arc::new(UdpSocket::from_std(socket.into())?);
-                tokio::spawn(receive(socket.clone(), self.waiters.clone()));
+                tokio::spawn(receive(
+                    socket.clone(),
+                    self.waiters.clone(),
+                    self.counters.clone(),
+                ));
                 sockets.push(socket);
             }
             Ok(Family {
@@ -134,7 +155,7 @@ impl Mux {
 /// then taken in batches, one wake-up each, instead of one wake-up per answer. The agent
 /// stays busy (most requests are still queued at it), so throughput does not drop; with few
 /// requests in flight there is no pause and no added latency.
-async fn receive(socket: Arc<UdpSocket>, waiters: Waiters) {
+async fn receive(socket: Arc<UdpSocket>, waiters: Waiters, counters: Arc<MuxCounters>) {
     let mut buf = vec![0u8; 65_536];
     loop {
         let (n, from) = match socket.try_recv_from(&mut buf) {
@@ -154,6 +175,8 @@ async fn receive(socket: Arc<UdpSocket>, waiters: Waiters) {
             Err(_) => continue,
         };
         let Some(id) = answer_request_id(&buf[..n]) else {
+            counters.malformed.fetch_add(1, Ordering::Relaxed);
+            tracing::debug!(%from, bytes = n, "SNMP datagram that is not a v1/v2c message; dropped");
             continue;
         };
         let mut w = waiters.lock().unwrap();
@@ -161,6 +184,9 @@ async fn receive(socket: Arc<UdpSocket>, waiters: Waiters) {
             let (_, tx) = w.remove(&id).expect("just seen");
             drop(w);
             let _ = tx.send(buf[..n].to_vec());
+        } else {
+            drop(w);
+            counters.unmatched.fetch_add(1, Ordering::Relaxed);
         }
     }
 }

@@ -105,6 +105,11 @@ impl SonarPoller {
         self.status.clone()
     }
 
+    /// Datagrams on the role's SNMP sockets that were not SNMP, or answered nothing.
+    pub fn stray_answers(&self) -> (u64, u64) {
+        self.snmp.stray_answers()
+    }
+
     /// Results waiting for Sonar (hosts).
     pub fn pending_hosts(&self) -> usize {
         self.delivery.pending_hosts()
@@ -141,6 +146,7 @@ impl SonarPoller {
             .add(results.iter(), checks_took.as_secs())
             .map_err(|e| format!("cannot keep the results: {e}"))?;
         self.status.record_cycle(&work.hosts, results, &report);
+        self.status.record_strays(self.snmp.stray_answers());
         let outcome = self.delivery.post().await;
         self.status
             .record_post(&outcome, self.delivery.pending_hosts());

@@ -26,6 +26,8 @@ struct Inner {
     pending_hosts: usize,
     last_post: Option<String>,
     hosts: BTreeMap<String, HostEntry>,
+    stray_malformed: u64,
+    stray_unmatched: u64,
 }
 
 #[derive(Serialize, Clone)]
@@ -82,6 +84,12 @@ impl PollerStatus {
             .collect();
     }
 
+    pub(super) fn record_strays(&self, (malformed, unmatched): (u64, u64)) {
+        let mut s = self.inner.lock().unwrap();
+        s.stray_malformed = malformed;
+        s.stray_unmatched = unmatched;
+    }
+
     pub(super) fn record_post(&self, outcome: &PostOutcome, pending: usize) {
         let mut s = self.inner.lock().unwrap();
         match outcome {
@@ -125,6 +133,21 @@ impl PollerStatus {
                 n as f64,
             );
         }
+        m.family(
+            "efi_sonar_poller_stray_datagrams_total",
+            "counter",
+            "Datagrams on the role's SNMP sockets that were not SNMP, or answered nothing in flight.",
+        );
+        m.sample(
+            "efi_sonar_poller_stray_datagrams_total",
+            &[("kind", "malformed")],
+            s.stray_malformed as f64,
+        );
+        m.sample(
+            "efi_sonar_poller_stray_datagrams_total",
+            &[("kind", "unmatched")],
+            s.stray_unmatched as f64,
+        );
         m.family(
             "efi_sonar_poller_pending_hosts",
             "gauge",
