@@ -327,21 +327,7 @@ impl SnmpSession<'_> {
             let id = mux.request_id();
             let datagram = snmp_mux::encode_request(version, community, tag, id, bulk, &oids);
             match mux.exchange(addr, id, &datagram, self.timeout).await {
-                Ok(answer) => {
-                    let pdu = snmp2::Pdu::from_bytes(&answer).map_err(|e| map_error(addr, e))?;
-                    if pdu.message_type != snmp2::MessageType::Response
-                        || pdu.community != community
-                    {
-                        return Err(IoError::new(
-                            IoErrorKind::Protocol,
-                            format!(
-                                "agent {addr} answered a {:?} for another community",
-                                pdu.message_type
-                            ),
-                        ));
-                    }
-                    return varbinds_of(addr, pdu);
-                }
+                Ok(answer) => return decode_answer(&answer, addr, community),
                 Err(MuxError::Timeout) => continue,
                 Err(MuxError::Io(e)) => {
                     return Err(IoError::new(
@@ -467,6 +453,27 @@ enum Op2 {
     Get(Vec<snmp2::Oid<'static>>),
     Bulk(snmp2::Oid<'static>, u32),
     Next(snmp2::Oid<'static>),
+}
+
+/// Decodes a v1/v2c answer datagram from `addr` to a request with `community`: its
+/// varbinds, or why it is not a usable answer. Every answer on the shared sockets goes
+/// through here (and the fuzz target `snmp_answer` feeds it arbitrary bytes).
+pub fn decode_answer(
+    datagram: &[u8],
+    addr: SocketAddr,
+    community: &[u8],
+) -> Result<Vec<VarBind>, IoError> {
+    let pdu = snmp2::Pdu::from_bytes(datagram).map_err(|e| map_error(addr, e))?;
+    if pdu.message_type != snmp2::MessageType::Response || pdu.community != community {
+        return Err(IoError::new(
+            IoErrorKind::Protocol,
+            format!(
+                "agent {addr} answered a {:?} that is not a response for this community",
+                pdu.message_type
+            ),
+        ));
+    }
+    varbinds_of(addr, pdu)
 }
 
 /// The varbinds of an answer, or the agent's error status.
