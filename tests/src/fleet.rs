@@ -142,8 +142,17 @@ pub async fn start_mib2_fleet(count: u32) -> std::io::Result<Vec<SnmpAgent>> {
 
 /// Starts `count` MIB-II agents at 127.10.0.1.., all on `port` (0: an ephemeral port each).
 pub async fn start_mib2_fleet_on(count: u32, port: u16) -> std::io::Result<Vec<SnmpAgent>> {
+    start_mib2_fleet_range(1, count, port).await
+}
+
+/// Starts MIB-II agents number `first..first + count` (see [`device_ip`]) on `port`.
+pub async fn start_mib2_fleet_range(
+    first: u32,
+    count: u32,
+    port: u16,
+) -> std::io::Result<Vec<SnmpAgent>> {
     let mut agents = Vec::with_capacity(count as usize);
-    for n in 1..=count {
+    for n in first..first + count {
         let data = AgentData::parse(&mib2_device(n))
             .map_err(|e| std::io::Error::new(std::io::ErrorKind::InvalidData, e))?;
         let bind = SocketAddr::from((device_ip(n), port));

@@ -58,6 +58,10 @@ enum Simulator {
         /// UDP port every device answers on (default: an ephemeral port each).
         #[arg(long, default_value_t = 0)]
         port: u16,
+        /// Number of the first device (device n is at 127.10.n/256.n%256): split a fleet
+        /// larger than the open-files limit across processes.
+        #[arg(long, default_value_t = 1)]
+        first: u32,
         /// Write the devices' addresses to this file, one `IP PORT` per line.
         #[arg(long)]
         targets: Option<std::path::PathBuf>,
@@ -178,9 +182,10 @@ async fn main() -> anyhow::Result<()> {
         Simulator::Snmp {
             devices,
             port,
+            first,
             targets,
         } => {
-            let agents = efi_lab::fleet::start_mib2_fleet_on(devices, port).await?;
+            let agents = efi_lab::fleet::start_mib2_fleet_range(first, devices, port).await?;
             let list: String = agents
                 .iter()
                 .map(|a| format!("{} {}\n", a.addr().ip(), a.addr().port()))
