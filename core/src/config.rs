@@ -133,6 +133,9 @@ pub struct PollerConfig {
     pub concurrency: usize,
     /// UDP port of the devices' SNMP agents.
     pub snmp_port: u16,
+    /// Most seconds one device's poll may take (identification, every request and retry);
+    /// past it the poll fails and its slot goes to the next device.
+    pub deadline_secs: u64,
 }
 
 impl Default for PollerConfig {
@@ -142,6 +145,7 @@ impl Default for PollerConfig {
             interval_secs: 300,
             concurrency: 64,
             snmp_port: 161,
+            deadline_secs: 60,
         }
     }
 }

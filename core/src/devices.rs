@@ -60,6 +60,28 @@ pub struct DeviceStore {
     last_round_ms: AtomicU64,
 }
 
+/// A change of a device's state worth one log line.
+#[derive(Debug, PartialEq, Eq)]
+enum Transition {
+    /// It answered before and does not now.
+    Failing,
+    /// A device seen for the first time (or never polled successfully) fails.
+    FirstFailure,
+    /// It failed before and answers now.
+    Recovered,
+}
+
+/// `was`: `None` for a device never polled successfully, else whether its last poll
+/// succeeded. Repeated failures (and repeated successes) are no change.
+fn transition(was: Option<bool>, ok_now: bool) -> Option<Transition> {
+    match (was, ok_now) {
+        (Some(true), false) => Some(Transition::Failing),
+        (Some(false), true) => Some(Transition::Recovered),
+        (None, false) => Some(Transition::FirstFailure),
+        _ => None,
+    }
+}
+
 fn now_unix_s() -> i64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -75,6 +97,7 @@ impl DeviceStore {
         host: &Host,
         targets: Vec<Target>,
         concurrency: usize,
+        deadline: std::time::Duration,
     ) -> RoundStats {
         let started = Instant::now();
         let mut stats = RoundStats {
@@ -95,9 +118,16 @@ impl DeviceStore {
         let known = &known;
         let mut results = futures::stream::iter(targets)
             .map(|t| async move {
-                let outcome = host
-                    .poll(&t, known.get(&t.address).map(String::as_str))
-                    .await;
+                // A device that keeps a poll busy past its deadline is failed, so one slow
+                // CPE cannot hold a slot for the rest of the round.
+                let poll = host.poll(&t, known.get(&t.address).map(String::as_str));
+                let outcome = match tokio::time::timeout(deadline, poll).await {
+                    Ok(outcome) => outcome.map_err(|e| e.to_string()),
+                    Err(_) => Err(format!(
+                        "the poll did not finish within its deadline of {} s",
+                        deadline.as_secs_f64()
+                    )),
+                };
                 (t.address, outcome)
             })
             .buffer_unordered(concurrency.max(1));
@@ -124,6 +154,20 @@ impl DeviceStore {
                 last_error: None,
             });
             entry.polled_at_unix_s = now;
+            let was = entry.record.is_some().then(|| entry.up());
+            // Logged once per change of state, not once per failed poll.
+            match (transition(was, outcome.is_ok()), &outcome) {
+                (Some(Transition::Failing), Err(e)) => {
+                    tracing::warn!(%address, "device stopped answering: {e}")
+                }
+                (Some(Transition::FirstFailure), Err(e)) => {
+                    tracing::warn!(%address, "device cannot be polled: {e}")
+                }
+                (Some(Transition::Recovered), _) => {
+                    tracing::info!(%address, "device answers again")
+                }
+                _ => {}
+            }
             match outcome {
                 Ok(o) => {
                     stats.ok += 1;
@@ -135,7 +179,7 @@ impl DeviceStore {
                 Err(e) => {
                     stats.failed += 1;
                     tracing::debug!(%address, "poll failed: {e}");
-                    entry.last_error = Some(e.to_string());
+                    entry.last_error = Some(e);
                 }
             }
         }
@@ -259,5 +303,28 @@ impl DeviceStore {
             }
         }
         m.finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_changes_of_state_are_worth_a_log_line() {
+        assert_eq!(transition(Some(true), false), Some(Transition::Failing));
+        assert_eq!(
+            transition(Some(false), false),
+            None,
+            "still failing: no new line"
+        );
+        assert_eq!(transition(Some(false), true), Some(Transition::Recovered));
+        assert_eq!(transition(Some(true), true), None);
+        assert_eq!(transition(None, false), Some(Transition::FirstFailure));
+        assert_eq!(
+            transition(None, true),
+            None,
+            "a first success is the normal case"
+        );
     }
 }

@@ -216,7 +216,12 @@ async fn poll_devices(arbiter: Arc<Arbiter>, devices: Arc<DeviceStore>, poller: 
         let started = std::time::Instant::now();
         let targets = arbiter.targets_in_use(poller.snmp_port);
         let stats = devices
-            .poll_round(arbiter.host(), targets, poller.concurrency)
+            .poll_round(
+                arbiter.host(),
+                targets,
+                poller.concurrency,
+                Duration::from_secs(poller.deadline_secs.max(1)),
+            )
             .await;
         let took = started.elapsed();
         println!(
