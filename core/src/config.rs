@@ -237,6 +237,12 @@ pub struct ServerConfig {
     pub listen: Option<std::net::SocketAddr>,
     /// Largest request body accepted, in bytes.
     pub max_body_bytes: usize,
+    /// File holding a token that `/api/...` and `/metrics` then require as
+    /// `Authorization: Bearer <token>` (trailing whitespace ignored). `/healthz` stays open;
+    /// webhooks keep their own authentication. Unset: no token (bind to a trusted network).
+    pub api_token_file: Option<PathBuf>,
+    /// The token itself, instead of `api_token_file` (a secret).
+    pub api_token: Option<Secret>,
 }
 
 impl Default for ServerConfig {
@@ -244,6 +250,31 @@ impl Default for ServerConfig {
         ServerConfig {
             listen: None,
             max_body_bytes: 64 * 1024,
+            api_token_file: None,
+            api_token: None,
+        }
+    }
+}
+
+impl ServerConfig {
+    /// The token the read API requires, if any; an unreadable or empty file is an error
+    /// naming the key and the file.
+    pub fn api_token(&self) -> Result<Option<Secret>, String> {
+        if let Some(path) = &self.api_token_file {
+            let text = std::fs::read_to_string(path)
+                .map_err(|e| format!("[server] api_token_file {}: {e}", path.display()))?;
+            let token = text.trim_end();
+            if token.is_empty() {
+                return Err(format!(
+                    "[server] api_token_file {} is empty",
+                    path.display()
+                ));
+            }
+            return Ok(Some(Secret::new(token)));
+        }
+        match &self.api_token {
+            Some(t) if t.expose().is_empty() => Err("[server] api_token is empty".into()),
+            other => Ok(other.clone()),
         }
     }
 }

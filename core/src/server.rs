@@ -8,7 +8,7 @@
 //! gets the reason and changes nothing.
 
 use crate::arbiter::{Arbiter, PushError};
-use crate::config::{Config, WebhookConfig};
+use crate::config::{Config, Secret, WebhookConfig};
 use crate::devices::DeviceStore;
 use crate::sonar_poller::status::PollerStatus;
 use axum::body::Bytes;
@@ -192,9 +192,9 @@ async fn sonar_poller_state(State(status): State<Arc<PollerStatus>>) -> Response
 }
 
 /// The routes of the Sonar poller role alone (`efi-poller sonar-poller`): `/healthz`,
-/// `/metrics`, `/api/v1/sonar-poller`, `/api/openapi.json`.
-pub fn sonar_poller_router(status: Arc<PollerStatus>) -> Router {
-    Router::new()
+/// `/metrics`, `/api/v1/sonar-poller`, `/api/openapi.json`, behind `token` when given.
+pub fn sonar_poller_router(status: Arc<PollerStatus>, token: Option<Secret>) -> Router {
+    let app = Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route(
             "/metrics",
@@ -204,7 +204,8 @@ pub fn sonar_poller_router(status: Arc<PollerStatus>) -> Router {
         )
         .route("/api/v1/sonar-poller", get(sonar_poller_state))
         .route("/api/openapi.json", get(openapi))
-        .with_state(status)
+        .with_state(status);
+    require_token(app, token)
 }
 
 /// `GET /api/v1/sessions`: the live picture of the EPC sessions.
@@ -259,6 +260,53 @@ async fn device(State(app): State<Arc<AppState>>, Path(address): Path<String>) -
     }
 }
 
+/// Requires `Authorization: Bearer <token>` on everything but `/healthz` and the webhooks
+/// (which authenticate on their own), compared in constant time. `None`: no token.
+pub fn require_token(router: Router, token: Option<Secret>) -> Router {
+    let Some(token) = token else { return router };
+    router.layer(axum::middleware::from_fn(
+        move |request: axum::extract::Request, next: axum::middleware::Next| {
+            let token = token.clone();
+            async move {
+                let path = request.uri().path();
+                if path == "/healthz" || path.starts_with("/webhooks/") {
+                    return next.run(request).await;
+                }
+                let given = request
+                    .headers()
+                    .get(axum::http::header::AUTHORIZATION)
+                    .and_then(|v| v.to_str().ok())
+                    .and_then(|v| v.strip_prefix("Bearer "));
+                if given.is_some_and(|g| constant_time_eq(g.as_bytes(), token.expose().as_bytes()))
+                {
+                    return next.run(request).await;
+                }
+                let mut response = refuse(
+                    StatusCode::UNAUTHORIZED,
+                    "this API needs `Authorization: Bearer <token>` ([server] api_token_file)",
+                );
+                response.headers_mut().insert(
+                    axum::http::header::WWW_AUTHENTICATE,
+                    axum::http::HeaderValue::from_static("Bearer"),
+                );
+                response
+            }
+        },
+    ))
+}
+
+/// The token of `[server]`, failing closed: a token that cannot be read is logged and
+/// replaced by one nobody has (callers check [`ServerConfig::api_token`] at start-up).
+fn configured_token(config: &Config) -> Option<Secret> {
+    match config.server.api_token() {
+        Ok(t) => t,
+        Err(e) => {
+            tracing::error!("{e}; the API refuses every request until this is fixed");
+            Some(Secret::new(format!("unusable-{}", std::process::id())))
+        }
+    }
+}
+
 /// The router.
 pub fn router(arbiter: Arc<Arbiter>, config: Arc<Config>, devices: Arc<DeviceStore>) -> Router {
     router_with(arbiter, config, devices, None)
@@ -286,7 +334,7 @@ pub fn router_with(
             }),
         ),
     };
-    Router::new()
+    let app = Router::new()
         .route("/healthz", get(|| async { "ok" }))
         .route("/metrics", get(metrics))
         .route("/api/v1/devices", get(self::devices))
@@ -298,11 +346,12 @@ pub fn router_with(
         .layer(DefaultBodyLimit::max(limit))
         .with_state(Arc::new(AppState {
             arbiter,
-            config,
+            config: config.clone(),
             devices,
             sonar_poller,
         }))
-        .merge(poller_routes)
+        .merge(poller_routes);
+    require_token(app, configured_token(&config))
 }
 
 /// Binds and serves `app` (see [`router`]) until the task is dropped; returns the bound

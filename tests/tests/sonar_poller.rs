@@ -235,12 +235,28 @@ fn sonar_poller_reports_every_template_kind_and_loses_nothing_when_sonar_fails()
         assert_eq!(value("efi_sonar_host_icmp_loss_ratio", "106"), 0.0);
         // Served over HTTP as the standalone role serves them.
         let (addr, _server) = efi_core::server::serve(
-            efi_core::server::sonar_poller_router(status.clone()),
+            efi_core::server::sonar_poller_router(
+                status.clone(),
+                Some(efi_core::config::Secret::new("api-token-9")),
+            ),
             "127.0.0.1:0".parse().unwrap(),
         )
         .await
         .unwrap();
-        let state: Value = reqwest::get(format!("http://{addr}/api/v1/sonar-poller"))
+        // The read API wants the token; /healthz does not.
+        let client = reqwest::Client::new();
+        let url = format!("http://{addr}/api/v1/sonar-poller");
+        let refused = client.get(&url).send().await.unwrap();
+        assert_eq!(refused.status(), 401);
+        assert_eq!(refused.headers()["www-authenticate"], "Bearer");
+        let wrong = client.get(&url).bearer_auth("api-token-8").send().await.unwrap();
+        assert_eq!(wrong.status(), 401);
+        let health = client.get(format!("http://{addr}/healthz")).send().await.unwrap();
+        assert_eq!(health.status(), 200);
+        let state: Value = client
+            .get(&url)
+            .bearer_auth("api-token-9")
+            .send()
             .await
             .unwrap()
             .json()
@@ -250,7 +266,12 @@ fn sonar_poller_reports_every_template_kind_and_loses_nothing_when_sonar_fails()
         assert_eq!(state["hosts"]["109"]["result"]["snmp"]["up"], false);
         assert_eq!(state["last_cycle"]["skipped"].as_array().unwrap().len(), 1);
         assert_eq!(state["pending_hosts"], 0);
-        let served = reqwest::get(format!("http://{addr}/metrics"))
+        let metrics_url = format!("http://{addr}/metrics");
+        assert_eq!(client.get(&metrics_url).send().await.unwrap().status(), 401);
+        let served = client
+            .get(&metrics_url)
+            .bearer_auth("api-token-9")
+            .send()
             .await
             .unwrap()
             .text()

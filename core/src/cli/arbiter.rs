@@ -120,6 +120,8 @@ pub async fn run(config: Config, args: RunArgs) -> anyhow::Result<ExitCode> {
     let listen = config.server.listen;
     let poller = config.poller.clone();
     let shared = Arc::new(config.clone());
+    // A token file that cannot be read stops the start, naming the key and the file.
+    config.server.api_token().map_err(|e| anyhow::anyhow!(e))?;
     let sonar_poller = if config.sonar_poller.enabled {
         Some(Arc::new(
             SonarPoller::new(&config).map_err(|e| anyhow::anyhow!(e))?,

@@ -19,6 +19,13 @@ pub struct SonarPollerArgs {
 
 /// Runs the role. `[sonar_poller]` needs `url` and an API key; `enabled` is implied.
 pub async fn run(config: Config, args: SonarPollerArgs) -> anyhow::Result<ExitCode> {
+    let token = match config.server.api_token() {
+        Ok(t) => t,
+        Err(e) => {
+            eprintln!("efi-poller: {e}");
+            return Ok(ExitCode::from(2));
+        }
+    };
     let poller = match SonarPoller::new(&config) {
         Ok(p) => Arc::new(p),
         Err(e) => {
@@ -28,7 +35,7 @@ pub async fn run(config: Config, args: SonarPollerArgs) -> anyhow::Result<ExitCo
     };
     let _server = match config.server.listen {
         Some(addr) => {
-            let app = crate::server::sonar_poller_router(poller.status());
+            let app = crate::server::sonar_poller_router(poller.status(), token);
             let (bound, task) = crate::server::serve(app, addr).await?;
             println!("listening on http://{bound} (/metrics, /api/v1/sonar-poller)");
             Some(task)
