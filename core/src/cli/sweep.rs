@@ -4,7 +4,7 @@
 //! The shape of a monitoring sweep and of the peer benchmark (`bench/`): per device one
 //! SNMP session, a GET of the `--get` OIDs, then a GETBULK walk of each `--walk` subtree.
 
-use crate::config::{Config, IcmpConfig, Secret, SnmpConfig, SnmpVersion};
+use crate::config::{Config, Secret, SnmpConfig, SnmpVersion};
 use crate::engines::icmp::IcmpEngine;
 use crate::engines::snmp::{SnmpCredentials, SnmpEngine};
 use clap::Args;
@@ -137,9 +137,7 @@ pub async fn run(config: Config, args: SweepArgs) -> anyhow::Result<ExitCode> {
         retries: args.retries.unwrap_or(config.snmp.retries),
         ..config.snmp.clone()
     }));
-    let icmp = Arc::new(IcmpEngine::new(IcmpConfig {
-        ..config.icmp.clone()
-    }));
+    let icmp = Arc::new(IcmpEngine::new(config.icmp.clone()));
 
     let bar = ProgressBar::new(targets.len() as u64);
     bar.set_style(

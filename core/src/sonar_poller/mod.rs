@@ -12,7 +12,7 @@ pub mod delivery;
 pub mod status;
 pub mod work;
 
-use crate::config::{Config, IcmpConfig, Secret, SnmpConfig, SonarPollerConfig};
+use crate::config::{Config, Secret, SnmpConfig, SonarPollerConfig};
 use crate::engines::icmp::IcmpEngine;
 use crate::engines::snmp::SnmpEngine;
 use checks::{CheckSettings, HostResult};
@@ -73,9 +73,7 @@ impl SonarPoller {
             max_repetitions: c.max_repetitions,
             ..config.snmp.clone()
         });
-        let icmp = IcmpEngine::new(IcmpConfig {
-            ..config.icmp.clone()
-        });
+        let icmp = IcmpEngine::new(config.icmp.clone());
         let delivery = Delivery::new(
             c.url.trim_end_matches('/').to_string(),
             api_key,

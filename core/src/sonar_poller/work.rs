@@ -324,7 +324,10 @@ fn parse_hex(s: &str) -> Option<Vec<u8>> {
         .chars()
         .filter(|c| !matches!(c, ':' | ' ' | '-'))
         .collect();
-    if digits.is_empty() || digits.len() % 2 != 0 {
+    // Checked before slicing by byte offsets: a non-ASCII character would split (found by
+    // the sonar_work fuzz target).
+    if digits.is_empty() || digits.len() % 2 != 0 || !digits.bytes().all(|b| b.is_ascii_hexdigit())
+    {
         return None;
     }
     (0..digits.len())
@@ -448,6 +451,24 @@ mod tests {
             "{problems}"
         );
         assert!(parse(&json!({"error": "x"})).is_err());
+    }
+
+    #[test]
+    fn a_non_ascii_engine_id_is_a_named_problem_not_a_panic() {
+        let mut t = template();
+        t["snmp_version"] = json!(3);
+        t["snmp3_context_engine_id"] = json!("0\u{187}000");
+        let doc = json!({"data": {"hosts": {"1": {"ip": "10.0.0.1", "monitoring_template_id": 1}},
+                                  "monitoring_templates": {"1": t}}});
+        let work = parse(&doc).unwrap();
+        assert!(work.hosts.is_empty());
+        assert!(
+            work.problems[0].contains("snmp3_context_engine_id"),
+            "{:?}",
+            work.problems
+        );
+        assert_eq!(parse_hex("80:00:1f"), Some(vec![0x80, 0, 0x1f]));
+        assert_eq!(parse_hex("8g"), None);
     }
 
     #[test]
