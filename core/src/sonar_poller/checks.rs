@@ -482,10 +482,16 @@ fn add_topology(
         }
     }
     // ipAddrTable: index a.b.c.d; ifIndex and mask columns.
+    let (mask_root, ifindex_root) = (oid(IP_ADDR_MASK), oid(IP_ADDR_IFINDEX));
+    let (ipv6_root, port_root, fdb_root) = (
+        oid(IPV6_ADDR_PFXLEN),
+        oid(BRIDGE_PORT_IFINDEX),
+        oid(FDB_PORT),
+    );
     let masks: BTreeMap<Vec<u32>, u32> = ip_mask
         .iter()
         .filter_map(|vb| {
-            let index = vb.oid.arcs().strip_prefix(oid(IP_ADDR_MASK).arcs())?;
+            let index = vb.oid.arcs().strip_prefix(mask_root.arcs())?;
             match &vb.value {
                 SnmpValue::IpAddress(m) => {
                     Some((index.to_vec(), u32::from_be_bytes(*m).count_ones()))
@@ -495,7 +501,7 @@ fn add_topology(
         })
         .collect();
     for vb in ip_ifindex {
-        let Some(index) = vb.oid.arcs().strip_prefix(oid(IP_ADDR_IFINDEX).arcs()) else {
+        let Some(index) = vb.oid.arcs().strip_prefix(ifindex_root.arcs()) else {
             continue;
         };
         let (Some(if_index), [a, b, c, d]) = (number(&vb.value), index) else {
@@ -509,7 +515,7 @@ fn add_topology(
     // ipv6AddrTable: index ifIndex.<16 octets>; the value is the prefix length. (Sonar's
     // own poller collects these and then drops them.)
     for vb in ipv6 {
-        let Some(index) = vb.oid.arcs().strip_prefix(oid(IPV6_ADDR_PFXLEN).arcs()) else {
+        let Some(index) = vb.oid.arcs().strip_prefix(ipv6_root.arcs()) else {
             continue;
         };
         let Some((if_index, octets)) = index.split_first() else {
@@ -534,15 +540,12 @@ fn add_topology(
     let port_to_if: BTreeMap<u32, u64> = bridge_ports
         .iter()
         .filter_map(|vb| {
-            let index = vb
-                .oid
-                .arcs()
-                .strip_prefix(oid(BRIDGE_PORT_IFINDEX).arcs())?;
+            let index = vb.oid.arcs().strip_prefix(port_root.arcs())?;
             Some((*index.first()?, number(&vb.value)?))
         })
         .collect();
     for vb in fdb {
-        let Some(index) = vb.oid.arcs().strip_prefix(oid(FDB_PORT).arcs()) else {
+        let Some(index) = vb.oid.arcs().strip_prefix(fdb_root.arcs()) else {
             continue;
         };
         let Ok(bytes) = index

@@ -208,7 +208,7 @@ impl Delivery {
     }
 
     async fn post_chunk(&self, ids: &[String]) -> PostOutcome {
-        let (body, snapshot) = {
+        let (body, snapshot, time_taken) = {
             let p = self.pending.lock().unwrap();
             let ids: Vec<&String> = ids
                 .iter()
@@ -218,9 +218,8 @@ impl Delivery {
                 .iter()
                 .map(|id| ((*id).clone(), p.results[*id].clone()))
                 .collect();
-            (p.body(self.api_key.expose(), &ids), snapshot)
+            (p.body(self.api_key.expose(), &ids), snapshot, p.time_taken)
         };
-        let time_taken = self.pending.lock().unwrap().time_taken;
         let url = format!("{}/api/batch_poller", self.base_url);
         let failed = |reason: String| PostOutcome::Failed {
             reason,
