@@ -24,6 +24,8 @@ pub struct Config {
     pub http: HttpConfig,
     /// ICMP echo engine: probe timeout, spacing and size.
     pub icmp: IcmpConfig,
+    /// SSH and Telnet CLI engine: sessions at once, connect timeout, SSH host keys.
+    pub cli: CliConfig,
     /// Credential sets by name (`[credentials.sonar]`): plugins refer to them, never see them.
     pub credentials: BTreeMap<String, CredentialConfig>,
     /// The embedded demo lab (`efi-poller demo`).
@@ -436,6 +438,46 @@ impl Default for IcmpConfig {
     }
 }
 
+/// `[cli]`: how the host runs the SSH and Telnet sessions drivers script.
+///
+/// Sessions run on blocking threads (libssh2 and the telnet crate are blocking), at most
+/// `max_sessions` at once; a driver's steps are expect-style (send a line, wait for a regex).
+/// The host logs in with the named credential set before the driver's first step, so drivers
+/// never see passwords.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct CliConfig {
+    /// CLI sessions open at once across all devices; further requests wait for a slot.
+    pub max_sessions: usize,
+    /// Time to open the TCP connection (and, for SSH, finish the handshake and log in),
+    /// in milliseconds.
+    pub connect_timeout_ms: u64,
+    /// Time to wait for each login prompt (Telnet `login:` / `Password:`), in milliseconds.
+    pub login_timeout_ms: u64,
+    /// SSH host keys seen so far, in OpenSSH `known_hosts` format (plain host names only).
+    /// A device's first key is recorded (trust on first use, like OpenSSH's
+    /// `StrictHostKeyChecking=accept-new`); a different key later refuses the session before
+    /// any password is sent. Relative paths are relative to the working directory.
+    pub known_hosts: PathBuf,
+    /// Skip the host-key check entirely (lab use only).
+    pub insecure_accept_any_host_key: bool,
+    /// Largest output kept per step, in bytes; a longer answer ends the step with an error.
+    pub max_output_bytes: usize,
+}
+
+impl Default for CliConfig {
+    fn default() -> Self {
+        CliConfig {
+            max_sessions: 16,
+            connect_timeout_ms: 5000,
+            login_timeout_ms: 5000,
+            known_hosts: PathBuf::from("efi-poller-known-hosts"),
+            insecure_accept_any_host_key: false,
+            max_output_bytes: 256 << 10,
+        }
+    }
+}
+
 /// `[http]`: how the host runs the HTTP requests plugins ask for.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -506,6 +548,10 @@ pub struct CredentialConfig {
     /// PEM file of the CA that signed the server's certificate; when set, only it is trusted
     /// for requests with these credentials.
     pub ca_file: Option<PathBuf>,
+    /// SSH private key file (OpenSSH or PEM format), tried before `password` for SSH logins.
+    pub private_key_file: Option<PathBuf>,
+    /// Passphrase of `private_key_file` (a secret).
+    pub private_key_passphrase: Option<Secret>,
 }
 
 /// `[demo]`: the embedded lab that `efi-poller demo` starts.

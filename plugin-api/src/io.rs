@@ -389,7 +389,8 @@ pub struct CliStep {
     pub timeout_ms: u32,
 }
 
-/// What the device printed during each step, ANSI sequences and `\r` stripped.
+/// What the device printed during each step, up to the end of the step's match: ANSI
+/// sequences, `\r` and the echo of the sent line removed.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CliTranscript {
     /// One entry per step.

@@ -6,6 +6,7 @@
 //! host binary once per test run, so tests always load what the current source builds.
 
 pub mod artifacts;
+pub mod cli_device;
 pub mod fleet;
 pub mod genieacs;
 pub mod magma;

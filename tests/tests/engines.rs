@@ -1,5 +1,6 @@
 //! The host's I/O engines against real peers: SNMPv3 against net-snmp's `snmpd`, ICMP loss
-//! inside a private network namespace where some loopback addresses never answer.
+//! inside a private network namespace where some loopback addresses never answer, HTTPS
+//! against a self-signed CPE page, SSH and Telnet scripts against efi-lab's CLI devices.
 
 use efi_core::config::{IcmpConfig, Secret, SnmpConfig};
 use efi_core::engines::icmp::IcmpEngine;
@@ -306,4 +307,204 @@ async fn https_with_an_untrusted_certificate_is_refused_unless_the_driver_opts_o
     );
     let err = strict.execute(&opt_out).await.unwrap_err();
     assert_eq!(err.kind, IoErrorKind::Unsupported, "{err}");
+}
+
+mod cli {
+    use efi_core::config::{CliConfig, CredentialConfig, Secret};
+    use efi_core::engines::cli::CliEngine;
+    use efi_lab::cli_device::{CliDevice, CliFault, CliScript};
+    use efi_plugin_api::{CliRequest, CliStep, CliTransport, IoErrorKind, IoReply, IoResponse};
+    use std::collections::BTreeMap;
+
+    const STATUS: &str = "LTE state: connected\nRSRP:\t-95 dBm\nSINR: 12 dB\n";
+
+    fn script() -> CliScript {
+        let mut s = CliScript::new("admin", "s3cret", "RidgeWave> ")
+            .command("wan lte status", STATUS)
+            .command("show version", "7000 v2.1.4\n");
+        s.banner = "BEC RidgeWave 7000\n".into();
+        s.colour_prompt = true;
+        s
+    }
+
+    fn engine(dir: &std::path::Path, password: &str) -> CliEngine {
+        let mut credentials = BTreeMap::new();
+        credentials.insert(
+            "cpe".to_string(),
+            CredentialConfig {
+                username: Some("admin".into()),
+                password: Some(Secret::new(password)),
+                ..Default::default()
+            },
+        );
+        let config = CliConfig {
+            connect_timeout_ms: 2000,
+            login_timeout_ms: 2000,
+            known_hosts: dir.join("known_hosts"),
+            ..CliConfig::default()
+        };
+        CliEngine::new(config, credentials)
+    }
+
+    fn request(transport: CliTransport, port: u16) -> CliRequest {
+        let prompt = r"RidgeWave> $".to_string();
+        CliRequest {
+            transport,
+            port: Some(port),
+            credentials: "cpe".into(),
+            steps: vec![
+                CliStep {
+                    send: None,
+                    expect: prompt.clone(),
+                    timeout_ms: 2000,
+                },
+                CliStep {
+                    send: Some("wan lte status".into()),
+                    expect: prompt.clone(),
+                    timeout_ms: 2000,
+                },
+                CliStep {
+                    send: Some("show version".into()),
+                    expect: prompt,
+                    timeout_ms: 2000,
+                },
+            ],
+        }
+    }
+
+    fn outputs(answer: IoResponse) -> Vec<String> {
+        match answer.unwrap() {
+            IoReply::Cli(t) => t.outputs,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn assert_status_transcript(outputs: &[String]) {
+        assert_eq!(outputs.len(), 3);
+        // Colour codes and \r gone, tabs kept, the echoed command dropped.
+        assert_eq!(outputs[1], format!("{STATUS}RidgeWave> "));
+        assert_eq!(outputs[2], "7000 v2.1.4\nRidgeWave> ");
+    }
+
+    #[tokio::test]
+    async fn an_ssh_expect_script_logs_in_and_reads_each_answer() {
+        let dir = tempfile::tempdir().unwrap();
+        let device = CliDevice::start([127, 0, 0, 1].into(), script())
+            .await
+            .unwrap();
+        let engine = engine(dir.path(), "s3cret");
+        let req = request(CliTransport::Ssh, device.ssh_addr().port());
+        let out = outputs(engine.execute(device.ssh_addr().ip(), &req).await);
+        assert_status_transcript(&out);
+        assert_eq!(device.ssh_logins(), 1);
+        // The device's key was learned (trust on first use) in OpenSSH format.
+        let known = std::fs::read_to_string(dir.path().join("known_hosts")).unwrap();
+        let host = format!("[127.0.0.1]:{}", device.ssh_addr().port());
+        assert_eq!(known.trim(), format!("{host} {}", device.host_key()));
+    }
+
+    #[tokio::test]
+    async fn a_telnet_expect_script_answers_the_login_prompts_and_reads_each_answer() {
+        let dir = tempfile::tempdir().unwrap();
+        let device = CliDevice::start([127, 0, 0, 1].into(), script())
+            .await
+            .unwrap();
+        let engine = engine(dir.path(), "s3cret");
+        let req = request(CliTransport::Telnet, device.telnet_addr().port());
+        let out = outputs(engine.execute(device.telnet_addr().ip(), &req).await);
+        assert_status_transcript(&out);
+        assert!(out[0].ends_with("RidgeWave> "), "{:?}", out[0]);
+    }
+
+    #[tokio::test]
+    async fn a_wrong_password_is_an_auth_error_on_both_transports() {
+        let dir = tempfile::tempdir().unwrap();
+        let device = CliDevice::start([127, 0, 0, 1].into(), script())
+            .await
+            .unwrap();
+        let engine = engine(dir.path(), "wrong");
+        for (transport, port) in [
+            (CliTransport::Telnet, device.telnet_addr().port()),
+            (CliTransport::Ssh, device.ssh_addr().port()),
+        ] {
+            let e = engine
+                .execute(device.ssh_addr().ip(), &request(transport, port))
+                .await
+                .unwrap_err();
+            assert_eq!(e.kind, IoErrorKind::Auth, "{transport:?}: {e}");
+            assert!(!e.message.contains("wrong"), "the password leaked: {e}");
+        }
+    }
+
+    #[tokio::test]
+    async fn a_changed_ssh_host_key_is_refused_before_any_password_is_sent() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = engine(dir.path(), "s3cret");
+        let old = CliDevice::start([127, 0, 0, 1].into(), script())
+            .await
+            .unwrap();
+        let device = CliDevice::start([127, 0, 0, 1].into(), script())
+            .await
+            .unwrap();
+        // On record: another key for this device's address and port.
+        let host = format!("[127.0.0.1]:{}", device.ssh_addr().port());
+        std::fs::write(
+            dir.path().join("known_hosts"),
+            format!("{host} {}\n", old.host_key()),
+        )
+        .unwrap();
+        let req = request(CliTransport::Ssh, device.ssh_addr().port());
+        let e = engine
+            .execute(device.ssh_addr().ip(), &req)
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind, IoErrorKind::Auth, "{e}");
+        assert!(
+            e.message.contains("host key") && e.message.contains("changed"),
+            "{e}"
+        );
+        assert_eq!(
+            device.ssh_logins(),
+            0,
+            "a password went to a device with another key"
+        );
+    }
+
+    #[tokio::test]
+    async fn output_cut_short_and_a_missing_prompt_name_the_step() {
+        let dir = tempfile::tempdir().unwrap();
+        let engine = engine(dir.path(), "s3cret");
+        let mut cut = script();
+        cut.fault = CliFault::CutAfter(30);
+        let device = CliDevice::start([127, 0, 0, 1].into(), cut).await.unwrap();
+        let e = engine
+            .execute(
+                device.telnet_addr().ip(),
+                &request(CliTransport::Telnet, device.telnet_addr().port()),
+            )
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind, IoErrorKind::Protocol, "{e}");
+        assert!(
+            e.message.contains("CLI step 2") && e.message.contains("cut short"),
+            "{e}"
+        );
+        assert!(
+            e.message.contains("RSRP"),
+            "the partial output is shown: {e}"
+        );
+
+        let mut silent = script();
+        silent.fault = CliFault::NoPrompt;
+        let device = CliDevice::start([127, 0, 0, 1].into(), silent)
+            .await
+            .unwrap();
+        let mut req = request(CliTransport::Ssh, device.ssh_addr().port());
+        req.steps[0].timeout_ms = 200;
+        let e = engine
+            .execute(device.ssh_addr().ip(), &req)
+            .await
+            .unwrap_err();
+        assert_eq!(e.kind, IoErrorKind::Timeout, "{e}");
+    }
 }

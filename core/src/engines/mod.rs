@@ -4,6 +4,7 @@
 //! module routes each request to the engine of its protocol. Request kinds without an engine
 //! in this host are answered `unsupported`, so a driver can fall back to another method.
 
+pub mod cli;
 pub mod http;
 pub mod icmp;
 pub mod snmp;
@@ -17,6 +18,7 @@ pub struct Engines {
     snmp: snmp::SnmpEngine,
     http: http::HttpEngine,
     icmp: icmp::IcmpEngine,
+    cli: cli::CliEngine,
 }
 
 impl Engines {
@@ -26,6 +28,7 @@ impl Engines {
             snmp: snmp::SnmpEngine::new(config.snmp.clone()),
             http: http::HttpEngine::new(config.http.clone(), config.credentials.clone()),
             icmp: icmp::IcmpEngine::new(config.icmp.clone()),
+            cli: cli::CliEngine::new(config.cli.clone(), config.credentials.clone()),
         }
     }
 
@@ -41,6 +44,7 @@ impl Engines {
                 .probe(target.address, *count)
                 .await
                 .map(IoReply::Icmp),
+            IoRequest::Cli(cli) => self.cli.execute(target.address, cli).await,
             other => Err(IoError::new(
                 IoErrorKind::Unsupported,
                 format!("this host has no {} engine yet", other.kind()),
