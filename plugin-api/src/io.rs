@@ -278,6 +278,13 @@ pub struct HttpRequest {
     #[serde(default)]
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub retry_overload: bool,
+    /// When true, the credential set's user name and password go where the URL or body says
+    /// `{username}` and `{password}` (percent-encoded, as a form or query needs), instead of
+    /// an `Authorization` header: for devices whose web UI logs in with a form. The plugin
+    /// still never sees the secret.
+    #[serde(default)]
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub credentials_in_form: bool,
 }
 
 impl HttpRequest {
@@ -293,6 +300,43 @@ impl HttpRequest {
             credentials: None,
             rate_class: None,
             retry_overload: false,
+            credentials_in_form: false,
+        }
+    }
+
+    /// A POST of an `application/x-www-form-urlencoded` body. Values are percent-encoded,
+    /// except the placeholders `{username}` and `{password}`, kept for the host to fill in
+    /// (see [`HttpRequest::credentials_in_form`]).
+    pub fn post_form(url: impl Into<String>, fields: &[(&str, &str)]) -> Self {
+        fn encode(s: &str) -> String {
+            if s == "{username}" || s == "{password}" {
+                return s.to_owned();
+            }
+            let mut out = String::with_capacity(s.len());
+            for b in s.bytes() {
+                match b {
+                    b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'*' => {
+                        out.push(b as char)
+                    }
+                    b' ' => out.push('+'),
+                    _ => out.push_str(&format!("%{b:02X}")),
+                }
+            }
+            out
+        }
+        let body = fields
+            .iter()
+            .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
+            .collect::<Vec<_>>()
+            .join("&");
+        HttpRequest {
+            method: "POST".into(),
+            headers: vec![(
+                "content-type".into(),
+                "application/x-www-form-urlencoded".into(),
+            )],
+            body: body.into_bytes(),
+            ..HttpRequest::get(url)
         }
     }
 
@@ -312,6 +356,13 @@ impl HttpRequest {
     /// Uses the host's credential set `name`.
     pub fn with_credentials(mut self, name: impl Into<String>) -> Self {
         self.credentials = Some(name.into());
+        self
+    }
+
+    /// Has the host fill `{username}` / `{password}` in the URL and body from the credential
+    /// set, instead of sending an `Authorization` header (form logins).
+    pub fn in_form(mut self) -> Self {
+        self.credentials_in_form = true;
         self
     }
 

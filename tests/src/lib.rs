@@ -17,6 +17,7 @@ pub mod raemis;
 pub mod sim;
 pub mod snmp_agent;
 pub mod sonar;
+pub mod web_device;
 
 /// Installs the process-wide TLS crypto provider (ring) once. reqwest is built without a
 /// default provider, so call this (or [`http_client`]) before building a client.

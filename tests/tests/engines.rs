@@ -508,3 +508,134 @@ mod cli {
         assert_eq!(e.kind, IoErrorKind::Timeout, "{e}");
     }
 }
+
+mod web {
+    use efi_core::config::{CredentialConfig, HttpConfig, Secret};
+    use efi_core::engines::http::HttpEngine;
+    use efi_lab::web_device::{WebDevice, WebFault};
+    use efi_plugin_api::{HttpRequest, IoReply, IoResponse, TlsPolicy};
+    use std::collections::BTreeMap;
+    use std::path::PathBuf;
+
+    fn fixture(name: &str) -> PathBuf {
+        PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+            .join("fixtures/web")
+            .join(name)
+    }
+
+    fn engine(password: &str) -> HttpEngine {
+        let mut credentials = BTreeMap::new();
+        for (name, user) in [("cpe-web", "admin"), ("bec-web", "admin")] {
+            credentials.insert(
+                name.to_string(),
+                CredentialConfig {
+                    username: Some(user.into()),
+                    password: Some(Secret::new(if name == "bec-web" {
+                        "admin"
+                    } else {
+                        password
+                    })),
+                    ..Default::default()
+                },
+            );
+        }
+        HttpEngine::new(HttpConfig::default(), credentials)
+    }
+
+    fn page(answer: IoResponse) -> (u16, String) {
+        match answer.unwrap() {
+            IoReply::Http(r) => (r.status, r.text()),
+            other => panic!("{other:?}"),
+        }
+    }
+
+    fn login(base: &str) -> HttpRequest {
+        HttpRequest::post_form(
+            format!("{base}/cgi-bin/login.cgi"),
+            &[("username", "{username}"), ("password", "{password}")],
+        )
+        .with_credentials("cpe-web")
+        .in_form()
+    }
+
+    #[tokio::test]
+    async fn a_form_login_cookie_is_kept_for_its_device_only() {
+        let a = WebDevice::start("127.0.0.1:0".parse().unwrap(), &fixture("form-login-cpe"))
+            .await
+            .unwrap();
+        let b = WebDevice::start("127.0.0.2:0".parse().unwrap(), &fixture("form-login-cpe"))
+            .await
+            .unwrap();
+        let engine = engine("p&ss w=rd%");
+        // The password has form-special characters: the host percent-encodes it.
+        let (status, body) = page(engine.execute(&login(&a.base_url())).await);
+        assert_eq!(
+            (status, body.as_str()),
+            (200, "<login><result>ok</result></login>")
+        );
+        assert_eq!(a.logins(), 1);
+
+        let status_page = |base: &str| HttpRequest::get(format!("{base}/cgi-bin/status.xml"));
+        let (status, body) = page(engine.execute(&status_page(&a.base_url())).await);
+        assert_eq!(status, 200);
+        assert!(body.contains("<rsrp>-95</rsrp>"), "{body}");
+        // Device B never saw a login: its page redirects to the login form, A's cookie stays home.
+        let (status, body) = page(engine.execute(&status_page(&b.base_url())).await);
+        assert_eq!(status, 200);
+        assert!(body.contains("<title>Login</title>"), "{body}");
+    }
+
+    #[tokio::test]
+    async fn a_wrong_form_password_is_refused() {
+        let device = WebDevice::start("127.0.0.1:0".parse().unwrap(), &fixture("form-login-cpe"))
+            .await
+            .unwrap();
+        let engine = engine("not-it");
+        let (status, _) = page(engine.execute(&login(&device.base_url())).await);
+        assert_eq!(status, 401);
+        assert_eq!(device.logins(), 0);
+    }
+
+    #[tokio::test]
+    async fn basic_auth_cgi_queries_self_signed_https_and_broken_pages() {
+        let bec = WebDevice::start(
+            "127.0.0.1:0".parse().unwrap(),
+            &fixture("bec-ridgewave-7000"),
+        )
+        .await
+        .unwrap();
+        let engine = engine("unused");
+        let url = format!("{}/cgi-bin/status_deviceinfo.asp", bec.base_url());
+        let (status, _) = page(engine.execute(&HttpRequest::get(&url)).await);
+        assert_eq!(status, 401, "no credentials, no page");
+        let (status, body) = page(
+            engine
+                .execute(&HttpRequest::get(&url).with_credentials("bec-web"))
+                .await,
+        );
+        assert_eq!(status, 200);
+        assert!(body.contains("60:03:47:00:00:01"), "{body}");
+
+        let telrad = WebDevice::start("127.0.0.1:0".parse().unwrap(), &fixture("telrad-cpe12300"))
+            .await
+            .unwrap();
+        let mut radio = HttpRequest::get(format!(
+            "{}/cgi-bin/cusradioinfo.cgi?Command=getRadioInfo&T=1732600000",
+            telrad.base_url()
+        ));
+        assert!(
+            engine.execute(&radio).await.is_err(),
+            "self-signed refused by default"
+        );
+        radio.tls = TlsPolicy::AcceptInvalid;
+        let (status, body) = page(engine.execute(&radio).await);
+        assert_eq!(status, 200);
+        assert!(body.contains("<RSRP>-92,-95,0,0</RSRP>"), "{body}");
+
+        telrad.set_fault(WebFault::Status(500));
+        assert_eq!(page(engine.execute(&radio).await).0, 500);
+        telrad.set_fault(WebFault::Truncated);
+        let (_, body) = page(engine.execute(&radio).await);
+        assert!(!body.contains("</RadioInfo>"), "{body}");
+    }
+}

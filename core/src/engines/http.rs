@@ -1,6 +1,7 @@
 //! HTTP engine: reqwest clients per TLS policy and credential set, host-held credentials
-//! (Basic, Bearer, client certificates), token buckets per rate class, retries of overload
-//! answers with backoff, a body-size cap.
+//! (Basic, Bearer, client certificates, or filled into a login form), cookies kept per
+//! device, token buckets per rate class, retries of overload answers with backoff, a
+//! body-size cap.
 
 use crate::config::{CredentialConfig, HttpConfig};
 use efi_plugin_api::{
@@ -40,12 +41,30 @@ impl Bucket {
     }
 }
 
+/// Percent-encodes a credential for a form body or a query string.
+fn percent_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                out.push(b as char)
+            }
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
+
 /// The HTTP engine.
 pub struct HttpEngine {
     config: HttpConfig,
     credentials: BTreeMap<String, CredentialConfig>,
     clients: Mutex<HashMap<(bool, Option<String>), reqwest::Client>>,
     buckets: Mutex<HashMap<String, Bucket>>,
+    /// One cookie store for every client: cookies are kept per device because a cookie set
+    /// by one address is only ever sent back to that address (RFC 6265 host-only cookies),
+    /// whichever TLS policy or credential set a later request uses.
+    cookies: std::sync::Arc<reqwest::cookie::Jar>,
 }
 
 fn err(kind: IoErrorKind, message: impl Into<String>) -> IoError {
@@ -61,6 +80,7 @@ impl HttpEngine {
             credentials,
             clients: Mutex::new(HashMap::new()),
             buckets: Mutex::new(HashMap::new()),
+            cookies: Default::default(),
         }
     }
 
@@ -81,6 +101,7 @@ impl HttpEngine {
         let mut b = reqwest::Client::builder()
             .pool_max_idle_per_host(4)
             .pool_idle_timeout(Duration::from_secs(30))
+            .cookie_provider(self.cookies.clone())
             .user_agent(concat!("efi-poller/", env!("CARGO_PKG_VERSION")));
         if insecure {
             b = b
@@ -202,9 +223,33 @@ impl HttpEngine {
                 )),
             };
         let client = self.client(insecure, request.credentials.as_deref())?;
-        let auth = match &request.credentials {
-            Some(name) => self.authorization(name)?,
-            None => None,
+        let (url, body, auth) = match &request.credentials {
+            Some(name) if request.credentials_in_form => {
+                let c = self.credential(name)?;
+                let fill = |text: &str| {
+                    text.replace(
+                        "{username}",
+                        &percent_encode(c.username.as_deref().unwrap_or_default()),
+                    )
+                    .replace(
+                        "{password}",
+                        &percent_encode(
+                            c.password.as_ref().map(|p| p.expose()).unwrap_or_default(),
+                        ),
+                    )
+                };
+                let body = match std::str::from_utf8(&request.body) {
+                    Ok(text) => fill(text).into_bytes(),
+                    Err(_) => request.body.clone(),
+                };
+                (fill(&request.url), body, None)
+            }
+            Some(name) => (
+                request.url.clone(),
+                request.body.clone(),
+                self.authorization(name)?,
+            ),
+            None => (request.url.clone(), request.body.clone(), None),
         };
         let method = reqwest::Method::from_bytes(request.method.as_bytes()).map_err(|_| {
             err(
@@ -224,9 +269,9 @@ impl HttpEngine {
                 self.wait_for_token(class).await;
             }
             let mut rb = client
-                .request(method.clone(), &request.url)
+                .request(method.clone(), &url)
                 .timeout(timeout)
-                .body(request.body.clone());
+                .body(body.clone());
             for (k, v) in &request.headers {
                 rb = rb.header(k, v);
             }
@@ -303,7 +348,10 @@ pub fn classify(url: &str, e: reqwest::Error) -> IoError {
     } else {
         IoErrorKind::Other
     };
-    // reqwest's Display of a request error includes the URL; add the source chain for TLS causes.
+    // reqwest's Display of a request error includes the URL it sent, which may carry a
+    // filled-in credential; name the URL the plugin gave instead, and add the source chain
+    // for TLS causes.
+    let e = e.without_url();
     let mut message = e.to_string();
     let mut source = std::error::Error::source(&e);
     while let Some(s) = source {
