@@ -129,15 +129,27 @@ impl Default for SonarPollerConfig {
 pub struct PollerConfig {
     /// Poll devices at all (the arbiter runs either way).
     pub enabled: bool,
-    /// Seconds between the starts of two poll rounds.
+    /// Seconds between two polls of a device in no `[[poller.groups]]` entry. A device the
+    /// EPC newly reports is polled as soon as a slot is free, then every interval.
     pub interval_secs: u64,
-    /// Devices polled at once.
+    /// Spread of each device's next poll, as a share of its interval: 0.1 polls each device
+    /// every interval ± 10 %, so a fleet that attached at once drifts apart instead of
+    /// polling in one burst. 0 keeps exact intervals.
+    pub jitter: f64,
+    /// Devices polled at once. One device is never polled twice at once, whatever its
+    /// interval and however long its poll takes.
     pub concurrency: usize,
+    /// Requests of one device's poll step run at once (a CPE's small web server or agent is
+    /// not flooded); the others of that step wait.
+    pub per_device_requests: usize,
     /// UDP port of the devices' SNMP agents.
     pub snmp_port: u16,
     /// Most seconds one device's poll may take (identification, every request and retry);
     /// past it the poll fails and its slot goes to the next device.
     pub deadline_secs: u64,
+    /// Device groups with their own interval, first match wins:
+    /// `[[poller.groups]] name = "towers", subnets = ["10.45.0.0/24"], interval_secs = 60`.
+    pub groups: Vec<PollGroupConfig>,
 }
 
 impl Default for PollerConfig {
@@ -145,11 +157,31 @@ impl Default for PollerConfig {
         PollerConfig {
             enabled: true,
             interval_secs: 300,
+            jitter: 0.1,
             concurrency: 64,
+            per_device_requests: 4,
             snmp_port: 161,
             deadline_secs: 60,
+            groups: Vec::new(),
         }
     }
+}
+
+/// `[[poller.groups]]`: devices polled at their own interval. A device belongs to the first
+/// group whose every given condition it meets (an empty list is no condition).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PollGroupConfig {
+    /// Name, for logs and `/metrics`.
+    pub name: String,
+    /// Seconds between two polls of a device of this group.
+    pub interval_secs: u64,
+    /// The device's address is in one of these networks (CIDR).
+    #[serde(default)]
+    pub subnets: Vec<String>,
+    /// The driver that last recognised the device is one of these (plugin names).
+    #[serde(default)]
+    pub drivers: Vec<String>,
 }
 
 /// `[arbiter]`: the rules of IPAM arbitration.
@@ -632,10 +664,18 @@ impl Config {
 
     /// Parses configuration text; `file` is used in messages.
     pub fn parse(text: &str, file: &Path) -> Result<Config, ConfigError> {
-        toml::from_str(text).map_err(|e| ConfigError::Invalid {
+        let config: Config = toml::from_str(text).map_err(|e| ConfigError::Invalid {
             file: file.to_path_buf(),
             message: e.to_string().trim_end().to_owned(),
-        })
+        })?;
+        // Values that parse but cannot work, named by key.
+        crate::scheduler::Schedule::from_config(&config.poller).map_err(|message| {
+            ConfigError::Invalid {
+                file: file.to_path_buf(),
+                message,
+            }
+        })?;
+        Ok(config)
     }
 
     /// The driver settings for plugin `name` as TOML text (empty when none).
@@ -687,6 +727,20 @@ mod tests {
             .unwrap_err()
             .to_string();
         assert!(err.contains("line 2"), "{err}");
+    }
+
+    #[test]
+    fn a_poll_group_that_cannot_work_is_named_with_its_file() {
+        let text =
+            "[[poller.groups]]\nname = \"towers\"\ninterval_secs = 60\nsubnets = [\"10.45.1.0\"]\n";
+        let err = Config::parse(text, Path::new("c.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("c.toml"), "{err}");
+        assert!(
+            err.contains("poller.groups[0] (\"towers\"): subnets"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -58,6 +58,7 @@ pub struct DeviceStore {
     polls: Mutex<BTreeMap<(String, &'static str), u64>>,
     rounds: AtomicU64,
     last_round_ms: AtomicU64,
+    schedule: std::sync::Arc<crate::scheduler::SchedulerGauges>,
 }
 
 /// A change of a device's state worth one log line.
@@ -71,7 +72,7 @@ enum Transition {
     Recovered,
 }
 
-/// `was`: `None` for a device never polled successfully, else whether its last poll
+/// `was`: `None` for a device polled for the first time, else whether its last poll
 /// succeeded. Repeated failures (and repeated successes) are no change.
 fn transition(was: Option<bool>, ok_now: bool) -> Option<Transition> {
     match (was, ok_now) {
@@ -80,6 +81,11 @@ fn transition(was: Option<bool>, ok_now: bool) -> Option<Transition> {
         (None, false) => Some(Transition::FirstFailure),
         _ => None,
     }
+}
+
+/// Whether the previous poll of a device succeeded; `None` for a device not polled yet.
+fn previous_outcome(state: Option<&DeviceState>) -> Option<bool> {
+    state.map(DeviceState::up)
 }
 
 fn now_unix_s() -> i64 {
@@ -118,69 +124,23 @@ impl DeviceStore {
         let known = &known;
         let mut results = futures::stream::iter(targets)
             .map(|t| async move {
-                // A device that keeps a poll busy past its deadline is failed, so one slow
-                // CPE cannot hold a slot for the rest of the round.
-                let poll = host.poll(&t, known.get(&t.address).map(String::as_str));
-                let outcome = match tokio::time::timeout(deadline, poll).await {
-                    Ok(outcome) => outcome.map_err(|e| e.to_string()),
-                    Err(_) => Err(format!(
-                        "the poll did not finish within its deadline of {} s",
-                        deadline.as_secs_f64()
-                    )),
-                };
-                (t.address, outcome)
+                let ok = self
+                    .poll_one(
+                        host,
+                        &t,
+                        known.get(&t.address).map(String::as_str),
+                        deadline,
+                    )
+                    .await
+                    .is_ok();
+                ok
             })
             .buffer_unordered(concurrency.max(1));
-        while let Some((address, outcome)) = results.next().await {
-            let now = now_unix_s();
-            let driver = match &outcome {
-                Ok(o) => o.driver.clone(),
-                Err(_) => known.get(&address).cloned().unwrap_or_default(),
-            };
-            let result = if outcome.is_ok() { "ok" } else { "failed" };
-            *self
-                .polls
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .entry((driver, result))
-                .or_default() += 1;
-            let mut devices = self.devices.write().unwrap_or_else(|e| e.into_inner());
-            let entry = devices.entry(address).or_insert_with(|| DeviceState {
-                address,
-                driver: None,
-                record: None,
-                polled_at_unix_s: now,
-                last_ok_unix_s: None,
-                last_error: None,
-            });
-            entry.polled_at_unix_s = now;
-            let was = entry.record.is_some().then(|| entry.up());
-            // Logged once per change of state, not once per failed poll.
-            match (transition(was, outcome.is_ok()), &outcome) {
-                (Some(Transition::Failing), Err(e)) => {
-                    tracing::warn!(%address, "device stopped answering: {e}")
-                }
-                (Some(Transition::FirstFailure), Err(e)) => {
-                    tracing::warn!(%address, "device cannot be polled: {e}")
-                }
-                (Some(Transition::Recovered), _) => {
-                    tracing::info!(%address, "device answers again")
-                }
-                _ => {}
-            }
-            match outcome {
-                Ok(o) => {
-                    stats.ok += 1;
-                    entry.driver = Some(o.driver);
-                    entry.record = Some(o.record);
-                    entry.last_ok_unix_s = Some(now);
-                    entry.last_error = None;
-                }
-                Err(e) => {
-                    stats.failed += 1;
-                    tracing::debug!(%address, "poll failed: {e}");
-                    entry.last_error = Some(e);
-                }
+        while let Some(ok) = results.next().await {
+            if ok {
+                stats.ok += 1;
+            } else {
+                stats.failed += 1;
             }
         }
         let mut devices = self.devices.write().unwrap_or_else(|e| e.into_inner());
@@ -191,6 +151,99 @@ impl DeviceStore {
         self.last_round_ms
             .store(started.elapsed().as_millis() as u64, Ordering::Relaxed);
         stats
+    }
+
+    /// Polls one device (with the driver that last recognised it, if any), within
+    /// `deadline`, and records the outcome; returns the driver that produced the record.
+    pub async fn poll_one(
+        &self,
+        host: &Host,
+        target: &Target,
+        known_driver: Option<&str>,
+        deadline: std::time::Duration,
+    ) -> Result<String, String> {
+        let address = target.address;
+        // A device that keeps a poll busy past its deadline is failed, so one slow CPE
+        // cannot hold a slot for long.
+        let outcome = match tokio::time::timeout(deadline, host.poll(target, known_driver)).await {
+            Ok(outcome) => outcome.map_err(|e| e.to_string()),
+            Err(_) => Err(format!(
+                "the poll did not finish within its deadline of {} s",
+                deadline.as_secs_f64()
+            )),
+        };
+        let now = now_unix_s();
+        let driver = match &outcome {
+            Ok(o) => o.driver.clone(),
+            Err(_) => known_driver.unwrap_or_default().to_owned(),
+        };
+        let result = if outcome.is_ok() { "ok" } else { "failed" };
+        *self
+            .polls
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry((driver, result))
+            .or_default() += 1;
+        let mut devices = self.devices.write().unwrap_or_else(|e| e.into_inner());
+        let was = previous_outcome(devices.get(&address));
+        let entry = devices.entry(address).or_insert_with(|| DeviceState {
+            address,
+            driver: None,
+            record: None,
+            polled_at_unix_s: now,
+            last_ok_unix_s: None,
+            last_error: None,
+        });
+        entry.polled_at_unix_s = now;
+        // Logged once per change of state, not once per failed poll.
+        match (transition(was, outcome.is_ok()), &outcome) {
+            (Some(Transition::Failing), Err(e)) => {
+                tracing::warn!(%address, "device stopped answering: {e}")
+            }
+            (Some(Transition::FirstFailure), Err(e)) => {
+                tracing::warn!(%address, "device cannot be polled: {e}")
+            }
+            (Some(Transition::Recovered), _) => {
+                tracing::info!(%address, "device answers again")
+            }
+            _ => {}
+        }
+        match outcome {
+            Ok(o) => {
+                entry.driver = Some(o.driver.clone());
+                entry.record = Some(o.record);
+                entry.last_ok_unix_s = Some(now);
+                entry.last_error = None;
+                Ok(o.driver)
+            }
+            Err(e) => {
+                tracing::debug!(%address, "poll failed: {e}");
+                entry.last_error = Some(e.clone());
+                Err(e)
+            }
+        }
+    }
+
+    /// The gauges the poll scheduler of `run` keeps (shown on `/metrics`).
+    pub fn scheduler_gauges(&self) -> std::sync::Arc<crate::scheduler::SchedulerGauges> {
+        self.schedule.clone()
+    }
+
+    /// Forgets a device whose address is no longer in use.
+    pub fn forget(&self, address: IpAddr) {
+        self.devices
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&address);
+    }
+
+    /// The driver that produced the device's last good record, while it is up.
+    pub fn driver_of(&self, address: IpAddr) -> Option<String> {
+        let devices = self.devices.read().unwrap_or_else(|e| e.into_inner());
+        devices
+            .get(&address)
+            .filter(|d| d.up())
+            .and_then(|d| d.driver.clone())
     }
 
     /// Every device, by address.
@@ -302,7 +355,9 @@ impl DeviceStore {
                 );
             }
         }
-        m.finish()
+        let mut out = m.finish();
+        out.push_str(&self.schedule.metrics());
+        out
     }
 }
 
@@ -325,6 +380,25 @@ mod tests {
             transition(None, true),
             None,
             "a first success is the normal case"
+        );
+    }
+
+    #[test]
+    fn a_device_that_never_answered_fails_once_then_quietly() {
+        let never_answered = DeviceState {
+            address: "127.10.0.99".parse().unwrap(),
+            driver: None,
+            record: None,
+            polled_at_unix_s: 0,
+            last_ok_unix_s: None,
+            last_error: Some("no driver recognises it".into()),
+        };
+        let first = transition(previous_outcome(None), false);
+        assert_eq!(first, Some(Transition::FirstFailure));
+        let second = transition(previous_outcome(Some(&never_answered)), false);
+        assert_eq!(
+            second, None,
+            "the second failure of a never-seen device is no news"
         );
     }
 }

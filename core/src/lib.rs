@@ -15,5 +15,6 @@ pub mod loader;
 pub mod logging;
 pub mod metrics;
 pub mod runner;
+pub mod scheduler;
 pub mod server;
 pub mod sonar_poller;

@@ -278,8 +278,14 @@ outbox = {outbox:?}
         .is_some_and(|n| n >= 1.0),
         "{text}"
     );
+    // The scheduler has every address in use on its schedule and has polled each.
+    assert_eq!(
+        sample(&metrics, "efi_poll_devices_scheduled", &[]),
+        Some(5.0),
+        "{text}"
+    );
     assert!(
-        sample(&metrics, "efi_poll_rounds_total", &[]).is_some_and(|n| n >= 1.0),
+        sample(&metrics, "efi_poll_started_total", &[]).is_some_and(|n| n >= 5.0),
         "{text}"
     );
     assert!(

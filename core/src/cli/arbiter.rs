@@ -209,31 +209,69 @@ pub async fn run(config: Config, args: RunArgs) -> anyhow::Result<ExitCode> {
     }
 }
 
-/// Polls every address in use, one round every `poller.interval_secs`, forever.
+/// Polls every address in use on the schedule of `[poller]` (each device every interval of
+/// its group, ± jitter), forever; prints a summary line once a minute.
 async fn poll_devices(arbiter: Arc<Arbiter>, devices: Arc<DeviceStore>, poller: PollerConfig) {
-    let interval = Duration::from_secs(poller.interval_secs.max(1));
-    let mut round = 0u64;
-    loop {
-        round += 1;
-        let started = std::time::Instant::now();
-        let targets = arbiter.targets_in_use(poller.snmp_port);
-        let stats = devices
-            .poll_round(
-                arbiter.host(),
-                targets,
-                poller.concurrency,
-                Duration::from_secs(poller.deadline_secs.max(1)),
-            )
-            .await;
-        let took = started.elapsed();
-        println!(
-            "poll round {round}: {} devices, {} ok, {} failed, {} forgotten, in {} ms",
-            stats.polled,
-            stats.ok,
-            stats.failed,
-            stats.dropped,
-            took.as_millis()
-        );
-        tokio::time::sleep(interval.saturating_sub(took)).await;
-    }
+    let schedule = match crate::scheduler::Schedule::from_config(&poller) {
+        Ok(s) => s,
+        Err(e) => {
+            // Config::parse checked it already; only a hand-built config gets here.
+            tracing::error!("device polling is off: {e}");
+            return;
+        }
+    };
+    let gauges = devices.scheduler_gauges();
+    let scheduler = crate::scheduler::Scheduler::new(
+        schedule,
+        poller.concurrency,
+        Duration::from_secs(5),
+        gauges.clone(),
+    );
+    let deadline = Duration::from_secs(poller.deadline_secs.max(1));
+    let summary = {
+        let devices = devices.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(Duration::from_secs(60));
+            tick.tick().await;
+            loop {
+                tick.tick().await;
+                let all = devices.list();
+                let up = all.iter().filter(|d| d.up()).count();
+                println!(
+                    "devices: {} scheduled, {} up, {} down, {} polls started, lag {} ms",
+                    gauges.scheduled.load(std::sync::atomic::Ordering::Relaxed),
+                    up,
+                    all.len() - up,
+                    gauges.started.load(std::sync::atomic::Ordering::Relaxed),
+                    gauges.lag_ms.load(std::sync::atomic::Ordering::Relaxed),
+                );
+            }
+        })
+    };
+    let poll = {
+        let (devices, arbiter) = (devices.clone(), arbiter.clone());
+        move |target: efi_plugin_api::Target, driver: Option<String>| {
+            let devices = devices.clone();
+            let arbiter = arbiter.clone();
+            async move {
+                devices
+                    .poll_one(arbiter.host(), &target, driver.as_deref(), deadline)
+                    .await
+                    .ok()
+            }
+        }
+    };
+    let targets = {
+        let arbiter = arbiter.clone();
+        let port = poller.snmp_port;
+        move || arbiter.targets_in_use(port)
+    };
+    let forget = {
+        let devices = devices.clone();
+        move |address| devices.forget(address)
+    };
+    scheduler
+        .run(targets, forget, poll, std::future::pending())
+        .await;
+    summary.abort();
 }

@@ -19,6 +19,7 @@ pub struct Engines {
     http: http::HttpEngine,
     icmp: icmp::IcmpEngine,
     cli: cli::CliEngine,
+    per_device_requests: usize,
 }
 
 impl Engines {
@@ -29,6 +30,7 @@ impl Engines {
             http: http::HttpEngine::new(config.http.clone(), config.credentials.clone()),
             icmp: icmp::IcmpEngine::new(config.icmp.clone()),
             cli: cli::CliEngine::new(config.cli.clone(), config.credentials.clone()),
+            per_device_requests: config.poller.per_device_requests.max(1),
         }
     }
 
@@ -68,9 +70,17 @@ impl Engines {
         stray_metrics(&self.snmp)
     }
 
-    /// Runs the requests of one step concurrently; answers come back in request order.
+    /// Runs the requests of one step, `poller.per_device_requests` at once (a CPE is not
+    /// flooded); answers come back in request order.
     pub async fn execute_all(&self, target: &Target, requests: &[IoRequest]) -> Vec<IoResponse> {
-        futures::future::join_all(requests.iter().map(|r| self.execute(target, r))).await
+        use futures::StreamExt;
+        // The futures are built first: a lazily mapped iterator over borrowed requests trips
+        // the compiler's higher-ranked lifetime check when a poll future is spawned.
+        let futures: Vec<_> = requests.iter().map(|r| self.execute(target, r)).collect();
+        futures::stream::iter(futures)
+            .buffered(self.per_device_requests)
+            .collect()
+            .await
     }
 }
 

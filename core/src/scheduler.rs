@@ -1,0 +1,534 @@
+//! The poll scheduler of `efi-poller run`: each device polled every interval of its group
+//! (± jitter), a newly seen device at once, never two polls of one device at the same time,
+//! at most `concurrency` polls in flight.
+//!
+//! Devices are kept in a min-heap by due time. The scheduler starts the earliest due devices
+//! while slots are free, and schedules a device's next poll only when its current poll ends
+//! (start + interval ± jitter), so a slow device can fall behind its interval but can never
+//! overlap itself.
+
+use crate::arbiter::planner::Net;
+use crate::config::PollerConfig;
+use efi_plugin_api::Target;
+use futures::stream::{FuturesUnordered, StreamExt};
+use std::cmp::Reverse;
+use std::collections::{BinaryHeap, HashMap};
+use std::future::Future;
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+use tokio::time::Instant;
+
+/// One `[[poller.groups]]` entry, parsed.
+#[derive(Debug, Clone)]
+struct Group {
+    name: String,
+    interval: Duration,
+    subnets: Vec<Net>,
+    drivers: Vec<String>,
+}
+
+/// Which interval applies to which device.
+#[derive(Debug, Clone)]
+pub struct Schedule {
+    groups: Vec<Group>,
+    default_interval: Duration,
+    jitter: f64,
+}
+
+impl Schedule {
+    /// The schedule of `[poller]`; a bad group names itself and its key.
+    pub fn from_config(poller: &PollerConfig) -> Result<Schedule, String> {
+        if !(0.0..=0.5).contains(&poller.jitter) {
+            return Err(format!(
+                "poller.jitter = {}: must be between 0 and 0.5",
+                poller.jitter
+            ));
+        }
+        if poller.interval_secs == 0 {
+            return Err("poller.interval_secs must be at least 1".into());
+        }
+        let groups = poller
+            .groups
+            .iter()
+            .enumerate()
+            .map(|(i, g)| {
+                let at = format!("poller.groups[{i}] ({:?})", g.name);
+                if g.interval_secs == 0 {
+                    return Err(format!("{at}: interval_secs must be at least 1"));
+                }
+                let subnets = g
+                    .subnets
+                    .iter()
+                    .map(|s| Net::parse(s).map_err(|e| format!("{at}: subnets: {e}")))
+                    .collect::<Result<Vec<_>, _>>()?;
+                Ok(Group {
+                    name: g.name.clone(),
+                    interval: Duration::from_secs(g.interval_secs),
+                    subnets,
+                    drivers: g.drivers.clone(),
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Schedule {
+            groups,
+            default_interval: Duration::from_secs(poller.interval_secs),
+            jitter: poller.jitter,
+        })
+    }
+
+    /// The group name (`"default"` for none) and interval of a device.
+    pub fn interval_for(&self, address: IpAddr, driver: Option<&str>) -> (&str, Duration) {
+        self.groups
+            .iter()
+            .find(|g| {
+                (g.subnets.is_empty() || g.subnets.iter().any(|n| n.contains(address)))
+                    && (g.drivers.is_empty()
+                        || driver.is_some_and(|d| g.drivers.iter().any(|x| x == d)))
+            })
+            .map_or(("default", self.default_interval), |g| {
+                (g.name.as_str(), g.interval)
+            })
+    }
+
+    /// `interval` stretched or shrunk by a random share within ± jitter.
+    fn jittered(&self, interval: Duration) -> Duration {
+        if self.jitter == 0.0 {
+            return interval;
+        }
+        let factor = 1.0 + self.jitter * (2.0 * rand::random::<f64>() - 1.0);
+        interval.mul_f64(factor)
+    }
+}
+
+/// Gauges of a running scheduler, for `/metrics`.
+#[derive(Debug, Default)]
+pub struct SchedulerGauges {
+    /// Devices on the schedule.
+    pub scheduled: AtomicU64,
+    /// Polls running now.
+    pub in_flight: AtomicU64,
+    /// How late the last poll started after it was due, in milliseconds (grows when
+    /// `concurrency` is too small for the fleet and its intervals).
+    pub lag_ms: AtomicU64,
+    /// Polls started.
+    pub started: AtomicU64,
+}
+
+impl SchedulerGauges {
+    /// The gauges in the exposition format.
+    pub fn metrics(&self) -> String {
+        let mut m = crate::metrics::Exposition::default();
+        for (name, help, value) in [
+            (
+                "efi_poll_devices_scheduled",
+                "Devices on the poll schedule.",
+                self.scheduled.load(Ordering::Relaxed) as f64,
+            ),
+            (
+                "efi_poll_in_flight",
+                "Device polls running now.",
+                self.in_flight.load(Ordering::Relaxed) as f64,
+            ),
+            (
+                "efi_poll_lag_seconds",
+                "How late the last device poll started after it was due.",
+                self.lag_ms.load(Ordering::Relaxed) as f64 / 1000.0,
+            ),
+        ] {
+            m.family(name, "gauge", help);
+            m.sample(name, &[], value);
+        }
+        m.family("efi_poll_started_total", "counter", "Device polls started.");
+        m.sample(
+            "efi_poll_started_total",
+            &[],
+            self.started.load(Ordering::Relaxed) as f64,
+        );
+        m.finish()
+    }
+}
+
+/// What the scheduler knows of one device.
+struct Slot {
+    target: Target,
+    /// The driver that last recognised it (for group matching).
+    driver: Option<String>,
+    due: Instant,
+    busy: bool,
+}
+
+/// The poll scheduler.
+pub struct Scheduler {
+    schedule: Schedule,
+    concurrency: usize,
+    /// How often the list of devices is refreshed.
+    refresh: Duration,
+    gauges: std::sync::Arc<SchedulerGauges>,
+}
+
+impl Scheduler {
+    /// A scheduler of `schedule` with `concurrency` polls at once, asking for the device
+    /// list every `refresh`.
+    pub fn new(
+        schedule: Schedule,
+        concurrency: usize,
+        refresh: Duration,
+        gauges: std::sync::Arc<SchedulerGauges>,
+    ) -> Self {
+        Scheduler {
+            schedule,
+            concurrency: concurrency.max(1),
+            refresh: refresh.max(Duration::from_millis(10)),
+            gauges,
+        }
+    }
+
+    /// Runs until `stop` resolves. `targets` gives the devices in use now; `forget` is told
+    /// of each device that left; `poll` polls one and returns the driver that recognised it
+    /// (`None` when none did or the poll failed).
+    pub async fn run<T, F, P, Fut>(
+        self,
+        mut targets: T,
+        mut forget: F,
+        poll: P,
+        stop: impl Future<Output = ()>,
+    ) where
+        T: FnMut() -> Vec<Target>,
+        F: FnMut(IpAddr),
+        P: Fn(Target, Option<String>) -> Fut,
+        Fut: Future<Output = Option<String>>,
+    {
+        let mut slots: HashMap<IpAddr, Slot> = HashMap::new();
+        let mut heap: BinaryHeap<Reverse<(Instant, IpAddr)>> = BinaryHeap::new();
+        let mut running = FuturesUnordered::new();
+        let mut refresh_at = Instant::now();
+        tokio::pin!(stop);
+        loop {
+            let now = Instant::now();
+            if now >= refresh_at {
+                let current = targets();
+                let mut seen = std::collections::HashSet::with_capacity(current.len());
+                for t in current {
+                    seen.insert(t.address);
+                    match slots.get_mut(&t.address) {
+                        Some(slot) => slot.target = t,
+                        None => {
+                            // New devices are due at once.
+                            heap.push(Reverse((now, t.address)));
+                            slots.insert(
+                                t.address,
+                                Slot {
+                                    target: t,
+                                    driver: None,
+                                    due: now,
+                                    busy: false,
+                                },
+                            );
+                        }
+                    }
+                }
+                slots.retain(|address, _| {
+                    let keep = seen.contains(address);
+                    if !keep {
+                        forget(*address);
+                    }
+                    keep
+                });
+                self.gauges
+                    .scheduled
+                    .store(slots.len() as u64, Ordering::Relaxed);
+                refresh_at = now + self.refresh;
+            }
+            // Start every due device a slot allows, earliest first. Entries of devices that
+            // left, or whose due time changed since they were pushed, are stale: skipped.
+            while running.len() < self.concurrency {
+                let Some(&Reverse((due, address))) = heap.peek() else {
+                    break;
+                };
+                if due > now {
+                    break;
+                }
+                heap.pop();
+                let Some(slot) = slots.get_mut(&address) else {
+                    continue;
+                };
+                if slot.busy || slot.due != due {
+                    continue;
+                }
+                slot.busy = true;
+                self.gauges
+                    .lag_ms
+                    .store((now - due).as_millis() as u64, Ordering::Relaxed);
+                self.gauges.started.fetch_add(1, Ordering::Relaxed);
+                let fut = poll(slot.target.clone(), slot.driver.clone());
+                running.push(async move { (address, now, fut.await) });
+            }
+            self.gauges
+                .in_flight
+                .store(running.len() as u64, Ordering::Relaxed);
+            let next_due = heap.peek().map(|Reverse((due, _))| *due);
+            let wake = match next_due {
+                Some(due) if running.len() < self.concurrency => due.min(refresh_at),
+                _ => refresh_at,
+            };
+            tokio::select! {
+                biased;
+                _ = &mut stop => return,
+                Some((address, started, driver)) = running.next(), if !running.is_empty() => {
+                    let Some(slot) = slots.get_mut(&address) else {
+                        // The device left while its poll ran; the poll may have recorded it
+                        // again after it was forgotten.
+                        forget(address);
+                        continue;
+                    };
+                    {
+                        slot.busy = false;
+                        if driver.is_some() {
+                            slot.driver = driver;
+                        }
+                        let (_, interval) =
+                            self.schedule.interval_for(address, slot.driver.as_deref());
+                        let due = (started + self.schedule.jittered(interval)).max(Instant::now());
+                        slot.due = due;
+                        heap.push(Reverse((due, address)));
+                    }
+                }
+                _ = tokio::time::sleep_until(wake) => {}
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::PollGroupConfig;
+    use std::sync::{Arc, Mutex};
+
+    fn target(ip: &str) -> Target {
+        Target::new(ip.parse().unwrap())
+    }
+
+    fn config(groups: Vec<PollGroupConfig>, jitter: f64) -> PollerConfig {
+        PollerConfig {
+            interval_secs: 60,
+            jitter,
+            groups,
+            ..PollerConfig::default()
+        }
+    }
+
+    #[test]
+    fn groups_match_by_subnet_and_driver_first_match_wins() {
+        let s = Schedule::from_config(&config(
+            vec![
+                PollGroupConfig {
+                    name: "telrad-towers".into(),
+                    interval_secs: 30,
+                    subnets: vec!["10.45.1.0/24".into()],
+                    drivers: vec!["telrad-cpe".into()],
+                },
+                PollGroupConfig {
+                    name: "tower-1".into(),
+                    interval_secs: 120,
+                    subnets: vec!["10.45.1.0/24".into()],
+                    drivers: vec![],
+                },
+            ],
+            0.1,
+        ))
+        .unwrap();
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        assert_eq!(
+            s.interval_for(ip("10.45.1.9"), Some("telrad-cpe")),
+            ("telrad-towers", Duration::from_secs(30))
+        );
+        assert_eq!(
+            s.interval_for(ip("10.45.1.9"), Some("bec-ridgewave")),
+            ("tower-1", Duration::from_secs(120))
+        );
+        assert_eq!(
+            s.interval_for(ip("10.45.2.9"), None),
+            ("default", Duration::from_secs(60))
+        );
+    }
+
+    #[test]
+    fn bad_groups_and_jitter_are_named() {
+        let bad = config(
+            vec![PollGroupConfig {
+                name: "x".into(),
+                interval_secs: 10,
+                subnets: vec!["10.0.0.0/40".into()],
+                drivers: vec![],
+            }],
+            0.1,
+        );
+        let e = Schedule::from_config(&bad).unwrap_err();
+        assert!(
+            e.contains("poller.groups[0]") && e.contains("subnets"),
+            "{e}"
+        );
+        let e = Schedule::from_config(&config(vec![], 0.9)).unwrap_err();
+        assert!(e.contains("poller.jitter"), "{e}");
+    }
+
+    /// Polls in flight per device, in flight now, most ever at once, most of one device.
+    type InFlight = (HashMap<IpAddr, usize>, usize, usize, usize);
+
+    /// Runs a scheduler for `run_for` of paused (virtual) time over `devices`, each poll
+    /// taking `poll_time(address)`; returns each device's poll start times (seconds) and the
+    /// most polls that were ever in flight at once, overall and per device.
+    async fn simulate(
+        schedule: Schedule,
+        concurrency: usize,
+        devices: Vec<Target>,
+        poll_time: fn(IpAddr) -> Duration,
+        run_for: Duration,
+    ) -> (HashMap<IpAddr, Vec<f64>>, usize, usize) {
+        let t0 = Instant::now();
+        let starts: Arc<Mutex<HashMap<IpAddr, Vec<f64>>>> = Default::default();
+        let in_flight: Arc<Mutex<InFlight>> = Default::default();
+        let scheduler = Scheduler::new(
+            schedule,
+            concurrency,
+            Duration::from_secs(5),
+            Default::default(),
+        );
+        let poll = |t: Target, _driver: Option<String>| {
+            let starts = starts.clone();
+            let in_flight = in_flight.clone();
+            async move {
+                let a = t.address;
+                starts
+                    .lock()
+                    .unwrap()
+                    .entry(a)
+                    .or_default()
+                    .push((Instant::now() - t0).as_secs_f64());
+                {
+                    let mut f = in_flight.lock().unwrap();
+                    let n = f.0.entry(a).or_default();
+                    *n += 1;
+                    let per_device = *n;
+                    f.1 += 1;
+                    f.2 = f.2.max(f.1);
+                    f.3 = f.3.max(per_device);
+                }
+                tokio::time::sleep(poll_time(a)).await;
+                let mut f = in_flight.lock().unwrap();
+                *f.0.get_mut(&a).unwrap() -= 1;
+                f.1 -= 1;
+                Some("drv".to_string())
+            }
+        };
+        scheduler
+            .run(
+                || devices.clone(),
+                |_| {},
+                poll,
+                tokio::time::sleep(run_for),
+            )
+            .await;
+        let f = in_flight.lock().unwrap();
+        let starts = starts.lock().unwrap().clone();
+        (starts, f.2, f.3)
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn each_group_is_polled_at_its_interval_and_new_devices_at_once() {
+        let schedule = Schedule::from_config(&config(
+            vec![PollGroupConfig {
+                name: "fast".into(),
+                interval_secs: 10,
+                subnets: vec!["127.10.1.0/24".into()],
+                drivers: vec![],
+            }],
+            0.0,
+        ))
+        .unwrap();
+        let devices = vec![target("127.10.1.1"), target("127.10.2.1")];
+        let (starts, _, _) = simulate(
+            schedule,
+            8,
+            devices,
+            |_| Duration::from_millis(100),
+            Duration::from_secs(125),
+        )
+        .await;
+        let fast = &starts[&"127.10.1.1".parse::<IpAddr>().unwrap()];
+        let slow = &starts[&"127.10.2.1".parse::<IpAddr>().unwrap()];
+        assert_eq!(fast[0], 0.0, "a new device is polled at once");
+        assert_eq!(fast.len(), 13, "every 10 s for 125 s: {fast:?}");
+        assert!(
+            fast.windows(2).all(|w| (w[1] - w[0] - 10.0).abs() < 1e-6),
+            "{fast:?}"
+        );
+        assert_eq!(
+            slow.len(),
+            3,
+            "every 60 s (the default) for 125 s: {slow:?}"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_device_slower_than_its_interval_never_overlaps_itself() {
+        let schedule = Schedule::from_config(&config(vec![], 0.0)).unwrap();
+        let devices = vec![target("127.10.0.1"), target("127.10.0.2")];
+        // 127.10.0.1 takes 150 s to poll with an interval of 60 s.
+        let (starts, _, per_device) = simulate(
+            schedule,
+            8,
+            devices,
+            |a| {
+                if a.to_string() == "127.10.0.1" {
+                    Duration::from_secs(150)
+                } else {
+                    Duration::from_millis(10)
+                }
+            },
+            Duration::from_secs(400),
+        )
+        .await;
+        assert_eq!(per_device, 1, "two polls of one device ran at once");
+        let slow = &starts[&"127.10.0.1".parse::<IpAddr>().unwrap()];
+        assert_eq!(
+            slow,
+            &vec![0.0, 150.0, 300.0],
+            "back to back, never overlapping"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn concurrency_bounds_polls_in_flight_and_jitter_spreads_a_burst() {
+        let schedule = Schedule::from_config(&config(vec![], 0.2)).unwrap();
+        let devices: Vec<Target> = (1..=50).map(|i| target(&format!("127.10.3.{i}"))).collect();
+        let (starts, max_in_flight, _) = simulate(
+            schedule,
+            5,
+            devices,
+            |_| Duration::from_secs(1),
+            Duration::from_secs(700),
+        )
+        .await;
+        assert_eq!(max_in_flight, 5);
+        // All 50 attached at once; after a few intervals their poll times have spread: the
+        // second polls of the first five (started together) no longer coincide.
+        let firsts: Vec<f64> = (1..=5)
+            .map(|i| starts[&format!("127.10.3.{i}").parse::<IpAddr>().unwrap()][1])
+            .collect();
+        let distinct: std::collections::BTreeSet<u64> =
+            firsts.iter().map(|t| (t * 1000.0) as u64).collect();
+        assert!(distinct.len() > 1, "{firsts:?}");
+        for s in starts.values() {
+            for w in s.windows(2) {
+                let gap = w[1] - w[0];
+                assert!(
+                    (48.0..=85.0).contains(&gap),
+                    "interval 60 s ± 20 % (+ waiting for a slot): {gap}"
+                );
+            }
+        }
+    }
+}
