@@ -184,6 +184,60 @@ fn demo_without_any_driver_says_what_to_do() {
     );
 }
 
+/// A CPE12300: identified over SNMP by its sysDescr, then read from the CGI XML pages of its
+/// self-signed HTTPS UI through the host's HTTP engine (efi-lab serves the fixture pages).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn poll_reads_a_cpe12300_from_its_web_pages() {
+    use efi_lab::snmp_agent::{AgentOptions, SnmpAgent};
+    use efi_plugin_api::snmprec::AgentData;
+    use efi_plugin_api::{oid, SnmpValue};
+    let mib2 = AgentData::parse(&efi_lab::fleet::mib2_device(1)).unwrap();
+    let data = AgentData::from_varbinds(mib2.walk(&oid("1.3.6.1")).into_iter().map(|mut v| {
+        if v.oid == oid("1.3.6.1.2.1.1.1.0") {
+            v.value = SnmpValue::OctetString(b"Linux GDM7243 3.10.0-uc0".to_vec());
+        }
+        v
+    }));
+    let agent = SnmpAgent::start(
+        "127.0.0.1:0".parse().unwrap(),
+        data,
+        AgentOptions::default(),
+    )
+    .await
+    .unwrap();
+    let fixture = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/web/telrad-cpe12300");
+    let web = efi_lab::web_device::WebDevice::start("127.0.0.1:0".parse().unwrap(), &fixture)
+        .await
+        .unwrap();
+    let (_dir, config) = plugins_and_config(
+        &["telrad-cpe"],
+        &format!("[drivers.telrad-cpe]\nweb_port = {}\n", web.addr().port()),
+    );
+    let (cfg, port) = (
+        config.to_str().unwrap().to_owned(),
+        agent.addr().port().to_string(),
+    );
+    let out = tokio::task::spawn_blocking(move || {
+        efi_poller(&[
+            "--config",
+            &cfg,
+            "poll",
+            "127.0.0.1",
+            "--port",
+            &port,
+            "--json",
+        ])
+    })
+    .await
+    .unwrap();
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let record: efi_plugin_api::DeviceRecord = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(record.model.as_deref(), Some("CPE12300"));
+    assert_eq!(record.rsrp_dbm, Some(-93.5));
+    assert_eq!(record.identity.serial.as_deref(), Some("00000000001"));
+    assert_eq!(web.requests(), 4, "one GET per CGI page");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn poll_prints_one_devices_record() {
     let (_dir, config) = plugins_and_config(&["hello-driver"], "");

@@ -3,8 +3,12 @@
 //! Reads the 1.3.6.1.4.1.17713.20.2.1 tree over SNMP (shared/reference/devices.md 2.3):
 //! per-antenna RSRP, RSRQ and SINR walked and averaged over the antennas that report, rates
 //! as `"4.320 kbps"` strings, uptime as text (`"8 days 14 hours 45 minutes"`), the local
-//! cell ID and the eNB ID given apart. A CPE12300 answers none of this tree (its data is in
-//! its web pages), so the driver refuses it with that reason.
+//! cell ID and the eNB ID given apart.
+//!
+//! A CPE12300 (SG/HG/XG) answers the same sysDescr but none of that tree; its data is in the
+//! CGI XML pages of its HTTPS UI on port 8080 (devices.md section 5, self-signed certificate,
+//! every request `?Command=<cmd>&T=<timestamp>`), so the driver reads those instead — see
+//! [`web`].
 
 use efi_plugin_api::normalise::{
     average_nonzero as average, digits, mac_text, number, rate_bps as kbps_to_bps, text,
@@ -13,6 +17,8 @@ use efi_plugin_api::normalise::{
 use efi_plugin_api::prelude::*;
 use efi_plugin_api::{now_unix_ms, Metric};
 use std::collections::BTreeMap;
+
+pub mod web;
 
 /// The CPE tree.
 const BASE: &str = "1.3.6.1.4.1.17713.20.2.1";
@@ -56,9 +62,16 @@ impl Plugin for TelradPlugin {
             name: "telrad-cpe".into(),
             vendor: "efi-poller".into(),
             version: env!("CARGO_PKG_VERSION").into(),
-            description: "Telrad CPE12000SG over SNMP (17713.20 tree)".into(),
+            description:
+                "Telrad CPE12000SG over SNMP (17713.20 tree), CPE12300 over its HTTPS CGI pages"
+                    .into(),
             kinds: vec![PluginKind::Driver],
-            models: vec!["Telrad CPE12000SG".into()],
+            models: vec![
+                "Telrad CPE12000SG".into(),
+                "Telrad CPE12300SG".into(),
+                "Telrad CPE12300HG".into(),
+                "Telrad CPE12300XG".into(),
+            ],
             ..PluginInfo::default()
         }
     }
@@ -67,13 +80,42 @@ impl Plugin for TelradPlugin {
         Ok(TelradPlugin)
     }
 
-    fn new_driver(&self, _config: &PluginConfig) -> Result<Box<dyn Driver>, PluginError> {
-        Ok(Box::new(TelradDriver))
+    fn new_driver(&self, config: &PluginConfig) -> Result<Box<dyn Driver>, PluginError> {
+        Ok(Box::new(TelradDriver {
+            settings: config.parse()?,
+        }))
+    }
+}
+
+/// `[drivers.telrad-cpe]`: how the driver reaches a CPE12300's web UI.
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TelradSettings {
+    /// HTTPS port of the CPE12300 UI (8080 on the units seen; TR-069 `HTTPSPort`).
+    pub web_port: u16,
+    /// Plain HTTP instead of HTTPS (labs only).
+    pub web_plain_http: bool,
+    /// Credential set for the UI, when the operator's units ask for HTTP Basic
+    /// (the units seen answered without a login).
+    pub web_credentials: Option<String>,
+}
+
+impl Default for TelradSettings {
+    fn default() -> Self {
+        TelradSettings {
+            web_port: 8080,
+            web_plain_http: false,
+            web_credentials: None,
+        }
     }
 }
 
 /// The driver.
-pub struct TelradDriver;
+#[derive(Default)]
+pub struct TelradDriver {
+    /// Settings from `[drivers.telrad-cpe]`.
+    pub settings: TelradSettings,
+}
 
 /// True for the `Linux <name> <version>ucN` sysDescr of Telrad's Gemtek- and Asiatelco-made
 /// CPEs (both the 12000 and the 12300 answer it; the 17713.20 tree tells them apart).
@@ -95,10 +137,18 @@ impl Driver for TelradDriver {
         if fp.tr069_oui_is("20107A") || fp.tr069_product_class.as_deref() == Some("CPE12000SG") {
             score = score.max(95);
         }
-        if fp.imei_tac_in(&["35749810"]) {
+        if fp.tr069_oui_is("34BA9A")
+            || fp
+                .tr069_product_class
+                .as_deref()
+                .is_some_and(|p| p.starts_with("CPE12300"))
+        {
+            score = score.max(95);
+        }
+        if fp.imei_tac_in(&["35749810", "86630103"]) {
             score = score.max(70);
         }
-        if fp.mac_oui_is("80:02:9c") {
+        if fp.mac_oui_is("80:02:9c") || fp.mac_oui_is("34:ba:9a") || fp.mac_oui_is("ec:e7:8e") {
             score = score.max(60);
         }
         if fp.sys_descr.as_deref().is_some_and(telrad_descr) {
@@ -108,12 +158,21 @@ impl Driver for TelradDriver {
         score
     }
 
-    fn collect(&self, _target: &Target) -> BoxTask<DeviceRecord> {
-        Box::new(Collect)
+    fn collect(&self, target: &Target) -> BoxTask<DeviceRecord> {
+        Box::new(Collect {
+            target: target.clone(),
+            settings: self.settings.clone(),
+            web: None,
+        })
     }
 }
 
-struct Collect;
+struct Collect {
+    target: Target,
+    settings: TelradSettings,
+    /// Set once the CPE turned out to be a CPE12300: the web phase.
+    web: Option<web::WebPhase>,
+}
 
 impl Task for Collect {
     type Output = DeviceRecord;
@@ -136,6 +195,9 @@ impl Task for Collect {
     }
 
     fn resume(&mut self, responses: Vec<IoResponse>) -> Step<DeviceRecord> {
+        if let Some(web) = self.web.take() {
+            return web.finish(responses);
+        }
         let mut it = responses.into_iter();
         let values: BTreeMap<Oid, SnmpValue> = match it.next() {
             Some(Ok(IoReply::Snmp(vbs))) => vbs.into_iter().map(|v| (v.oid, v.value)).collect(),
@@ -144,9 +206,16 @@ impl Task for Collect {
         };
         let get = |p: &[u32]| values.get(&node(p)).and_then(text);
         if get(&[4, 1, 0]).is_none() {
-            return Step::Failed(PluginError::unsupported(
-                "no 17713.20.2.1.4.1.0: not a CPE12000 (a CPE12300 is read from its web pages)",
-            ));
+            // No 17713.20.2.1.4.1.0: a CPE12300, read from its web pages.
+            let phase = web::WebPhase::new(
+                &self.target,
+                &self.settings,
+                values.get(&oid(SYS_DESCR)).and_then(text),
+                values.get(&oid(SYS_NAME)).and_then(text),
+            );
+            let requests = phase.requests();
+            self.web = Some(phase);
+            return Step::Requests(requests);
         }
         let mut walks = Vec::new();
         for _ in 0..3 {

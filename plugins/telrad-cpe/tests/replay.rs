@@ -1,8 +1,12 @@
-//! Replays of a recorded CPE12000SG walk.
+//! Replays of a recorded CPE12000SG walk, and of a CPE12300's web pages (the fixture pages
+//! the efi-lab web UI serves, tests/fixtures/web/telrad-cpe12300).
 
 use efi_plugin_api::snmprec::AgentData;
-use efi_plugin_api::testing::{load_snmprec, run_snmprec};
-use efi_plugin_api::{oid, Driver, Fingerprint, Target};
+use efi_plugin_api::testing::{load_snmprec, run, run_snmprec};
+use efi_plugin_api::{
+    oid, DeviceRecord, Driver, Fingerprint, HttpResponse, IoReply, IoRequest, SnmpValue, Target,
+    TlsPolicy,
+};
 use telrad_cpe::TelradDriver;
 
 fn recording() -> AgentData {
@@ -16,7 +20,7 @@ fn recording() -> AgentData {
 #[test]
 fn a_cpe12000sg_gives_its_full_record() {
     let r = run_snmprec(
-        TelradDriver.collect(&Target::new("127.0.0.1".parse().unwrap())),
+        TelradDriver::default().collect(&Target::new("127.0.0.1".parse().unwrap())),
         &recording(),
     )
     .unwrap();
@@ -61,29 +65,121 @@ fn a_cpe12000sg_gives_its_full_record() {
         .any(|m| m.name == "tx_power_dbm" && m.value == 21.0));
 }
 
-#[test]
-fn a_cpe12300_is_refused_with_the_reason() {
-    let mut data = recording();
-    let cpe12300 =
-        AgentData::from_varbinds(data.walk(&oid("1.3.6.1.2.1")).into_iter().map(|mut v| {
-            if v.oid == oid("1.3.6.1.2.1.1.1.0") {
-                v.value =
-                    efi_plugin_api::SnmpValue::OctetString(b"Linux GDM7243 3.10.0-uc0".to_vec());
+/// The CPE12000 recording with a CPE12300's sysDescr and no 17713.20 tree.
+fn cpe12300_snmp() -> AgentData {
+    let data = recording();
+    AgentData::from_varbinds(data.walk(&oid("1.3.6.1.2.1")).into_iter().map(|mut v| {
+        if v.oid == oid("1.3.6.1.2.1.1.1.0") {
+            v.value = SnmpValue::OctetString(b"Linux GDM7243 3.10.0-uc0".to_vec());
+        }
+        v
+    }))
+}
+
+/// Answers SNMP from `snmp` and each CGI from the fixture directory (`<cgi>.<Command>`),
+/// with `page` given the chance to replace a page's body.
+fn cpe12300(
+    page: impl Fn(&str, Vec<u8>) -> Vec<u8>,
+) -> Result<DeviceRecord, efi_plugin_api::PluginError> {
+    let snmp = cpe12300_snmp();
+    let web = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../tests/fixtures/web/telrad-cpe12300"
+    );
+    run(
+        TelradDriver::default().collect(&Target::new("127.0.0.1".parse().unwrap())),
+        |req| match req {
+            IoRequest::Http(h) => {
+                assert_eq!(h.tls, TlsPolicy::AcceptInvalid, "the units are self-signed");
+                let url = h.url.strip_prefix("https://127.0.0.1:8080/").expect(&h.url);
+                let (path, query) = url.split_once('?').unwrap();
+                let command = query
+                    .split('&')
+                    .find_map(|kv| kv.strip_prefix("Command="))
+                    .unwrap();
+                let file = format!("{web}/{path}.{command}");
+                let body = page(command, std::fs::read(&file).expect(&file));
+                Ok(IoReply::Http(HttpResponse {
+                    status: 200,
+                    headers: vec![("content-type".into(), "text/xml".into())],
+                    body,
+                }))
             }
-            v
-        }));
-    data = cpe12300;
-    let err = run_snmprec(
-        TelradDriver.collect(&Target::new("127.0.0.1".parse().unwrap())),
-        &data,
+            other => snmp.answer(other),
+        },
     )
-    .unwrap_err();
-    assert!(err.to_string().contains("not a CPE12000"), "{err}");
+}
+
+#[test]
+fn a_cpe12300_is_read_from_its_web_pages() {
+    let r = cpe12300(|_, body| body).unwrap();
+    assert_eq!(r.vendor.as_deref(), Some("Telrad"));
+    assert_eq!(r.model.as_deref(), Some("CPE12300"));
+    assert_eq!(r.description.as_deref(), Some("Linux GDM7243 3.10.0-uc0"));
+    assert_eq!(r.identity.serial.as_deref(), Some("00000000001"));
+    assert_eq!(r.identity.imsi.as_deref(), Some("001010000000001"));
+    assert_eq!(r.identity.imei.as_deref(), Some("000000000000001"));
+    assert_eq!(r.identity.mac.as_deref(), Some("00:00:5e:00:53:01"));
+    assert_eq!(r.bandwidth_mhz, Some(20.0));
+    assert_eq!(r.eci, Some(42529), "Cell_ID all digits: a decimal ECI");
+    assert_eq!((r.enb_id, r.cell_id), (Some(166), Some(33)));
+    assert_eq!(r.pci, Some(101));
+    assert_eq!(r.sinr_db, Some(14.0));
+    assert_eq!(r.rssi_dbm, Some(-67.0));
+    assert_eq!((r.tx_mcs, r.rx_mcs), (Some(18), Some(22)));
+    assert_eq!(r.rx_rate_bps, Some(1_200_000.0), "\"1200 kbps\"");
+    assert_eq!(r.tx_rate_bps, Some(300_000.0));
+    assert_eq!(
+        r.rsrp_dbm,
+        Some(-93.5),
+        "mean of the antennas that report; 0 is unused"
+    );
+    assert_eq!(r.rsrq_db, Some(-10.0));
+    assert_eq!(r.earfcn, Some(40620));
+    assert_eq!(r.connected, Some(true));
+    let antennas = r
+        .metrics
+        .iter()
+        .filter(|m| m.name == "antenna_rsrp_dbm")
+        .count();
+    assert_eq!(antennas, 2);
+    assert!(r
+        .metrics
+        .iter()
+        .any(|m| m.name == "max_rx_rate_bps" && m.value == 45_000_000.0));
+}
+
+#[test]
+fn a_cpe12300_with_a_hex_eci_and_a_broken_page_keeps_what_is_valid() {
+    let r = cpe12300(|command, body| match command {
+        // The Thr page answers garbage; Status has the 7-hex-digit ECI of this model.
+        "Thr" => b"\x00<<<not xml".to_vec(),
+        "Status" => String::from_utf8(body)
+            .unwrap()
+            .replace("<Cell_ID>42529</Cell_ID>", "<Cell_ID>000A617</Cell_ID>")
+            .into_bytes(),
+        _ => body,
+    })
+    .unwrap();
+    assert_eq!(r.eci, Some(0xA617));
+    assert_eq!((r.enb_id, r.cell_id), (Some(166), Some(23)));
+    assert_eq!(r.rx_rate_bps, None, "the broken page's fields are absent");
+    assert_eq!(r.rsrp_dbm, Some(-93.5), "the other pages still count");
+    assert_eq!(r.identity.serial.as_deref(), Some("00000000001"));
+}
+
+#[test]
+fn a_cpe12300_whose_pages_all_fail_is_a_named_error() {
+    let err = cpe12300(|_, _| b"<html>500".to_vec())
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("CPE12300 at 127.0.0.1"), "{err}");
+    assert!(err.contains("cusltestatus.cgi?Command=Status"), "{err}");
 }
 
 #[test]
 fn identification() {
-    let d = TelradDriver;
+    let d = TelradDriver::default();
     let fp = |descr: &str| Fingerprint {
         sys_descr: Some(descr.into()),
         ..Fingerprint::default()
@@ -99,4 +195,14 @@ fn identification() {
         ..Fingerprint::default()
     };
     assert!(d.identify(&by_oui) >= 90);
+    let cpe12300 = Fingerprint {
+        tr069_product_class: Some("CPE12300XG".into()),
+        ..Fingerprint::default()
+    };
+    assert!(d.identify(&cpe12300) >= 90);
+    let by_tac = Fingerprint {
+        imei: Some("866301030000001".into()),
+        ..Fingerprint::default()
+    };
+    assert!(d.identify(&by_tac) > 0);
 }
