@@ -1,4 +1,10 @@
-//! An SNMP v2c agent on UDP that answers GET, GETNEXT and GETBULK from `.snmprec` data.
+//! An SNMP v1 and v2c agent on UDP that answers GET, GETNEXT and (v2c) GETBULK from
+//! `.snmprec` data.
+//!
+//! v1 requests get v1 answers (RFC 3584): no exception values — a missing object or the end
+//! of the MIB is error `noSuchName` with the index of the first culprit and the request's
+//! bindings echoed; Counter64 objects do not exist for v1 (GET: noSuchName, GETNEXT skips
+//! them); GETBULK is not a v1 request and is dropped.
 //!
 //! One agent is one simulated device at one loopback address. Faults can be switched at run
 //! time (no answer, late answer, garbage answer) to exercise the host's timeouts and retries.
@@ -163,7 +169,8 @@ async fn serve(socket: UdpSocket, shared: Arc<Shared>) {
 /// silently drop (undecodable, wrong version or community, not a request).
 fn answer(shared: &Shared, packet: &[u8]) -> Option<Vec<u8>> {
     let message: Message<Pdus> = rasn::ber::decode(packet).ok()?;
-    if message.version != Integer::from(1)
+    let v1 = message.version == Integer::from(0);
+    if !(v1 || message.version == Integer::from(1))
         || message.community.as_ref() != shared.options.community.as_bytes()
     {
         return None;
@@ -180,9 +187,32 @@ fn answer(shared: &Shared, packet: &[u8]) -> Option<Vec<u8>> {
         }
     };
     let next = |o: &Oid| -> Option<(Oid, SnmpValue)> {
-        let (k, _) = data.next_after(o)?;
-        let v = lookup(k)?;
-        Some((k.clone(), v))
+        let mut cursor = o.clone();
+        loop {
+            let (k, _) = data.next_after(&cursor)?;
+            let v = lookup(k)?;
+            // Counter64 does not exist for a v1 manager: skip it.
+            if v1 && matches!(v, SnmpValue::Counter64(_)) {
+                cursor = k.clone();
+                continue;
+            }
+            return Some((k.clone(), v));
+        }
+    };
+    let request_names: Vec<Oid> = match &message.data {
+        Pdus::GetRequest(r) => {
+            r.0.variable_bindings
+                .iter()
+                .map(|vb| from_rasn_oid(&vb.name))
+                .collect()
+        }
+        Pdus::GetNextRequest(r) => {
+            r.0.variable_bindings
+                .iter()
+                .map(|vb| from_rasn_oid(&vb.name))
+                .collect()
+        }
+        _ => Vec::new(),
     };
     let (request_id, bindings) = match message.data {
         Pdus::GetRequest(r) => (
@@ -206,21 +236,53 @@ fn answer(shared: &Shared, packet: &[u8]) -> Option<Vec<u8>> {
                 })
                 .collect(),
         ),
+        Pdus::GetBulkRequest(_) if v1 => return None,
         Pdus::GetBulkRequest(r) => (r.0.request_id, bulk(&r.0, &next)),
         _ => return None,
     };
+    let mut error_status = Pdu::ERROR_STATUS_NO_ERROR;
+    let mut error_index = 0;
+    let mut bindings: Vec<(Oid, VarBindValue)> = bindings
+        .into_iter()
+        .map(|(o, v)| {
+            let value = to_rasn_value(&v);
+            (o, value)
+        })
+        .collect();
+    if v1 {
+        let culprit = bindings.iter().position(|(_, v)| {
+            matches!(
+                v,
+                VarBindValue::NoSuchObject
+                    | VarBindValue::NoSuchInstance
+                    | VarBindValue::EndOfMibView
+                    | VarBindValue::Value(ObjectSyntax::ApplicationWide(
+                        ApplicationSyntax::BigCounter(_)
+                    ))
+            )
+        });
+        if let Some(i) = culprit {
+            // noSuchName, with the request's own bindings echoed (as NULL values).
+            error_status = 2;
+            error_index = i as u32 + 1;
+            bindings = request_names
+                .iter()
+                .map(|o| (o.clone(), VarBindValue::Unspecified))
+                .collect();
+        }
+    }
     let response = Message {
-        version: Integer::from(1),
+        version: message.version,
         community: message.community,
         data: Pdus::Response(Response(Pdu {
             request_id,
-            error_status: Pdu::ERROR_STATUS_NO_ERROR,
-            error_index: 0,
+            error_status,
+            error_index,
             variable_bindings: bindings
                 .into_iter()
-                .map(|(o, v)| VarBind {
+                .map(|(o, value)| VarBind {
                     name: to_rasn_oid(&o),
-                    value: to_rasn_value(&v),
+                    value,
                 })
                 .collect(),
         })),

@@ -217,6 +217,45 @@ async fn lab_agent() -> efi_lab::snmp_agent::SnmpAgent {
     .unwrap()
 }
 
+/// The lab agent speaks v1 the v1 way: noSuchName instead of exception values, Counter64
+/// objects invisible, and a GETNEXT walk that ends on noSuchName.
+#[tokio::test]
+async fn the_lab_agent_answers_snmpv1_as_a_v1_agent_does() {
+    let mut text = efi_lab::fleet::mib2_device(7);
+    // ifHCInOctets of eth0: a Counter64 a v1 manager must never see.
+    text.push_str("1.3.6.1.2.1.31.1.1.1.6.2|70|123456789012\n");
+    let agent = efi_lab::snmp_agent::SnmpAgent::start(
+        "127.0.0.1:0".parse().unwrap(),
+        efi_plugin_api::snmprec::AgentData::parse(&text).unwrap(),
+        efi_lab::snmp_agent::AgentOptions::default(),
+    )
+    .await
+    .unwrap();
+    let engine = engine();
+    let mut v1 = engine.session(agent.addr(), SnmpCredentials::V1(Secret::new("public")));
+    let vbs = v1.get(&[sys_name()]).await.unwrap();
+    assert_eq!(vbs[0].value.as_text().as_deref(), Some("cpe-007"));
+
+    let missing: Oid = "1.3.6.1.2.1.1.99.0".parse().unwrap();
+    let e = v1.get(&[sys_name(), missing]).await.unwrap_err();
+    assert!(e.message.contains("error status 2 at index 2"), "{e}");
+    let hc: Oid = "1.3.6.1.2.1.31.1.1.1.6.2".parse().unwrap();
+    let e = v1.get(&[hc.clone()]).await.unwrap_err();
+    assert!(e.message.contains("error status 2 at index 1"), "{e}");
+
+    // The walk past the end of the MIB: every object but the Counter64, then noSuchName.
+    let all = v1.walk(&"1.3.6.1.2.1".parse().unwrap(), 0).await.unwrap();
+    assert!(all.len() > 30, "{}", all.len());
+    assert!(
+        all.iter().all(|vb| vb.oid != hc),
+        "a Counter64 reached a v1 manager"
+    );
+    // The same agent over v2c shows it.
+    let mut v2 = engine.session(agent.addr(), SnmpCredentials::V2c(Secret::new("public")));
+    let vbs = v2.get(&[hc]).await.unwrap();
+    assert_eq!(vbs[0].value, SnmpValue::Counter64(123_456_789_012));
+}
+
 #[tokio::test]
 async fn snmp_timeout_then_success_on_the_retry() {
     let agent = lab_agent().await;
