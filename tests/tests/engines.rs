@@ -240,7 +240,7 @@ async fn the_lab_agent_answers_snmpv1_as_a_v1_agent_does() {
     let e = v1.get(&[sys_name(), missing]).await.unwrap_err();
     assert!(e.message.contains("error status 2 at index 2"), "{e}");
     let hc: Oid = "1.3.6.1.2.1.31.1.1.1.6.2".parse().unwrap();
-    let e = v1.get(&[hc.clone()]).await.unwrap_err();
+    let e = v1.get(std::slice::from_ref(&hc)).await.unwrap_err();
     assert!(e.message.contains("error status 2 at index 1"), "{e}");
 
     // The walk past the end of the MIB: every object but the Counter64, then noSuchName.
