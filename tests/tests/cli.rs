@@ -184,6 +184,70 @@ fn demo_without_any_driver_says_what_to_do() {
     );
 }
 
+/// `sweep` over a small lab fleet plus an address where nothing answers: every live device
+/// read in full (the GET and every ifTable row), the silent one counted as a timeout, and
+/// pings answered by the kernel.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sweep_reads_a_fleet_and_counts_what_did_not_answer() {
+    let agents = efi_lab::fleet::start_mib2_fleet(12).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let targets = dir.path().join("targets.txt");
+    let silent = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
+    let mut lines = String::from("# a test fleet\n\n");
+    for a in &agents {
+        lines.push_str(&format!("{} {}\n", a.addr().ip(), a.addr().port()));
+    }
+    // Bound but never read: requests to it are simply not answered.
+    lines.push_str(&format!(
+        "127.0.0.1 {}\n",
+        silent.local_addr().unwrap().port()
+    ));
+    std::fs::write(&targets, lines).unwrap();
+    let t = targets.to_str().unwrap().to_owned();
+    let out = tokio::task::spawn_blocking(move || {
+        efi_poller(&[
+            "sweep",
+            "--targets",
+            &t,
+            "--get",
+            "1.3.6.1.2.1.1.5.0,1.3.6.1.2.1.1.3.0",
+            "--walk",
+            "1.3.6.1.2.1.2.2",
+            "--max-repetitions",
+            "4",
+            "--timeout-ms",
+            "300",
+            "--retries",
+            "0",
+            "--icmp",
+            "1",
+            "--json",
+        ])
+    })
+    .await
+    .unwrap();
+    assert!(
+        out.status.success() || out.status.code() == Some(1),
+        "{}",
+        text(&out.stderr)
+    );
+    let summary: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(summary["devices"], 13, "{summary}");
+    assert_eq!(summary["devices_ok"], 12, "{summary}");
+    assert_eq!(summary["timeouts"], 1, "{summary}");
+    // Per lab device: the 2 GET varbinds and every ifTable object the lab device holds.
+    let table_rows = efi_plugin_api::snmprec::AgentData::parse(&efi_lab::fleet::mib2_device(1))
+        .unwrap()
+        .walk(&efi_plugin_api::oid("1.3.6.1.2.1.2.2"))
+        .len();
+    assert_eq!(summary["varbinds"], 12 * (2 + table_rows), "{summary}");
+    assert_eq!(summary["pinged"], 13, "{summary}");
+    assert_eq!(
+        summary["ping_answered"], 13,
+        "loopback answers every echo: {summary}"
+    );
+}
+
 /// A CPE12300: identified over SNMP by its sysDescr, then read from the CGI XML pages of its
 /// self-signed HTTPS UI through the host's HTTP engine (efi-lab serves the fixture pages).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

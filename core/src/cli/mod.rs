@@ -118,10 +118,14 @@ pub fn main() -> ExitCode {
         }
     };
     crate::logging::init(&config.log);
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    // A sweep is one task of futures plus the SNMP receive task: on one thread they wake each
+    // other without crossing threads (measured: less CPU, the same wall time). Every other
+    // command runs plugins and servers side by side and gets the multi-threaded runtime.
+    let mut builder = match cli.command {
+        Command::Sweep(_) => tokio::runtime::Builder::new_current_thread(),
+        _ => tokio::runtime::Builder::new_multi_thread(),
+    };
+    let runtime = match builder.enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
