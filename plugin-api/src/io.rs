@@ -413,6 +413,13 @@ pub enum CliTransport {
 }
 
 /// An expect-style CLI session.
+///
+/// The host connects and logs in with the named credentials (SSH authentication, then any
+/// `login:` / `Password:` prompt on either transport) until the first step's `expect`
+/// matches; so begin with a step that sends nothing and waits for the shell prompt. (A
+/// script whose first step sends a line waits for a generic prompt ending in `#`, `>`, `$`
+/// or `%` instead.) Each later step's output is what the device printed up to the end of
+/// its match.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CliRequest {
     /// SSH or Telnet.
