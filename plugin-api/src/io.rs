@@ -308,22 +308,13 @@ impl HttpRequest {
     /// except the placeholders `{username}` and `{password}`, kept for the host to fill in
     /// (see [`HttpRequest::credentials_in_form`]).
     pub fn post_form(url: impl Into<String>, fields: &[(&str, &str)]) -> Self {
-        fn encode(s: &str) -> String {
+        let encode = |s: &str| {
             if s == "{username}" || s == "{password}" {
-                return s.to_owned();
+                s.to_owned()
+            } else {
+                percent_encode(s)
             }
-            let mut out = String::with_capacity(s.len());
-            for b in s.bytes() {
-                match b {
-                    b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'*' => {
-                        out.push(b as char)
-                    }
-                    b' ' => out.push('+'),
-                    _ => out.push_str(&format!("%{b:02X}")),
-                }
-            }
-            out
-        }
+        };
         let body = fields
             .iter()
             .map(|(k, v)| format!("{}={}", encode(k), encode(v)))
@@ -372,6 +363,21 @@ impl HttpRequest {
         self.retry_overload = true;
         self
     }
+}
+
+/// Percent-encodes text for a URL query or a form body: every byte but the RFC 3986
+/// unreserved characters (letters, digits, `-`, `.`, `_`, `~`) becomes `%XX`.
+pub fn percent_encode(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for b in s.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                out.push(b as char)
+            }
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
 }
 
 /// An HTTP response.
@@ -529,6 +535,16 @@ pub fn millis(d: Duration) -> u32 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_form_keeps_the_credential_placeholders_and_encodes_the_rest() {
+        assert_eq!(percent_encode("p&ss w=rd%~"), "p%26ss%20w%3Drd%25~");
+        let r = HttpRequest::post_form(
+            "http://127.0.0.1/login",
+            &[("user name", "{username}"), ("password", "{password}")],
+        );
+        assert_eq!(r.body, b"user%20name={username}&password={password}");
+    }
 
     #[test]
     fn icmp_stats_ignore_lost_probes() {

@@ -48,9 +48,9 @@ pub mod testing;
 
 pub use error::{ErrorKind, PluginError};
 pub use io::{
-    millis, CliRequest, CliStep, CliTranscript, CliTransport, HttpRequest, HttpResponse, IcmpStats,
-    IoError, IoErrorKind, IoReply, IoRequest, IoResponse, SnmpValue, TlsPolicy, Tr069Param,
-    VarBind,
+    millis, percent_encode, CliRequest, CliStep, CliTranscript, CliTransport, HttpRequest,
+    HttpResponse, IcmpStats, IoError, IoErrorKind, IoReply, IoRequest, IoResponse, SnmpValue,
+    TlsPolicy, Tr069Param, VarBind,
 };
 pub use logging::{counter_add, now_unix_ms};
 pub use oid::{oid, Oid, OidParseError};

@@ -5,7 +5,7 @@
 
 use crate::config::{CredentialConfig, HttpConfig};
 use efi_plugin_api::{
-    HttpRequest, HttpResponse, IoError, IoErrorKind, IoReply, IoResponse, TlsPolicy,
+    percent_encode, HttpRequest, HttpResponse, IoError, IoErrorKind, IoReply, IoResponse, TlsPolicy,
 };
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Mutex;
@@ -39,20 +39,6 @@ impl Bucket {
             Some(Duration::from_secs_f64((1.0 - self.tokens) / self.per_sec))
         }
     }
-}
-
-/// Percent-encodes a credential for a form body or a query string.
-fn percent_encode(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for b in s.bytes() {
-        match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
-                out.push(b as char)
-            }
-            _ => out.push_str(&format!("%{b:02X}")),
-        }
-    }
-    out
 }
 
 /// The HTTP engine.
