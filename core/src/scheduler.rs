@@ -155,7 +155,6 @@ struct Slot {
     /// The driver that last recognised it (for group matching).
     driver: Option<String>,
     due: Instant,
-    busy: bool,
 }
 
 /// The poll scheduler.
@@ -202,6 +201,9 @@ impl Scheduler {
         let mut slots: HashMap<IpAddr, Slot> = HashMap::new();
         let mut heap: BinaryHeap<Reverse<(Instant, IpAddr)>> = BinaryHeap::new();
         let mut running = FuturesUnordered::new();
+        // Devices with a poll running. Kept apart from `slots`: a device that leaves and comes
+        // back while its poll runs gets a new slot, but must still wait for that poll.
+        let mut polling: std::collections::HashSet<IpAddr> = Default::default();
         let mut refresh_at = Instant::now();
         tokio::pin!(stop);
         loop {
@@ -222,7 +224,6 @@ impl Scheduler {
                                     target: t,
                                     driver: None,
                                     due: now,
-                                    busy: false,
                                 },
                             );
                         }
@@ -253,10 +254,9 @@ impl Scheduler {
                 let Some(slot) = slots.get_mut(&address) else {
                     continue;
                 };
-                if slot.busy || slot.due != due {
+                if slot.due != due || !polling.insert(address) {
                     continue;
                 }
-                slot.busy = true;
                 self.gauges
                     .lag_ms
                     .store((now - due).as_millis() as u64, Ordering::Relaxed);
@@ -276,23 +276,20 @@ impl Scheduler {
                 biased;
                 _ = &mut stop => return,
                 Some((address, started, driver)) = running.next(), if !running.is_empty() => {
+                    polling.remove(&address);
                     let Some(slot) = slots.get_mut(&address) else {
                         // The device left while its poll ran; the poll may have recorded it
                         // again after it was forgotten.
                         forget(address);
                         continue;
                     };
-                    {
-                        slot.busy = false;
-                        if driver.is_some() {
-                            slot.driver = driver;
-                        }
-                        let (_, interval) =
-                            self.schedule.interval_for(address, slot.driver.as_deref());
-                        let due = (started + self.schedule.jittered(interval)).max(Instant::now());
-                        slot.due = due;
-                        heap.push(Reverse((due, address)));
+                    if driver.is_some() {
+                        slot.driver = driver;
                     }
+                    let (_, interval) = self.schedule.interval_for(address, slot.driver.as_deref());
+                    let due = (started + self.schedule.jittered(interval)).max(Instant::now());
+                    slot.due = due;
+                    heap.push(Reverse((due, address)));
                 }
                 _ = tokio::time::sleep_until(wake) => {}
             }
@@ -383,7 +380,7 @@ mod tests {
     async fn simulate(
         schedule: Schedule,
         concurrency: usize,
-        devices: Vec<Target>,
+        targets: impl FnMut() -> Vec<Target>,
         poll_time: fn(IpAddr) -> Duration,
         run_for: Duration,
     ) -> (HashMap<IpAddr, Vec<f64>>, usize, usize) {
@@ -424,12 +421,7 @@ mod tests {
             }
         };
         scheduler
-            .run(
-                || devices.clone(),
-                |_| {},
-                poll,
-                tokio::time::sleep(run_for),
-            )
+            .run(targets, |_| {}, poll, tokio::time::sleep(run_for))
             .await;
         let f = in_flight.lock().unwrap();
         let starts = starts.lock().unwrap().clone();
@@ -452,7 +444,7 @@ mod tests {
         let (starts, _, _) = simulate(
             schedule,
             8,
-            devices,
+            move || devices.clone(),
             |_| Duration::from_millis(100),
             Duration::from_secs(125),
         )
@@ -480,7 +472,7 @@ mod tests {
         let (starts, _, per_device) = simulate(
             schedule,
             8,
-            devices,
+            move || devices.clone(),
             |a| {
                 if a.to_string() == "127.10.0.1" {
                     Duration::from_secs(150)
@@ -507,7 +499,7 @@ mod tests {
         let (starts, max_in_flight, _) = simulate(
             schedule,
             5,
-            devices,
+            move || devices.clone(),
             |_| Duration::from_secs(1),
             Duration::from_secs(700),
         )
@@ -530,5 +522,36 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_device_that_leaves_and_returns_mid_poll_still_waits_for_that_poll() {
+        let schedule = Schedule::from_config(&config(vec![], 0.0)).unwrap();
+        // The list is read every 5 s: the device is there, gone at the second reading, back
+        // from the third on, while its first poll (30 s) still runs.
+        let mut readings = 0;
+        let targets = move || {
+            readings += 1;
+            if readings == 2 {
+                Vec::new()
+            } else {
+                vec![target("127.10.0.1")]
+            }
+        };
+        let (starts, _, per_device) = simulate(
+            schedule,
+            8,
+            targets,
+            |_| Duration::from_secs(30),
+            Duration::from_secs(100),
+        )
+        .await;
+        assert_eq!(per_device, 1, "two polls of one device ran at once");
+        let s = &starts[&"127.10.0.1".parse::<IpAddr>().unwrap()];
+        assert_eq!(
+            s,
+            &vec![0.0, 60.0],
+            "the next poll one interval after the first began"
+        );
     }
 }
