@@ -260,18 +260,14 @@ impl Job {
                     ),
                 ));
             }
-            match terminal.read(wait)? {
-                Chunk::Data(bytes) => expect.push(&bytes)?,
-                Chunk::TimedOut => {}
-                Chunk::Closed => {
-                    return Err(err(
-                        IoErrorKind::Refused,
-                        format!(
-                            "the device closed the session while logging in (last output {:?})",
-                            tail(&text, 80)
-                        ),
-                    ))
-                }
+            if !expect.read_more(terminal, wait)? {
+                return Err(err(
+                    IoErrorKind::Refused,
+                    format!(
+                        "the device closed the session while logging in (last output {:?})",
+                        tail(&text, 80)
+                    ),
+                ));
             }
         }
     }
@@ -319,6 +315,16 @@ impl Expect {
         Ok(())
     }
 
+    /// Reads what the device prints within `wait` into the buffer; false once it closed.
+    fn read_more(&mut self, terminal: &mut dyn Terminal, wait: Duration) -> Result<bool, IoError> {
+        match terminal.read(wait)? {
+            Chunk::Data(bytes) => self.push(&bytes)?,
+            Chunk::TimedOut => {}
+            Chunk::Closed => return Ok(false),
+        }
+        Ok(true)
+    }
+
     fn pending_text(&self) -> String {
         clean_terminal_output(&self.raw)
     }
@@ -355,18 +361,14 @@ impl Expect {
                     ),
                 ));
             }
-            match terminal.read(wait)? {
-                Chunk::Data(bytes) => self.push(&bytes)?,
-                Chunk::TimedOut => {}
-                Chunk::Closed => {
-                    return Err(err(
-                        IoErrorKind::Protocol,
-                        format!(
-                            "the device closed the session (output cut short after {:?})",
-                            tail(&text, 80)
-                        ),
-                    ))
-                }
+            if !self.read_more(terminal, wait)? {
+                return Err(err(
+                    IoErrorKind::Protocol,
+                    format!(
+                        "the device closed the session (output cut short after {:?})",
+                        tail(&text, 80)
+                    ),
+                ));
             }
         }
     }
