@@ -1,16 +1,14 @@
 //! The current state of every polled device: the last record, the driver that produced it
-//! and the last error, kept for the REST API and `/metrics`; and the poll round that fills it.
+//! and the last error, kept for the REST API and `/metrics`; and the poll of one device
+//! that fills it.
 
 use crate::host::Host;
 use crate::metrics::Exposition;
 use efi_plugin_api::{DeviceRecord, Target};
-use futures::StreamExt;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::net::IpAddr;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, RwLock};
-use std::time::Instant;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 /// What is known about one device.
@@ -37,27 +35,12 @@ impl DeviceState {
     }
 }
 
-/// Counts of one poll round.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct RoundStats {
-    /// Devices polled.
-    pub polled: usize,
-    /// Polls that produced a record.
-    pub ok: usize,
-    /// Polls that failed (unreachable, unidentified, driver error).
-    pub failed: usize,
-    /// Devices dropped because their address is no longer in use.
-    pub dropped: usize,
-}
-
 /// Every device's current state, by address, and the poller's own counters.
 #[derive(Debug, Default)]
 pub struct DeviceStore {
     devices: RwLock<BTreeMap<IpAddr, DeviceState>>,
     /// Polls by (driver, "ok" | "failed"); a device no driver recognised counts under "".
     polls: Mutex<BTreeMap<(String, &'static str), u64>>,
-    rounds: AtomicU64,
-    last_round_ms: AtomicU64,
     schedule: std::sync::Arc<crate::scheduler::SchedulerGauges>,
 }
 
@@ -95,64 +78,6 @@ fn now_unix_s() -> i64 {
 }
 
 impl DeviceStore {
-    /// Polls every target, at most `concurrency` at once, and records each outcome. A failed
-    /// poll keeps the device's last good record (marked down, with the reason); devices not
-    /// among `targets` are forgotten.
-    pub async fn poll_round(
-        &self,
-        host: &Host,
-        targets: Vec<Target>,
-        concurrency: usize,
-        deadline: std::time::Duration,
-    ) -> RoundStats {
-        let started = Instant::now();
-        let mut stats = RoundStats {
-            polled: targets.len(),
-            ..RoundStats::default()
-        };
-        let wanted: std::collections::HashSet<IpAddr> = targets.iter().map(|t| t.address).collect();
-        // A device keeps the driver that last recognised it; identification runs again
-        // only when that driver fails (the CPE behind the address may have been swapped).
-        let known: BTreeMap<IpAddr, String> = {
-            let devices = self.devices.read().unwrap_or_else(|e| e.into_inner());
-            devices
-                .values()
-                .filter(|d| d.up())
-                .filter_map(|d| Some((d.address, d.driver.clone()?)))
-                .collect()
-        };
-        let known = &known;
-        let mut results = futures::stream::iter(targets)
-            .map(|t| async move {
-                let ok = self
-                    .poll_one(
-                        host,
-                        &t,
-                        known.get(&t.address).map(String::as_str),
-                        deadline,
-                    )
-                    .await
-                    .is_ok();
-                ok
-            })
-            .buffer_unordered(concurrency.max(1));
-        while let Some(ok) = results.next().await {
-            if ok {
-                stats.ok += 1;
-            } else {
-                stats.failed += 1;
-            }
-        }
-        let mut devices = self.devices.write().unwrap_or_else(|e| e.into_inner());
-        let before = devices.len();
-        devices.retain(|a, _| wanted.contains(a));
-        stats.dropped = before - devices.len();
-        self.rounds.fetch_add(1, Ordering::Relaxed);
-        self.last_round_ms
-            .store(started.elapsed().as_millis() as u64, Ordering::Relaxed);
-        stats
-    }
-
     /// Polls one device (with the driver that last recognised it, if any), within
     /// `deadline`, and records the outcome; returns the driver that produced the record.
     pub async fn poll_one(
@@ -261,22 +186,6 @@ impl DeviceStore {
     /// The poller's counters and the devices' gauges in the Prometheus text format.
     pub fn metrics(&self) -> String {
         let mut m = Exposition::default();
-        m.family("efi_poll_rounds_total", "counter", "Poll rounds finished.");
-        m.sample(
-            "efi_poll_rounds_total",
-            &[],
-            self.rounds.load(Ordering::Relaxed) as f64,
-        );
-        m.family(
-            "efi_poll_round_duration_seconds",
-            "gauge",
-            "How long the last poll round took.",
-        );
-        m.sample(
-            "efi_poll_round_duration_seconds",
-            &[],
-            self.last_round_ms.load(Ordering::Relaxed) as f64 / 1000.0,
-        );
         m.family(
             "efi_polls_total",
             "counter",
