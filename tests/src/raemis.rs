@@ -9,8 +9,8 @@
 //! to exercise at-least-once handling.
 
 use crate::sim::{
-    apply_fault, basic_auth_matches, json_response, truncated_json, Clock, Fault, Faults,
-    SimServer, SystemClock,
+    apply_fault, basic_auth_matches, cookie_values, json_response, truncated_json, Clock, Fault,
+    Faults, SimServer, SystemClock,
 };
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
@@ -435,14 +435,8 @@ fn authorised(inner: &Inner, headers: &HeaderMap) -> bool {
     if basic_auth_matches(auth, &inner.options.username, &inner.options.password) {
         return true;
     }
-    let cookies = headers.get_all("cookie");
     let t = inner.tables.lock().unwrap();
-    cookies
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|c| c.trim().strip_prefix("raemis_session="))
-        .any(|token| t.cookies.contains(token))
+    cookie_values(headers, "raemis_session").any(|token| t.cookies.contains(token))
 }
 
 fn unauthorised() -> Response<Body> {

@@ -207,6 +207,21 @@ impl Drop for SimServer {
     }
 }
 
+/// The values of every cookie called `name` in a request's `Cookie` headers, in order.
+pub fn cookie_values<'a>(
+    headers: &'a axum::http::HeaderMap,
+    name: &'a str,
+) -> impl Iterator<Item = &'a str> + 'a {
+    headers
+        .get_all(axum::http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|kv| kv.trim().split_once('='))
+        .filter(move |(k, _)| *k == name)
+        .map(|(_, v)| v)
+}
+
 /// Checks HTTP Basic credentials in an `Authorization` header value.
 pub fn basic_auth_matches(header: Option<&str>, user: &str, password: &str) -> bool {
     use base64::Engine as _;

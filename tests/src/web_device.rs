@@ -166,17 +166,6 @@ fn plain(status: StatusCode, text: &str) -> Response {
         .expect("static response")
 }
 
-fn cookie_value(req: &Request, name: &str) -> Option<String> {
-    req.headers()
-        .get_all(header::COOKIE)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|kv| kv.trim().split_once('='))
-        .find(|(k, _)| *k == name)
-        .map(|(_, v)| v.to_owned())
-}
-
 async fn serve(State(state): State<Arc<WebState>>, req: Request) -> Response {
     state.requests.fetch_add(1, Ordering::Relaxed);
     let fault = *state.fault.lock().unwrap_or_else(|e| e.into_inner());
@@ -243,12 +232,13 @@ async fn serve(State(state): State<Arc<WebState>>, req: Request) -> Response {
                     "<login><result>fail</result></login>",
                 );
             }
-            let logged_in = cookie_value(&req, &site.cookie_name).is_some_and(|t| {
+            let session = crate::sim::cookie_values(req.headers(), &site.cookie_name).next();
+            let logged_in = session.is_some_and(|t| {
                 state
                     .sessions
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
-                    .contains(&t)
+                    .contains(t)
             });
             if !logged_in && path != site.login_page {
                 return Response::builder()
