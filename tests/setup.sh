@@ -3,7 +3,10 @@
 # (the real SNMPv3 peer and the C agent of the benchmarks), fping (the ICMP peer of the
 # benchmarks), util-linux's unshare and iproute2 (private network namespaces for tests of
 # hosts that do not answer), and the headers the build needs: libssl-dev and pkg-config for
-# libssh2 (the SSH engine). Idempotent: installs only what is missing.
+# libssh2 (the SSH engine); Debian's chromium and chromium-driver (the dashboard test drives a
+# real headless browser). It also starts the local PostgreSQL when it is down (the store's
+# tests run against SQLite and PostgreSQL, at 127.0.0.1:5432, database `test`, trust auth).
+# Idempotent: installs only what is missing.
 set -euo pipefail
 need=()
 command -v snmpd >/dev/null || need+=(snmpd)
@@ -13,6 +16,8 @@ command -v unshare >/dev/null || need+=(util-linux)
 command -v ip >/dev/null || need+=(iproute2)
 command -v pkg-config >/dev/null || need+=(pkg-config)
 dpkg -s libssl-dev >/dev/null 2>&1 || need+=(libssl-dev)
+command -v chromium >/dev/null || need+=(chromium)
+command -v chromedriver >/dev/null || need+=(chromium-driver)
 if [ ${#need[@]} -gt 0 ]; then
   sudo=""
   [ "$(id -u)" -ne 0 ] && sudo="sudo"
@@ -22,4 +27,17 @@ if [ ${#need[@]} -gt 0 ]; then
   # The package enables a system snmpd on 127.0.0.1:161 and [::1]:161; the tests start
   # their own agents and never need it.
   $sudo systemctl disable --now snmpd >/dev/null 2>&1 || $sudo service snmpd stop >/dev/null 2>&1 || true
+fi
+
+# PostgreSQL for the store's tests (EFI_TEST_POSTGRES overrides the URL).
+if ! pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null; then
+  if command -v pg_ctlcluster >/dev/null && [ -d /etc/postgresql ]; then
+    echo "tests/setup.sh: starting PostgreSQL"
+    sudo=""
+    [ "$(id -u)" -ne 0 ] && sudo="sudo"
+    $sudo pg_ctlcluster --skip-systemctl-redirect "$(ls /etc/postgresql | head -n1)" main start
+  else
+    echo "tests/setup.sh: PostgreSQL is not running on 127.0.0.1:5432 and is not installed here" >&2
+    exit 1
+  fi
 fi

@@ -42,6 +42,41 @@ pub struct Config {
     pub poller: PollerConfig,
     /// Sonar's poller role: the ICMP and SNMP monitoring Sonar asks for.
     pub sonar_poller: SonarPollerConfig,
+    /// The durable store of device state and history (SQLite or PostgreSQL).
+    pub store: StoreConfig,
+}
+
+/// `[store]`: where `efi-poller run` keeps each device's latest record and its recent
+/// history, for the REST API, the dashboard and a restart. The IPAM outbox stays in its own
+/// SQLite file (`[arbiter] outbox`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreConfig {
+    /// The database: a SQLite file (`efi-poller-state.db`, `sqlite:/var/lib/efi-poller/state.db`;
+    /// relative paths from the working directory), or PostgreSQL
+    /// (`postgres://efi@db.example/efi`; TLS to the database is not supported yet, keep it on
+    /// a trusted network or a local socket). A secret: it may hold a password, and is never
+    /// logged or shown (logs name the host and database only).
+    pub url: Secret,
+    /// PostgreSQL only: the schema holding the tables, created when missing. Lower-case
+    /// letters, digits and `_`.
+    pub schema: String,
+    /// Hours of per-poll history kept (RSRP, RSRQ, SINR, RSSI, rates, uptime, errors);
+    /// older points are pruned hourly. 0 keeps no history.
+    pub history_hours: u64,
+    /// Milliseconds between two writes of polled state; each write is one transaction.
+    pub flush_interval_ms: u64,
+}
+
+impl Default for StoreConfig {
+    fn default() -> Self {
+        StoreConfig {
+            url: Secret::new("efi-poller-state.db".to_owned()),
+            schema: "efi_poller".into(),
+            history_hours: 24,
+            flush_interval_ms: 1000,
+        }
+    }
 }
 
 /// `[sonar_poller]`: act as the poller of a Sonar instance, in place of Sonar's own
@@ -596,6 +631,9 @@ pub struct DemoConfig {
     pub interval_secs: u64,
     /// Devices polled at the same time.
     pub concurrency: usize,
+    /// Where the demo serves the dashboard and REST API; a free port is used when this
+    /// one is taken.
+    pub listen: std::net::SocketAddr,
 }
 
 impl Default for DemoConfig {
@@ -604,6 +642,7 @@ impl Default for DemoConfig {
             devices: 6,
             interval_secs: 10,
             concurrency: 64,
+            listen: std::net::SocketAddr::from(([127, 0, 0, 1], 9630)),
         }
     }
 }

@@ -4,10 +4,12 @@
 
 use crate::host::Host;
 use crate::metrics::Exposition;
+use crate::store::Persist;
 use efi_plugin_api::{DeviceRecord, Target};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, RwLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -42,6 +44,32 @@ pub struct DeviceStore {
     /// Polls by (driver, "ok" | "failed"); a device no driver recognised counts under "".
     polls: Mutex<BTreeMap<(String, &'static str), u64>>,
     schedule: std::sync::Arc<crate::scheduler::SchedulerGauges>,
+    /// What is waiting to be written to the durable store; `None` while nothing persists.
+    persist: Mutex<Option<std::collections::VecDeque<Persist>>>,
+    persist_gauges: PersistGauges,
+}
+
+/// Most writes kept while the store is unreachable; the oldest go first beyond it.
+const MAX_PERSIST_QUEUE: usize = 200_000;
+
+/// Counters of the writes to the durable store, for `/metrics`.
+#[derive(Debug, Default)]
+pub struct PersistGauges {
+    flushes_ok: AtomicU64,
+    flushes_failed: AtomicU64,
+    dropped: AtomicU64,
+}
+
+impl PersistGauges {
+    /// Counts one flush.
+    pub fn record_flush(&self, ok: bool) {
+        let c = if ok {
+            &self.flushes_ok
+        } else {
+            &self.flushes_failed
+        };
+        c.fetch_add(1, Ordering::Relaxed);
+    }
 }
 
 /// A change of a device's state worth one log line.
@@ -133,7 +161,7 @@ impl DeviceStore {
             }
             _ => {}
         }
-        match outcome {
+        let result = match outcome {
             Ok(o) => {
                 entry.driver = Some(o.driver.clone());
                 entry.record = Some(o.record);
@@ -146,6 +174,60 @@ impl DeviceStore {
                 entry.last_error = Some(e.clone());
                 Err(e)
             }
+        };
+        let saved = Persist::Save(Box::new(entry.clone()));
+        drop(devices);
+        self.queue(saved);
+        result
+    }
+
+    /// Starts queueing every change for the durable store (see [`crate::store::persist`]).
+    pub fn enable_persistence(&self) {
+        let mut q = self.persist.lock().unwrap_or_else(|e| e.into_inner());
+        q.get_or_insert_with(Default::default);
+    }
+
+    fn queue(&self, item: Persist) {
+        let mut q = self.persist.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(q) = q.as_mut() else { return };
+        if q.len() >= MAX_PERSIST_QUEUE {
+            q.pop_front();
+            self.persist_gauges.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+        q.push_back(item);
+    }
+
+    /// Takes everything waiting to be written, oldest first.
+    pub fn take_persist_queue(&self) -> Vec<Persist> {
+        let mut q = self.persist.lock().unwrap_or_else(|e| e.into_inner());
+        q.as_mut()
+            .map(|q| q.drain(..).collect())
+            .unwrap_or_default()
+    }
+
+    /// Puts back a batch that could not be written, ahead of what came since.
+    pub fn requeue(&self, batch: Vec<Persist>) {
+        let mut q = self.persist.lock().unwrap_or_else(|e| e.into_inner());
+        let Some(q) = q.as_mut() else { return };
+        for item in batch.into_iter().rev() {
+            if q.len() >= MAX_PERSIST_QUEUE {
+                self.persist_gauges.dropped.fetch_add(1, Ordering::Relaxed);
+                continue;
+            }
+            q.push_front(item);
+        }
+    }
+
+    /// The counters of the writes to the durable store.
+    pub fn persist_gauges(&self) -> &PersistGauges {
+        &self.persist_gauges
+    }
+
+    /// Loads devices read back from the store (after a restart), without queueing them.
+    pub fn restore(&self, states: Vec<DeviceState>) {
+        let mut devices = self.devices.write().unwrap_or_else(|e| e.into_inner());
+        for d in states {
+            devices.insert(d.address, d);
         }
     }
 
@@ -156,10 +238,14 @@ impl DeviceStore {
 
     /// Forgets a device whose address is no longer in use.
     pub fn forget(&self, address: IpAddr) {
-        self.devices
+        let removed = self
+            .devices
             .write()
             .unwrap_or_else(|e| e.into_inner())
             .remove(&address);
+        if removed.is_some() {
+            self.queue(Persist::Forget(address));
+        }
     }
 
     /// The driver that produced the device's last good record, while it is up.
@@ -263,6 +349,43 @@ impl DeviceStore {
                     t as f64,
                 );
             }
+        }
+        if let Some(pending) = self
+            .persist
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .as_ref()
+            .map(|q| q.len())
+        {
+            let g = &self.persist_gauges;
+            m.family(
+                "efi_store_flushes_total",
+                "counter",
+                "Writes of polled device state to the store, by result.",
+            );
+            for (result, c) in [("ok", &g.flushes_ok), ("failed", &g.flushes_failed)] {
+                m.sample(
+                    "efi_store_flushes_total",
+                    &[("result", result)],
+                    c.load(Ordering::Relaxed) as f64,
+                );
+            }
+            m.family(
+                "efi_store_pending_writes",
+                "gauge",
+                "Device states waiting to be written to the store.",
+            );
+            m.sample("efi_store_pending_writes", &[], pending as f64);
+            m.family(
+                "efi_store_dropped_writes_total",
+                "counter",
+                "Device states dropped because the store stayed unreachable past the queue's bound.",
+            );
+            m.sample(
+                "efi_store_dropped_writes_total",
+                &[],
+                g.dropped.load(Ordering::Relaxed) as f64,
+            );
         }
         let mut out = m.finish();
         out.push_str(&self.schedule.metrics());

@@ -7,6 +7,7 @@
 pub mod arbiter;
 pub mod cli;
 pub mod config;
+pub mod dashboard;
 pub mod devices;
 pub mod engines;
 pub mod host;
@@ -18,3 +19,4 @@ pub mod runner;
 pub mod scheduler;
 pub mod server;
 pub mod sonar_poller;
+pub mod store;

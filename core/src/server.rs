@@ -1,6 +1,7 @@
-//! The host's HTTP listener: EPC webhooks (`POST /webhooks/<source>`), the device API
-//! (`GET /api/v1/devices[/<address>]`, `/api/v1/sessions`, `/api/v1/outbox`, described by
-//! `/api/openapi.json`), `/metrics` and `/healthz`.
+//! The host's HTTP listener: EPC webhooks (`POST /webhooks/<source>`), the read-only REST API
+//! (`GET /api/v1/...`: devices, their history, sessions, the last plan, the outbox, plugins;
+//! described by `/api/openapi.json`), the dashboard (`/dashboard/`), `/metrics` and
+//! `/healthz`.
 //!
 //! Every webhook is authenticated unless a source is explicitly configured without it:
 //! HTTP Basic from a credential set, or a shared secret in a header, both compared in
@@ -10,7 +11,9 @@
 use crate::arbiter::{Arbiter, PushError};
 use crate::config::{Config, Secret, WebhookConfig};
 use crate::devices::DeviceStore;
+use crate::host::Host;
 use crate::sonar_poller::status::PollerStatus;
+use crate::store::Store;
 use axum::body::Bytes;
 use axum::extract::{ConnectInfo, DefaultBodyLimit, Path, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri};
@@ -21,12 +24,35 @@ use efi_plugin_api::source::PushRequest;
 use std::net::SocketAddr;
 use std::sync::Arc;
 
-struct AppState {
-    arbiter: Arc<Arbiter>,
-    config: Arc<Config>,
-    devices: Arc<DeviceStore>,
-    sonar_poller: Option<Arc<PollerStatus>>,
+/// What the listener serves. Parts a process does not run are absent, and their routes
+/// answer 404 saying so.
+pub struct Api {
+    /// The host (plugins, engines).
+    pub host: Arc<Host>,
+    /// The configuration.
+    pub config: Arc<Config>,
+    /// The IPAM arbiter (webhooks, sessions, plan, outbox).
+    pub arbiter: Option<Arc<Arbiter>>,
+    /// Every polled device's current state.
+    pub devices: Arc<DeviceStore>,
+    /// The durable store (device history).
+    pub store: Option<Store>,
+    /// The Sonar poller role's state.
+    pub sonar_poller: Option<Arc<PollerStatus>>,
 }
+
+type AppState = Api;
+
+/// The 404 of a route whose part does not run in this process.
+fn not_here(what: &str, why: &str) -> Response {
+    refuse(
+        StatusCode::NOT_FOUND,
+        format!("{what} does not run in this process ({why})"),
+    )
+}
+
+const NO_ARBITER: &str = "the IPAM arbiter";
+const NO_ARBITER_WHY: &str = "`efi-poller run` with [arbiter] managed_subnets runs it";
 
 /// Equal in time independent of where the inputs differ.
 pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
@@ -111,6 +137,9 @@ async fn webhook(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
+    let Some(arbiter) = app.arbiter.as_ref() else {
+        return not_here(NO_ARBITER, NO_ARBITER_WHY);
+    };
     let Some(hook) = app
         .config
         .sources
@@ -132,7 +161,7 @@ async fn webhook(
     }
     if let Err(reason) = authorised(&app.config, hook, &headers) {
         tracing::warn!(source, peer = %peer.ip(), "webhook refused: {reason}");
-        app.arbiter.count_refused(&source);
+        arbiter.count_refused(&source);
         let mut r = refuse(StatusCode::UNAUTHORIZED, reason);
         r.headers_mut().insert(
             "www-authenticate",
@@ -156,7 +185,7 @@ async fn webhook(
         body: body.to_vec(),
         remote: Some(peer.ip()),
     };
-    match app.arbiter.push(&source, &request).await {
+    match arbiter.push(&source, &request).await {
         Ok(o) => (StatusCode::OK, Json(o)).into_response(),
         Err(PushError::UnknownSource(s)) => {
             refuse(StatusCode::NOT_FOUND, format!("no source named {s:?}"))
@@ -176,9 +205,13 @@ async fn webhook(
 }
 
 async fn metrics(State(app): State<Arc<AppState>>) -> Response {
-    let mut body = app.arbiter.metrics();
+    let mut body = app
+        .arbiter
+        .as_ref()
+        .map(|a| a.metrics())
+        .unwrap_or_default();
     body.push_str(&app.devices.metrics());
-    body.push_str(&app.arbiter.host().runner.engines().metrics());
+    body.push_str(&app.host.runner.engines().metrics());
     if let Some(p) = &app.sonar_poller {
         body.push_str(&p.metrics());
     }
@@ -210,7 +243,10 @@ pub fn sonar_poller_router(status: Arc<PollerStatus>, token: Option<Secret>) -> 
 
 /// `GET /api/v1/sessions`: the live picture of the EPC sessions.
 async fn sessions(State(app): State<Arc<AppState>>) -> Response {
-    let (mut sessions, complete) = app.arbiter.live_sessions();
+    let Some(arbiter) = app.arbiter.as_ref() else {
+        return not_here(NO_ARBITER, NO_ARBITER_WHY);
+    };
+    let (mut sessions, complete) = arbiter.live_sessions();
     sessions.sort_by(|a, b| {
         a.ip.cmp(&b.ip)
             .then_with(|| a.identity.imsi.cmp(&b.identity.imsi))
@@ -220,7 +256,10 @@ async fn sessions(State(app): State<Arc<AppState>>) -> Response {
 
 /// `GET /api/v1/outbox`: the outbox counts.
 async fn outbox(State(app): State<Arc<AppState>>) -> Response {
-    match app.arbiter.outbox().stats() {
+    let Some(arbiter) = app.arbiter.as_ref() else {
+        return not_here(NO_ARBITER, NO_ARBITER_WHY);
+    };
+    match arbiter.outbox().stats() {
         Ok(stats) => Json(stats).into_response(),
         Err(e) => refuse(
             StatusCode::INTERNAL_SERVER_ERROR,
@@ -260,8 +299,94 @@ async fn device(State(app): State<Arc<AppState>>, Path(address): Path<String>) -
     }
 }
 
-/// Requires `Authorization: Bearer <token>` on everything but `/healthz` and the webhooks
-/// (which authenticate on their own), compared in constant time. `None`: no token.
+/// `GET /api/v1/plan`: the latest cycle's plan and what became of it.
+async fn last_plan(State(app): State<Arc<AppState>>) -> Response {
+    let Some(arbiter) = app.arbiter.as_ref() else {
+        return not_here(NO_ARBITER, NO_ARBITER_WHY);
+    };
+    Json(serde_json::json!({ "last_cycle": arbiter.last_cycle() })).into_response()
+}
+
+/// `GET /api/v1/plugins`: every file in the plugins directory, loaded or not, and why.
+async fn plugins(State(app): State<Arc<AppState>>) -> Response {
+    Json(app.host.registry.listing()).into_response()
+}
+
+/// `GET /api/v1/status`: what runs here, for the dashboard's header.
+async fn status(State(app): State<Arc<AppState>>) -> Response {
+    let devices = app.devices.list();
+    let up = devices.iter().filter(|d| d.up()).count();
+    let outbox = app.arbiter.as_ref().and_then(|a| a.outbox().stats().ok());
+    Json(serde_json::json!({
+        "version": env!("CARGO_PKG_VERSION"),
+        "devices": devices.len(),
+        "up": up,
+        "down": devices.len() - up,
+        "arbiter": app.arbiter.is_some(),
+        "sonar_poller": app.sonar_poller.is_some(),
+        "store": app.store.as_ref().map(|s| s.describe()),
+        "outbox": outbox,
+    }))
+    .into_response()
+}
+
+/// The query of `GET /api/v1/devices/<address>/history`.
+#[derive(Debug, serde::Deserialize)]
+struct HistoryQuery {
+    /// Hours back from now (default 24).
+    hours: Option<u32>,
+    /// Most points returned, newest first (default 1000, at most 10000).
+    limit: Option<u32>,
+}
+
+/// `GET /api/v1/devices/<address>/history?hours=&limit=`: the device's recent polls.
+async fn history(
+    State(app): State<Arc<AppState>>,
+    Path(address): Path<String>,
+    query: Result<axum::extract::Query<HistoryQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let Ok(ip) = address.parse::<std::net::IpAddr>() else {
+        return refuse(
+            StatusCode::BAD_REQUEST,
+            format!("{address:?} is not an IP address"),
+        );
+    };
+    let query = match query {
+        Ok(q) => q.0,
+        Err(e) => return refuse(StatusCode::BAD_REQUEST, format!("query: {e}")),
+    };
+    let Some(store) = app.store.as_ref() else {
+        return not_here("the device store", "`efi-poller run` and `demo` keep one");
+    };
+    let hours = query.hours.unwrap_or(24);
+    let limit = query.limit.unwrap_or(1000).min(10_000);
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64);
+    match store
+        .history(ip, now - i64::from(hours) * 3600, limit)
+        .await
+    {
+        Ok(points) => Json(serde_json::json!({
+            "address": ip,
+            "hours": hours,
+            "points": points,
+        }))
+        .into_response(),
+        Err(e) => {
+            tracing::warn!("history of {ip}: {e}");
+            refuse(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("reading history: {e}"),
+            )
+        }
+    }
+}
+
+/// Requires `Authorization: Bearer <token>` on everything but `/healthz`, the webhooks
+/// (which authenticate on their own) and the dashboard's static files (which hold no data:
+/// the page asks for the token and sends it with its API calls), compared in constant
+/// time. `None`: no token.
 pub fn require_token(router: Router, token: Option<Secret>) -> Router {
     let Some(token) = token else { return router };
     router.layer(axum::middleware::from_fn(
@@ -269,7 +394,11 @@ pub fn require_token(router: Router, token: Option<Secret>) -> Router {
             let token = token.clone();
             async move {
                 let path = request.uri().path();
-                if path == "/healthz" || path.starts_with("/webhooks/") {
+                if path == "/healthz"
+                    || path == "/"
+                    || path.starts_with("/webhooks/")
+                    || path.starts_with("/dashboard")
+                {
                     return next.run(request).await;
                 }
                 let given = request
@@ -307,19 +436,23 @@ fn configured_token(config: &Config) -> Option<Secret> {
     }
 }
 
-/// The router.
+/// The router of an arbiter and its devices, with no store and no Sonar poller role.
 pub fn router(arbiter: Arc<Arbiter>, config: Arc<Config>, devices: Arc<DeviceStore>) -> Router {
-    router_with(arbiter, config, devices, None)
+    api_router(Api {
+        host: arbiter.host().clone(),
+        config,
+        arbiter: Some(arbiter),
+        devices,
+        store: None,
+        sonar_poller: None,
+    })
 }
 
-/// The router, with the Sonar poller role's state when it runs in this process.
-pub fn router_with(
-    arbiter: Arc<Arbiter>,
-    config: Arc<Config>,
-    devices: Arc<DeviceStore>,
-    sonar_poller: Option<Arc<PollerStatus>>,
-) -> Router {
+/// The router of everything `api` holds.
+pub fn api_router(api: Api) -> Router {
+    let config = api.config.clone();
     let limit = config.server.max_body_bytes;
+    let sonar_poller = api.sonar_poller.clone();
     let poller_routes = match &sonar_poller {
         Some(status) => Router::new()
             .route("/api/v1/sonar-poller", get(sonar_poller_state))
@@ -339,18 +472,18 @@ pub fn router_with(
         .route("/metrics", get(metrics))
         .route("/api/v1/devices", get(self::devices))
         .route("/api/v1/devices/{address}", get(device))
+        .route("/api/v1/devices/{address}/history", get(history))
         .route("/api/v1/sessions", get(sessions))
         .route("/api/v1/outbox", get(outbox))
+        .route("/api/v1/plan", get(last_plan))
+        .route("/api/v1/plugins", get(plugins))
+        .route("/api/v1/status", get(status))
         .route("/api/openapi.json", get(openapi))
         .route("/webhooks/{source}", post(webhook))
         .layer(DefaultBodyLimit::max(limit))
-        .with_state(Arc::new(AppState {
-            arbiter,
-            config: config.clone(),
-            devices,
-            sonar_poller,
-        }))
-        .merge(poller_routes);
+        .with_state(Arc::new(api))
+        .merge(poller_routes)
+        .merge(crate::dashboard::routes());
     require_token(app, configured_token(&config))
 }
 

@@ -143,9 +143,13 @@ snmp_port = {snmp_port}
 managed_subnets = ["10.45.0.0/16"]
 interval_secs = 1
 outbox = {outbox:?}
+[store]
+url = "sqlite:{state}"
+flush_interval_ms = 100
 {lab}"#,
             dir = dir.path(),
             outbox = dir.path().join("outbox.db"),
+            state = dir.path().join("state.db").display(),
             lab = common::lab_source_and_sink(
                 &raemis.base_url(),
                 &sonar.base_url(),
@@ -198,6 +202,27 @@ outbox = {outbox:?}
             .as_str()
             .is_some_and(|e| e.contains("127.10.0.99")),
         "the failure names the device: {silent:#}"
+    );
+
+    // Each poll leaves a point in the device's history, in the store.
+    let history = wait_for(
+        &format!("{api}/127.10.0.2/history?hours=1"),
+        "a history point of 127.10.0.2",
+        |v| v["points"].as_array().is_some_and(|p| !p.is_empty()),
+    )
+    .await;
+    let point = &history["points"][0];
+    assert!(point["error"].is_null(), "{history:#}");
+    assert!(point["rsrp_dbm"].as_f64().is_some(), "{history:#}");
+    let silent_history = wait_for(
+        &format!("{api}/127.10.0.99/history?hours=1"),
+        "a failed point of 127.10.0.99",
+        |v| v["points"].as_array().is_some_and(|p| !p.is_empty()),
+    )
+    .await;
+    assert!(
+        silent_history["points"][0]["error"].as_str().is_some(),
+        "{silent_history:#}"
     );
 
     let one: Value = reqwest::get(format!("{api}/127.10.0.3"))

@@ -97,6 +97,20 @@ pub struct Arbiter {
     cycle_lock: tokio::sync::Mutex<()>,
     events: EventLog,
     stats: Mutex<ArbiterStats>,
+    last_cycle: Mutex<Option<LastCycle>>,
+}
+
+/// The latest cycle, for the REST API and the dashboard.
+#[derive(Debug, Clone, serde::Serialize)]
+pub struct LastCycle {
+    /// When it ended (Unix seconds).
+    pub at_unix_s: i64,
+    /// "full" (pulled every source) or "event" (pushed events only).
+    pub kind: &'static str,
+    /// What it planned, applied and failed; absent when the cycle itself failed.
+    pub report: Option<CycleReport>,
+    /// Why the cycle failed.
+    pub error: Option<String>,
 }
 
 /// Counters behind `/metrics`.
@@ -208,6 +222,7 @@ impl Arbiter {
             cycle_lock: tokio::sync::Mutex::new(()),
             events,
             stats: Mutex::new(ArbiterStats::default()),
+            last_cycle: Mutex::new(None),
         })
     }
 
@@ -420,7 +435,22 @@ impl Arbiter {
             }
             Err(_) => st.failed_cycles += 1,
         }
+        drop(st);
+        *self.last_cycle.lock().unwrap_or_else(|e| e.into_inner()) = Some(LastCycle {
+            at_unix_s: now_us() / 1_000_000,
+            kind: if pull { "full" } else { "event" },
+            report: result.as_ref().ok().cloned(),
+            error: result.as_ref().err().map(|e| e.to_string()),
+        });
         result
+    }
+
+    /// The latest cycle: its plan and what became of it.
+    pub fn last_cycle(&self) -> Option<LastCycle> {
+        self.last_cycle
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone()
     }
 
     /// Counts a webhook refused before parsing (authentication, sender address).

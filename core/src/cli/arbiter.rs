@@ -129,23 +129,36 @@ pub async fn run(config: Config, args: RunArgs) -> anyhow::Result<ExitCode> {
     } else {
         None
     };
+    let store_config = config.store.clone();
     let arbiter = arbiter(config).await?;
     let devices = Arc::new(DeviceStore::default());
+    let store = crate::store::Store::open(&store_config).await?;
+    let restored = store.devices().await?;
+    println!(
+        "store: {} ({} devices from the last run)",
+        store.describe(),
+        restored.len()
+    );
+    let restored_addresses: Vec<std::net::IpAddr> = restored.iter().map(|d| d.address).collect();
+    devices.restore(restored);
+    let writer = crate::store::Writer::spawn(devices.clone(), store.clone(), store_config);
     let _sonar_poller_task = sonar_poller.as_ref().map(|p| {
         println!("sonar poller role: on");
         tokio::spawn(p.clone().run(std::future::pending()))
     });
     let _server = match listen {
         Some(addr) => {
-            let app = crate::server::router_with(
-                arbiter.clone(),
-                shared,
-                devices.clone(),
-                sonar_poller.as_ref().map(|p| p.status()),
-            );
+            let app = crate::server::api_router(crate::server::Api {
+                host: arbiter.host().clone(),
+                config: shared,
+                arbiter: Some(arbiter.clone()),
+                devices: devices.clone(),
+                store: Some(store.clone()),
+                sonar_poller: sonar_poller.as_ref().map(|p| p.status()),
+            });
             let (bound, task) = crate::server::serve(app, addr).await?;
             println!(
-                "listening on http://{bound} (webhooks at /webhooks/<source>, devices at /api/v1/devices)"
+                "listening on http://{bound} (dashboard at /dashboard/, webhooks at /webhooks/<source>, devices at /api/v1/devices)"
             );
             Some(task)
         }
@@ -185,6 +198,16 @@ pub async fn run(config: Config, args: RunArgs) -> anyhow::Result<ExitCode> {
         }
         // Device polling starts once the first cycle has filled the live picture.
         if poll_task.is_none() && poller.enabled {
+            // Devices restored from the store that are no longer in use are forgotten now,
+            // not kept as stale rows.
+            let in_use: std::collections::HashSet<_> = arbiter
+                .targets_in_use(poller.snmp_port)
+                .into_iter()
+                .map(|t| t.address)
+                .collect();
+            for a in restored_addresses.iter().filter(|a| !in_use.contains(a)) {
+                devices.forget(*a);
+            }
             poll_task = Some(tokio::spawn(poll_devices(
                 arbiter.clone(),
                 devices.clone(),
@@ -192,6 +215,7 @@ pub async fn run(config: Config, args: RunArgs) -> anyhow::Result<ExitCode> {
             )));
         }
         if args.cycles.is_some_and(|c| n >= c) {
+            writer.finish().await;
             return Ok(ExitCode::SUCCESS);
         }
         tokio::select! {
@@ -203,6 +227,7 @@ pub async fn run(config: Config, args: RunArgs) -> anyhow::Result<ExitCode> {
             }
             _ = super::shutdown_signal() => {
                 println!("stopping");
+                writer.finish().await;
                 return Ok(ExitCode::SUCCESS);
             }
         }

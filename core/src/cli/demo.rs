@@ -1,5 +1,6 @@
 //! `efi-poller demo`: starts the embedded lab on loopback and polls it with the plugins,
-//! printing each cycle's records as they come.
+//! printing each cycle's records as they come and serving the dashboard and REST API over
+//! them (device state and history in a SQLite store in a temporary directory).
 
 use super::table;
 use crate::config::Config;
@@ -41,8 +42,38 @@ pub async fn run(config: Config, args: DemoArgs) -> anyhow::Result<ExitCode> {
             None
         }
     };
-    let host = tokio::task::spawn_blocking(move || Host::new(config)).await?;
+    let listen = config.demo.listen;
+    let shared = std::sync::Arc::new(config.clone());
+    let host = std::sync::Arc::new(tokio::task::spawn_blocking(move || Host::new(config)).await?);
     let _watcher = host.watch_plugins();
+    let state_dir = tempfile::tempdir()?;
+    let store_config = crate::config::StoreConfig {
+        url: crate::config::Secret::new(state_dir.path().join("state.db").display().to_string()),
+        flush_interval_ms: 200,
+        ..Default::default()
+    };
+    let store = crate::store::Store::open(&store_config).await?;
+    let device_store = std::sync::Arc::new(crate::devices::DeviceStore::default());
+    let writer = crate::store::Writer::spawn(device_store.clone(), store.clone(), store_config);
+    let app = crate::server::api_router(crate::server::Api {
+        host: host.clone(),
+        config: shared,
+        arbiter: ipam.as_ref().map(|lab| lab.arbiter.clone()),
+        devices: device_store.clone(),
+        store: Some(store),
+        sonar_poller: None,
+    });
+    // The configured port, or any free one when it is taken (a second demo, a running host).
+    let (bound, _server) = match crate::server::serve(app.clone(), listen).await {
+        Ok(served) => served,
+        Err(e) => {
+            let mut any = listen;
+            any.set_port(0);
+            println!("{listen} is taken ({e}); serving on a free port instead");
+            crate::server::serve(app, any).await?
+        }
+    };
+    println!("dashboard: http://{bound}/dashboard/ (REST API at http://{bound}/api/v1/devices)");
 
     let drivers = host.registry.active_drivers();
     println!(
@@ -92,24 +123,31 @@ pub async fn run(config: Config, args: DemoArgs) -> anyhow::Result<ExitCode> {
         let started = Instant::now();
         let mut results: Vec<_> = futures::stream::iter(targets.iter())
             .map(|t| {
-                let host = &host;
-                async move { (t, host.poll(t, None).await) }
+                let (host, devices) = (&host, &device_store);
+                async move {
+                    let began = Instant::now();
+                    let driver = devices.driver_of(t.address);
+                    let outcome = devices
+                        .poll_one(host, t, driver.as_deref(), Duration::from_secs(30))
+                        .await;
+                    (t, outcome, began.elapsed())
+                }
             })
             .buffer_unordered(concurrency)
             .collect()
             .await;
-        results.sort_by_key(|(t, _)| t.address);
+        results.sort_by_key(|(t, _, _)| t.address);
         let mut rows = Vec::new();
         let mut failed = 0;
-        for (t, result) in &results {
-            match result {
-                Ok(o) => {
-                    let r = &o.record;
+        for (t, result, elapsed) in &results {
+            let state = device_store.get(t.address);
+            match (result, state.as_ref().and_then(|s| s.record.as_ref())) {
+                (Ok(driver), Some(r)) => {
                     let dash = || "-".to_owned();
                     let num = |v: Option<f64>| v.map(|v| format!("{v}")).unwrap_or_else(dash);
                     rows.push(vec![
                         t.address.to_string(),
-                        o.driver.clone(),
+                        driver.clone(),
                         r.model.clone().unwrap_or_else(dash),
                         r.hostname.clone().unwrap_or_else(dash),
                         r.identity.mac.clone().unwrap_or_else(dash),
@@ -121,10 +159,15 @@ pub async fn run(config: Config, args: DemoArgs) -> anyhow::Result<ExitCode> {
                             _ => dash(),
                         },
                         r.uptime_s.map(human_duration).unwrap_or_else(dash),
-                        o.elapsed.as_millis().to_string(),
+                        elapsed.as_millis().to_string(),
                     ]);
                 }
-                Err(e) => {
+                (outcome, _) => {
+                    let e = outcome
+                        .as_ref()
+                        .err()
+                        .cloned()
+                        .unwrap_or_else(|| "the poll left no record".into());
                     failed += 1;
                     rows.push(vec![
                         t.address.to_string(),
@@ -163,6 +206,7 @@ pub async fn run(config: Config, args: DemoArgs) -> anyhow::Result<ExitCode> {
             }
         }
     }
+    writer.finish().await;
     Ok(if failed_total == 0 {
         ExitCode::SUCCESS
     } else {

@@ -1,0 +1,504 @@
+//! The durable store of device state: each device's latest record and a window of per-poll
+//! history, in SQLite (one file, WAL; the default) or PostgreSQL (`[store] url`), with one
+//! schema and numbered migrations shared by both.
+//!
+//! Polls never wait for the database: [`crate::devices::DeviceStore`] queues what changed,
+//! and [`persist`] writes the queue in one transaction per flush. When the database is
+//! unreachable the queue is kept (up to a bound) and written once it is back.
+
+pub mod sql;
+
+use crate::config::StoreConfig;
+use crate::devices::DeviceState;
+use efi_plugin_api::DeviceRecord;
+use serde::Serialize;
+use sql::{Column, Database, SqlError, Statement, Value};
+use std::net::IpAddr;
+
+/// One schema change. Applied in order, each in a transaction with its row in
+/// `efi_schema_migrations`; never edited once released (add a new one instead).
+pub struct Migration {
+    /// Increasing from 1.
+    pub version: i64,
+    /// What it does.
+    pub name: &'static str,
+    /// The statements, in SQL both databases read.
+    pub sql: &'static [&'static str],
+}
+
+/// The schema, oldest change first.
+pub const MIGRATIONS: &[Migration] = &[Migration {
+    version: 1,
+    name: "devices and their history",
+    sql: &[
+        "CREATE TABLE devices (
+            address TEXT PRIMARY KEY,
+            driver TEXT,
+            record TEXT,
+            polled_at_unix_s BIGINT NOT NULL,
+            last_ok_unix_s BIGINT,
+            last_error TEXT
+        )",
+        "CREATE TABLE device_history (
+            address TEXT NOT NULL,
+            at_unix_s BIGINT NOT NULL,
+            error TEXT,
+            rsrp_dbm DOUBLE PRECISION,
+            rsrq_db DOUBLE PRECISION,
+            sinr_db DOUBLE PRECISION,
+            rssi_dbm DOUBLE PRECISION,
+            rx_rate_bps DOUBLE PRECISION,
+            tx_rate_bps DOUBLE PRECISION,
+            uptime_s BIGINT,
+            PRIMARY KEY (address, at_unix_s)
+        )",
+        "CREATE INDEX device_history_by_time ON device_history (at_unix_s)",
+    ],
+}];
+
+/// The advisory lock that serialises migrations of hosts sharing one PostgreSQL.
+const MIGRATION_LOCK: i64 = 0x00ef_1d00_0001;
+
+/// One point of a device's history: the outcome of one poll.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct HistoryPoint {
+    /// When the poll finished (Unix seconds).
+    pub at_unix_s: i64,
+    /// Why it failed; absent when it succeeded.
+    pub error: Option<String>,
+    /// RSRP, dBm.
+    pub rsrp_dbm: Option<f64>,
+    /// RSRQ, dB.
+    pub rsrq_db: Option<f64>,
+    /// SINR, dB.
+    pub sinr_db: Option<f64>,
+    /// RSSI, dBm.
+    pub rssi_dbm: Option<f64>,
+    /// Downlink rate, bit/s.
+    pub rx_rate_bps: Option<f64>,
+    /// Uplink rate, bit/s.
+    pub tx_rate_bps: Option<f64>,
+    /// Device uptime, seconds.
+    pub uptime_s: Option<i64>,
+}
+
+/// A store failure.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database refused or could not be reached.
+    #[error(transparent)]
+    Sql(#[from] SqlError),
+    /// The database holds a schema newer than this binary knows.
+    #[error("store {database}: its schema is at version {found}, newer than this efi-poller knows ({known}); run the newer efi-poller or point store.url elsewhere")]
+    TooNew {
+        /// The database.
+        database: String,
+        /// Its version.
+        found: i64,
+        /// Ours.
+        known: i64,
+    },
+}
+
+/// The store.
+#[derive(Clone)]
+pub struct Store {
+    db: Database,
+}
+
+/// The columns of `devices`, in the order of the queries below.
+const DEVICE_COLUMNS: &[Column] = &[
+    Column::Text,
+    Column::Text,
+    Column::Text,
+    Column::Int,
+    Column::Int,
+    Column::Text,
+];
+
+const HISTORY_COLUMNS: &[Column] = &[
+    Column::Int,
+    Column::Text,
+    Column::Float,
+    Column::Float,
+    Column::Float,
+    Column::Float,
+    Column::Float,
+    Column::Float,
+    Column::Int,
+];
+
+impl Store {
+    /// Opens the store of `config` and brings its schema up to date.
+    pub async fn open(config: &StoreConfig) -> Result<Store, StoreError> {
+        let db = Database::open(config.url.expose(), &config.schema).await?;
+        let store = Store { db };
+        store.migrate().await?;
+        Ok(store)
+    }
+
+    /// The database, described without secrets.
+    pub fn describe(&self) -> String {
+        self.db.describe()
+    }
+
+    /// "sqlite" or "postgres".
+    pub fn kind(&self) -> &'static str {
+        self.db.kind()
+    }
+
+    /// The schema version the database is at.
+    pub async fn schema_version(&self) -> Result<i64, StoreError> {
+        let rows = self
+            .db
+            .query(
+                "reading the schema version",
+                "SELECT MAX(version) FROM efi_schema_migrations",
+                vec![],
+                &[Column::Int],
+            )
+            .await?;
+        Ok(rows.first().and_then(|r| r[0].int()).unwrap_or(0))
+    }
+
+    /// Applies the migrations the database lacks, each in its own transaction (under an
+    /// advisory lock on PostgreSQL, so hosts starting together migrate once).
+    async fn migrate(&self) -> Result<(), StoreError> {
+        // Under the migration lock: CREATE TABLE IF NOT EXISTS is not atomic either.
+        self.db
+            .transaction(
+                "creating the migrations table",
+                Some(MIGRATION_LOCK),
+                vec![(
+                    "CREATE TABLE IF NOT EXISTS efi_schema_migrations (
+                        version BIGINT PRIMARY KEY,
+                        name TEXT NOT NULL,
+                        applied_unix_s BIGINT NOT NULL
+                    )",
+                    vec![],
+                )],
+            )
+            .await?;
+        let known = MIGRATIONS.last().map_or(0, |m| m.version);
+        let found = self.schema_version().await?;
+        if found > known {
+            return Err(StoreError::TooNew {
+                database: self.describe(),
+                found,
+                known,
+            });
+        }
+        for m in MIGRATIONS.iter().filter(|m| m.version > found) {
+            let mut statements: Vec<Statement> = m.sql.iter().map(|s| (*s, vec![])).collect();
+            // Another host may have applied it while this one waited for the lock: the
+            // primary key makes the second attempt fail, and the re-read below settles it.
+            statements.push((
+                "INSERT INTO efi_schema_migrations (version, name, applied_unix_s) VALUES ($1, $2, $3)",
+                vec![
+                    Value::Int(Some(m.version)),
+                    Value::Text(Some(m.name.to_owned())),
+                    Value::Int(Some(now_unix_s())),
+                ],
+            ));
+            let doing = format!("applying migration {} ({})", m.version, m.name);
+            if let Err(e) = self
+                .db
+                .transaction(&doing, Some(MIGRATION_LOCK), statements)
+                .await
+            {
+                if self.schema_version().await? >= m.version {
+                    continue;
+                }
+                return Err(e.into());
+            }
+            tracing::info!(store = %self.describe(), "schema migrated to version {}: {}", m.version, m.name);
+        }
+        Ok(())
+    }
+
+    /// Writes a batch: each `Save` replaces the device's latest state (and adds a history
+    /// point when `history` is on), each `Forget` removes the device (its history stays
+    /// until pruned). One transaction: all or nothing.
+    pub async fn write(&self, batch: &[Persist], history: bool) -> Result<(), StoreError> {
+        let mut statements: Vec<Statement> = Vec::with_capacity(batch.len() * 2);
+        for item in batch {
+            match item {
+                Persist::Save(d) => {
+                    let record = d
+                        .record
+                        .as_ref()
+                        .map(|r| serde_json::to_string(r).expect("a record serialises"));
+                    statements.push((
+                        "INSERT INTO devices (address, driver, record, polled_at_unix_s, last_ok_unix_s, last_error)
+                         VALUES ($1, $2, $3, $4, $5, $6)
+                         ON CONFLICT (address) DO UPDATE SET driver = excluded.driver,
+                           record = excluded.record, polled_at_unix_s = excluded.polled_at_unix_s,
+                           last_ok_unix_s = excluded.last_ok_unix_s, last_error = excluded.last_error",
+                        vec![
+                            Value::Text(Some(d.address.to_string())),
+                            Value::Text(d.driver.clone()),
+                            Value::Text(record),
+                            Value::Int(Some(d.polled_at_unix_s)),
+                            Value::Int(d.last_ok_unix_s),
+                            Value::Text(d.last_error.clone()),
+                        ],
+                    ));
+                    if history {
+                        let p = history_point(d);
+                        statements.push((
+                            "INSERT INTO device_history (address, at_unix_s, error, rsrp_dbm, rsrq_db, sinr_db, rssi_dbm, rx_rate_bps, tx_rate_bps, uptime_s)
+                             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+                             ON CONFLICT (address, at_unix_s) DO UPDATE SET error = excluded.error,
+                               rsrp_dbm = excluded.rsrp_dbm, rsrq_db = excluded.rsrq_db, sinr_db = excluded.sinr_db,
+                               rssi_dbm = excluded.rssi_dbm, rx_rate_bps = excluded.rx_rate_bps,
+                               tx_rate_bps = excluded.tx_rate_bps, uptime_s = excluded.uptime_s",
+                            vec![
+                                Value::Text(Some(d.address.to_string())),
+                                Value::Int(Some(p.at_unix_s)),
+                                Value::Text(p.error),
+                                Value::Float(p.rsrp_dbm),
+                                Value::Float(p.rsrq_db),
+                                Value::Float(p.sinr_db),
+                                Value::Float(p.rssi_dbm),
+                                Value::Float(p.rx_rate_bps),
+                                Value::Float(p.tx_rate_bps),
+                                Value::Int(p.uptime_s),
+                            ],
+                        ));
+                    }
+                }
+                Persist::Forget(address) => statements.push((
+                    "DELETE FROM devices WHERE address = $1",
+                    vec![Value::Text(Some(address.to_string()))],
+                )),
+            }
+        }
+        if statements.is_empty() {
+            return Ok(());
+        }
+        Ok(self
+            .db
+            .transaction("writing device state", None, statements)
+            .await?)
+    }
+
+    /// Every stored device's latest state. A row that cannot be read (an address or record
+    /// this binary does not understand) is skipped with a warning naming it.
+    pub async fn devices(&self) -> Result<Vec<DeviceState>, StoreError> {
+        let rows = self
+            .db
+            .query(
+                "reading devices",
+                "SELECT address, driver, record, polled_at_unix_s, last_ok_unix_s, last_error FROM devices ORDER BY address",
+                vec![],
+                DEVICE_COLUMNS,
+            )
+            .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for row in rows {
+            let mut row = row.into_iter();
+            let mut next = || row.next().expect("as many values as columns");
+            let address = next().text().unwrap_or_default();
+            let Ok(address) = address.parse::<IpAddr>() else {
+                tracing::warn!(store = %self.describe(), "devices: skipping a row whose address {address:?} is not an IP address");
+                continue;
+            };
+            let driver = next().text();
+            let record = match next().text() {
+                Some(json) => match serde_json::from_str::<DeviceRecord>(&json) {
+                    Ok(r) => Some(r),
+                    Err(e) => {
+                        tracing::warn!(store = %self.describe(), %address, "devices: the stored record does not parse ({e}); the device is loaded without it");
+                        None
+                    }
+                },
+                None => None,
+            };
+            let polled_at_unix_s = next().int().unwrap_or(0);
+            let last_ok_unix_s = next().int();
+            let last_error = next().text();
+            out.push(DeviceState {
+                address,
+                driver,
+                record,
+                polled_at_unix_s,
+                last_ok_unix_s,
+                last_error,
+            });
+        }
+        Ok(out)
+    }
+
+    /// A device's history since `since_unix_s`, newest first, at most `limit` points.
+    pub async fn history(
+        &self,
+        address: IpAddr,
+        since_unix_s: i64,
+        limit: u32,
+    ) -> Result<Vec<HistoryPoint>, StoreError> {
+        let rows = self
+            .db
+            .query(
+                "reading a device's history",
+                "SELECT at_unix_s, error, rsrp_dbm, rsrq_db, sinr_db, rssi_dbm, rx_rate_bps, tx_rate_bps, uptime_s
+                 FROM device_history WHERE address = $1 AND at_unix_s >= $2
+                 ORDER BY at_unix_s DESC LIMIT $3",
+                vec![
+                    Value::Text(Some(address.to_string())),
+                    Value::Int(Some(since_unix_s)),
+                    Value::Int(Some(i64::from(limit))),
+                ],
+                HISTORY_COLUMNS,
+            )
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|row| {
+                let mut row = row.into_iter();
+                let mut next = || row.next().expect("as many values as columns");
+                HistoryPoint {
+                    at_unix_s: next().int().unwrap_or(0),
+                    error: next().text(),
+                    rsrp_dbm: next().float(),
+                    rsrq_db: next().float(),
+                    sinr_db: next().float(),
+                    rssi_dbm: next().float(),
+                    rx_rate_bps: next().float(),
+                    tx_rate_bps: next().float(),
+                    uptime_s: next().int(),
+                }
+            })
+            .collect())
+    }
+
+    /// Deletes history points older than `before_unix_s`; returns how many.
+    pub async fn prune_history(&self, before_unix_s: i64) -> Result<u64, StoreError> {
+        Ok(self
+            .db
+            .execute(
+                "pruning history",
+                "DELETE FROM device_history WHERE at_unix_s < $1",
+                vec![Value::Int(Some(before_unix_s))],
+            )
+            .await?)
+    }
+}
+
+/// The history point of a device's state.
+pub fn history_point(d: &DeviceState) -> HistoryPoint {
+    let r = d.record.as_ref().filter(|_| d.last_error.is_none());
+    HistoryPoint {
+        at_unix_s: d.polled_at_unix_s,
+        error: d.last_error.clone(),
+        rsrp_dbm: r.and_then(|r| r.rsrp_dbm),
+        rsrq_db: r.and_then(|r| r.rsrq_db),
+        sinr_db: r.and_then(|r| r.sinr_db),
+        rssi_dbm: r.and_then(|r| r.rssi_dbm),
+        rx_rate_bps: r.and_then(|r| r.rx_rate_bps),
+        tx_rate_bps: r.and_then(|r| r.tx_rate_bps),
+        uptime_s: r.and_then(|r| r.uptime_s).map(|u| u as i64),
+    }
+}
+
+/// What the device store asks to be written.
+#[derive(Debug, Clone)]
+pub enum Persist {
+    /// A device's state after a poll.
+    Save(Box<DeviceState>),
+    /// A device no longer polled.
+    Forget(IpAddr),
+}
+
+fn now_unix_s() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}
+
+/// Writes what `devices` queues to `store` every `flush_interval`, and prunes history older
+/// than `history_hours` once an hour, until `stop` resolves; then writes what is left.
+/// A failed write keeps the batch for the next flush and is logged once per outage.
+pub async fn persist(
+    devices: std::sync::Arc<crate::devices::DeviceStore>,
+    store: Store,
+    config: StoreConfig,
+    stop: impl std::future::Future<Output = ()>,
+) {
+    let history = config.history_hours > 0;
+    let mut tick = tokio::time::interval(std::time::Duration::from_millis(
+        config.flush_interval_ms.max(10),
+    ));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut next_prune = tokio::time::Instant::now();
+    let mut failing = false;
+    tokio::pin!(stop);
+    loop {
+        let stopping = tokio::select! {
+            _ = tick.tick() => false,
+            _ = &mut stop => true,
+        };
+        let batch = devices.take_persist_queue();
+        if !batch.is_empty() {
+            match store.write(&batch, history).await {
+                Ok(()) => {
+                    devices.persist_gauges().record_flush(true);
+                    if failing {
+                        tracing::info!(store = %store.describe(), "device state is written again");
+                        failing = false;
+                    }
+                }
+                Err(e) => {
+                    devices.persist_gauges().record_flush(false);
+                    if !failing {
+                        tracing::error!("device state not written, kept for the next attempt: {e}");
+                        failing = true;
+                    }
+                    devices.requeue(batch);
+                }
+            }
+        }
+        if stopping {
+            return;
+        }
+        if history && tokio::time::Instant::now() >= next_prune {
+            next_prune += std::time::Duration::from_secs(3600);
+            let before = now_unix_s() - (config.history_hours as i64) * 3600;
+            match store.prune_history(before).await {
+                Ok(n) if n > 0 => tracing::info!(
+                    "history: pruned {n} points older than {} h",
+                    config.history_hours
+                ),
+                Ok(_) => {}
+                Err(e) => tracing::warn!("history not pruned: {e}"),
+            }
+        }
+    }
+}
+
+/// The running writer of [`persist`].
+pub struct Writer {
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Writer {
+    /// Turns on queueing in `devices` and starts writing the queue to `store`.
+    pub fn spawn(
+        devices: std::sync::Arc<crate::devices::DeviceStore>,
+        store: Store,
+        config: StoreConfig,
+    ) -> Writer {
+        devices.enable_persistence();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(persist(devices, store, config, async move {
+            let _ = stopped.await;
+        }));
+        Writer { stop, task }
+    }
+
+    /// Writes what is still queued, then stops (so a stop keeps what was polled before it).
+    pub async fn finish(self) {
+        let _ = self.stop.send(());
+        let _ = self.task.await;
+    }
+}

@@ -1,0 +1,415 @@
+//! The durable store, the same suite on a real SQLite file and a real PostgreSQL
+//! (127.0.0.1:5432, database `test`; `EFI_TEST_POSTGRES` overrides the URL). Each PostgreSQL
+//! test works in a schema of its own, dropped at the end.
+
+use efi_core::config::{Secret, StoreConfig};
+use efi_core::devices::{DeviceState, DeviceStore};
+use efi_core::store::{Persist, Store, StoreError, Writer, MIGRATIONS};
+use efi_plugin_api::{DeviceRecord, Identity};
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::Arc;
+
+fn postgres_url() -> String {
+    std::env::var("EFI_TEST_POSTGRES")
+        .unwrap_or_else(|_| "postgres://postgres@127.0.0.1:5432/test".into())
+}
+
+/// A store of one kind for one test, and what removes it afterwards.
+struct Scratch {
+    config: StoreConfig,
+    _dir: Option<tempfile::TempDir>,
+    pg_schema: Option<String>,
+}
+
+impl Scratch {
+    fn sqlite() -> Scratch {
+        let dir = tempfile::tempdir().unwrap();
+        Scratch {
+            config: StoreConfig {
+                url: Secret::new(format!("sqlite:{}", dir.path().join("state.db").display())),
+                flush_interval_ms: 20,
+                ..Default::default()
+            },
+            _dir: Some(dir),
+            pg_schema: None,
+        }
+    }
+
+    fn postgres() -> Scratch {
+        static N: AtomicU32 = AtomicU32::new(0);
+        let schema = format!(
+            "efi_test_{}_{}",
+            std::process::id(),
+            N.fetch_add(1, Ordering::Relaxed)
+        );
+        Scratch {
+            config: StoreConfig {
+                url: Secret::new(postgres_url()),
+                schema: schema.clone(),
+                flush_interval_ms: 20,
+                ..Default::default()
+            },
+            _dir: None,
+            pg_schema: Some(schema),
+        }
+    }
+
+    async fn open(&self) -> Store {
+        Store::open(&self.config).await.unwrap_or_else(|e| {
+            panic!("opening the store failed (is PostgreSQL up? tests/setup.sh starts it): {e}")
+        })
+    }
+
+    /// Runs raw SQL beside the store, as an operator's psql or sqlite3 would.
+    async fn raw(&self, sql: &str) {
+        match &self.pg_schema {
+            Some(schema) => {
+                let (client, conn) =
+                    tokio_postgres::connect(&postgres_url(), tokio_postgres::NoTls)
+                        .await
+                        .unwrap();
+                tokio::spawn(conn);
+                client
+                    .batch_execute(&format!("SET search_path TO {schema}; {sql}"))
+                    .await
+                    .unwrap();
+            }
+            None => {
+                let path = self
+                    .config
+                    .url
+                    .expose()
+                    .trim_start_matches("sqlite:")
+                    .to_owned();
+                let sql = sql.to_owned();
+                tokio::task::spawn_blocking(move || {
+                    let c = rusqlite::Connection::open(path).unwrap();
+                    c.execute_batch(&sql).unwrap();
+                })
+                .await
+                .unwrap();
+            }
+        }
+    }
+
+    async fn drop_schema(&self) {
+        if let Some(schema) = &self.pg_schema {
+            let (client, conn) = tokio_postgres::connect(&postgres_url(), tokio_postgres::NoTls)
+                .await
+                .unwrap();
+            tokio::spawn(conn);
+            client
+                .batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
+                .await
+                .unwrap();
+        }
+    }
+}
+
+fn ip(s: &str) -> IpAddr {
+    s.parse().unwrap()
+}
+
+fn good(address: &str, at: i64, rsrp: f64) -> DeviceState {
+    DeviceState {
+        address: ip(address),
+        driver: Some("bec-ridgewave".into()),
+        record: Some(DeviceRecord {
+            vendor: Some("BEC Technologies".into()),
+            model: Some("RidgeWave 6900".into()),
+            hostname: Some("cpe-<b>jane</b>".into()),
+            identity: Identity {
+                mac: Some("60:03:47:00:00:01".into()),
+                imei: Some("359876000000001".into()),
+                ..Default::default()
+            },
+            rsrp_dbm: Some(rsrp),
+            sinr_db: Some(17.5),
+            rx_rate_bps: Some(12_000_000.0),
+            uptime_s: Some(86_400),
+            enb_id: Some(1234),
+            cell_id: Some(2),
+            ..Default::default()
+        }),
+        polled_at_unix_s: at,
+        last_ok_unix_s: Some(at),
+        last_error: None,
+    }
+}
+
+fn failed(address: &str, at: i64, last_ok: Option<i64>) -> DeviceState {
+    DeviceState {
+        address: ip(address),
+        driver: Some("bec-ridgewave".into()),
+        record: None,
+        polled_at_unix_s: at,
+        last_ok_unix_s: last_ok,
+        last_error: Some("SNMP 10.0.0.1:161: no answer after 2 tries".into()),
+    }
+}
+
+fn same(a: &DeviceState, b: &DeviceState) {
+    assert_eq!(a.address, b.address);
+    assert_eq!(a.driver, b.driver);
+    assert_eq!(a.record, b.record);
+    assert_eq!(a.polled_at_unix_s, b.polled_at_unix_s);
+    assert_eq!(a.last_ok_unix_s, b.last_ok_unix_s);
+    assert_eq!(a.last_error, b.last_error);
+}
+
+async fn migrations_bring_an_empty_database_to_the_latest_schema_once(s: Scratch) {
+    let store = s.open().await;
+    let latest = MIGRATIONS.last().unwrap().version;
+    assert_eq!(store.schema_version().await.unwrap(), latest);
+    // Opening again applies nothing and keeps the data.
+    store
+        .write(
+            &[Persist::Save(Box::new(good("10.0.0.1", 1000, -90.0)))],
+            true,
+        )
+        .await
+        .unwrap();
+    let again = s.open().await;
+    assert_eq!(again.schema_version().await.unwrap(), latest);
+    assert_eq!(again.devices().await.unwrap().len(), 1);
+
+    // A database written by a newer efi-poller is refused, naming both versions.
+    s.raw(&format!(
+        "INSERT INTO efi_schema_migrations (version, name, applied_unix_s) VALUES ({}, 'from the future', 0)",
+        latest + 1
+    ))
+    .await;
+    match Store::open(&s.config).await {
+        Err(e @ StoreError::TooNew { .. }) => {
+            let text = e.to_string();
+            assert!(text.contains(&format!("version {}", latest + 1)), "{text}");
+            assert!(text.contains(&format!("({latest})")), "{text}");
+        }
+        Err(e) => panic!("wrong error: {e}"),
+        Ok(_) => panic!("a newer schema was accepted"),
+    }
+    s.drop_schema().await;
+}
+
+async fn latest_state_round_trips_and_forget_keeps_history(s: Scratch) {
+    let store = s.open().await;
+    let a = good("10.0.0.1", 1000, -91.5);
+    let b = failed("10.0.0.2", 1000, None);
+    let a_later = good("10.0.0.1", 1060, -88.25);
+    store
+        .write(
+            &[
+                Persist::Save(Box::new(a.clone())),
+                Persist::Save(Box::new(b.clone())),
+                Persist::Save(Box::new(a_later.clone())),
+            ],
+            true,
+        )
+        .await
+        .unwrap();
+    let devices = store.devices().await.unwrap();
+    assert_eq!(devices.len(), 2, "one row per device: {devices:?}");
+    same(&devices[0], &a_later);
+    same(&devices[1], &b);
+
+    store
+        .write(&[Persist::Forget(ip("10.0.0.1"))], true)
+        .await
+        .unwrap();
+    let devices = store.devices().await.unwrap();
+    assert_eq!(devices.len(), 1);
+    assert_eq!(devices[0].address, ip("10.0.0.2"));
+    let history = store.history(ip("10.0.0.1"), 0, 100).await.unwrap();
+    assert_eq!(
+        history.len(),
+        2,
+        "a forgotten device's history stays until pruned"
+    );
+    s.drop_schema().await;
+}
+
+async fn history_is_newest_first_windowed_limited_and_pruned(s: Scratch) {
+    let store = s.open().await;
+    let mut batch = Vec::new();
+    for i in 0..10i64 {
+        let at = 10_000 + i * 60;
+        batch.push(Persist::Save(Box::new(if i == 4 {
+            failed("10.0.0.7", at, Some(10_000 + 3 * 60))
+        } else {
+            good("10.0.0.7", at, -100.0 + i as f64)
+        })));
+    }
+    // The same second twice: one point, the later state.
+    batch.push(Persist::Save(Box::new(good(
+        "10.0.0.7",
+        10_000 + 9 * 60,
+        -42.0,
+    ))));
+    batch.push(Persist::Save(Box::new(good("10.0.0.8", 10_000, -70.0))));
+    store.write(&batch, true).await.unwrap();
+
+    let all = store.history(ip("10.0.0.7"), 0, 100).await.unwrap();
+    assert_eq!(all.len(), 10);
+    assert!(
+        all.windows(2).all(|w| w[0].at_unix_s > w[1].at_unix_s),
+        "newest first"
+    );
+    assert_eq!(
+        all[0].rsrp_dbm,
+        Some(-42.0),
+        "the later write of the same second wins"
+    );
+    assert_eq!(all[0].sinr_db, Some(17.5));
+    assert_eq!(all[0].rx_rate_bps, Some(12_000_000.0));
+    assert_eq!(all[0].uptime_s, Some(86_400));
+    let bad = all.iter().find(|p| p.at_unix_s == 10_240).unwrap();
+    assert!(bad.error.as_deref().unwrap().contains("no answer"));
+    assert_eq!(bad.rsrp_dbm, None, "a failed poll has no radio values");
+
+    let window = store
+        .history(ip("10.0.0.7"), 10_000 + 5 * 60, 100)
+        .await
+        .unwrap();
+    assert_eq!(window.len(), 5);
+    let limited = store.history(ip("10.0.0.7"), 0, 3).await.unwrap();
+    assert_eq!(limited.len(), 3);
+    assert_eq!(limited[2].at_unix_s, 10_000 + 7 * 60);
+
+    let pruned = store.prune_history(10_000 + 2 * 60).await.unwrap();
+    assert_eq!(pruned, 3, "two of 10.0.0.7 and one of 10.0.0.8");
+    assert_eq!(
+        store.history(ip("10.0.0.7"), 0, 100).await.unwrap().len(),
+        8
+    );
+    assert!(store
+        .history(ip("10.0.0.8"), 0, 100)
+        .await
+        .unwrap()
+        .is_empty());
+
+    // With history off only the latest state is written.
+    store
+        .write(
+            &[Persist::Save(Box::new(good("10.0.0.9", 20_000, -80.0)))],
+            false,
+        )
+        .await
+        .unwrap();
+    assert!(store
+        .history(ip("10.0.0.9"), 0, 100)
+        .await
+        .unwrap()
+        .is_empty());
+    assert_eq!(store.devices().await.unwrap().len(), 3);
+    s.drop_schema().await;
+}
+
+async fn a_batch_the_database_refuses_is_kept_and_written_once_it_is_back(s: Scratch) {
+    let store = s.open().await;
+    let devices = Arc::new(DeviceStore::default());
+    devices.restore(vec![good("10.0.0.1", 500, -95.0)]);
+    let writer = Writer::spawn(devices.clone(), store.clone(), s.config.clone());
+
+    // The table goes away under the writer: its flushes fail and keep the batch.
+    s.raw("ALTER TABLE devices RENAME TO devices_away").await;
+    devices.forget(ip("10.0.0.1"));
+    let metrics = || devices.metrics();
+    let failed_flushes = |m: &str| {
+        m.lines()
+            .find(|l| l.starts_with("efi_store_flushes_total{result=\"failed\"}"))
+            .and_then(|l| l.rsplit(' ').next())
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    // Waits for the writer to have tried (each flush is one tick of 20 ms).
+    for _ in 0..500 {
+        if failed_flushes(&metrics()) >= 2.0 {
+            break;
+        }
+        tokio::task::yield_now().await;
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    let m = metrics();
+    assert!(failed_flushes(&m) >= 2.0, "{m}");
+    assert!(
+        m.contains("efi_store_pending_writes 1"),
+        "the forget is still queued:\n{m}"
+    );
+
+    s.raw("ALTER TABLE devices_away RENAME TO devices").await;
+    writer.finish().await;
+    assert!(
+        store.devices().await.unwrap().is_empty(),
+        "the queued forget was written once the table was back"
+    );
+    assert!(devices.metrics().contains("efi_store_pending_writes 0"));
+    s.drop_schema().await;
+}
+
+macro_rules! on_both {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    super::$name(super::Scratch::sqlite()).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    super::$name(super::Scratch::postgres()).await;
+                }
+            )*
+        }
+    };
+}
+
+on_both!(
+    migrations_bring_an_empty_database_to_the_latest_schema_once,
+    latest_state_round_trips_and_forget_keeps_history,
+    history_is_newest_first_windowed_limited_and_pruned,
+    a_batch_the_database_refuses_is_kept_and_written_once_it_is_back,
+);
+
+#[tokio::test]
+async fn hosts_starting_together_on_one_postgres_migrate_once() {
+    let s = Scratch::postgres();
+    let opens: Vec<_> = (0..4)
+        .map(|_| {
+            let config = s.config.clone();
+            tokio::spawn(async move { Store::open(&config).await.map(|_| ()) })
+        })
+        .collect();
+    for o in opens {
+        o.await.unwrap().expect("every host opens the store");
+    }
+    let store = s.open().await;
+    assert_eq!(
+        store.schema_version().await.unwrap(),
+        MIGRATIONS.last().unwrap().version
+    );
+    s.drop_schema().await;
+}
+
+#[tokio::test]
+async fn a_wrong_postgres_url_names_the_database_but_not_the_password() {
+    let config = StoreConfig {
+        url: Secret::new("postgres://efi:hunter2@127.0.0.1:1/nowhere"),
+        ..Default::default()
+    };
+    let e = Store::open(&config)
+        .await
+        .err()
+        .expect("nothing listens on port 1");
+    let text = e.to_string();
+    assert!(
+        text.contains("postgres://efi@127.0.0.1:1/nowhere"),
+        "{text}"
+    );
+    assert!(text.contains("connecting"), "{text}");
+    assert!(!text.contains("hunter2"), "{text}");
+}
