@@ -184,6 +184,7 @@ async fn api(base: &str, path: &str) -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_dashboard_shows_the_fleet_a_device_the_plan_and_the_plugins() {
+    efi_lab::init_tls();
     let dir = PluginDir::new();
     for p in [
         "raemis",
