@@ -3,7 +3,8 @@
 //! a digits-only IMSI.
 #![no_main]
 
-use efi_plugin_api::source::{PushRequest, Source};
+use efi_plugin_api::source::PushRequest;
+use efi_plugin_api::Source;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
