@@ -707,13 +707,16 @@ impl Config {
             file: file.to_path_buf(),
             message: e.to_string().trim_end().to_owned(),
         })?;
-        // Values that parse but cannot work, named by key.
-        crate::scheduler::Schedule::from_config(&config.poller).map_err(|message| {
-            ConfigError::Invalid {
+        // Values that parse but cannot work, named by key and line.
+        let problems = crate::config_check::problems(&config);
+        if !problems.is_empty() {
+            return Err(ConfigError::Invalid {
                 file: file.to_path_buf(),
-                message,
-            }
-        })?;
+                // One problem per line, each starting with the file, as compilers do.
+                message: crate::config_check::describe(text, &problems)
+                    .join(&format!("\n{}: ", file.display())),
+            });
+        }
         Ok(config)
     }
 
@@ -769,7 +772,7 @@ mod tests {
     }
 
     #[test]
-    fn a_poll_group_that_cannot_work_is_named_with_its_file() {
+    fn a_poll_group_that_cannot_work_is_named_with_its_file_line_and_key() {
         let text =
             "[[poller.groups]]\nname = \"towers\"\ninterval_secs = 60\nsubnets = [\"10.45.1.0\"]\n";
         let err = Config::parse(text, Path::new("c.toml"))
@@ -777,9 +780,27 @@ mod tests {
             .to_string();
         assert!(err.starts_with("c.toml"), "{err}");
         assert!(
-            err.contains("poller.groups[0] (\"towers\"): subnets"),
+            err.contains("line 4: poller.groups[0].subnets[0]: group \"towers\""),
             "{err}"
         );
+    }
+
+    #[test]
+    fn every_value_that_cannot_work_is_reported_with_its_line() {
+        let text = "[arbiter]\nmanaged_subnets = [\"10.45.0.0/16\", \"10.46.0.0/33\"]\n\n[store]\nurl = \"postgres://efi:pw@db/efi\"\nschema = \"Efi-Poller\"\n\n[[sources]]\nname = \"raemis\"\nplugin = \"raemis\"\n[sources.webhook]\ncredentials = \"nobody\"\n";
+        let err = Config::parse(text, Path::new("c.toml"))
+            .unwrap_err()
+            .to_string();
+        for expected in [
+            "line 2: arbiter.managed_subnets[1]:",
+            "line 6: store.schema: \"Efi-Poller\"",
+            "line 12: sources[0].webhook.credentials: no credential set named \"nobody\"",
+        ] {
+            assert!(err.contains(expected), "{expected} not in:\n{err}");
+        }
+        assert!(!err.contains("pw@"), "{err}");
+        assert_eq!(err.lines().count(), 3, "{err}");
+        assert!(err.lines().all(|l| l.starts_with("c.toml: line ")), "{err}");
     }
 
     #[test]

@@ -7,6 +7,7 @@
 pub mod arbiter;
 pub mod cli;
 pub mod config;
+pub mod config_check;
 pub mod dashboard;
 pub mod devices;
 pub mod engines;

@@ -62,30 +62,20 @@ pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
 
-/// Checks a webhook configuration at start-up: authentication is mandatory unless disabled.
+/// Checks the webhooks at start-up: authentication is mandatory unless disabled, and the
+/// credential sets named exist (the same checks as `Config::parse`, for a config built in
+/// code).
 pub fn check_webhooks(config: &Config) -> Result<(), String> {
-    for s in &config.sources {
-        let Some(w) = &s.webhook else { continue };
-        let has_secret = w.secret_header.is_some() && w.secret.is_some();
-        if w.credentials.is_none() && !has_secret && !w.insecure_no_auth {
-            return Err(format!(
-                "sources.{}: the webhook has no authentication; set webhook.credentials, or webhook.secret_header and webhook.secret, or webhook.insecure_no_auth = true for a lab",
-                s.name
-            ));
-        }
-        if let Some(c) = &w.credentials {
-            let cred = config.credentials.get(c).ok_or_else(|| {
-                format!(
-                    "sources.{}.webhook.credentials: no credential set named {c:?}",
-                    s.name
-                )
-            })?;
-            if cred.username.is_none() || cred.password.is_none() {
-                return Err(format!("sources.{}.webhook.credentials: credential set {c:?} needs username and password", s.name));
-            }
-        }
+    let problems: Vec<String> = crate::config_check::problems(config)
+        .into_iter()
+        .filter(|p| p.key.starts_with("sources["))
+        .map(|p| format!("{}: {}", p.key, p.message))
+        .collect();
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(problems.join("; "))
     }
-    Ok(())
 }
 
 fn refuse(status: StatusCode, reason: impl Into<String>) -> Response {

@@ -619,14 +619,15 @@ async fn malformed_or_unauthenticated_webhooks_are_refused_with_the_reason() {
 
 #[test]
 fn a_webhook_without_authentication_is_a_configuration_error() {
-    let config = Config::parse(
+    let err = Config::parse(
         "[[sources]]\nname = \"r\"\nplugin = \"raemis\"\n[sources.webhook]\nallow_from = [\"127.0.0.1\"]\n",
         Path::new("c.toml"),
     )
-    .unwrap();
-    let err = efi_core::server::check_webhooks(&config).unwrap_err();
+    .unwrap_err()
+    .to_string();
     assert!(
-        err.contains("sources.r") && err.contains("no authentication"),
+        err.contains("c.toml: line 4: sources[0].webhook: source \"r\"")
+            && err.contains("no authentication"),
         "{err}"
     );
 }

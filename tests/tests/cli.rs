@@ -358,6 +358,21 @@ fn config_check_names_file_line_and_key() {
         "{stderr}"
     );
 
+    // A value that parses but cannot work is located the same way.
+    let wrong = dir.path().join("wrong.toml");
+    std::fs::write(
+        &wrong,
+        "[poller]\ninterval_secs = 30\n\n[[poller.groups]]\nname = \"towers\"\ninterval_secs = 60\nsubnets = [\"10.45.0.0/16\", \"10.300.0.0/16\"]\n",
+    )
+    .unwrap();
+    let out = efi_poller(&["config", "check", wrong.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains("wrong.toml: line 7: poller.groups[0].subnets[1]: group \"towers\""),
+        "{stderr}"
+    );
+
     let shipped = efi_lab::artifacts::workspace_root().join("config.toml");
     let out = efi_poller(&["config", "check", shipped.to_str().unwrap()]);
     assert!(out.status.success(), "{}", text(&out.stderr));

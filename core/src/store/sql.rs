@@ -111,7 +111,7 @@ fn describe_postgres(config: &tokio_postgres::Config) -> String {
 }
 
 /// True for a plain SQL identifier (the PostgreSQL schema name is spliced into SQL).
-fn is_identifier(s: &str) -> bool {
+pub fn is_identifier(s: &str) -> bool {
     let mut chars = s.chars();
     chars
         .next()

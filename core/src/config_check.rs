@@ -1,0 +1,189 @@
+//! Values that parse but cannot work (a subnet that is not one, a poll group with no
+//! interval, a webhook without authentication...), each named by its key path and located
+//! by line in the file, so `efi-poller config check` and a start-up both say exactly what to
+//! fix and where.
+
+use crate::arbiter::planner::Net;
+use crate::config::Config;
+
+/// One value that cannot work.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// Its key path: `poller.groups[0].subnets[1]`.
+    pub key: String,
+    /// Why it cannot work.
+    pub message: String,
+}
+
+impl Problem {
+    fn new(key: impl Into<String>, message: impl Into<String>) -> Problem {
+        Problem {
+            key: key.into(),
+            message: message.into(),
+        }
+    }
+}
+
+/// Every problem of `config`, in file order of the sections checked.
+pub fn problems(config: &Config) -> Vec<Problem> {
+    let mut out = Vec::new();
+    let p = &config.poller;
+    if !(0.0..=0.5).contains(&p.jitter) {
+        out.push(Problem::new(
+            "poller.jitter",
+            format!("{} is not between 0 and 0.5", p.jitter),
+        ));
+    }
+    if p.interval_secs == 0 {
+        out.push(Problem::new("poller.interval_secs", "must be at least 1"));
+    }
+    for (i, g) in p.groups.iter().enumerate() {
+        if g.interval_secs == 0 {
+            out.push(Problem::new(
+                format!("poller.groups[{i}].interval_secs"),
+                format!("group {:?}: must be at least 1", g.name),
+            ));
+        }
+        for (j, s) in g.subnets.iter().enumerate() {
+            if let Err(e) = Net::parse(s) {
+                out.push(Problem::new(
+                    format!("poller.groups[{i}].subnets[{j}]"),
+                    format!("group {:?}: {e}", g.name),
+                ));
+            }
+        }
+    }
+    for (i, s) in config.arbiter.managed_subnets.iter().enumerate() {
+        if let Err(e) = Net::parse(s) {
+            out.push(Problem::new(format!("arbiter.managed_subnets[{i}]"), e));
+        }
+    }
+    let url = config.store.url.expose();
+    if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        // The parser's message may quote the URL, password and all: say only that it failed.
+        if url.parse::<tokio_postgres::Config>().is_err() {
+            out.push(Problem::new(
+                "store.url",
+                "is not a valid PostgreSQL URL (postgres://user[:password]@host[:port]/database)",
+            ));
+        }
+        if !crate::store::sql::is_identifier(&config.store.schema) {
+            out.push(Problem::new(
+                "store.schema",
+                format!(
+                    "{:?} is not a plain schema name (lower-case letters, digits, _)",
+                    config.store.schema
+                ),
+            ));
+        }
+    }
+    for (i, s) in config.sources.iter().enumerate() {
+        let Some(w) = &s.webhook else { continue };
+        let at = format!("sources[{i}].webhook");
+        let has_secret = w.secret_header.is_some() && w.secret.is_some();
+        if w.credentials.is_none() && !has_secret && !w.insecure_no_auth {
+            out.push(Problem::new(
+                at.clone(),
+                format!("source {:?}: the webhook has no authentication; set credentials, or secret_header and secret, or insecure_no_auth = true for a lab", s.name),
+            ));
+        }
+        if let Some(c) = &w.credentials {
+            match config.credentials.get(c) {
+                None => out.push(Problem::new(
+                    format!("{at}.credentials"),
+                    format!("no credential set named {c:?}"),
+                )),
+                Some(cred) if cred.username.is_none() || cred.password.is_none() => {
+                    out.push(Problem::new(
+                        format!("{at}.credentials"),
+                        format!("credential set {c:?} needs username and password"),
+                    ))
+                }
+                Some(_) => {}
+            }
+        }
+    }
+    out
+}
+
+/// One step of a key path.
+enum Step<'a> {
+    Key(&'a str),
+    Index(usize),
+}
+
+/// `poller.groups[0].subnets` → poller, groups, 0, subnets.
+fn steps(key: &str) -> Vec<Step<'_>> {
+    let mut out = Vec::new();
+    for part in key.split('.') {
+        let (name, mut rest) = part.split_once('[').map_or((part, ""), |(n, r)| (n, r));
+        out.push(Step::Key(name));
+        while let Some((index, after)) = rest.split_once(']') {
+            if let Ok(i) = index.parse() {
+                out.push(Step::Index(i));
+            }
+            rest = after.strip_prefix('[').unwrap_or(after);
+        }
+    }
+    out
+}
+
+/// The 1-based line where `key` is written in `text`; `None` when it is not (a default).
+pub fn line_of(text: &str, key: &str) -> Option<usize> {
+    use toml::de::{DeArray, DeTable, DeValue};
+    let root = DeTable::parse(text).ok()?;
+    let mut span = root.span();
+    let mut table = Some(root.get_ref());
+    let mut array: Option<&DeArray> = None;
+    for step in steps(key) {
+        let value = match step {
+            Step::Key(k) => {
+                let (key, value) = table?.iter().find(|(name, _)| name.get_ref() == k)?;
+                span = key.span();
+                value
+            }
+            Step::Index(i) => {
+                let value = array?.get(i)?;
+                span = value.span();
+                value
+            }
+        };
+        (table, array) = match value.get_ref() {
+            DeValue::Table(t) => (Some(t), None),
+            DeValue::Array(a) => (None, Some(a)),
+            _ => (None, None),
+        };
+    }
+    Some(text[..span.start.min(text.len())].matches('\n').count() + 1)
+}
+
+/// The problems as lines of an error: `line 4: poller.groups[0].subnets[0]: ...`.
+pub fn describe(text: &str, problems: &[Problem]) -> Vec<String> {
+    problems
+        .iter()
+        .map(|p| match line_of(text, &p.key) {
+            Some(line) => format!("line {line}: {}: {}", p.key, p.message),
+            None => format!("{}: {}", p.key, p.message),
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn keys_are_found_by_line_in_tables_arrays_of_tables_and_inline_arrays() {
+        let text = "[poller]\ninterval_secs = 0\n\n[[poller.groups]]\nname = \"a\"\n\n[[poller.groups]]\nname = \"b\"\nsubnets = [\n  \"10.0.0.0/8\",\n  \"bad\",\n]\n";
+        assert_eq!(line_of(text, "poller.interval_secs"), Some(2));
+        assert_eq!(line_of(text, "poller.groups[1].name"), Some(8));
+        assert_eq!(line_of(text, "poller.groups[1].subnets"), Some(9));
+        assert_eq!(line_of(text, "poller.groups[1].subnets[1]"), Some(11));
+        assert_eq!(
+            line_of(text, "poller.jitter"),
+            None,
+            "a default is on no line"
+        );
+        assert_eq!(line_of(text, "poller.groups[5].name"), None);
+    }
+}
