@@ -477,6 +477,49 @@ pub fn api_router(api: Api) -> Router {
     require_token(app, configured_token(&config))
 }
 
+/// A listener that can be stopped gracefully (SIGHUP's restart): requests in flight finish,
+/// then the port is free again.
+pub struct Listener {
+    addr: SocketAddr,
+    stop: tokio::sync::oneshot::Sender<()>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Listener {
+    /// Binds `listen` and serves `app`.
+    pub async fn start(app: Router, listen: SocketAddr) -> std::io::Result<Listener> {
+        let listener = tokio::net::TcpListener::bind(listen).await?;
+        let addr = listener.local_addr()?;
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            if let Err(e) = axum::serve(
+                listener,
+                app.into_make_service_with_connect_info::<SocketAddr>(),
+            )
+            .with_graceful_shutdown(async move {
+                let _ = stopped.await;
+            })
+            .await
+            {
+                tracing::error!("HTTP listener stopped: {e}");
+            }
+        });
+        tracing::info!(%addr, "HTTP listener ready");
+        Ok(Listener { addr, stop, task })
+    }
+
+    /// The bound address.
+    pub fn addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Stops accepting, lets the requests in flight finish, and closes the port.
+    pub async fn stop(self) {
+        let _ = self.stop.send(());
+        let _ = self.task.await;
+    }
+}
+
 /// Binds and serves `app` (see [`router`]) until the task is dropped; returns the bound
 /// address.
 pub async fn serve(

@@ -8,6 +8,7 @@ use crate::host::Host;
 use crate::sonar_poller::SonarPoller;
 use clap::Args;
 use efi_plugin_api::sink::ChangeAction;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -115,7 +116,66 @@ pub async fn plan(config: Config, args: PlanArgs) -> anyhow::Result<ExitCode> {
 
 /// `efi-poller run`: a full cycle every `arbiter.interval_secs`, an event cycle as soon as a
 /// pushed event changes the picture, until stopped.
-pub async fn run(config: Config, args: RunArgs) -> anyhow::Result<ExitCode> {
+///
+/// SIGHUP re-reads `file` and, when it is valid, restarts every part in this process with it
+/// (plugins rescanned, sources, sink, listener, poller): polled state survives in the
+/// store, pending plans in the outbox. An invalid file is reported with its line and the
+/// running configuration kept.
+pub async fn run(config: Config, args: RunArgs, file: Option<PathBuf>) -> anyhow::Result<ExitCode> {
+    let mut hangup = Hangup::new();
+    let mut config = config;
+    loop {
+        match run_until_reload(config, &args, file.as_deref(), &mut hangup).await? {
+            Ended::Stopped => return Ok(ExitCode::SUCCESS),
+            Ended::Reload(new) => {
+                println!("reloading: restarting with the new configuration");
+                config = *new;
+            }
+        }
+    }
+}
+
+/// How one configuration's run ended.
+enum Ended {
+    /// Stopped (SIGTERM, Ctrl-C, `--cycles`).
+    Stopped,
+    /// SIGHUP with a valid file: run again with it.
+    Reload(Box<Config>),
+}
+
+/// SIGHUP, where the platform has it.
+struct Hangup(Option<tokio::signal::unix::Signal>);
+
+impl Hangup {
+    fn new() -> Hangup {
+        Hangup(tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok())
+    }
+
+    async fn recv(&mut self) {
+        match self.0.as_mut() {
+            Some(s) => {
+                s.recv().await;
+            }
+            None => std::future::pending().await,
+        }
+    }
+}
+
+/// Reads the file again for a reload; the error names the file, line and key.
+fn reread(file: Option<&std::path::Path>) -> Result<Config, String> {
+    let file =
+        file.ok_or("efi-poller runs on built-in defaults (no --config file): nothing to reload")?;
+    let config = Config::load(file).map_err(|e| e.to_string())?;
+    config.server.api_token().map_err(|e| e.to_string())?;
+    Ok(config)
+}
+
+async fn run_until_reload(
+    config: Config,
+    args: &RunArgs,
+    file: Option<&std::path::Path>,
+    hangup: &mut Hangup,
+) -> anyhow::Result<Ended> {
     let interval = Duration::from_secs(config.arbiter.interval_secs.max(1));
     let listen = config.server.listen;
     let poller = config.poller.clone();
@@ -142,11 +202,11 @@ pub async fn run(config: Config, args: RunArgs) -> anyhow::Result<ExitCode> {
     let restored_addresses: Vec<std::net::IpAddr> = restored.iter().map(|d| d.address).collect();
     devices.restore(restored);
     let writer = crate::store::Writer::spawn(devices.clone(), store.clone(), store_config);
-    let _sonar_poller_task = sonar_poller.as_ref().map(|p| {
+    let sonar_poller_task = sonar_poller.as_ref().map(|p| {
         println!("sonar poller role: on");
-        tokio::spawn(p.clone().run(std::future::pending()))
+        AbortOnDrop(tokio::spawn(p.clone().run(std::future::pending())))
     });
-    let _server = match listen {
+    let server = match listen {
         Some(addr) => {
             let app = crate::server::api_router(crate::server::Api {
                 host: arbiter.host().clone(),
@@ -156,15 +216,29 @@ pub async fn run(config: Config, args: RunArgs) -> anyhow::Result<ExitCode> {
                 store: Some(store.clone()),
                 sonar_poller: sonar_poller.as_ref().map(|p| p.status()),
             });
-            let (bound, task) = crate::server::serve(app, addr).await?;
+            let listener = crate::server::Listener::start(app, addr).await?;
             println!(
-                "listening on http://{bound} (dashboard at /dashboard/, webhooks at /webhooks/<source>, devices at /api/v1/devices)"
+                "listening on http://{} (dashboard at /dashboard/, webhooks at /webhooks/<source>, devices at /api/v1/devices)",
+                listener.addr()
             );
-            Some(task)
+            Some(listener)
         }
         None => None,
     };
-    let mut poll_task: Option<tokio::task::JoinHandle<()>> = None;
+    let mut poll_task: Option<AbortOnDrop> = None;
+    // Everything this run started, stopped in order: the listener first (finishing the
+    // requests in flight), then the pollers, then one last write of polled state.
+    let stop_all = |server: Option<crate::server::Listener>,
+                    poll_task: Option<AbortOnDrop>,
+                    sonar_poller_task: Option<AbortOnDrop>,
+                    writer: crate::store::Writer| async move {
+        if let Some(s) = server {
+            s.stop().await;
+        }
+        drop(poll_task);
+        drop(sonar_poller_task);
+        writer.finish().await;
+    };
     let mut n = 0u64;
     let mut full = true;
     // After retryable failures the next (event) cycle comes sooner: 5 s, doubling up to the
@@ -208,15 +282,15 @@ pub async fn run(config: Config, args: RunArgs) -> anyhow::Result<ExitCode> {
             for a in restored_addresses.iter().filter(|a| !in_use.contains(a)) {
                 devices.forget(*a);
             }
-            poll_task = Some(tokio::spawn(poll_devices(
+            poll_task = Some(AbortOnDrop(tokio::spawn(poll_devices(
                 arbiter.clone(),
                 devices.clone(),
                 poller.clone(),
-            )));
+            ))));
         }
         if args.cycles.is_some_and(|c| n >= c) {
-            writer.finish().await;
-            return Ok(ExitCode::SUCCESS);
+            stop_all(server, poll_task, sonar_poller_task, writer).await;
+            return Ok(Ended::Stopped);
         }
         tokio::select! {
             _ = tokio::time::sleep(retry_in.unwrap_or(interval)) => full = retry_in.is_none(),
@@ -227,10 +301,33 @@ pub async fn run(config: Config, args: RunArgs) -> anyhow::Result<ExitCode> {
             }
             _ = super::shutdown_signal() => {
                 println!("stopping");
-                writer.finish().await;
-                return Ok(ExitCode::SUCCESS);
+                stop_all(server, poll_task, sonar_poller_task, writer).await;
+                return Ok(Ended::Stopped);
+            }
+            _ = hangup.recv() => {
+                match reread(file) {
+                    Ok(new) => {
+                        tracing::info!("SIGHUP: the configuration is valid; restarting with it");
+                        stop_all(server, poll_task, sonar_poller_task, writer).await;
+                        return Ok(Ended::Reload(Box::new(new)));
+                    }
+                    Err(e) => {
+                        tracing::error!("SIGHUP: reload refused, the running configuration stays: {e}");
+                        println!("reload refused, the running configuration stays: {e}");
+                        full = false;
+                    }
+                }
             }
         }
+    }
+}
+
+/// Aborts its task when dropped (a run's background tasks end with the run).
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 
@@ -253,9 +350,9 @@ async fn poll_devices(arbiter: Arc<Arbiter>, devices: Arc<DeviceStore>, poller: 
         gauges.clone(),
     );
     let deadline = Duration::from_secs(poller.deadline_secs.max(1));
-    let summary = {
+    let _summary = {
         let devices = devices.clone();
-        tokio::spawn(async move {
+        AbortOnDrop(tokio::spawn(async move {
             let mut tick = tokio::time::interval(Duration::from_secs(60));
             tick.tick().await;
             loop {
@@ -271,7 +368,7 @@ async fn poll_devices(arbiter: Arc<Arbiter>, devices: Arc<DeviceStore>, poller: 
                     gauges.lag_ms.load(std::sync::atomic::Ordering::Relaxed),
                 );
             }
-        })
+        }))
     };
     let poll = {
         let (devices, arbiter) = (devices.clone(), arbiter.clone());
@@ -298,5 +395,4 @@ async fn poll_devices(arbiter: Arc<Arbiter>, devices: Arc<DeviceStore>, poller: 
     scheduler
         .run(targets, forget, poll, std::future::pending())
         .await;
-    summary.abort();
 }

@@ -110,7 +110,7 @@ pub fn main() -> ExitCode {
             }
         };
     }
-    let (config, _) = match load_config(cli.config.as_ref()) {
+    let (config, config_file) = match load_config(cli.config.as_ref()) {
         Ok(c) => c,
         Err(e) => {
             eprintln!("error: {e}");
@@ -137,7 +137,7 @@ pub fn main() -> ExitCode {
             Command::Demo(args) => demo::run(config, args).await,
             Command::Poll(args) => poll::run(config, args).await,
             Command::Plan(args) => arbiter::plan(config, args).await,
-            Command::Run(args) => arbiter::run(config, args).await,
+            Command::Run(args) => arbiter::run(config, args, config_file).await,
             Command::Plugins(cmd) => plugins::run(config, cmd).await,
             Command::SonarPoller(args) => sonar_poller::run(config, args).await,
             Command::Sweep(args) => sweep::run(config, args).await,
