@@ -44,6 +44,42 @@ pub struct Config {
     pub sonar_poller: SonarPollerConfig,
     /// The durable store of device state and history (SQLite or PostgreSQL).
     pub store: StoreConfig,
+    /// Several hosts sharing the fleet and the arbiter role on one PostgreSQL store.
+    pub cluster: ClusterConfig,
+}
+
+/// `[cluster]`: run `efi-poller run` on several hosts against one PostgreSQL store
+/// (`[store] url = "postgres://..."`, the same `schema` on every host). The hosts heartbeat
+/// into the store; each polls the share of the addresses in use that rendezvous hashing
+/// gives it among the live hosts, and exactly one (holding a PostgreSQL advisory lock) is
+/// the arbiter: it pulls the EPC, writes Sonar and publishes the addresses in use for the
+/// others. A host silent for `lease_ms` is dead: its devices move to the others at their
+/// next heartbeat, and the arbiter role to another host as soon as PostgreSQL sees its
+/// connection drop.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClusterConfig {
+    /// Take part in a cluster. Needs a PostgreSQL store.
+    pub enabled: bool,
+    /// This host's name in the cluster, unique among the hosts; default: the machine's
+    /// hostname.
+    pub host_id: Option<String>,
+    /// Milliseconds between two heartbeats (and role checks).
+    pub heartbeat_ms: u64,
+    /// Milliseconds without a heartbeat after which a host counts as dead. At least twice
+    /// `heartbeat_ms`.
+    pub lease_ms: u64,
+}
+
+impl Default for ClusterConfig {
+    fn default() -> Self {
+        ClusterConfig {
+            enabled: false,
+            host_id: None,
+            heartbeat_ms: 1000,
+            lease_ms: 5000,
+        }
+    }
 }
 
 /// `[store]`: where `efi-poller run` keeps each device's latest record and its recent

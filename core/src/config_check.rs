@@ -77,6 +77,27 @@ pub fn problems(config: &Config) -> Vec<Problem> {
             ));
         }
     }
+    let c = &config.cluster;
+    if c.enabled {
+        if !(url.starts_with("postgres://") || url.starts_with("postgresql://")) {
+            out.push(Problem::new(
+                "cluster.enabled",
+                "a cluster shares one PostgreSQL store: set store.url = \"postgres://...\"",
+            ));
+        }
+        if c.heartbeat_ms == 0 || c.lease_ms < 2 * c.heartbeat_ms {
+            out.push(Problem::new(
+                "cluster.lease_ms",
+                format!(
+                    "{} must be at least twice heartbeat_ms ({}), which must not be 0",
+                    c.lease_ms, c.heartbeat_ms
+                ),
+            ));
+        }
+        if c.host_id.as_deref().is_some_and(|h| h.trim().is_empty()) {
+            out.push(Problem::new("cluster.host_id", "must not be empty"));
+        }
+    }
     for (i, s) in config.sources.iter().enumerate() {
         let Some(w) = &s.webhook else { continue };
         let at = format!("sources[{i}].webhook");

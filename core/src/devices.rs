@@ -248,6 +248,14 @@ impl DeviceStore {
         }
     }
 
+    /// Forgets a device in memory only (in a cluster, when another host takes it over).
+    pub fn forget_locally(&self, address: IpAddr) {
+        self.devices
+            .write()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&address);
+    }
+
     /// The driver that produced the device's last good record, while it is up.
     pub fn driver_of(&self, address: IpAddr) -> Option<String> {
         let devices = self.devices.read().unwrap_or_else(|e| e.into_inner());

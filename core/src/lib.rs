@@ -6,6 +6,7 @@
 
 pub mod arbiter;
 pub mod cli;
+pub mod cluster;
 pub mod config;
 pub mod config_check;
 pub mod dashboard;

@@ -39,6 +39,8 @@ pub struct Api {
     pub store: Option<Store>,
     /// The Sonar poller role's state.
     pub sonar_poller: Option<Arc<PollerStatus>>,
+    /// This host's membership of a cluster.
+    pub cluster: Option<Arc<crate::cluster::Cluster>>,
 }
 
 type AppState = Api;
@@ -130,6 +132,20 @@ async fn webhook(
     let Some(arbiter) = app.arbiter.as_ref() else {
         return not_here(NO_ARBITER, NO_ARBITER_WHY);
     };
+    if let Some(c) = app.cluster.as_ref().filter(|c| !c.is_arbiter()) {
+        // Refused before reading: the sender retries (Raemis does), and the arbiter's next
+        // pull reconciles whatever it does not resend.
+        let mut r = refuse(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!(
+                "host {:?} is not the cluster's arbiter now; send events to the arbiter (GET /api/v1/status says which host is)",
+                c.host_id()
+            ),
+        );
+        r.headers_mut()
+            .insert("retry-after", axum::http::HeaderValue::from_static("1"));
+        return r;
+    }
     let Some(hook) = app
         .config
         .sources
@@ -315,6 +331,7 @@ async fn status(State(app): State<Arc<AppState>>) -> Response {
         "arbiter": app.arbiter.is_some(),
         "sonar_poller": app.sonar_poller.is_some(),
         "store": app.store.as_ref().map(|s| s.describe()),
+        "cluster": app.cluster.as_ref().map(|c| c.view()),
         "outbox": outbox,
     }))
     .into_response()
@@ -435,6 +452,7 @@ pub fn router(arbiter: Arc<Arbiter>, config: Arc<Config>, devices: Arc<DeviceSto
         devices,
         store: None,
         sonar_poller: None,
+        cluster: None,
     })
 }
 

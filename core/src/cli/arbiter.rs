@@ -2,6 +2,7 @@
 
 use crate::arbiter::planner::Plan;
 use crate::arbiter::Arbiter;
+use crate::cluster::Cluster;
 use crate::config::{Config, PollerConfig};
 use crate::devices::DeviceStore;
 use crate::host::Host;
@@ -190,10 +191,33 @@ async fn run_until_reload(
         None
     };
     let store_config = config.store.clone();
+    let cluster_config = config.cluster.clone();
     let arbiter = arbiter(config).await?;
     let devices = Arc::new(DeviceStore::default());
     let store = crate::store::Store::open(&store_config).await?;
-    let restored = store.devices().await?;
+    let cluster = if cluster_config.enabled {
+        let c = Cluster::join(&store, cluster_config).await?;
+        println!(
+            "cluster: this host is {:?}; {} live hosts",
+            c.host_id(),
+            c.view().live_hosts.len()
+        );
+        Some(c)
+    } else {
+        None
+    };
+    let store = store.with_poller_name(
+        cluster
+            .as_ref()
+            .map_or_else(crate::cluster::hostname, |c| c.host_id().to_owned()),
+    );
+    // In a cluster the store holds every host's devices: each host learns its share from
+    // the cluster instead.
+    let restored = if cluster.is_some() {
+        Vec::new()
+    } else {
+        store.devices().await?
+    };
     println!(
         "store: {} ({} devices from the last run)",
         store.describe(),
@@ -202,6 +226,13 @@ async fn run_until_reload(
     let restored_addresses: Vec<std::net::IpAddr> = restored.iter().map(|d| d.address).collect();
     devices.restore(restored);
     let writer = crate::store::Writer::spawn(devices.clone(), store.clone(), store_config);
+    let cluster_task = cluster.as_ref().map(|c| {
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(c.clone().run(async move {
+            let _ = stopped.await;
+        }));
+        (stop, task)
+    });
     let sonar_poller_task = sonar_poller.as_ref().map(|p| {
         println!("sonar poller role: on");
         AbortOnDrop(tokio::spawn(p.clone().run(std::future::pending())))
@@ -215,6 +246,7 @@ async fn run_until_reload(
                 devices: devices.clone(),
                 store: Some(store.clone()),
                 sonar_poller: sonar_poller.as_ref().map(|p| p.status()),
+                cluster: cluster.clone(),
             });
             let listener = crate::server::Listener::start(app, addr).await?;
             println!(
@@ -228,31 +260,53 @@ async fn run_until_reload(
     let mut poll_task: Option<AbortOnDrop> = None;
     // Everything this run started, stopped in order: the listener first (finishing the
     // requests in flight), then the pollers, then one last write of polled state.
+    // Leaving the cluster last hands this host's devices and role to the others at once.
     let stop_all = |server: Option<crate::server::Listener>,
                     poll_task: Option<AbortOnDrop>,
                     sonar_poller_task: Option<AbortOnDrop>,
-                    writer: crate::store::Writer| async move {
+                    writer: crate::store::Writer,
+                    cluster_task: Option<(
+        tokio::sync::oneshot::Sender<()>,
+        tokio::task::JoinHandle<()>,
+    )>| async move {
         if let Some(s) = server {
             s.stop().await;
         }
         drop(poll_task);
         drop(sonar_poller_task);
         writer.finish().await;
+        if let Some((stop, task)) = cluster_task {
+            let _ = stop.send(());
+            let _ = task.await;
+        }
     };
     let mut n = 0u64;
     let mut full = true;
     // After retryable failures the next (event) cycle comes sooner: 5 s, doubling up to the
     // interval, back to the interval once a cycle has none.
     let mut retry_in: Option<Duration> = None;
+    let mut was_leading = false;
     loop {
-        n += 1;
-        let result = if full {
-            arbiter.cycle().await
+        // In a cluster only the holder of the arbiter role runs cycles; the others poll
+        // their share of what it publishes.
+        let leading = cluster.as_ref().is_none_or(|c| c.is_arbiter());
+        if leading && !was_leading {
+            // A new arbiter's live picture is empty: its first cycle pulls.
+            full = true;
+        }
+        was_leading = leading;
+        let result = if !leading {
+            None
+        } else if full {
+            n += 1;
+            Some(arbiter.cycle().await)
         } else {
-            arbiter.event_cycle().await
+            n += 1;
+            Some(arbiter.event_cycle().await)
         };
         match result {
-            Ok(report) => {
+            None => {}
+            Some(Ok(report)) => {
                 retry_in = (report.retryable > 0)
                     .then(|| retry_in.map_or(Duration::from_secs(5), |d| (d * 2).min(interval)));
                 let msg = summary(&report.plan);
@@ -264,14 +318,22 @@ async fn run_until_reload(
                 for (id, e) in &report.failed {
                     println!("  failed {id}: {e}");
                 }
+                if let Some(c) = &cluster {
+                    if let Err(e) = c
+                        .publish_targets(&arbiter.targets_in_use(poller.snmp_port))
+                        .await
+                    {
+                        tracing::warn!("cluster: the addresses in use were not published: {e}");
+                    }
+                }
             }
-            Err(e) => {
+            Some(Err(e)) => {
                 tracing::error!("cycle {n} failed: {e}");
                 println!("cycle {n}: failed: {e}");
             }
         }
         // Device polling starts once the first cycle has filled the live picture.
-        if poll_task.is_none() && poller.enabled {
+        if poll_task.is_none() && poller.enabled && (leading || cluster.is_some()) {
             // Devices restored from the store that are no longer in use are forgotten now,
             // not kept as stale rows.
             let in_use: std::collections::HashSet<_> = arbiter
@@ -286,14 +348,16 @@ async fn run_until_reload(
                 arbiter.clone(),
                 devices.clone(),
                 poller.clone(),
+                cluster.clone(),
             ))));
         }
         if args.cycles.is_some_and(|c| n >= c) {
-            stop_all(server, poll_task, sonar_poller_task, writer).await;
+            stop_all(server, poll_task, sonar_poller_task, writer, cluster_task).await;
             return Ok(Ended::Stopped);
         }
         tokio::select! {
             _ = tokio::time::sleep(retry_in.unwrap_or(interval)) => full = retry_in.is_none(),
+            _ = role_changed(cluster.as_deref()) => {}
             _ = arbiter.changed() => {
                 // Let a burst of events settle into one plan.
                 tokio::time::sleep(Duration::from_millis(200)).await;
@@ -301,14 +365,14 @@ async fn run_until_reload(
             }
             _ = super::shutdown_signal() => {
                 println!("stopping");
-                stop_all(server, poll_task, sonar_poller_task, writer).await;
+                stop_all(server, poll_task, sonar_poller_task, writer, cluster_task).await;
                 return Ok(Ended::Stopped);
             }
             _ = hangup.recv() => {
                 match reread(file) {
                     Ok(new) => {
                         tracing::info!("SIGHUP: the configuration is valid; restarting with it");
-                        stop_all(server, poll_task, sonar_poller_task, writer).await;
+                        stop_all(server, poll_task, sonar_poller_task, writer, cluster_task).await;
                         return Ok(Ended::Reload(Box::new(new)));
                     }
                     Err(e) => {
@@ -319,6 +383,14 @@ async fn run_until_reload(
                 }
             }
         }
+    }
+}
+
+/// Resolves when this host gains or loses the arbiter role; never without a cluster.
+async fn role_changed(cluster: Option<&Cluster>) {
+    match cluster {
+        Some(c) => c.role_changed().await,
+        None => std::future::pending().await,
     }
 }
 
@@ -333,7 +405,12 @@ impl Drop for AbortOnDrop {
 
 /// Polls every address in use on the schedule of `[poller]` (each device every interval of
 /// its group, ± jitter), forever; prints a summary line once a minute.
-async fn poll_devices(arbiter: Arc<Arbiter>, devices: Arc<DeviceStore>, poller: PollerConfig) {
+async fn poll_devices(
+    arbiter: Arc<Arbiter>,
+    devices: Arc<DeviceStore>,
+    poller: PollerConfig,
+    cluster: Option<Arc<Cluster>>,
+) {
     let schedule = match crate::scheduler::Schedule::from_config(&poller) {
         Ok(s) => s,
         Err(e) => {
@@ -343,12 +420,13 @@ async fn poll_devices(arbiter: Arc<Arbiter>, devices: Arc<DeviceStore>, poller: 
         }
     };
     let gauges = devices.scheduler_gauges();
-    let scheduler = crate::scheduler::Scheduler::new(
-        schedule,
-        poller.concurrency,
-        Duration::from_secs(5),
-        gauges.clone(),
-    );
+    // The list of addresses is read again every 5 s; in a cluster at every heartbeat, so a
+    // dead host's devices are taken over as soon as its lease runs out.
+    let refresh = cluster.as_ref().map_or(Duration::from_secs(5), |c| {
+        c.heartbeat().min(Duration::from_secs(5))
+    });
+    let scheduler =
+        crate::scheduler::Scheduler::new(schedule, poller.concurrency, refresh, gauges.clone());
     let deadline = Duration::from_secs(poller.deadline_secs.max(1));
     let _summary = {
         let devices = devices.clone();
@@ -383,14 +461,28 @@ async fn poll_devices(arbiter: Arc<Arbiter>, devices: Arc<DeviceStore>, poller: 
             }
         }
     };
+    // In a cluster: this host's share of what the arbiter publishes; a device that moves to
+    // another host is dropped from memory only (the arbiter removes stored devices that
+    // are no longer in use).
     let targets = {
         let arbiter = arbiter.clone();
+        let cluster = cluster.clone();
         let port = poller.snmp_port;
-        move || arbiter.targets_in_use(port)
+        move || match &cluster {
+            Some(c) => c.my_targets(),
+            None => arbiter.targets_in_use(port),
+        }
     };
     let forget = {
         let devices = devices.clone();
-        move |address| devices.forget(address)
+        let shared = cluster.is_some();
+        move |address| {
+            if shared {
+                devices.forget_locally(address)
+            } else {
+                devices.forget(address)
+            }
+        }
     };
     scheduler
         .run(targets, forget, poll, std::future::pending())

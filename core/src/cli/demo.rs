@@ -62,6 +62,7 @@ pub async fn run(config: Config, args: DemoArgs) -> anyhow::Result<ExitCode> {
         devices: device_store.clone(),
         store: Some(store),
         sonar_poller: None,
+        cluster: None,
     });
     // The configured port, or any free one when it is taken (a second demo, a running host).
     let (bound, _server) = match crate::server::serve(app.clone(), listen).await {

@@ -27,11 +27,12 @@ pub struct Migration {
 }
 
 /// The schema, oldest change first.
-pub const MIGRATIONS: &[Migration] = &[Migration {
-    version: 1,
-    name: "devices and their history",
-    sql: &[
-        "CREATE TABLE devices (
+pub const MIGRATIONS: &[Migration] = &[
+    Migration {
+        version: 1,
+        name: "devices and their history",
+        sql: &[
+            "CREATE TABLE devices (
             address TEXT PRIMARY KEY,
             driver TEXT,
             record TEXT,
@@ -39,7 +40,7 @@ pub const MIGRATIONS: &[Migration] = &[Migration {
             last_ok_unix_s BIGINT,
             last_error TEXT
         )",
-        "CREATE TABLE device_history (
+            "CREATE TABLE device_history (
             address TEXT NOT NULL,
             at_unix_s BIGINT NOT NULL,
             error TEXT,
@@ -52,9 +53,26 @@ pub const MIGRATIONS: &[Migration] = &[Migration {
             uptime_s BIGINT,
             PRIMARY KEY (address, at_unix_s)
         )",
-        "CREATE INDEX device_history_by_time ON device_history (at_unix_s)",
-    ],
-}];
+            "CREATE INDEX device_history_by_time ON device_history (at_unix_s)",
+        ],
+    },
+    Migration {
+        version: 2,
+        name: "several hosts on one database",
+        sql: &[
+            "ALTER TABLE device_history ADD COLUMN polled_by TEXT",
+            "CREATE TABLE cluster_hosts (
+                host_id TEXT PRIMARY KEY,
+                heartbeat_unix_ms BIGINT NOT NULL,
+                started_unix_ms BIGINT NOT NULL
+            )",
+            "CREATE TABLE cluster_targets (
+                address TEXT PRIMARY KEY,
+                target TEXT NOT NULL
+            )",
+        ],
+    },
+];
 
 /// The advisory lock that serialises migrations of hosts sharing one PostgreSQL.
 const MIGRATION_LOCK: i64 = 0x00ef_1d00_0001;
@@ -104,6 +122,7 @@ pub enum StoreError {
 #[derive(Clone)]
 pub struct Store {
     db: Database,
+    polled_by: Option<String>,
 }
 
 /// The columns of `devices`, in the order of the queries below.
@@ -132,9 +151,23 @@ impl Store {
     /// Opens the store of `config` and brings its schema up to date.
     pub async fn open(config: &StoreConfig) -> Result<Store, StoreError> {
         let db = Database::open(config.url.expose(), &config.schema).await?;
-        let store = Store { db };
+        let store = Store {
+            db,
+            polled_by: None,
+        };
         store.migrate().await?;
         Ok(store)
+    }
+
+    /// Names this host in the history points it writes (`polled_by`).
+    pub fn with_poller_name(mut self, name: impl Into<String>) -> Store {
+        self.polled_by = Some(name.into());
+        self
+    }
+
+    /// The database, for the cluster's own tables.
+    pub fn database(&self) -> &Database {
+        &self.db
     }
 
     /// The database, described without secrets.
@@ -246,9 +279,9 @@ impl Store {
                     if history {
                         let p = history_point(d);
                         statements.push((
-                            "INSERT INTO device_history (address, at_unix_s, error, rsrp_dbm, rsrq_db, sinr_db, rssi_dbm, rx_rate_bps, tx_rate_bps, uptime_s)
-                             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
-                             ON CONFLICT (address, at_unix_s) DO UPDATE SET error = excluded.error,
+                            "INSERT INTO device_history (address, at_unix_s, error, rsrp_dbm, rsrq_db, sinr_db, rssi_dbm, rx_rate_bps, tx_rate_bps, uptime_s, polled_by)
+                             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)
+                             ON CONFLICT (address, at_unix_s) DO UPDATE SET error = excluded.error, polled_by = excluded.polled_by,
                                rsrp_dbm = excluded.rsrp_dbm, rsrq_db = excluded.rsrq_db, sinr_db = excluded.sinr_db,
                                rssi_dbm = excluded.rssi_dbm, rx_rate_bps = excluded.rx_rate_bps,
                                tx_rate_bps = excluded.tx_rate_bps, uptime_s = excluded.uptime_s",
@@ -263,6 +296,7 @@ impl Store {
                                 Value::Float(p.rx_rate_bps),
                                 Value::Float(p.tx_rate_bps),
                                 Value::Int(p.uptime_s),
+                                Value::Text(self.polled_by.clone()),
                             ],
                         ));
                     }

@@ -229,6 +229,15 @@ impl Database {
         }
     }
 
+    /// A PostgreSQL connection of its own, schema selected, for session-level state (an
+    /// advisory lock held as long as the connection lives); `None` on SQLite.
+    pub async fn dedicated(&self) -> Result<Option<tokio_postgres::Client>, SqlError> {
+        match self {
+            Database::Sqlite { .. } => Ok(None),
+            Database::Postgres(pg) => pg.connect().await.map(Some),
+        }
+    }
+
     /// Runs `statements` in one transaction: all or none. `lock`: a PostgreSQL advisory
     /// lock key held for the transaction (schema migrations), ignored by SQLite, whose
     /// writers are serialised by the file lock.
@@ -379,6 +388,12 @@ impl Postgres {
         if guard.as_ref().is_some_and(|c| !c.is_closed()) {
             return Ok(guard);
         }
+        *guard = Some(self.connect().await?);
+        Ok(guard)
+    }
+
+    /// A new connection with the schema selected (created when missing).
+    async fn connect(&self) -> Result<tokio_postgres::Client, SqlError> {
         let fail = |doing: &str, e: tokio_postgres::Error| SqlError {
             database: self.described.clone(),
             doing: doing.to_owned(),
@@ -411,8 +426,7 @@ impl Postgres {
                 .await
                 .map_err(|e| fail("selecting the schema", e))?;
         }
-        *guard = Some(client);
-        Ok(guard)
+        Ok(client)
     }
 
     /// Passes `result` on; after a failure that closed the connection, drops it so the next
