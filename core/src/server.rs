@@ -283,9 +283,51 @@ async fn openapi() -> Response {
         .into_response()
 }
 
-/// `GET /api/v1/devices`: every polled device's current state.
-async fn devices(State(app): State<Arc<AppState>>) -> Response {
-    Json(app.devices.list()).into_response()
+/// Every device: this host's in memory, or in a cluster the whole fleet from the store
+/// (each host holds only its share in memory).
+async fn fleet(app: &AppState) -> Result<Vec<crate::devices::DeviceState>, Response> {
+    match (&app.cluster, &app.store) {
+        (Some(_), Some(store)) => store.devices().await.map_err(|e| {
+            tracing::warn!("devices: {e}");
+            refuse(
+                StatusCode::SERVICE_UNAVAILABLE,
+                format!("reading the fleet from the store: {e}"),
+            )
+        }),
+        _ => Ok(app.devices.list()),
+    }
+}
+
+/// The query of `GET /api/v1/devices`.
+#[derive(Debug, serde::Deserialize)]
+struct DevicesQuery {
+    /// `here`: only the devices this host polls (in a cluster, its share).
+    scope: Option<String>,
+}
+
+/// `GET /api/v1/devices[?scope=here]`: every polled device's current state.
+async fn devices(
+    State(app): State<Arc<AppState>>,
+    query: Result<axum::extract::Query<DevicesQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let here = match query.map(|q| q.0.scope) {
+        Ok(None) => false,
+        Ok(Some(s)) if s == "here" => true,
+        Ok(Some(other)) => {
+            return refuse(
+                StatusCode::BAD_REQUEST,
+                format!("scope {other:?}: the only scope is \"here\""),
+            )
+        }
+        Err(e) => return refuse(StatusCode::BAD_REQUEST, format!("query: {e}")),
+    };
+    if here {
+        return Json(app.devices.list()).into_response();
+    }
+    match fleet(&app).await {
+        Ok(list) => Json(list).into_response(),
+        Err(r) => r,
+    }
 }
 
 /// `GET /api/v1/devices/<address>`: one device, 404 when it is not polled.
@@ -296,7 +338,15 @@ async fn device(State(app): State<Arc<AppState>>, Path(address): Path<String>) -
             format!("{address:?} is not an IP address"),
         );
     };
-    match app.devices.get(ip) {
+    let found = match app.devices.get(ip) {
+        Some(d) => Some(d),
+        None if app.cluster.is_some() => match fleet(&app).await {
+            Ok(list) => list.into_iter().find(|d| d.address == ip),
+            Err(r) => return r,
+        },
+        None => None,
+    };
+    match found {
         Some(d) => Json(d).into_response(),
         None => refuse(
             StatusCode::NOT_FOUND,
@@ -320,7 +370,10 @@ async fn plugins(State(app): State<Arc<AppState>>) -> Response {
 
 /// `GET /api/v1/status`: what runs here, for the dashboard's header.
 async fn status(State(app): State<Arc<AppState>>) -> Response {
-    let devices = app.devices.list();
+    let devices = match fleet(&app).await {
+        Ok(list) => list,
+        Err(r) => return r,
+    };
     let up = devices.iter().filter(|d| d.up()).count();
     let outbox = app.arbiter.as_ref().and_then(|a| a.outbox().stats().ok());
     Json(serde_json::json!({

@@ -70,7 +70,7 @@ async fn shares(
 ) -> Result<BTreeMap<String, BTreeSet<String>>, String> {
     let mut out = BTreeMap::new();
     for (id, base) in hosts {
-        let devices = get(&format!("{base}/api/v1/devices")).await?;
+        let devices = get(&format!("{base}/api/v1/devices?scope=here")).await?;
         let set = devices
             .as_array()
             .ok_or("not a list")?
@@ -265,6 +265,14 @@ lease_ms = 1000
         Ok(s)
     })
     .await;
+    // Any host answers for the whole fleet (from the store).
+    let whole = get(&format!(
+        "{}/api/v1/devices",
+        hosts.values().next().unwrap()
+    ))
+    .await
+    .unwrap();
+    assert_eq!(whole.as_array().unwrap().len(), in_use.len(), "{whole:#}");
     let polling_hosts = split.values().filter(|s| !s.is_empty()).count();
     assert!(polling_hosts >= 2, "{split:?}");
     println!(
