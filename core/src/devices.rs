@@ -43,10 +43,36 @@ pub struct DeviceStore {
     devices: RwLock<BTreeMap<IpAddr, DeviceState>>,
     /// Polls by (driver, "ok" | "failed"); a device no driver recognised counts under "".
     polls: Mutex<BTreeMap<(String, &'static str), u64>>,
+    /// How long polls took, by driver.
+    durations: Mutex<BTreeMap<String, Histogram>>,
     schedule: std::sync::Arc<crate::scheduler::SchedulerGauges>,
     /// What is waiting to be written to the durable store; `None` while nothing persists.
     persist: Mutex<Option<std::collections::VecDeque<Persist>>>,
     persist_gauges: PersistGauges,
+}
+
+/// Upper bounds (seconds) of the poll duration histogram's buckets.
+const DURATION_BUCKETS: [f64; 10] = [0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
+
+/// A Prometheus histogram of poll durations.
+#[derive(Debug, Default, Clone)]
+struct Histogram {
+    /// Observations at or below each bound of [`DURATION_BUCKETS`].
+    buckets: [u64; DURATION_BUCKETS.len()],
+    count: u64,
+    sum: f64,
+}
+
+impl Histogram {
+    fn observe(&mut self, seconds: f64) {
+        for (b, bound) in self.buckets.iter_mut().zip(DURATION_BUCKETS) {
+            if seconds <= bound {
+                *b += 1;
+            }
+        }
+        self.count += 1;
+        self.sum += seconds;
+    }
 }
 
 /// Most writes kept while the store is unreachable; the oldest go first beyond it.
@@ -116,6 +142,7 @@ impl DeviceStore {
         deadline: std::time::Duration,
     ) -> Result<String, String> {
         let address = target.address;
+        let began = std::time::Instant::now();
         // A device that keeps a poll busy past its deadline is failed, so one slow CPE
         // cannot hold a slot for long.
         let outcome = match tokio::time::timeout(deadline, host.poll(target, known_driver)).await {
@@ -131,6 +158,12 @@ impl DeviceStore {
             Err(_) => known_driver.unwrap_or_default().to_owned(),
         };
         let result = if outcome.is_ok() { "ok" } else { "failed" };
+        self.durations
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .entry(driver.clone())
+            .or_default()
+            .observe(began.elapsed().as_secs_f64());
         *self
             .polls
             .lock()
@@ -293,6 +326,41 @@ impl DeviceStore {
             );
         }
 
+        m.family(
+            "efi_poll_duration_seconds",
+            "histogram",
+            "How long device polls took, by driver (empty for a device no driver recognised).",
+        );
+        for (driver, h) in self
+            .durations
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .iter()
+        {
+            for (n, bound) in h.buckets.iter().zip(DURATION_BUCKETS) {
+                m.sample(
+                    "efi_poll_duration_seconds_bucket",
+                    &[("driver", driver), ("le", &bound.to_string())],
+                    *n as f64,
+                );
+            }
+            m.sample(
+                "efi_poll_duration_seconds_bucket",
+                &[("driver", driver), ("le", "+Inf")],
+                h.count as f64,
+            );
+            m.sample(
+                "efi_poll_duration_seconds_sum",
+                &[("driver", driver)],
+                h.sum,
+            );
+            m.sample(
+                "efi_poll_duration_seconds_count",
+                &[("driver", driver)],
+                h.count as f64,
+            );
+        }
+
         // Rendered under the read lock: a scrape copies no record.
         let devices = self.devices.read().unwrap_or_else(|e| e.into_inner());
         let addresses: Vec<String> = devices.keys().map(IpAddr::to_string).collect();
@@ -404,6 +472,17 @@ impl DeviceStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_duration_histogram_is_cumulative() {
+        let mut h = Histogram::default();
+        for s in [0.003, 0.07, 0.07, 4.0, 100.0] {
+            h.observe(s);
+        }
+        assert_eq!(h.buckets, [1, 1, 3, 3, 3, 3, 3, 4, 4, 4]);
+        assert_eq!(h.count, 5, "+Inf holds the 100 s poll too");
+        assert!((h.sum - 104.143).abs() < 1e-9);
+    }
 
     #[test]
     fn only_changes_of_state_are_worth_a_log_line() {

@@ -303,6 +303,28 @@ flush_interval_ms = 100
         .is_some_and(|n| n >= 1.0),
         "{text}"
     );
+    // How long polls took, per driver, as a histogram; Sonar's requests by rate class.
+    assert!(
+        text.contains("efi_poll_duration_seconds_bucket{driver=\"bec-ridgewave\",le=\"+Inf\"}"),
+        "{text}"
+    );
+    assert!(
+        matches!(
+            metrics.families["efi_poll_duration_seconds"].family_type,
+            PrometheusType::Histogram
+        ),
+        "{text}"
+    );
+    assert!(
+        sample(&metrics, "efi_http_requests_total", &[("class", "sonar")])
+            .is_some_and(|n| n >= 1.0),
+        "{text}"
+    );
+    assert_eq!(
+        sample(&metrics, "efi_http_limited_total", &[("class", "sonar")]),
+        Some(0.0),
+        "{text}"
+    );
     // The scheduler has every address in use on its schedule and has polled each.
     assert_eq!(
         sample(&metrics, "efi_poll_devices_scheduled", &[]),

@@ -51,6 +51,21 @@ pub struct HttpEngine {
     /// by one address is only ever sent back to that address (RFC 6265 host-only cookies),
     /// whichever TLS policy or credential set a later request uses.
     cookies: std::sync::Arc<reqwest::cookie::Jar>,
+    /// Counters by rate class ("unclassed" for requests without one), for `/metrics`.
+    stats: Mutex<BTreeMap<String, ClassStats>>,
+}
+
+/// What happened to the requests of one rate class.
+#[derive(Debug, Default, Clone)]
+struct ClassStats {
+    /// Requests sent (each retry counts).
+    sent: u64,
+    /// Answers saying the service is overloaded or limiting us (429, 502, 503, 504).
+    limited: u64,
+    /// Requests that waited for this host's own token bucket.
+    throttled: u64,
+    /// Requests that got no answer (connection, TLS, timeout).
+    failed: u64,
 }
 
 fn err(kind: IoErrorKind, message: impl Into<String>) -> IoError {
@@ -67,7 +82,36 @@ impl HttpEngine {
             clients: Mutex::new(HashMap::new()),
             buckets: Mutex::new(HashMap::new()),
             cookies: Default::default(),
+            stats: Mutex::new(BTreeMap::new()),
         }
+    }
+
+    fn count(&self, class: Option<&str>, f: impl FnOnce(&mut ClassStats)) {
+        let mut stats = self.stats.lock().unwrap_or_else(|e| e.into_inner());
+        f(stats
+            .entry(class.unwrap_or("unclassed").to_owned())
+            .or_default());
+    }
+
+    /// Requests, limit answers, throttling and failures by rate class, in the Prometheus
+    /// text format (`class="sonar"` is Sonar's API).
+    pub fn metrics(&self) -> String {
+        let stats = self.stats.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let mut m = crate::metrics::Exposition::default();
+        type Field = fn(&ClassStats) -> u64;
+        let families: [(&str, &str, Field); 4] = [
+            ("efi_http_requests_total", "HTTP requests sent, by rate class (retries count).", |s| s.sent),
+            ("efi_http_limited_total", "Answers saying the service is overloaded or rate-limiting (429, 502, 503, 504), by rate class.", |s| s.limited),
+            ("efi_http_throttled_total", "Requests that waited for this host's own rate limit ([http.rate_limits]), by rate class.", |s| s.throttled),
+            ("efi_http_failed_total", "Requests that got no answer (connection, TLS, timeout), by rate class.", |s| s.failed),
+        ];
+        for (name, help, field) in families {
+            m.family(name, "counter", help);
+            for (class, s) in &stats {
+                m.sample(name, &[("class", class)], field(s) as f64);
+            }
+        }
+        m.finish()
     }
 
     fn client(
@@ -174,6 +218,7 @@ impl HttpEngine {
     }
 
     async fn wait_for_token(&self, class: &str) {
+        let mut waited = false;
         loop {
             let wait = {
                 let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
@@ -192,7 +237,13 @@ impl HttpEngine {
             };
             match wait {
                 None => return,
-                Some(d) => tokio::time::sleep(d).await,
+                Some(d) => {
+                    if !waited {
+                        waited = true;
+                        self.count(Some(class), |s| s.throttled += 1);
+                    }
+                    tokio::time::sleep(d).await
+                }
             }
         }
     }
@@ -264,9 +315,23 @@ impl HttpEngine {
             if let Some(a) = &auth {
                 rb = rb.header("authorization", a);
             }
-            let resp = rb.send().await.map_err(|e| classify(&request.url, e))?;
+            let class = request.rate_class.as_deref();
+            let resp = match rb.send().await {
+                Ok(r) => r,
+                Err(e) => {
+                    self.count(class, |s| {
+                        s.sent += 1;
+                        s.failed += 1;
+                    });
+                    return Err(classify(&request.url, e));
+                }
+            };
             let status = resp.status().as_u16();
             let overloaded = matches!(status, 429 | 502 | 503 | 504);
+            self.count(class, |s| {
+                s.sent += 1;
+                s.limited += u64::from(overloaded);
+            });
             if request.retry_overload && overloaded && attempt < self.config.max_retries {
                 let retry_after = resp
                     .headers()

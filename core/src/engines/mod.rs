@@ -67,7 +67,9 @@ impl Engines {
     /// `efi_snmp_stray_datagrams_total{kind}`: datagrams on the shared SNMP sockets that
     /// were not SNMP (`malformed`) or answered nothing in flight (`unmatched`).
     pub fn metrics(&self) -> String {
-        stray_metrics(&self.snmp)
+        let mut out = stray_metrics(&self.snmp);
+        out.push_str(&self.http.metrics());
+        out
     }
 
     /// Runs the requests of one step, `poller.per_device_requests` at once (a CPE is not
