@@ -16,6 +16,7 @@ pub mod pki;
 pub mod raemis;
 pub mod sim;
 pub mod snmp_agent;
+pub mod soak;
 pub mod sonar;
 pub mod web_device;
 

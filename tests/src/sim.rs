@@ -87,6 +87,11 @@ impl Faults {
         self.0.lock().unwrap().clear();
     }
 
+    /// Faults queued and not yet taken, over every endpoint.
+    pub fn pending(&self) -> usize {
+        self.0.lock().unwrap().values().map(VecDeque::len).sum()
+    }
+
     /// Takes the fault for this request, if any.
     pub fn take(&self, endpoint: &str) -> Option<Fault> {
         self.0.lock().unwrap().get_mut(endpoint)?.pop_front()
