@@ -51,6 +51,11 @@ pub struct SoakReport {
     pub detaches: u64,
     /// Moves (a UE re-attached at another address).
     pub moves: u64,
+    /// Seconds of churn, and the events per second asked for (each event waits for its
+    /// push to be answered, so a busy host slows the churn down).
+    pub churn_s: f64,
+    /// Events per second asked for.
+    pub asked_events_per_sec: u32,
     /// Pushes the webhook accepted / did not (host down, refused).
     pub pushes_ok: u64,
     /// Pushes that did not reach the host.
@@ -86,10 +91,16 @@ impl std::fmt::Display for SoakReport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         writeln!(f, "soak report")?;
         writeln!(f, "  UEs in the EPC           {}", self.ues)?;
+        let events = self.attaches + self.detaches + self.moves;
         writeln!(
             f,
-            "  events                   {} attach, {} detach, {} move",
-            self.attaches, self.detaches, self.moves
+            "  events                   {} attach, {} detach, {} move: {:.0}/s over {:.0} s ({}/s asked; each waits for its push's answer)",
+            self.attaches,
+            self.detaches,
+            self.moves,
+            events as f64 / self.churn_s.max(1e-9),
+            self.churn_s,
+            self.asked_events_per_sec
         )?;
         writeln!(
             f,
@@ -345,6 +356,7 @@ settings = {{ url = "{sonar}", credentials = "sonar", default_model = "RidgeWave
 
     let mut report = SoakReport {
         ues: options.ues,
+        asked_events_per_sec: options.events_per_sec,
         ..Default::default()
     };
     let mut host = Host::start(&options.host_binary, &config)?;
@@ -417,6 +429,7 @@ settings = {{ url = "{sonar}", credentials = "sonar", default_model = "RidgeWave
         }
     }
 
+    report.churn_s = started.elapsed().as_secs_f64();
     // The churn stops; faults clear; Sonar must come to equal the EPC.
     report.faults_hit = report.faults_injected - sonar.faults().pending() as u64;
     sonar.faults().clear();
