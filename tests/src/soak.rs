@@ -1,7 +1,8 @@
 //! The fault-and-load soak: a simulated Raemis with many UEs churning (attach, detach, move;
 //! pushed to the host's webhook and there for its pulls), a simulated Sonar that throttles
 //! and fails at random, and an `efi-poller run` process killed with SIGKILL and restarted at
-//! random points. When the churn stops and the faults clear, Sonar must equal the EPC
+//! random points, while it polls every address in use (none answers: timeouts). When the
+//! churn stops and the faults clear, Sonar must equal the EPC
 //! exactly. Used by `efi-lab soak` (bench/soak.sh) at full size and by an integration test
 //! at a small one.
 
@@ -70,6 +71,10 @@ pub struct SoakReport {
     pub sonar_errors: u64,
     /// Host restarts after a SIGKILL.
     pub restarts: u32,
+    /// Device polls the last host process made, and how many failed (timed out).
+    pub device_polls: u64,
+    /// Of which failed.
+    pub device_polls_failed: u64,
     /// Seconds from the end of the churn until Sonar equalled the EPC.
     pub settle_s: f64,
     /// Sessions in the EPC at the end.
@@ -317,8 +322,15 @@ per_minute = 1000000
 [server]
 listen = "{listen}"
 max_body_bytes = 65536
+[snmp]
+timeout_ms = 200
+retries = 0
 [poller]
-enabled = false
+# Every address in use is polled; nothing answers on 127.64.0.0/16, so every poll times out.
+enabled = true
+interval_secs = 60
+concurrency = 256
+deadline_secs = 5
 [arbiter]
 managed_subnets = ["127.64.0.0/16"]
 interval_secs = 5
@@ -442,6 +454,23 @@ settings = {{ url = "{sonar}", credentials = "sonar", default_model = "RidgeWave
         diff = differences(&epc, &sonar_truth(&sonar));
     }
     report.settle_s = churn_ended.elapsed().as_secs_f64();
+    if let Ok(text) = reqwest::get(format!("http://{listen}/metrics"))
+        .await
+        .and_then(|r| r.error_for_status())
+    {
+        let text = text.text().await.unwrap_or_default();
+        for line in text.lines().filter(|l| l.starts_with("efi_polls_total{")) {
+            let n: u64 = line
+                .rsplit(' ')
+                .next()
+                .and_then(|v| v.parse::<f64>().ok())
+                .unwrap_or(0.0) as u64;
+            report.device_polls += n;
+            if line.contains("result=\"failed\"") {
+                report.device_polls_failed += n;
+            }
+        }
+    }
     host.kill();
     let sonar_state = sonar_truth(&sonar);
     report.epc_sessions = epc.len();

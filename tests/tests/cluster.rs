@@ -82,23 +82,21 @@ async fn shares(
     Ok(out)
 }
 
-/// Ok when the shares are disjoint and together exactly `expected`.
+/// Ok when each host polls exactly the addresses of `in_use` that rendezvous hashing over
+/// the hosts of `shares` gives it: disjoint shares that together cover the fleet.
 fn split_exactly(
     shares: &BTreeMap<String, BTreeSet<String>>,
-    expected: &BTreeSet<String>,
+    in_use: &BTreeSet<String>,
 ) -> Result<(), String> {
-    let mut seen = BTreeSet::new();
-    for (host, set) in shares {
-        for a in set {
-            if !seen.insert(a.clone()) {
-                return Err(format!(
-                    "{a} is polled by {host} and another host: {shares:?}"
-                ));
-            }
-        }
+    let hosts: Vec<String> = shares.keys().cloned().collect();
+    let mut expected: BTreeMap<String, BTreeSet<String>> =
+        hosts.iter().map(|h| (h.clone(), BTreeSet::new())).collect();
+    for a in in_use {
+        let owner = efi_core::cluster::owner(a.parse().unwrap(), &hosts).unwrap();
+        expected.get_mut(owner).unwrap().insert(a.clone());
     }
-    if &seen != expected {
-        return Err(format!("polled {seen:?}, in use {expected:?}"));
+    if shares != &expected {
+        return Err(format!("shares {shares:?}, expected {expected:?}"));
     }
     Ok(())
 }
@@ -265,14 +263,18 @@ lease_ms = 1000
         Ok(s)
     })
     .await;
-    // Any host answers for the whole fleet (from the store).
-    let whole = get(&format!(
-        "{}/api/v1/devices",
-        hosts.values().next().unwrap()
-    ))
-    .await
-    .unwrap();
-    assert_eq!(whole.as_array().unwrap().len(), in_use.len(), "{whole:#}");
+    // Any host answers for the whole fleet, from the store (written within a flush).
+    let first = hosts.values().next().unwrap().clone();
+    eventually("the whole fleet from one host", || async {
+        let whole = get(&format!("{first}/api/v1/devices")).await?;
+        let n = whole.as_array().map_or(0, Vec::len);
+        if n == in_use.len() {
+            Ok(())
+        } else {
+            Err(format!("{n} devices"))
+        }
+    })
+    .await;
     let polling_hosts = split.values().filter(|s| !s.is_empty()).count();
     assert!(polling_hosts >= 2, "{split:?}");
     println!(

@@ -2,7 +2,8 @@
 //! token) serves it, headless Chromium driven over WebDriver (Debian's chromium and
 //! chromium-driver, installed by tests/setup.sh) loads it, signs in with the token, searches
 //! and filters the fleet, opens a device page, and reads the plan, outbox and plugins pages.
-//! What the page shows is checked against what the REST API says.
+//! What the page shows is checked against what the REST API says, and no secret appears in
+//! the page or in what the API gives it.
 
 mod common;
 
@@ -433,6 +434,32 @@ async fn the_dashboard_shows_the_fleet_a_device_the_plan_and_the_plugins() {
         assert!(plugins.contains(p), "{p} missing from:\n{plugins}");
     }
     assert!(!plugins.contains("quarantined"), "{plugins}");
+
+    // No secret reaches the page or the API it reads: the lab's Sonar token, its Raemis
+    // Basic credentials (the password alone is also the lab source's name, so the encoded
+    // pair is what is looked for), nor this host's own API token.
+    let mut seen = client.source().await.unwrap();
+    for path in [
+        "/api/v1/status",
+        "/api/v1/devices",
+        "/api/v1/plan",
+        "/api/v1/outbox",
+        "/api/v1/plugins",
+        "/api/v1/sessions",
+    ] {
+        seen.push_str(&api(&base, path).await.to_string());
+    }
+    for secret in [
+        "lab-token",
+        "cmFlbWlzOnJhZW1pcy1sYWI",
+        "raemis:raemis-lab",
+        TOKEN,
+    ] {
+        assert!(
+            !seen.contains(secret),
+            "{secret:?} shown by the dashboard or its API"
+        );
+    }
 
     client.close().await.unwrap();
 }

@@ -38,6 +38,10 @@ async fn sonar_equals_the_epc_after_churn_faults_and_kills() {
         report.faults_hit > 0,
         "the host met Sonar's faults: {report}"
     );
+    assert!(
+        report.device_polls_failed > 0,
+        "devices were polled and timed out: {report}"
+    );
     assert!(report.equal(), "{report}");
     assert_eq!(report.sonar_assignments, report.epc_sessions, "{report}");
 }
