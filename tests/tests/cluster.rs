@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::PluginDir;
+use common::{eventually, PluginDir, Running};
 use efi_lab::artifacts::artifacts;
 use efi_lab::fleet::{device_ip, start_mixed_fleet_on_one_port};
 use efi_lab::raemis::{RaemisOptions, RaemisSim, Subscriber};
@@ -13,18 +13,11 @@ use efi_lab::sonar::scenario::{Scenario, SubnetSeed};
 use efi_lab::sonar::SonarSim;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// Kills a host when the test ends, however it ends.
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+/// Bounds each wait of this test.
+const WITHIN: Duration = Duration::from_secs(90);
 
 const DEVICES: u32 = 24;
 
@@ -35,24 +28,6 @@ fn postgres_url() -> String {
 
 fn imsi(n: u32) -> String {
     format!("00101000000{n:04}")
-}
-
-/// Asks `check` until it answers; panics naming `what` and the last state after 90 s.
-async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<T, String>>,
-{
-    let deadline = Instant::now() + Duration::from_secs(90);
-    let mut last = String::new();
-    while Instant::now() < deadline {
-        match check().await {
-            Ok(v) => return v,
-            Err(e) => last = e,
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("{what}: not seen within 90 s; last: {last}");
 }
 
 async fn get(url: &str) -> Result<Value, String> {
@@ -229,7 +204,7 @@ lease_ms = 1000
     }
 
     // Exactly one arbiter, and it has put every UE into Sonar, once.
-    let arbiter = eventually("one arbiter among three live hosts", || async {
+    let arbiter = eventually("one arbiter among three live hosts", WITHIN, || async {
         let a = arbiters(&hosts).await?;
         for base in hosts.values() {
             let s = get(&format!("{base}/api/v1/status")).await?;
@@ -245,7 +220,7 @@ lease_ms = 1000
     })
     .await;
     let in_use: BTreeSet<String> = (1..=DEVICES).map(|n| device_ip(n).to_string()).collect();
-    eventually("every UE assigned in Sonar", || async {
+    eventually("every UE assigned in Sonar", WITHIN, || async {
         let soft = soft_assignments(&sonar);
         if soft.keys().cloned().collect::<BTreeSet<_>>() == in_use {
             Ok(())
@@ -257,7 +232,7 @@ lease_ms = 1000
 
     // The fleet is split: every device polled by exactly one host, and by more than one
     // host in all.
-    let split = eventually("the fleet split among the three", || async {
+    let split = eventually("the fleet split among the three", WITHIN, || async {
         let s = shares(&hosts).await?;
         split_exactly(&s, &in_use)?;
         Ok(s)
@@ -265,7 +240,7 @@ lease_ms = 1000
     .await;
     // Any host answers for the whole fleet, from the store (written within a flush).
     let first = hosts.values().next().unwrap().clone();
-    eventually("the whole fleet from one host", || async {
+    eventually("the whole fleet from one host", WITHIN, || async {
         let whole = get(&format!("{first}/api/v1/devices")).await?;
         let n = whole.as_array().map_or(0, Vec::len);
         if n == in_use.len() {
@@ -296,7 +271,7 @@ lease_ms = 1000
         .await
         .unwrap()
         .get(0);
-    let pollers = eventually("two polls of every device after t0", || async {
+    let pollers = eventually("two polls of every device after t0", WITHIN, || async {
         let rows = client
             .query(
                 "SELECT address, polled_by FROM device_history WHERE at_unix_s > $1",
@@ -329,7 +304,7 @@ lease_ms = 1000
     let killed_at = Instant::now();
     drop(processes.remove(&arbiter));
     hosts.remove(&arbiter);
-    let next = eventually("a new arbiter among the survivors", || async {
+    let next = eventually("a new arbiter among the survivors", WITHIN, || async {
         match arbiters(&hosts).await?.as_slice() {
             [one] => Ok(one.clone()),
             more => Err(format!("arbiters: {more:?}")),
@@ -355,7 +330,7 @@ lease_ms = 1000
     let mut truth = in_use.clone();
     truth.remove(&device_ip(3).to_string());
     truth.insert(device_ip(DEVICES + 1).to_string());
-    eventually("Sonar equal to the EPC after the kill", || async {
+    eventually("Sonar equal to the EPC after the kill", WITHIN, || async {
         let soft = soft_assignments(&sonar);
         if soft.keys().cloned().collect::<BTreeSet<_>>() == truth {
             Ok(())
@@ -371,11 +346,15 @@ lease_ms = 1000
     );
 
     // The killed host's devices are polled by the survivors, each by exactly one.
-    let after = eventually("the fleet split among the two survivors", || async {
-        let s = shares(&hosts).await?;
-        split_exactly(&s, &truth)?;
-        Ok(s)
-    })
+    let after = eventually(
+        "the fleet split among the two survivors",
+        WITHIN,
+        || async {
+            let s = shares(&hosts).await?;
+            split_exactly(&s, &truth)?;
+            Ok(s)
+        },
+    )
     .await;
     println!(
         "shares after the kill ({} ms): {:?}",

@@ -7,44 +7,19 @@
 
 mod common;
 
-use common::PluginDir;
+use common::{eventually, PluginDir, Running};
 use efi_lab::artifacts::artifacts;
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::io::BufRead;
-use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::process::{Command, Stdio};
+use std::time::Duration;
 
-/// Kills a child process when the test ends, however it ends.
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
+/// Bounds each wait of this test.
+const WITHIN: Duration = Duration::from_secs(60);
 
 const TOKEN: &str = "dashboard-test-token-4f1c";
-
-/// Asks `check` until it gives an answer; panics naming `what` and the last state after 60 s.
-async fn eventually<T, F, Fut>(what: &str, mut check: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: std::future::Future<Output = Result<T, String>>,
-{
-    let deadline = Instant::now() + Duration::from_secs(60);
-    let mut last = String::new();
-    while Instant::now() < deadline {
-        match check().await {
-            Ok(v) => return v,
-            Err(e) => last = e,
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-    panic!("{what}: not seen within 60 s; last: {last}");
-}
 
 /// Starts the demo and returns it with the dashboard's base URL (`http://127.0.0.1:port`).
 fn start_demo(dir: &PluginDir) -> (Running, String) {
@@ -120,7 +95,7 @@ async fn start_browser() -> (Running, Client) {
             .expect("chromedriver runs (tests/setup.sh installs chromium-driver)"),
     );
     let url = format!("http://127.0.0.1:{port}");
-    eventually("chromedriver ready", || async {
+    eventually("chromedriver ready", WITHIN, || async {
         reqwest::get(format!("{url}/status"))
             .await
             .map_err(|e| e.to_string())?
@@ -208,7 +183,7 @@ async fn the_dashboard_shows_the_fleet_a_device_the_plan_and_the_plugins() {
     assert_eq!(page.status(), 200);
 
     // What the API says, once the demo's first cycle has polled all eight.
-    let devices = eventually("eight devices with records", || async {
+    let devices = eventually("eight devices with records", WITHIN, || async {
         let v = api(&base, "/api/v1/devices").await;
         let n = v
             .as_array()
@@ -226,7 +201,7 @@ async fn the_dashboard_shows_the_fleet_a_device_the_plan_and_the_plugins() {
     client.goto(&format!("{base}/dashboard/")).await.unwrap();
 
     // The page asks for the token, and shows the fleet once given it.
-    eventually("the token form", || async {
+    eventually("the token form", WITHIN, || async {
         let form = client
             .find(Locator::Id("login"))
             .await
@@ -252,7 +227,7 @@ async fn the_dashboard_shows_the_fleet_a_device_the_plan_and_the_plugins() {
         .click()
         .await
         .unwrap();
-    eventually("all eight devices listed", || async {
+    eventually("all eight devices listed", WITHIN, || async {
         let count = text_of(&client, "#fleet-count").await?;
         if count == "8 of 8 devices" {
             Ok(())
@@ -283,7 +258,7 @@ async fn the_dashboard_shows_the_fleet_a_device_the_plan_and_the_plugins() {
     assert!(!of_model.is_empty() && of_model.len() < 8);
     let search = client.find(Locator::Id("search")).await.unwrap();
     search.send_keys(&model).await.unwrap();
-    eventually("the search applied", || async {
+    eventually("the search applied", WITHIN, || async {
         let rows = shown_rows(&client).await?;
         if rows == of_model {
             Ok(())
@@ -295,7 +270,7 @@ async fn the_dashboard_shows_the_fleet_a_device_the_plan_and_the_plugins() {
     search.clear().await.unwrap();
     // Typing into a cleared field fires input; an empty search shows everyone again.
     search.send_keys(" ").await.unwrap();
-    eventually("the search cleared", || async {
+    eventually("the search cleared", WITHIN, || async {
         let rows = shown_rows(&client).await?;
         if rows.len() == 8 {
             Ok(())
@@ -318,7 +293,7 @@ async fn the_dashboard_shows_the_fleet_a_device_the_plan_and_the_plugins() {
         .click()
         .await
         .unwrap();
-    eventually("the driver filter applied", || async {
+    eventually("the driver filter applied", WITHIN, || async {
         let rows = shown_rows(&client).await?;
         if rows == telrad {
             Ok(())
@@ -346,7 +321,7 @@ async fn the_dashboard_shows_the_fleet_a_device_the_plan_and_the_plugins() {
         .click()
         .await
         .unwrap();
-    let title = eventually("the device page", || async {
+    let title = eventually("the device page", WITHIN, || async {
         let t = text_of(&client, "#device-title").await?;
         if t.contains(address) {
             Ok(t)
@@ -369,7 +344,7 @@ async fn the_dashboard_shows_the_fleet_a_device_the_plan_and_the_plugins() {
         fields.contains(&format!("{} dBm", (rsrp * 10.0).round() / 10.0)),
         "RSRP {rsrp} not shown in:\n{fields}"
     );
-    eventually("history rows", || async {
+    eventually("history rows", WITHIN, || async {
         let rows = client
             .find_all(Locator::Css("#history tbody tr"))
             .await
@@ -392,7 +367,7 @@ async fn the_dashboard_shows_the_fleet_a_device_the_plan_and_the_plugins() {
         .click()
         .await
         .unwrap();
-    let plan = eventually("the plan summary", || async {
+    let plan = eventually("the plan summary", WITHIN, || async {
         let t = text_of(&client, "#plan-summary").await?;
         if t.contains("cycle at") {
             Ok(t)
@@ -421,7 +396,7 @@ async fn the_dashboard_shows_the_fleet_a_device_the_plan_and_the_plugins() {
         .click()
         .await
         .unwrap();
-    let plugins = eventually("the plugins table", || async {
+    let plugins = eventually("the plugins table", WITHIN, || async {
         let t = text_of(&client, "#plugins").await?;
         if t.contains("bec-ridgewave") {
             Ok(t)

@@ -4,7 +4,7 @@
 
 mod common;
 
-use common::PluginDir;
+use common::{PluginDir, Running};
 use efi_lab::artifacts::artifacts;
 use efi_lab::raemis::{RaemisOptions, RaemisSim};
 use efi_lab::sonar::scenario::Scenario;
@@ -14,16 +14,6 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
-
-/// Kills the host when the test ends, however it ends.
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
 
 fn hang_up(child: &Child) {
     let status = Command::new("kill")

@@ -95,3 +95,35 @@ settings = {{ url = "{sonar_url}", credentials = "sonar", default_model = "Ridge
 "#
     )
 }
+
+/// Kills a child process when the test ends, however it ends.
+pub struct Running(pub std::process::Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// Asks `check` until it answers `Ok`; panics naming `what` and the last `Err` after
+/// `within`. A wait for a state, not a timing: `within` only bounds a test that would hang.
+pub async fn eventually<T, F, Fut>(what: &str, within: Duration, mut check: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, String>>,
+{
+    let deadline = std::time::Instant::now() + within;
+    let mut last = String::new();
+    while std::time::Instant::now() < deadline {
+        match check().await {
+            Ok(v) => return v,
+            Err(e) => last = e,
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!(
+        "{what}: not seen within {} s; last: {last}",
+        within.as_secs()
+    );
+}
