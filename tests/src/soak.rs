@@ -129,6 +129,11 @@ impl std::fmt::Display for SoakReport {
         )?;
         writeln!(
             f,
+            "  device polls             {} by the last host process, {} timed out (nothing answers on 127.64/16)",
+            self.device_polls, self.device_polls_failed
+        )?;
+        writeln!(
+            f,
             "  settled in               {:.1} s after the churn stopped",
             self.settle_s
         )?;
