@@ -271,22 +271,19 @@ impl DeviceStore {
 
     /// Forgets a device whose address is no longer in use.
     pub fn forget(&self, address: IpAddr) {
-        let removed = self
-            .devices
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&address);
-        if removed.is_some() {
+        if self.forget_locally(address) {
             self.queue(Persist::Forget(address));
         }
     }
 
-    /// Forgets a device in memory only (in a cluster, when another host takes it over).
-    pub fn forget_locally(&self, address: IpAddr) {
+    /// Forgets a device in memory only (in a cluster, when another host takes it over);
+    /// true when it was known.
+    pub fn forget_locally(&self, address: IpAddr) -> bool {
         self.devices
             .write()
             .unwrap_or_else(|e| e.into_inner())
-            .remove(&address);
+            .remove(&address)
+            .is_some()
     }
 
     /// The driver that produced the device's last good record, while it is up.

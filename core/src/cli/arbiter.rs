@@ -478,7 +478,7 @@ async fn poll_devices(
         let shared = cluster.is_some();
         move |address| {
             if shared {
-                devices.forget_locally(address)
+                devices.forget_locally(address);
             } else {
                 devices.forget(address)
             }

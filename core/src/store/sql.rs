@@ -238,6 +238,23 @@ impl Database {
         }
     }
 
+    /// Runs `work` with the SQLite connection, on the blocking pool.
+    async fn on_sqlite<T: Send + 'static>(
+        &self,
+        conn: &Arc<Mutex<rusqlite::Connection>>,
+        doing: &str,
+        work: impl FnOnce(&mut rusqlite::Connection) -> Result<T, rusqlite::Error> + Send + 'static,
+    ) -> Result<T, SqlError> {
+        let conn = conn.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut conn = conn.lock().unwrap_or_else(|e| e.into_inner());
+            work(&mut conn)
+        })
+        .await
+        .expect("the SQLite task does not panic")
+        .map_err(|e| self.error(doing, e))
+    }
+
     /// Runs `statements` in one transaction: all or none. `lock`: a PostgreSQL advisory
     /// lock key held for the transaction (schema migrations), ignored by SQLite, whose
     /// writers are serialised by the file lock.
@@ -249,9 +266,7 @@ impl Database {
     ) -> Result<(), SqlError> {
         match self {
             Database::Sqlite { conn, .. } => {
-                let conn = conn.clone();
-                tokio::task::spawn_blocking(move || -> Result<(), rusqlite::Error> {
-                    let mut conn = conn.lock().unwrap_or_else(|e| e.into_inner());
+                self.on_sqlite(conn, doing, move |conn| {
                     let tx = conn.transaction()?;
                     for (sql, values) in &statements {
                         let mut st = tx.prepare_cached(&to_sqlite(sql))?;
@@ -260,8 +275,6 @@ impl Database {
                     tx.commit()
                 })
                 .await
-                .expect("the SQLite task does not panic")
-                .map_err(|e| self.error(doing, e))
             }
             Database::Postgres(pg) => {
                 let mut guard = pg.client().await?;
@@ -293,16 +306,12 @@ impl Database {
     ) -> Result<u64, SqlError> {
         match self {
             Database::Sqlite { conn, .. } => {
-                let conn = conn.clone();
-                tokio::task::spawn_blocking(move || -> Result<u64, rusqlite::Error> {
-                    let conn = conn.lock().unwrap_or_else(|e| e.into_inner());
+                self.on_sqlite(conn, doing, move |conn| {
                     let mut st = conn.prepare_cached(&to_sqlite(sql))?;
                     st.execute(rusqlite::params_from_iter(values.iter().map(sqlite_value)))
                         .map(|n| n as u64)
                 })
                 .await
-                .expect("the SQLite task does not panic")
-                .map_err(|e| self.error(doing, e))
             }
             Database::Postgres(pg) => {
                 let mut guard = pg.client().await?;
@@ -324,9 +333,7 @@ impl Database {
     ) -> Result<Vec<Vec<Value>>, SqlError> {
         match self {
             Database::Sqlite { conn, .. } => {
-                let conn = conn.clone();
-                tokio::task::spawn_blocking(move || -> Result<_, rusqlite::Error> {
-                    let conn = conn.lock().unwrap_or_else(|e| e.into_inner());
+                self.on_sqlite(conn, doing, move |conn| {
                     let mut st = conn.prepare_cached(&to_sqlite(sql))?;
                     let rows = st.query_map(
                         rusqlite::params_from_iter(values.iter().map(sqlite_value)),
@@ -347,8 +354,6 @@ impl Database {
                     rows.collect()
                 })
                 .await
-                .expect("the SQLite task does not panic")
-                .map_err(|e| self.error(doing, e))
             }
             Database::Postgres(pg) => {
                 let mut guard = pg.client().await?;
