@@ -69,35 +69,7 @@ enum Simulator {
     /// The fault-and-load soak: Raemis churning UEs, Sonar throttling and failing, an
     /// `efi-poller run` killed and restarted at random; prints the report and exits 1 unless
     /// Sonar ends equal to the EPC.
-    Soak {
-        /// UEs in the EPC (at most 65,000).
-        #[arg(long, default_value_t = 50_000)]
-        ues: u32,
-        /// Seconds of churn.
-        #[arg(long, default_value_t = 120)]
-        seconds: u64,
-        /// Attach/detach/move events per second.
-        #[arg(long, default_value_t = 200)]
-        events_per_sec: u32,
-        /// SIGKILLs (each followed by a restart) during the churn.
-        #[arg(long, default_value_t = 4)]
-        kills: u32,
-        /// Share of seconds in which Sonar throttles or fails.
-        #[arg(long, default_value_t = 0.2)]
-        fault_rate: f64,
-        /// Seconds allowed to settle after the churn.
-        #[arg(long, default_value_t = 300)]
-        settle_seconds: u64,
-        /// Seed of the random choices.
-        #[arg(long, default_value_t = 1)]
-        seed: u64,
-        /// The efi-poller binary.
-        #[arg(long, default_value = "target/release/efi-poller")]
-        host_binary: std::path::PathBuf,
-        /// Directory with the raemis and sonar plugins.
-        #[arg(long, default_value = "target/release")]
-        plugins_dir: std::path::PathBuf,
-    },
+    Soak(efi_lab::soak::SoakOptions),
 }
 
 #[tokio::main]
@@ -193,29 +165,8 @@ async fn main() -> anyhow::Result<()> {
             println!("magma api {}", sim.api_url());
             keep.push(Box::new(sim));
         }
-        Simulator::Soak {
-            ues,
-            seconds,
-            events_per_sec,
-            kills,
-            fault_rate,
-            settle_seconds,
-            seed,
-            host_binary,
-            plugins_dir,
-        } => {
-            let report = efi_lab::soak::run(efi_lab::soak::SoakOptions {
-                ues,
-                seconds,
-                events_per_sec,
-                kills,
-                fault_rate,
-                settle_seconds,
-                seed,
-                host_binary,
-                plugins_dir,
-            })
-            .await?;
+        Simulator::Soak(options) => {
+            let report = efi_lab::soak::run(options).await?;
             print!("{report}");
             std::process::exit(if report.equal() { 0 } else { 1 });
         }

@@ -18,26 +18,35 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-/// The size and shape of a soak run.
-#[derive(Debug, Clone)]
+/// The size and shape of a soak run (also the arguments of `efi-lab soak`).
+#[derive(Debug, Clone, clap::Args)]
 pub struct SoakOptions {
     /// UEs known to the EPC (attached or not); at most 65,000 (one /16 of loopback).
+    #[arg(long, default_value_t = 50_000)]
     pub ues: u32,
     /// Seconds of churn, faults and kills.
+    #[arg(long, default_value_t = 120)]
     pub seconds: u64,
     /// Attach/detach/move events per second.
+    #[arg(long, default_value_t = 200)]
     pub events_per_sec: u32,
     /// Times the host is killed with SIGKILL and restarted during the churn.
+    #[arg(long, default_value_t = 4)]
     pub kills: u32,
     /// Share of seconds in which Sonar is made to throttle or fail (0..=1).
+    #[arg(long, default_value_t = 0.2)]
     pub fault_rate: f64,
     /// Seconds allowed for Sonar to equal the EPC after the churn stops.
+    #[arg(long, default_value_t = 300)]
     pub settle_seconds: u64,
     /// Seed of the random choices (the same seed, the same events).
+    #[arg(long, default_value_t = 1)]
     pub seed: u64,
     /// The `efi-poller` binary.
+    #[arg(long, default_value = "target/release/efi-poller")]
     pub host_binary: PathBuf,
     /// A directory holding the raemis and sonar plugins.
+    #[arg(long, default_value = "target/release")]
     pub plugins_dir: PathBuf,
 }
 
