@@ -7,12 +7,11 @@
 
 mod common;
 
-use common::{eventually, PluginDir, Running};
+use common::{eventually, line_with, stdout_lines, PluginDir, Running};
 use efi_lab::artifacts::artifacts;
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::Value;
 use std::collections::BTreeSet;
-use std::io::BufRead;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
@@ -53,26 +52,15 @@ listen = "127.0.0.1:0"
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    // Reads the URL, then keeps draining stdout so the demo never blocks on a full pipe.
-    std::thread::spawn(move || {
-        for line in std::io::BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            if let Some(rest) = line.strip_prefix("dashboard: ") {
-                let url = rest
-                    .split("/dashboard/")
-                    .next()
-                    .unwrap_or_default()
-                    .to_owned();
-                let _ = tx.send(url);
-            }
-        }
-    });
+    let lines = stdout_lines(&mut child);
     let running = Running(child);
-    let base = rx
-        .recv_timeout(Duration::from_secs(60))
-        .expect("the demo prints its dashboard URL");
+    let line = line_with(&lines, "dashboard: ", WITHIN);
+    let base = line
+        .trim_start_matches("dashboard: ")
+        .split("/dashboard/")
+        .next()
+        .unwrap_or_default()
+        .to_owned();
     (running, base)
 }
 

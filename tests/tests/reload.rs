@@ -4,12 +4,11 @@
 
 mod common;
 
-use common::{PluginDir, Running};
+use common::{stdout_lines, PluginDir, Running};
 use efi_lab::artifacts::artifacts;
 use efi_lab::raemis::{RaemisOptions, RaemisSim};
 use efi_lab::sonar::scenario::Scenario;
 use efi_lab::sonar::SonarSim;
-use std::io::BufRead;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc::Receiver;
@@ -47,17 +46,9 @@ async fn wait_status(url: &str, token: Option<&str>, want: u16) {
     panic!("{url}: wanted {want} within 60 s, last {last:?}");
 }
 
-/// The next printed line containing `needle`, within 60 s.
-fn line_with(lines: &Receiver<String>, needle: &str) -> String {
-    let deadline = Instant::now() + Duration::from_secs(60);
-    while let Some(left) = deadline.checked_duration_since(Instant::now()) {
-        match lines.recv_timeout(left) {
-            Ok(line) if line.contains(needle) => return line,
-            Ok(_) => {}
-            Err(_) => break,
-        }
-    }
-    panic!("no line with {needle:?} within 60 s");
+/// The next printed line holding `needle`, within 60 s.
+fn line_with_60(lines: &Receiver<String>, needle: &str) -> String {
+    common::line_with(lines, needle, Duration::from_secs(60))
 }
 
 fn write_config(path: &Path, dir: &Path, listen: &str, extra: &str, lab: &str) {
@@ -116,16 +107,7 @@ async fn sighup_applies_a_valid_file_and_refuses_a_broken_one_with_its_line() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let stdout = child.stdout.take().unwrap();
-    let (tx, lines) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in std::io::BufReader::new(stdout).lines() {
-            let Ok(line) = line else { break };
-            if tx.send(line).is_err() {
-                break;
-            }
-        }
-    });
+    let lines = stdout_lines(&mut child);
     let host = Running(child);
     let status = format!("http://{listen}/api/v1/status");
     let plugins = format!("http://{listen}/api/v1/plugins");
@@ -145,7 +127,7 @@ async fn sighup_applies_a_valid_file_and_refuses_a_broken_one_with_its_line() {
         &lab,
     );
     hang_up(&host.0);
-    line_with(&lines, "reloading: restarting with the new configuration");
+    line_with_60(&lines, "reloading: restarting with the new configuration");
     wait_status(&status, None, 401).await;
     wait_status(&status, Some("reload-token"), 200).await;
     let listed: serde_json::Value = reqwest::Client::new()
@@ -174,13 +156,13 @@ async fn sighup_applies_a_valid_file_and_refuses_a_broken_one_with_its_line() {
     )
     .unwrap();
     hang_up(&host.0);
-    let refused = line_with(&lines, "reload refused");
+    let refused = line_with_60(&lines, "reload refused");
     assert!(
         refused.contains("config.toml") && refused.contains("line 8"),
         "{refused}"
     );
     // toml's message goes on to quote the line and name the key.
-    line_with(&lines, "intervl_secs");
+    line_with_60(&lines, "intervl_secs");
     assert_eq!(status_of(&status, None).await, Some(401));
     assert_eq!(status_of(&status, Some("reload-token")).await, Some(200));
 }
