@@ -82,9 +82,10 @@ impl Default for ClusterConfig {
     }
 }
 
-/// `[store]`: where `efi-poller run` keeps each device's latest record and its recent
-/// history, for the REST API, the dashboard and a restart. The IPAM outbox stays in its own
-/// SQLite file (`[arbiter] outbox`).
+/// `[store]`: where `efi-poller run` keeps what must outlive the process: each device's
+/// latest record and its recent history (for the REST API, the dashboard and a restart),
+/// the IPAM outbox (every plan, each change and its outcome) and the journal of pushed
+/// events. Hosts of a cluster share it.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct StoreConfig {
@@ -102,6 +103,10 @@ pub struct StoreConfig {
     pub history_hours: u64,
     /// Milliseconds between two writes of polled state; each write is one transaction.
     pub flush_interval_ms: u64,
+    /// Days of IPAM plans (with each change and its outcome) and of pushed events kept, for
+    /// audits (`/api/v1/plans`); older ones are pruned after each full cycle. A plan being
+    /// applied is never pruned. 0 keeps them forever.
+    pub journal_days: u64,
 }
 
 impl Default for StoreConfig {
@@ -111,6 +116,7 @@ impl Default for StoreConfig {
             schema: "efi_poller".into(),
             history_hours: 24,
             flush_interval_ms: 1000,
+            journal_days: 30,
         }
     }
 }
@@ -272,9 +278,10 @@ pub struct ArbiterConfig {
     /// Junk prefixes stripped from subscriber names before matching account names
     /// (case-insensitive), e.g. tower or model codes: `["TWR1 ", "BEC-"]`.
     pub name_prefixes: Vec<String>,
-    /// The durable outbox (SQLite file). Relative paths are relative to the working
-    /// directory (the service's state directory under systemd).
-    pub outbox: PathBuf,
+    /// No longer used: the outbox lives in the store (`[store] url`) since schema version 3.
+    /// Still accepted so older files load; `efi-poller run` says it is ignored.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub outbox: Option<PathBuf>,
 }
 
 impl Default for ArbiterConfig {
@@ -285,7 +292,7 @@ impl Default for ArbiterConfig {
             max_delete_share: 0.5,
             min_deletes_guarded: 10,
             name_prefixes: Vec::new(),
-            outbox: PathBuf::from("efi-poller-outbox.db"),
+            outbox: None,
         }
     }
 }

@@ -211,11 +211,10 @@ async fn webhook(
 }
 
 async fn metrics(State(app): State<Arc<AppState>>) -> Response {
-    let mut body = app
-        .arbiter
-        .as_ref()
-        .map(|a| a.metrics())
-        .unwrap_or_default();
+    let mut body = match &app.arbiter {
+        Some(a) => a.metrics().await,
+        None => String::new(),
+    };
     body.push_str(&app.devices.metrics());
     body.push_str(&app.host.runner.engines().metrics());
     if let Some(p) = &app.sonar_poller {
@@ -265,10 +264,62 @@ async fn outbox(State(app): State<Arc<AppState>>) -> Response {
     let Some(arbiter) = app.arbiter.as_ref() else {
         return not_here(NO_ARBITER, NO_ARBITER_WHY);
     };
-    match arbiter.outbox().stats() {
+    match arbiter.outbox().stats().await {
         Ok(stats) => Json(stats).into_response(),
         Err(e) => refuse(
-            StatusCode::INTERNAL_SERVER_ERROR,
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("reading the outbox: {e}"),
+        ),
+    }
+}
+
+/// The query of `GET /api/v1/plans`.
+#[derive(Debug, serde::Deserialize)]
+struct PlansQuery {
+    /// Most plans returned, newest first (default 50, at most 1000).
+    limit: Option<u32>,
+}
+
+/// `GET /api/v1/plans`: the latest recorded plans (applied, held or superseded), newest
+/// first, with their change counts.
+async fn plans(
+    State(app): State<Arc<AppState>>,
+    query: Result<axum::extract::Query<PlansQuery>, axum::extract::rejection::QueryRejection>,
+) -> Response {
+    let q = match query {
+        Ok(q) => q.0,
+        Err(e) => return refuse(StatusCode::BAD_REQUEST, format!("query: {e}")),
+    };
+    let Some(arbiter) = app.arbiter.as_ref() else {
+        return not_here(NO_ARBITER, NO_ARBITER_WHY);
+    };
+    let limit = q.limit.unwrap_or(50).clamp(1, 1000);
+    match arbiter.outbox().recent_plans(limit).await {
+        Ok(plans) => Json(serde_json::json!({ "plans": plans })).into_response(),
+        Err(e) => refuse(
+            StatusCode::SERVICE_UNAVAILABLE,
+            format!("reading the outbox: {e}"),
+        ),
+    }
+}
+
+/// `GET /api/v1/plans/{id}`: one recorded plan's changes and what became of each.
+async fn plan_changes(State(app): State<Arc<AppState>>, Path(id): Path<String>) -> Response {
+    let Some(arbiter) = app.arbiter.as_ref() else {
+        return not_here(NO_ARBITER, NO_ARBITER_WHY);
+    };
+    match arbiter.outbox().plan_changes(&id).await {
+        Ok(Some(changes)) => {
+            Json(serde_json::json!({ "id": id, "changes": changes })).into_response()
+        }
+        Ok(None) => refuse(
+            StatusCode::NOT_FOUND,
+            format!(
+                "no plan {id:?} in the outbox (plans older than store.journal_days are pruned)"
+            ),
+        ),
+        Err(e) => refuse(
+            StatusCode::SERVICE_UNAVAILABLE,
             format!("reading the outbox: {e}"),
         ),
     }
@@ -375,7 +426,10 @@ async fn status(State(app): State<Arc<AppState>>) -> Response {
         Err(r) => return r,
     };
     let up = devices.iter().filter(|d| d.up()).count();
-    let outbox = app.arbiter.as_ref().and_then(|a| a.outbox().stats().ok());
+    let outbox = match &app.arbiter {
+        Some(a) => a.outbox().stats().await.ok(),
+        None => None,
+    };
     Json(serde_json::json!({
         "version": env!("CARGO_PKG_VERSION"),
         "devices": devices.len(),
@@ -537,6 +591,8 @@ pub fn api_router(api: Api) -> Router {
         .route("/api/v1/sessions", get(sessions))
         .route("/api/v1/outbox", get(outbox))
         .route("/api/v1/plan", get(last_plan))
+        .route("/api/v1/plans", get(plans))
+        .route("/api/v1/plans/{id}", get(plan_changes))
         .route("/api/v1/plugins", get(plugins))
         .route("/api/v1/status", get(status))
         .route("/api/openapi.json", get(openapi))

@@ -348,7 +348,6 @@ deadline_secs = 5
 [arbiter]
 managed_subnets = ["127.64.0.0/16"]
 interval_secs = 5
-outbox = {outbox:?}
 [store]
 url = {state:?}
 [credentials.raemis]
@@ -368,7 +367,6 @@ plugin = "sonar"
 settings = {{ url = "{sonar}", credentials = "sonar", default_model = "RidgeWave 6900" }}
 "#,
             plugins = options.plugins_dir,
-            outbox = dir.path().join("outbox.db"),
             state = dir.path().join("state.db"),
             raemis = raemis.base_url(),
             sonar = sonar.base_url(),

@@ -69,11 +69,12 @@ rescan_secs = 0
 retry_base_ms = 5
 [arbiter]
 managed_subnets = ["10.45.0.0/16"]
-outbox = {outbox:?}
 min_deletes_guarded = 50
+[store]
+url = {state:?}
 {lab}"#,
         dir = dir.path(),
-        outbox = dir.path().join("outbox.db"),
+        state = dir.path().join("state.db"),
         lab = common::lab_source_and_sink(
             &raemis.base_url(),
             &sonar.base_url(),
@@ -89,7 +90,8 @@ min_deletes_guarded = 50
             .await
             .unwrap(),
     );
-    let arbiter = Arbiter::new(host.clone())
+    let arbiter = common::arbiter(host.clone())
+        .await
         .unwrap_or_else(|e| panic!("{e}\n{:#?}", host.registry.listing()));
     Lab {
         sonar,
@@ -537,8 +539,8 @@ async fn malformed_or_unauthenticated_webhooks_are_refused_with_the_reason() {
         .unwrap();
     lab.arbiter.cycle().await.unwrap();
     let client = efi_lab::http_client();
-    let logged = || efi_core::arbiter::outbox::EventLog::count(&lab.config.arbiter.outbox).unwrap();
-    let logged_before = logged();
+    let logged = || async { lab.arbiter.outbox().pushed_events().await.unwrap() };
+    let logged_before = logged().await;
     assert_eq!(
         logged_before, 1,
         "the attach pushed one event, on disk before its 200"
@@ -601,7 +603,7 @@ async fn malformed_or_unauthenticated_webhooks_are_refused_with_the_reason() {
         "{:?}",
         report.plan.changes
     );
-    assert_eq!(logged(), logged_before);
+    assert_eq!(logged().await, logged_before);
 
     // The same body, properly authenticated, is accepted.
     let r = client
@@ -614,7 +616,7 @@ async fn malformed_or_unauthenticated_webhooks_are_refused_with_the_reason() {
     assert_eq!(r.status().as_u16(), 200);
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["applied"], 1);
-    assert_eq!(logged(), logged_before + 1);
+    assert_eq!(logged().await, logged_before + 1);
 }
 
 #[test]

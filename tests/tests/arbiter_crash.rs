@@ -51,12 +51,10 @@ dir = {dir:?}
 rescan_secs = 0
 [arbiter]
 managed_subnets = ["10.45.0.0/16"]
-outbox = {outbox:?}
 [store]
 url = {state:?}
 {lab}"#,
             dir = dir.path(),
-            outbox = dir.path().join("outbox.db"),
             state = dir.path().join("state.db"),
             lab = common::lab_source_and_sink(
                 &raemis.base_url(),

@@ -31,7 +31,8 @@ dir = {dir:?}
 rescan_secs = 0
 [arbiter]
 managed_subnets = ["10.45.1.0/16"]
-outbox = {outbox:?}
+[store]
+url = {state:?}
 [credentials.magma]
 ca_file = {ca:?}
 {cert_line}
@@ -46,7 +47,7 @@ plugin = "sonar"
 settings = {{ url = "{sonar}", credentials = "sonar", default_model = "LTE CPE (by IMSI)" }}
 "#,
         dir = dir.path(),
-        outbox = dir.path().join("outbox.db"),
+        state = dir.path().join("state.db"),
         ca = dir.path().join("ca.pem"),
         magma = magma.api_url(),
         sonar = sonar.base_url(),
@@ -57,7 +58,7 @@ settings = {{ url = "{sonar}", credentials = "sonar", default_model = "LTE CPE (
             .await
             .unwrap(),
     );
-    Arbiter::new(host).unwrap()
+    common::arbiter(host).await.unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

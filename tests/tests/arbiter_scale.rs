@@ -4,7 +4,6 @@
 mod common;
 
 use common::PluginDir;
-use efi_core::arbiter::Arbiter;
 use efi_core::config::Config;
 use efi_core::host::Host;
 use efi_lab::raemis::{RaemisOptions, RaemisSim, Subscriber};
@@ -60,10 +59,11 @@ step_budget_ms = 5000
 per_minute = 1000000
 [arbiter]
 managed_subnets = ["10.45.0.0/16"]
-outbox = {outbox:?}
+[store]
+url = {state:?}
 {lab}"#,
         dir = dir.path(),
-        outbox = dir.path().join("outbox.db"),
+        state = dir.path().join("state.db"),
         lab = common::lab_source_and_sink(
             &raemis.base_url(),
             &sonar.base_url(),
@@ -78,7 +78,7 @@ outbox = {outbox:?}
             .await
             .unwrap(),
     );
-    let arbiter = Arbiter::new(host).unwrap();
+    let arbiter = common::arbiter(host).await.unwrap();
 
     let started = std::time::Instant::now();
     let report = arbiter.cycle().await.unwrap();

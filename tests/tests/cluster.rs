@@ -176,7 +176,6 @@ snmp_port = {snmp_port}
 [arbiter]
 managed_subnets = ["127.10.0.0/16"]
 interval_secs = 1
-outbox = {outbox:?}
 [store]
 url = "{url}"
 schema = "{schema}"
@@ -188,7 +187,6 @@ heartbeat_ms = 200
 lease_ms = 1000
 {lab}"#,
                 plugins = dir.path(),
-                outbox = dir.path().join(format!("{id}-outbox.db")),
                 url = postgres_url(),
             ),
         )
@@ -344,6 +342,33 @@ lease_ms = 1000
         soft.values().all(|n| *n == 1),
         "an assignment made twice: {soft:?}"
     );
+    // The hosts share one outbox: it holds the plans of both arbiters, and no change (its
+    // ID is the same whenever it is planned again) was applied twice.
+    let planners: BTreeSet<String> = client
+        .query(
+            &format!("SELECT DISTINCT planned_by FROM {schema}.outbox_plans WHERE planned_by IS NOT NULL"),
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert!(
+        planners.contains(&arbiter) && planners.contains(&next),
+        "plans by {planners:?}"
+    );
+    let twice: Vec<String> = client
+        .query(
+            &format!("SELECT change_id FROM {schema}.outbox_changes WHERE status = 'applied' GROUP BY change_id HAVING COUNT(*) > 1"),
+            &[],
+        )
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| r.get(0))
+        .collect();
+    assert!(twice.is_empty(), "applied twice: {twice:?}");
 
     // The killed host's devices are polled by the survivors, each by exactly one.
     let after = eventually(

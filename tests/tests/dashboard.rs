@@ -347,7 +347,8 @@ async fn the_dashboard_shows_the_fleet_a_device_the_plan_and_the_plugins() {
     let history = api(&base, &format!("/api/v1/devices/{address}/history")).await;
     assert!(!history["points"].as_array().unwrap().is_empty());
 
-    // The plan and outbox page: the IPAM lab's latest cycle, and the outbox counts.
+    // The plan and outbox page: the IPAM lab's latest cycle, the outbox counts and the
+    // recent plans.
     client
         .find(Locator::Id("nav-plan"))
         .await
@@ -375,6 +376,24 @@ async fn the_dashboard_shows_the_fleet_a_device_the_plan_and_the_plugins() {
         outbox.contains("Pending") && outbox.contains("Applied"),
         "{outbox}"
     );
+    // The recent plans, as recorded in the outbox: the table lists plans the API knows (the
+    // demo goes on planning, so the newest may be newer than the page).
+    eventually("the recent plans table", WITHIN, || async {
+        let table = text_of(&client, "#recent-plans").await?;
+        let recorded = api(&base, "/api/v1/plans?limit=100").await;
+        let listed = recorded["plans"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|p| table.contains(p["id"].as_str().unwrap()))
+            .count();
+        if listed > 0 && table.contains("done") {
+            Ok(())
+        } else {
+            Err(format!("{table} vs {recorded}"))
+        }
+    })
+    .await;
 
     // The plugins page lists what the demo loaded.
     client
@@ -407,6 +426,7 @@ async fn the_dashboard_shows_the_fleet_a_device_the_plan_and_the_plugins() {
         "/api/v1/devices",
         "/api/v1/plan",
         "/api/v1/outbox",
+        "/api/v1/plans",
         "/api/v1/plugins",
         "/api/v1/sessions",
     ] {

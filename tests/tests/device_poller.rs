@@ -7,7 +7,7 @@ use common::PluginDir;
 use efi_lab::artifacts::artifacts;
 use efi_lab::fleet::{device_ip, start_mixed_fleet_on_one_port};
 use efi_lab::raemis::{RaemisOptions, RaemisSim, Subscriber};
-use efi_lab::sonar::scenario::Scenario;
+use efi_lab::sonar::scenario::{Scenario, SubnetSeed};
 use efi_lab::sonar::SonarSim;
 use openmetrics_parser::prometheus::parse_prometheus;
 use openmetrics_parser::{MetricsExposition, PrometheusType, PrometheusValue};
@@ -87,7 +87,16 @@ async fn run_polls_every_address_in_use_and_serves_the_results() {
     efi_lab::init_tls();
     let fleet = start_mixed_fleet_on_one_port(4).await.unwrap();
     let snmp_port = fleet[0].addr().port();
-    let sonar = SonarSim::start("127.0.0.1:0".parse().unwrap(), Scenario::lab())
+    // The UEs' addresses are loopback ones (the CPE simulators listen there): Sonar knows
+    // the subnet, and the arbiter manages it.
+    let mut scenario = Scenario::lab();
+    scenario.subnets.push(SubnetSeed {
+        id: 303,
+        subnet: "127.10.0.0/16".into(),
+        name: "LTE UEs (lab loopback)".into(),
+        subnet_type: "ACCOUNT".into(),
+    });
+    let sonar = SonarSim::start("127.0.0.1:0".parse().unwrap(), scenario)
         .await
         .unwrap();
     let raemis = RaemisSim::start("127.0.0.1:0".parse().unwrap(), RaemisOptions::default())
@@ -140,15 +149,13 @@ listen = "{listen}"
 interval_secs = 1
 snmp_port = {snmp_port}
 [arbiter]
-managed_subnets = ["10.45.0.0/16"]
+managed_subnets = ["127.10.0.0/16"]
 interval_secs = 1
-outbox = {outbox:?}
 [store]
 url = "sqlite:{state}"
 flush_interval_ms = 100
 {lab}"#,
             dir = dir.path(),
-            outbox = dir.path().join("outbox.db"),
             state = dir.path().join("state.db").display(),
             lab = common::lab_source_and_sink(
                 &raemis.base_url(),
@@ -358,10 +365,15 @@ flush_interval_ms = 100
         "/api/v1/devices/{address}",
         "/api/v1/sessions",
         "/api/v1/outbox",
+        "/api/v1/plans",
+        "/api/v1/plans/{id}",
     ] {
         assert!(paths.contains_key(path), "{path} not described");
     }
     for path in paths.keys() {
+        if path.contains("{id}") {
+            continue; // a recorded plan's ID is needed: checked below, once there is one
+        }
         let url = format!("{base}{}", path.replace("{address}", "127.10.0.2"));
         let r = reqwest::get(&url).await.unwrap();
         // The Sonar poller role is off in this host: its path says so (tests/sonar_poller.rs
@@ -426,4 +438,54 @@ flush_interval_ms = 100
     })
     .await;
     assert!(device(&devices, "127.10.0.2").is_some(), "{devices:#}");
+
+    // Every plan is recorded in the outbox (the store) with what became of each change: the
+    // first cycle's assignments of the attached UEs, and the detach's deletion.
+    let client = reqwest::Client::new();
+    let get = |url: String| {
+        let client = client.clone();
+        async move {
+            client
+                .get(url)
+                .send()
+                .await
+                .unwrap()
+                .json::<Value>()
+                .await
+                .unwrap()
+        }
+    };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let (plans, changes) = loop {
+        let plans = get(format!("{base}/api/v1/plans?limit=100")).await;
+        let mut changes = Vec::new();
+        for p in plans["plans"].as_array().unwrap() {
+            let id = p["id"].as_str().unwrap();
+            let plan = get(format!("{base}/api/v1/plans/{id}")).await;
+            let of_plan = plan["changes"].as_array().unwrap();
+            assert_eq!(of_plan.len() as u64, p["changes"].as_u64().unwrap(), "{p}");
+            changes.extend(of_plan.iter().map(|c| (p.clone(), c.clone())));
+        }
+        let deleted = changes.iter().any(|(_, c)| {
+            c["status"] == "applied" && c["action"]["delete_assignment"]["ip"] == "127.10.0.4"
+        });
+        if deleted {
+            break (plans, changes);
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the detach's deletion not in the outbox within 60 s: {changes:#?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert!(
+        changes.iter().any(|(p, c)| p["status"] == "done"
+            && c["status"] == "applied"
+            && c["action"]["create_assignment"].is_object()),
+        "{plans:#}"
+    );
+    let r = reqwest::get(format!("{base}/api/v1/plans/plan-that-never-was"))
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
 }

@@ -65,14 +65,12 @@ enabled = false
 [arbiter]
 managed_subnets = ["10.45.0.0/16"]
 interval_secs = 1
-outbox = {outbox:?}
 [store]
 url = {state:?}
 [server]
 listen = "{listen}"
 {extra}
 {lab}"#,
-            outbox = dir.join("outbox.db"),
             state = dir.join("state.db"),
         ),
     )

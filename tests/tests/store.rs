@@ -2,9 +2,11 @@
 //! (127.0.0.1:5432, database `test`; `EFI_TEST_POSTGRES` overrides the URL). Each PostgreSQL
 //! test works in a schema of its own, dropped at the end.
 
+use efi_core::arbiter::outbox::{EventLog, EventRow, Outbox};
 use efi_core::config::{Secret, StoreConfig};
 use efi_core::devices::{DeviceState, DeviceStore};
 use efi_core::store::{Persist, Store, StoreError, Writer, MIGRATIONS};
+use efi_plugin_api::sink::{Change, ChangeAction, ChangeOutcome, ChangeResult, ChangeSet};
 use efi_plugin_api::{DeviceRecord, Identity};
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU32, Ordering};
@@ -347,6 +349,135 @@ async fn a_batch_the_database_refuses_is_kept_and_written_once_it_is_back(s: Scr
     s.drop_schema().await;
 }
 
+fn plan(id: &str) -> ChangeSet {
+    ChangeSet {
+        plan_id: id.into(),
+        changes: (1..=2)
+            .map(|n| Change {
+                id: format!("delete:{n}"),
+                action: ChangeAction::DeleteAssignment {
+                    assignment_id: n.to_string(),
+                    ip: ip(&format!("10.45.0.{n}")),
+                },
+            })
+            .collect(),
+    }
+}
+
+async fn a_plan_survives_a_crash_is_superseded_and_its_outcome_is_kept(s: Scratch) {
+    {
+        let o = Outbox::new(&s.open().await.with_poller_name("host-a"));
+        o.record(&plan("p1")).await.unwrap();
+        // crash: no acknowledge
+    }
+    let o = Outbox::new(&s.open().await.with_poller_name("host-b"));
+    assert_eq!(o.stats().await.unwrap().pending, 2, "the plan was durable");
+    assert_eq!(o.supersede_unfinished().await.unwrap(), 1);
+    assert_eq!(o.supersede_unfinished().await.unwrap(), 0);
+    let st = o.stats().await.unwrap();
+    assert_eq!((st.pending, st.superseded_plans), (0, 1));
+
+    o.record(&plan("p2")).await.unwrap();
+    o.acknowledge(
+        "p2",
+        &[ChangeResult {
+            change_id: "delete:1".into(),
+            outcome: ChangeOutcome::Applied {
+                remote_id: Some("77".into()),
+            },
+        }],
+    )
+    .await
+    .unwrap();
+    o.record_held(&plan("p3"), "would delete 90% of the managed assignments")
+        .await
+        .unwrap();
+    let st = o.stats().await.unwrap();
+    assert_eq!(
+        (st.applied, st.failed, st.pending, st.held_plans),
+        (1, 1, 0, 1),
+        "a change the sink did not report on failed"
+    );
+    assert_eq!(o.applied_change_ids().await.unwrap(), ["delete:1"]);
+
+    let plans = o.recent_plans(2).await.unwrap();
+    let ids: Vec<&str> = plans.iter().map(|p| p.id.as_str()).collect();
+    assert_eq!(ids, ["p3", "p2"], "newest first, limited");
+    assert_eq!(
+        plans[0].held_reason.as_deref(),
+        Some("would delete 90% of the managed assignments")
+    );
+    let p2 = &plans[1];
+    assert_eq!(
+        (p2.status.as_str(), p2.changes, p2.applied, p2.failed),
+        ("done", 2, 1, 1)
+    );
+    assert_eq!(p2.planned_by.as_deref(), Some("host-b"));
+    let all = o.recent_plans(10).await.unwrap();
+    assert_eq!(all[2].status, "superseded");
+    assert_eq!(all[2].planned_by.as_deref(), Some("host-a"));
+
+    let changes = o.plan_changes("p2").await.unwrap().unwrap();
+    assert_eq!(changes[0].remote_id.as_deref(), Some("77"));
+    assert_eq!(changes[0].attempts, 1);
+    assert_eq!(changes[0].action["delete_assignment"]["ip"], "10.45.0.1");
+    assert_eq!(changes[1].status, "failed");
+    assert_eq!(
+        changes[1].error.as_deref(),
+        Some("not reported by the sink")
+    );
+    assert!(o.plan_changes("p9").await.unwrap().is_none());
+    s.drop_schema().await;
+}
+
+async fn pushed_events_are_committed_before_append_returns_and_old_ones_pruned(s: Scratch) {
+    let store = s.open().await;
+    let journal = EventLog::start(&store);
+    let appends = (0..300).map(|n: i64| {
+        journal.append(EventRow {
+            source: "raemis".into(),
+            received_us: n,
+            // Not UTF-8: the body is kept as the sender sent it.
+            body: vec![0xff, 0xfe, n as u8],
+        })
+    });
+    for r in futures::future::join_all(appends).await {
+        r.unwrap();
+    }
+    // A second connection sees every event: each append returned after its commit.
+    let other = Outbox::new(&s.open().await);
+    assert_eq!(other.pushed_events().await.unwrap(), 300);
+
+    other.record(&plan("recent")).await.unwrap();
+    other.record_held(&plan("held"), "guard").await.unwrap();
+    other.prune(1).await.unwrap();
+    assert_eq!(
+        other.pushed_events().await.unwrap(),
+        0,
+        "events of 1970 are pruned"
+    );
+    assert_eq!(
+        other.recent_plans(9).await.unwrap().len(),
+        2,
+        "today's plans stay"
+    );
+    s.raw("UPDATE outbox_plans SET created_unix_ms = 0").await;
+    other.prune(1).await.unwrap();
+    let left: Vec<String> = other
+        .recent_plans(9)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|p| p.id)
+        .collect();
+    assert_eq!(
+        left,
+        ["recent"],
+        "a plan still being applied is never pruned"
+    );
+    s.drop_schema().await;
+}
+
 macro_rules! on_both {
     ($($name:ident),* $(,)?) => {
         mod sqlite {
@@ -373,6 +504,8 @@ on_both!(
     latest_state_round_trips_and_forget_keeps_history,
     history_is_newest_first_windowed_limited_and_pruned,
     a_batch_the_database_refuses_is_kept_and_written_once_it_is_back,
+    a_plan_survives_a_crash_is_superseded_and_its_outcome_is_kept,
+    pushed_events_are_committed_before_append_returns_and_old_ones_pruned,
 );
 
 #[tokio::test]

@@ -10,12 +10,13 @@ pub mod planner;
 use crate::host::Host;
 use crate::loader::LoadedPlugin;
 use crate::runner::RunError;
+use crate::store::Store;
 use efi_plugin_api::host::{SinkInstance, SourceInstance};
 use efi_plugin_api::sink::{ChangeOutcome, SinkSnapshot};
 use efi_plugin_api::source::{PushRequest, Session, SessionBatch};
 use efi_plugin_api::Target;
 use live::{EventOutcome, LiveState};
-use outbox::{EventLog, EventRow, Outbox};
+use outbox::{EventLog, EventRow, Outbox, OutboxStats};
 use planner::{Net, Plan, Rules};
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -90,6 +91,9 @@ pub struct Arbiter {
     sink: SinkInstance,
     managed: Vec<Net>,
     outbox: Outbox,
+    /// Random per arbiter, in plan IDs: arbiters of a cluster share the outbox, and their
+    /// clocks need not agree.
+    instance: String,
     seq: AtomicU64,
     live: Mutex<LiveState>,
     changed: Notify,
@@ -142,9 +146,17 @@ fn service_target() -> Target {
 }
 
 impl Arbiter {
-    /// Creates the source and sink instances named in the config.
-    pub fn new(host: Arc<Host>) -> Result<Arbiter, ArbiterError> {
+    /// Creates the source and sink instances named in the config; the outbox and the push
+    /// journal are in `store`. Starts the journal's writer, so it needs a Tokio runtime.
+    pub fn new(host: Arc<Host>, store: &Store) -> Result<Arbiter, ArbiterError> {
         let config = host.config.clone();
+        if let Some(old) = &config.arbiter.outbox {
+            tracing::warn!(
+                "arbiter.outbox ({}) is ignored: the outbox now lives in the store ({}); pending plans in the old file are planned again from Sonar's state",
+                old.display(),
+                store.describe()
+            );
+        }
         crate::server::check_webhooks(&config).map_err(ArbiterError::Config)?;
         if config.arbiter.managed_subnets.is_empty() {
             return Err(ArbiterError::Config(
@@ -205,10 +217,8 @@ impl Arbiter {
             .library()
             .new_sink(&toml::to_string(&settings).unwrap_or_default())
             .map_err(|e| ArbiterError::Config(format!("sink (plugin {}): {e}", sink_cfg.plugin)))?;
-        let outbox = Outbox::open(&config.arbiter.outbox)
-            .map_err(|e| ArbiterError::Outbox(e.to_string()))?;
-        let events = EventLog::open(&config.arbiter.outbox)
-            .map_err(|e| ArbiterError::Outbox(e.to_string()))?;
+        let outbox = Outbox::new(store);
+        let events = EventLog::start(store);
         Ok(Arbiter {
             host,
             sources,
@@ -216,6 +226,7 @@ impl Arbiter {
             sink,
             managed,
             outbox,
+            instance: format!("{:08x}", rand::random::<u32>()),
             seq: AtomicU64::new(0),
             live: Mutex::new(LiveState::default()),
             changed: Notify::new(),
@@ -271,7 +282,7 @@ impl Arbiter {
         Ok(outcome)
     }
 
-    /// The outbox (stats for logs and metrics).
+    /// The outbox (counts, recent plans and their changes).
     pub fn outbox(&self) -> &Outbox {
         &self.outbox
     }
@@ -377,7 +388,8 @@ impl Arbiter {
             .duration_since(std::time::UNIX_EPOCH)
             .map(|d| d.as_millis())
             .unwrap_or(0);
-        format!("plan-{ms}-{}", self.seq.fetch_add(1, Ordering::Relaxed))
+        let seq = self.seq.fetch_add(1, Ordering::Relaxed);
+        format!("plan-{ms}-{}-{seq}", self.instance)
     }
 
     /// Plans against the current state without changing anything (pulls the sources first).
@@ -418,6 +430,12 @@ impl Arbiter {
 
     async fn cycle_with(&self, pull: bool) -> Result<CycleReport, ArbiterError> {
         let result = self.cycle_inner(pull).await;
+        let journal_days = self.host.config.store.journal_days;
+        if pull && journal_days > 0 {
+            if let Err(e) = self.outbox.prune(journal_days).await {
+                tracing::warn!("old plans and pushed events not pruned: {e}");
+            }
+        }
         let mut st = self.stats.lock().unwrap_or_else(|e| e.into_inner());
         if pull {
             st.full_cycles += 1;
@@ -469,9 +487,15 @@ impl Arbiter {
     }
 
     /// The arbiter's metrics in the Prometheus text exposition format.
-    pub fn metrics(&self) -> String {
+    pub async fn metrics(&self) -> String {
         let st = self.stats.lock().unwrap_or_else(|e| e.into_inner()).clone();
-        let outbox = self.outbox.stats().unwrap_or_default();
+        let outbox = match self.outbox.stats().await {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::warn!("outbox counts left out of /metrics: {e}");
+                OutboxStats::default()
+            }
+        };
         let mut m = crate::metrics::Exposition::default();
         m.family("efi_arbiter_cycles_total", "counter", "Arbiter cycles run.");
         m.sample(
@@ -620,6 +644,7 @@ impl Arbiter {
         let superseded = self
             .outbox
             .supersede_unfinished()
+            .await
             .map_err(|e| ArbiterError::Outbox(e.to_string()))?;
         if superseded > 0 {
             tracing::warn!(
@@ -642,6 +667,7 @@ impl Arbiter {
             tracing::error!("plan held, nothing applied: {reason}");
             self.outbox
                 .record_held(&report.plan.changes, reason)
+                .await
                 .map_err(|e| ArbiterError::Outbox(e.to_string()))?;
             return Ok(report);
         }
@@ -650,6 +676,7 @@ impl Arbiter {
         }
         self.outbox
             .record(&report.plan.changes)
+            .await
             .map_err(|e| ArbiterError::Outbox(e.to_string()))?;
         let applied = match self.sink.apply(&report.plan.changes) {
             Ok(task) => {
@@ -672,6 +699,7 @@ impl Arbiter {
         };
         self.outbox
             .acknowledge(&report.plan.changes.plan_id, &results)
+            .await
             .map_err(|e| ArbiterError::Outbox(e.to_string()))?;
         for r in &results {
             match &r.outcome {

@@ -3,10 +3,11 @@
 use crate::arbiter::planner::Plan;
 use crate::arbiter::Arbiter;
 use crate::cluster::Cluster;
-use crate::config::{Config, PollerConfig};
+use crate::config::{Config, PollerConfig, Secret, StoreConfig};
 use crate::devices::DeviceStore;
 use crate::host::Host;
 use crate::sonar_poller::SonarPoller;
+use crate::store::Store;
 use clap::Args;
 use efi_plugin_api::sink::ChangeAction;
 use std::path::PathBuf;
@@ -30,9 +31,9 @@ pub struct RunArgs {
     pub cycles: Option<u64>,
 }
 
-async fn arbiter(config: Config) -> anyhow::Result<Arc<Arbiter>> {
+async fn arbiter(config: Config, store: &Store) -> anyhow::Result<Arc<Arbiter>> {
     let host = Arc::new(tokio::task::spawn_blocking(move || Host::new(config)).await?);
-    Ok(Arc::new(Arbiter::new(host)?))
+    Ok(Arc::new(Arbiter::new(host, store)?))
 }
 
 /// One line per change.
@@ -90,7 +91,13 @@ fn summary(plan: &Plan) -> String {
 
 /// `efi-poller plan`: what would change, writing nothing.
 pub async fn plan(config: Config, args: PlanArgs) -> anyhow::Result<ExitCode> {
-    let arbiter = arbiter(config).await?;
+    // A dry run records nothing: its outbox is an in-memory database, not the store.
+    let scratch = Store::open(&StoreConfig {
+        url: Secret::new(":memory:".to_owned()),
+        ..StoreConfig::default()
+    })
+    .await?;
+    let arbiter = arbiter(config, &scratch).await?;
     let (plan, source_errors) = arbiter.plan().await?;
     if args.json {
         println!(
@@ -192,9 +199,8 @@ async fn run_until_reload(
     };
     let store_config = config.store.clone();
     let cluster_config = config.cluster.clone();
-    let arbiter = arbiter(config).await?;
     let devices = Arc::new(DeviceStore::default());
-    let store = crate::store::Store::open(&store_config).await?;
+    let store = Store::open(&store_config).await?;
     let cluster = if cluster_config.enabled {
         let c = Cluster::join(&store, cluster_config).await?;
         println!(
@@ -211,6 +217,7 @@ async fn run_until_reload(
             .as_ref()
             .map_or_else(crate::cluster::hostname, |c| c.host_id().to_owned()),
     );
+    let arbiter = arbiter(config, &store).await?;
     // In a cluster the store holds every host's devices: each host learns its share from
     // the cluster instead.
     let restored = if cluster.is_some() {

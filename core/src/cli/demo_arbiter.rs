@@ -135,12 +135,18 @@ pub async fn start(config: &Config, devices: u32) -> anyhow::Result<Result<Arbit
     });
     cfg.arbiter = ArbiterConfig {
         managed_subnets: vec!["127.10.0.0/16".into()],
-        outbox: state.path().join("outbox.db"),
         ..ArbiterConfig::default()
     };
+    // The outbox and the push journal, in a store of the lab's own (the demo's device store
+    // is opened later, once the lab's fleet is known).
+    let store = crate::store::Store::open(&crate::config::StoreConfig {
+        url: Secret::new(state.path().join("ipam.db").display().to_string()),
+        ..Default::default()
+    })
+    .await?;
     let shared = Arc::new(cfg.clone());
     let host = Arc::new(tokio::task::spawn_blocking(move || Host::new(cfg)).await?);
-    let arbiter = match Arbiter::new(host) {
+    let arbiter = match Arbiter::new(host, &store) {
         Ok(a) => Arc::new(a),
         Err(e) => return Ok(Err(e.to_string())),
     };

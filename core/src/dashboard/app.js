@@ -1,5 +1,5 @@
 // efi-poller dashboard: reads the host's REST API and renders the fleet, a device's page,
-// the latest plan with the outbox, and the plugins. Device data is untrusted (a CPE names
+// the latest plan with the outbox and the recent plans, and the plugins. Device data is untrusted (a CPE names
 // itself): it is only ever written with textContent, never parsed as HTML.
 "use strict";
 
@@ -250,6 +250,24 @@ async function renderPlan(view) {
     view.append(el("div", { class: "cards", id: "outbox" },
       ...[["Pending", o.pending], ["Applied", o.applied], ["Failed", o.failed], ["Held plans", o.held_plans], ["Superseded plans", o.superseded_plans]]
         .map(([k, v]) => el("div", { class: "card" }, el("b", { text: String(v) }), k))));
+  } catch (e) {
+    if (e instanceof Unauthorised) throw e;
+    view.append(el("p", { class: "muted", text: e.message }));
+  }
+  view.append(el("h3", { text: "Recent plans" }));
+  try {
+    const { plans } = await api("/api/v1/plans?limit=20");
+    if (!plans.length) {
+      view.append(el("p", { class: "muted", text: "No plan recorded yet." }));
+      return;
+    }
+    view.append(el("table", { id: "recent-plans" },
+      el("thead", {}, el("tr", {}, ...["Planned", "Plan", "Status", "Changes", "Applied", "Failed", "By"].map((h) => el("th", { text: h })))),
+      el("tbody", {}, ...plans.map((p) => el("tr", {},
+        el("td", { text: fmt.time(p.created_unix_ms / 1000) }), el("td", { text: p.id }),
+        el("td", { text: p.held_reason ? `${p.status}: ${p.held_reason}` : p.status }),
+        el("td", { text: String(p.changes) }), el("td", { text: String(p.applied) }), el("td", { text: String(p.failed) }),
+        el("td", { text: p.planned_by || dash }))))));
   } catch (e) {
     if (e instanceof Unauthorised) throw e;
     view.append(el("p", { class: "muted", text: e.message }));

@@ -72,6 +72,39 @@ pub const MIGRATIONS: &[Migration] = &[
             )",
         ],
     },
+    Migration {
+        version: 3,
+        name: "the IPAM outbox and the push journal",
+        sql: &[
+            "CREATE TABLE outbox_plans (
+                id TEXT PRIMARY KEY,
+                created_unix_ms BIGINT NOT NULL,
+                status TEXT NOT NULL,
+                held_reason TEXT,
+                planned_by TEXT
+            )",
+            "CREATE INDEX outbox_plans_by_time ON outbox_plans (created_unix_ms)",
+            "CREATE TABLE outbox_changes (
+                plan_id TEXT NOT NULL REFERENCES outbox_plans (id),
+                seq BIGINT NOT NULL,
+                change_id TEXT NOT NULL,
+                action TEXT NOT NULL,
+                status TEXT NOT NULL,
+                attempts BIGINT NOT NULL DEFAULT 0,
+                error TEXT,
+                remote_id TEXT,
+                PRIMARY KEY (plan_id, seq)
+            )",
+            "CREATE INDEX outbox_changes_by_status ON outbox_changes (status)",
+            "CREATE TABLE pushed_events (
+                source TEXT NOT NULL,
+                received_unix_us BIGINT NOT NULL,
+                received_by TEXT,
+                body BYTEA NOT NULL
+            )",
+            "CREATE INDEX pushed_events_by_time ON pushed_events (received_unix_us)",
+        ],
+    },
 ];
 
 /// The advisory lock that serialises migrations of hosts sharing one PostgreSQL.
@@ -165,7 +198,12 @@ impl Store {
         self
     }
 
-    /// The database, for the cluster's own tables.
+    /// The name this host writes into what it records (`with_poller_name`).
+    pub fn poller_name(&self) -> Option<&str> {
+        self.polled_by.as_deref()
+    }
+
+    /// The database, for the cluster's, the outbox's and the push journal's own tables.
     pub fn database(&self) -> &Database {
         &self.db
     }

@@ -46,6 +46,17 @@ impl PluginDir {
     }
 }
 
+/// The arbiter of `host`, its outbox and push journal in the store `host`'s config names
+/// (`[store] url`: each test points it into its own temporary directory).
+pub async fn arbiter(
+    host: Arc<efi_core::host::Host>,
+) -> Result<efi_core::arbiter::Arbiter, efi_core::arbiter::ArbiterError> {
+    let store = efi_core::store::Store::open(&host.config.store)
+        .await
+        .unwrap_or_else(|e| panic!("the test's store: {e}"));
+    efi_core::arbiter::Arbiter::new(host, &store)
+}
+
 /// A config from TOML text.
 pub fn config(toml_text: &str) -> Arc<Config> {
     Arc::new(Config::parse(toml_text, Path::new("test.toml")).unwrap())
