@@ -302,8 +302,36 @@ impl Database {
                         tx.execute("SELECT pg_advisory_xact_lock($1)", &[&key])
                             .await?;
                     }
-                    for (sql, values) in &statements {
-                        tx.execute(*sql, &pg_params(values)).await?;
+                    if lock.is_some() {
+                        // Schema changes: one at a time (a statement may use what the one
+                        // before it created).
+                        for (sql, values) in &statements {
+                            tx.execute(*sql, &pg_params(values)).await?;
+                        }
+                    } else {
+                        // Data: each distinct statement is prepared once, then every row is
+                        // sent before the first answer is awaited (tokio-postgres queues them
+                        // on the one connection, the server runs them in order), so a batch
+                        // costs a round trip per distinct statement, not one per row.
+                        let mut prepared: Vec<(&str, tokio_postgres::Statement)> = Vec::new();
+                        for (sql, _) in &statements {
+                            if !prepared.iter().any(|(s, _)| s == sql) {
+                                prepared.push((sql, tx.prepare(sql).await?));
+                            }
+                        }
+                        let params: Vec<_> = statements.iter().map(|(_, v)| pg_params(v)).collect();
+                        let pending = &tx;
+                        let prepared = &prepared;
+                        futures::future::try_join_all(statements.iter().zip(&params).map(
+                            |((sql, _), p)| async move {
+                                let (_, statement) = prepared
+                                    .iter()
+                                    .find(|(s, _)| s == sql)
+                                    .expect("every statement was prepared above");
+                                pending.execute(statement, p).await
+                            },
+                        ))
+                        .await?;
                     }
                     tx.commit().await
                 }
