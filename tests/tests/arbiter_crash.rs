@@ -76,6 +76,33 @@ url = {state:?}
             .unwrap()
     };
 
+    // A dry run first: `plan` prints what it would do and writes nothing, neither to Sonar
+    // nor to the store (its outbox is in memory).
+    let dry = Command::new(artifacts().host_binary())
+        .args(["--config", config.to_str().unwrap(), "plan"])
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap();
+    let printed = String::from_utf8_lossy(&dry.stdout);
+    assert!(
+        dry.status.success(),
+        "{printed}{}",
+        String::from_utf8_lossy(&dry.stderr)
+    );
+    assert!(printed.contains(&format!("{UES} to assign")), "{printed}");
+    assert!(
+        !dir.path().join("state.db").exists(),
+        "plan created the store"
+    );
+    assert_eq!(
+        sonar
+            .entities("IpAssignment")
+            .iter()
+            .filter(|a| a["soft"] == true)
+            .count(),
+        0
+    );
+
     // Every mutation document is answered slowly, so the kill lands in the middle.
     sonar
         .faults()
