@@ -9,7 +9,7 @@ use common::{eventually, PluginDir, Running};
 use efi_lab::artifacts::artifacts;
 use efi_lab::fleet::{device_ip, start_mixed_fleet_on_one_port};
 use efi_lab::raemis::{RaemisOptions, RaemisSim, Subscriber};
-use efi_lab::sonar::scenario::{Scenario, SubnetSeed};
+use efi_lab::sonar::scenario::Scenario;
 use efi_lab::sonar::SonarSim;
 use serde_json::Value;
 use std::collections::{BTreeMap, BTreeSet};
@@ -109,13 +109,7 @@ async fn three_hosts_split_the_fleet_and_survive_the_arbiter_being_killed() {
     efi_lab::init_tls();
     let fleet = start_mixed_fleet_on_one_port(DEVICES).await.unwrap();
     let snmp_port = fleet[0].addr().port();
-    let mut scenario = Scenario::lab();
-    scenario.subnets.push(SubnetSeed {
-        id: 303,
-        subnet: "127.10.0.0/16".into(),
-        name: "LTE UEs (lab loopback)".into(),
-        subnet_type: "ACCOUNT".into(),
-    });
+    let scenario = Scenario::lab_on_loopback();
     let sonar = SonarSim::start("127.0.0.1:0".parse().unwrap(), scenario)
         .await
         .unwrap();
@@ -344,30 +338,29 @@ lease_ms = 1000
     );
     // The hosts share one outbox: it holds the plans of both arbiters, and no change (its
     // ID is the same whenever it is planned again) was applied twice.
-    let planners: BTreeSet<String> = client
-        .query(
-            &format!("SELECT DISTINCT planned_by FROM {schema}.outbox_plans WHERE planned_by IS NOT NULL"),
-            &[],
-        )
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+    let first_column = |sql: String| {
+        let client = &client;
+        async move {
+            let rows = client.query(&sql, &[]).await.unwrap();
+            rows.iter()
+                .map(|r| r.get::<_, String>(0))
+                .collect::<Vec<_>>()
+        }
+    };
+    let planners: BTreeSet<String> = first_column(format!(
+        "SELECT DISTINCT planned_by FROM {schema}.outbox_plans WHERE planned_by IS NOT NULL"
+    ))
+    .await
+    .into_iter()
+    .collect();
     assert!(
         planners.contains(&arbiter) && planners.contains(&next),
         "plans by {planners:?}"
     );
-    let twice: Vec<String> = client
-        .query(
-            &format!("SELECT change_id FROM {schema}.outbox_changes WHERE status = 'applied' GROUP BY change_id HAVING COUNT(*) > 1"),
-            &[],
-        )
-        .await
-        .unwrap()
-        .iter()
-        .map(|r| r.get(0))
-        .collect();
+    let twice = first_column(format!(
+        "SELECT change_id FROM {schema}.outbox_changes WHERE status = 'applied' GROUP BY change_id HAVING COUNT(*) > 1"
+    ))
+    .await;
     assert!(twice.is_empty(), "applied twice: {twice:?}");
 
     // The killed host's devices are polled by the survivors, each by exactly one.

@@ -7,7 +7,7 @@ use common::PluginDir;
 use efi_lab::artifacts::artifacts;
 use efi_lab::fleet::{device_ip, start_mixed_fleet_on_one_port};
 use efi_lab::raemis::{RaemisOptions, RaemisSim, Subscriber};
-use efi_lab::sonar::scenario::{Scenario, SubnetSeed};
+use efi_lab::sonar::scenario::Scenario;
 use efi_lab::sonar::SonarSim;
 use openmetrics_parser::prometheus::parse_prometheus;
 use openmetrics_parser::{MetricsExposition, PrometheusType, PrometheusValue};
@@ -89,13 +89,7 @@ async fn run_polls_every_address_in_use_and_serves_the_results() {
     let snmp_port = fleet[0].addr().port();
     // The UEs' addresses are loopback ones (the CPE simulators listen there): Sonar knows
     // the subnet, and the arbiter manages it.
-    let mut scenario = Scenario::lab();
-    scenario.subnets.push(SubnetSeed {
-        id: 303,
-        subnet: "127.10.0.0/16".into(),
-        name: "LTE UEs (lab loopback)".into(),
-        subnet_type: "ACCOUNT".into(),
-    });
+    let scenario = Scenario::lab_on_loopback();
     let sonar = SonarSim::start("127.0.0.1:0".parse().unwrap(), scenario)
         .await
         .unwrap();

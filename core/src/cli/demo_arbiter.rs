@@ -8,7 +8,7 @@ use crate::config::{
 };
 use crate::host::Host;
 use efi_lab::raemis::{PushTarget, RaemisOptions, RaemisSim, Subscriber};
-use efi_lab::sonar::scenario::{AccountSeed, AddressSeed, Scenario, SubnetSeed};
+use efi_lab::sonar::scenario::{AccountSeed, AddressSeed, Scenario};
 use efi_lab::sonar::SonarSim;
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::Arc;
@@ -60,13 +60,7 @@ fn table(entries: &[(&str, toml::Value)]) -> toml::Table {
 
 /// Starts the IPAM lab, or says why it cannot (the raemis or sonar plugin is missing).
 pub async fn start(config: &Config, devices: u32) -> anyhow::Result<Result<ArbiterLab, String>> {
-    let mut scenario = Scenario::lab();
-    scenario.subnets.push(SubnetSeed {
-        id: 303,
-        subnet: "127.10.0.0/16".into(),
-        name: "LTE UEs (lab loopback)".into(),
-        subnet_type: "ACCOUNT".into(),
-    });
+    let mut scenario = Scenario::lab_on_loopback();
     scenario.accounts.push(AccountSeed {
         id: 1005,
         name: "Ridge Cafe".into(),

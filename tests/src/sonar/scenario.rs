@@ -204,4 +204,18 @@ impl Scenario {
         Scenario::parse(include_str!("../../data/sonar-lab.toml"))
             .expect("the built-in lab scenario parses")
     }
+
+    /// The lab instance with the subnet of the simulated CPEs' loopback addresses,
+    /// 127.10.0.0/16, in Sonar's IPAM too: UEs there can be assigned (the demo's and the
+    /// end-to-end tests' fleets listen there).
+    pub fn lab_on_loopback() -> Scenario {
+        let mut scenario = Scenario::lab();
+        scenario.subnets.push(SubnetSeed {
+            id: 303,
+            subnet: "127.10.0.0/16".into(),
+            name: "LTE UEs (lab loopback)".into(),
+            subnet_type: "ACCOUNT".into(),
+        });
+        scenario
+    }
 }
