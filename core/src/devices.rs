@@ -28,6 +28,9 @@ pub struct DeviceState {
     pub last_ok_unix_s: Option<i64>,
     /// Why the last poll failed; absent when it succeeded.
     pub last_error: Option<String>,
+    /// True when no driver recognised the model: only a generic fallback driver (standard
+    /// MIB-II) polls it. Install its vendor's driver to get its radio fields.
+    pub unidentified: bool,
 }
 
 impl DeviceState {
@@ -179,6 +182,7 @@ impl DeviceStore {
             polled_at_unix_s: now,
             last_ok_unix_s: None,
             last_error: None,
+            unidentified: false,
         });
         entry.polled_at_unix_s = now;
         // Logged once per change of state, not once per failed poll.
@@ -196,6 +200,10 @@ impl DeviceStore {
         }
         let result = match outcome {
             Ok(o) => {
+                // A fresh identification says; a reused driver keeps what the last one said.
+                if let Some(score) = o.confidence {
+                    entry.unidentified = score <= efi_plugin_api::FALLBACK_CONFIDENCE;
+                }
                 entry.driver = Some(o.driver.clone());
                 entry.record = Some(o.record);
                 entry.last_ok_unix_s = Some(now);
@@ -362,6 +370,16 @@ impl DeviceStore {
         let devices = self.devices.read().unwrap_or_else(|e| e.into_inner());
         let addresses: Vec<String> = devices.keys().map(IpAddr::to_string).collect();
         m.family(
+            "efi_devices_unidentified",
+            "gauge",
+            "Devices no driver recognised, polled by a generic fallback driver (standard MIB-II) only.",
+        );
+        m.sample(
+            "efi_devices_unidentified",
+            &[],
+            devices.values().filter(|d| d.unidentified).count() as f64,
+        );
+        m.family(
             "efi_device_up",
             "gauge",
             "1 when the device's last poll produced a record.",
@@ -508,6 +526,7 @@ mod tests {
             polled_at_unix_s: 0,
             last_ok_unix_s: None,
             last_error: Some("no driver recognises it".into()),
+            unidentified: false,
         };
         let first = transition(previous_outcome(None), false);
         assert_eq!(first, Some(Transition::FirstFailure));

@@ -91,6 +91,15 @@ impl Host {
                 let (plugin, score) = identify::choose_driver(&self.runner, &self.registry, &fp)
                     .await
                     .ok_or_else(|| PollError::Unidentified(target.address.to_string()))?;
+                if score <= efi_plugin_api::FALLBACK_CONFIDENCE {
+                    tracing::warn!(
+                        address = %target.address,
+                        sys_descr = fp.sys_descr.as_deref().unwrap_or(""),
+                        sys_object_id = fp.sys_object_id.as_deref().unwrap_or(""),
+                        "unidentified device: no driver knows its model; {} polls its standard MIB only (install its vendor's driver for its radio fields)",
+                        plugin.name()
+                    );
+                }
                 (plugin, Some(score))
             }
         };

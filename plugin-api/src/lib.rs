@@ -57,6 +57,7 @@ pub use oid::{oid, Oid, OidParseError};
 pub use plugin::{BoxTask, Driver, Plugin, PluginConfig, PluginInfo, PluginKind, Sink, Source};
 pub use record::{
     format_mac, Confidence, DeviceRecord, Fingerprint, Identity, InterfaceStats, Metric, Target,
+    FALLBACK_CONFIDENCE,
 };
 pub use step::{Ready, Step, Task};
 /// `tracing`, re-exported: events a plugin emits with it appear in the host's log, tagged

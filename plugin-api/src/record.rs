@@ -152,7 +152,14 @@ fn hex_digits(s: &str) -> String {
 }
 
 /// A driver's confidence that a device is one of its models: 0 (not mine) to 100 (certain).
+/// Scores up to [`FALLBACK_CONFIDENCE`] mean "I speak a standard it answers, but do not know
+/// its model" (a generic MIB-II driver): a device such a driver wins is reported as
+/// unidentified.
 pub type Confidence = u8;
+
+/// The highest score of a generic fallback driver; a vendor driver that recognises a model
+/// scores above it.
+pub const FALLBACK_CONFIDENCE: Confidence = 9;
 
 /// Everything known about one device after a poll. See DESIGN section 5.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

@@ -298,6 +298,38 @@ async fn the_dashboard_shows_the_fleet_a_device_the_plan_and_the_plugins() {
         .await
         .unwrap();
 
+    // The state filter's "Unidentified": the devices only the generic MIB-II driver knows.
+    let unidentified: BTreeSet<String> = devices
+        .iter()
+        .filter(|d| d["unidentified"] == true)
+        .map(|d| d["address"].as_str().unwrap().to_owned())
+        .collect();
+    assert!(!unidentified.is_empty(), "the demo fleet has MIB-II boxes");
+    client
+        .find(Locator::Css("#filter-state option[value='unidentified']"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+    eventually("the unidentified filter applied", WITHIN, || async {
+        let rows = shown_rows(&client).await?;
+        let table = text_of(&client, "#fleet tbody").await?;
+        if rows == unidentified && table.contains("(unidentified)") {
+            Ok(())
+        } else {
+            Err(format!("{rows:?}, expected {unidentified:?}"))
+        }
+    })
+    .await;
+    client
+        .find(Locator::Css("#filter-state option[value='all']"))
+        .await
+        .unwrap()
+        .click()
+        .await
+        .unwrap();
+
     // A device's page: its fields as the API has them, and its history from the store.
     let address = bec["address"].as_str().unwrap();
     client

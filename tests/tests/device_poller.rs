@@ -191,6 +191,9 @@ flush_interval_ms = 100
         );
         assert!(d["last_error"].is_null(), "{ip}: {d:#}");
         assert!(d["record"]["uptime_s"].as_u64().is_some(), "{ip}: {d:#}");
+        // The plain Linux box has no vendor driver: only the generic MIB-II one knows it,
+        // and it is reported as unidentified; every CPE model is recognised.
+        assert_eq!(d["unidentified"], n == 1, "{ip}: {d:#}");
     }
     let bec = device(&devices, "127.10.0.2").unwrap();
     let rsrp = bec["record"]["rsrp_dbm"]
@@ -325,6 +328,11 @@ flush_interval_ms = 100
         sample(&metrics, "efi_http_limited_total", &[("class", "sonar")]),
         Some(0.0),
         "{text}"
+    );
+    assert_eq!(
+        sample(&metrics, "efi_devices_unidentified", &[]),
+        Some(1.0),
+        "the MIB-II box: {text}"
     );
     // The scheduler has every address in use on its schedule and has polled each.
     assert_eq!(

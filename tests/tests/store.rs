@@ -137,17 +137,20 @@ fn good(address: &str, at: i64, rsrp: f64) -> DeviceState {
         polled_at_unix_s: at,
         last_ok_unix_s: Some(at),
         last_error: None,
+        unidentified: false,
     }
 }
 
 fn failed(address: &str, at: i64, last_ok: Option<i64>) -> DeviceState {
     DeviceState {
         address: ip(address),
-        driver: Some("bec-ridgewave".into()),
+        driver: Some("hello-driver".into()),
         record: None,
         polled_at_unix_s: at,
         last_ok_unix_s: last_ok,
         last_error: Some("SNMP 10.0.0.1:161: no answer after 2 tries".into()),
+        // Only the generic MIB-II driver knew it.
+        unidentified: true,
     }
 }
 
@@ -158,6 +161,7 @@ fn same(a: &DeviceState, b: &DeviceState) {
     assert_eq!(a.polled_at_unix_s, b.polled_at_unix_s);
     assert_eq!(a.last_ok_unix_s, b.last_ok_unix_s);
     assert_eq!(a.last_error, b.last_error);
+    assert_eq!(a.unidentified, b.unidentified);
 }
 
 async fn migrations_bring_an_empty_database_to_the_latest_schema_once(s: Scratch) {

@@ -96,7 +96,8 @@ function fleetControls(view) {
   const search = el("input", { id: "search", type: "search", placeholder: "Search address, model, hostname, MAC, IMEI…", "aria-label": "Search the fleet" });
   search.value = old.search;
   const stateSel = el("select", { id: "filter-state", "aria-label": "State" },
-    el("option", { value: "all", text: "All states" }), el("option", { value: "up", text: "Up" }), el("option", { value: "down", text: "Down" }));
+    el("option", { value: "all", text: "All states" }), el("option", { value: "up", text: "Up" }), el("option", { value: "down", text: "Down" }),
+    el("option", { value: "unidentified", text: "Unidentified" }));
   stateSel.value = old.state;
   const drivers = [...new Set(state.devices.map((d) => d.driver).filter(Boolean))].sort();
   const driverSel = el("select", { id: "filter-driver", "aria-label": "Driver" }, el("option", { value: "", text: "All drivers" }),
@@ -119,6 +120,7 @@ function drawFleet(table, count, query, stateFilter, driver) {
   const rows = state.devices.filter((d) => {
     if (stateFilter === "up" && !isUp(d)) return false;
     if (stateFilter === "down" && isUp(d)) return false;
+    if (stateFilter === "unidentified" && !d.unidentified) return false;
     if (driver && d.driver !== driver) return false;
     const text = searchText(d);
     return terms.every((t) => text.includes(t));
@@ -131,7 +133,7 @@ function drawFleet(table, count, query, stateFilter, driver) {
     return el("tr", { "data-address": d.address },
       el("td", {}, link),
       el("td", {}, badge(isUp(d))),
-      el("td", { text: d.driver || dash }),
+      el("td", { text: (d.driver || dash) + (d.unidentified ? " (unidentified)" : "") }),
       el("td", { text: r.model || dash }),
       el("td", { text: r.hostname || dash }),
       el("td", { class: "num", text: fmt.num(r.rsrp_dbm, "dBm") }),
@@ -183,7 +185,7 @@ async function renderDevice(view, address) {
   const r = d.record || {};
   view.append(el("p", {}, el("a", { href: "#/", text: "← Fleet" })));
   view.append(el("h2", { id: "device-title" }, `${address} `, badge(isUp(d))));
-  const meta = el("p", { class: "muted" }, `Driver ${d.driver || dash} · polled ${fmt.ago(d.polled_at_unix_s)} · last good poll ${fmt.ago(d.last_ok_unix_s)}`);
+  const meta = el("p", { class: "muted" }, `Driver ${d.driver || dash}${d.unidentified ? " (unidentified: no driver knows this model)" : ""} · polled ${fmt.ago(d.polled_at_unix_s)} · last good poll ${fmt.ago(d.last_ok_unix_s)}`);
   view.append(meta);
   if (d.last_error) view.append(el("p", { class: "error-text", id: "device-error", text: "Last poll failed: " + d.last_error }));
   const dl = el("dl", { class: "fields", id: "device-fields" });

@@ -105,6 +105,11 @@ pub const MIGRATIONS: &[Migration] = &[
             "CREATE INDEX pushed_events_by_time ON pushed_events (received_unix_us)",
         ],
     },
+    Migration {
+        version: 4,
+        name: "devices no driver recognised",
+        sql: &["ALTER TABLE devices ADD COLUMN unidentified BIGINT NOT NULL DEFAULT 0"],
+    },
 ];
 
 /// The advisory lock that serialises migrations of hosts sharing one PostgreSQL.
@@ -166,6 +171,7 @@ const DEVICE_COLUMNS: &[Column] = &[
     Column::Int,
     Column::Int,
     Column::Text,
+    Column::Int,
 ];
 
 const HISTORY_COLUMNS: &[Column] = &[
@@ -300,11 +306,12 @@ impl Store {
                         .as_ref()
                         .map(|r| serde_json::to_string(r).expect("a record serialises"));
                     statements.push((
-                        "INSERT INTO devices (address, driver, record, polled_at_unix_s, last_ok_unix_s, last_error)
-                         VALUES ($1, $2, $3, $4, $5, $6)
+                        "INSERT INTO devices (address, driver, record, polled_at_unix_s, last_ok_unix_s, last_error, unidentified)
+                         VALUES ($1, $2, $3, $4, $5, $6, $7)
                          ON CONFLICT (address) DO UPDATE SET driver = excluded.driver,
                            record = excluded.record, polled_at_unix_s = excluded.polled_at_unix_s,
-                           last_ok_unix_s = excluded.last_ok_unix_s, last_error = excluded.last_error",
+                           last_ok_unix_s = excluded.last_ok_unix_s, last_error = excluded.last_error,
+                           unidentified = excluded.unidentified",
                         vec![
                             Value::Text(Some(d.address.to_string())),
                             Value::Text(d.driver.clone()),
@@ -312,6 +319,7 @@ impl Store {
                             Value::Int(Some(d.polled_at_unix_s)),
                             Value::Int(d.last_ok_unix_s),
                             Value::Text(d.last_error.clone()),
+                            Value::Int(Some(i64::from(d.unidentified))),
                         ],
                     ));
                     if history {
@@ -361,7 +369,7 @@ impl Store {
             .db
             .query(
                 "reading devices",
-                "SELECT address, driver, record, polled_at_unix_s, last_ok_unix_s, last_error FROM devices ORDER BY address",
+                "SELECT address, driver, record, polled_at_unix_s, last_ok_unix_s, last_error, unidentified FROM devices ORDER BY address",
                 vec![],
                 DEVICE_COLUMNS,
             )
@@ -389,6 +397,7 @@ impl Store {
             let polled_at_unix_s = next().int().unwrap_or(0);
             let last_ok_unix_s = next().int();
             let last_error = next().text();
+            let unidentified = next().int().unwrap_or(0) != 0;
             out.push(DeviceState {
                 address,
                 driver,
@@ -396,6 +405,7 @@ impl Store {
                 polled_at_unix_s,
                 last_ok_unix_s,
                 last_error,
+                unidentified,
             });
         }
         Ok(out)
