@@ -4,7 +4,7 @@
 use crate::config::Config;
 use crate::engines::Engines;
 use crate::identify;
-use crate::loader::Registry;
+use crate::loader::{LoadedPlugin, Registry};
 use crate::runner::{RunError, Runner};
 use efi_plugin_api::{Confidence, DeviceRecord, Target};
 use std::sync::Arc;
@@ -71,14 +71,14 @@ impl Host {
         (secs > 0).then(|| self.registry.spawn_watcher(Duration::from_secs(secs)))
     }
 
-    /// Polls one device: identifies it (unless `driver` names one) and collects its record.
-    pub async fn poll(
+    /// The driver `driver` names, or the one that identifies the device best (with its
+    /// score).
+    pub async fn choose_driver(
         &self,
         target: &Target,
         driver: Option<&str>,
-    ) -> Result<PollOutcome, PollError> {
-        let started = Instant::now();
-        let (plugin, confidence) = match driver {
+    ) -> Result<(Arc<LoadedPlugin>, Option<Confidence>), PollError> {
+        Ok(match driver {
             Some(name) => (
                 self.registry
                     .get(name)
@@ -102,7 +102,17 @@ impl Host {
                 }
                 (plugin, Some(score))
             }
-        };
+        })
+    }
+
+    /// Polls one device: identifies it (unless `driver` names one) and collects its record.
+    pub async fn poll(
+        &self,
+        target: &Target,
+        driver: Option<&str>,
+    ) -> Result<PollOutcome, PollError> {
+        let started = Instant::now();
+        let (plugin, confidence) = self.choose_driver(target, driver).await?;
         let record = self.runner.collect(&plugin, target).await?;
         Ok(PollOutcome {
             driver: plugin.name().to_owned(),

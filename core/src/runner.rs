@@ -4,6 +4,7 @@
 use crate::engines::Engines;
 use crate::loader::LoadedPlugin;
 use efi_plugin_api::host::TaskHandle;
+use efi_plugin_api::testing::Exchange;
 use efi_plugin_api::{
     Confidence, DeviceRecord, ErrorKind, Fingerprint, IoResponse, PluginError, Step, Target,
 };
@@ -128,6 +129,17 @@ impl Runner {
         plugin: &Arc<LoadedPlugin>,
         target: &Target,
     ) -> Result<DeviceRecord, RunError> {
+        self.collect_recording(plugin, target, None).await
+    }
+
+    /// Like [`Runner::collect`], appending every request the driver made and the answer it
+    /// got to `exchanges` (what `efi-poller record` writes).
+    pub async fn collect_recording(
+        &self,
+        plugin: &Arc<LoadedPlugin>,
+        target: &Target,
+        exchanges: Option<&mut Vec<Exchange>>,
+    ) -> Result<DeviceRecord, RunError> {
         Self::check_quarantine(plugin)?;
         let (p, t) = (plugin.clone(), target.clone());
         let (begun, cpu) = self
@@ -141,7 +153,7 @@ impl Runner {
             plugin: plugin.name().to_owned(),
             error,
         })?;
-        self.run(plugin, task, target).await
+        self.run_recording(plugin, task, target, exchanges).await
     }
 
     /// Drives a task to its end: steps on the blocking pool, I/O on the engines.
@@ -150,6 +162,19 @@ impl Runner {
         plugin: &Arc<LoadedPlugin>,
         task: TaskHandle<T>,
         target: &Target,
+    ) -> Result<T, RunError>
+    where
+        T: DeserializeOwned + Send + 'static,
+    {
+        self.run_recording(plugin, task, target, None).await
+    }
+
+    async fn run_recording<T>(
+        &self,
+        plugin: &Arc<LoadedPlugin>,
+        task: TaskHandle<T>,
+        target: &Target,
+        mut exchanges: Option<&mut Vec<Exchange>>,
     ) -> Result<T, RunError>
     where
         T: DeserializeOwned + Send + 'static,
@@ -189,7 +214,16 @@ impl Runner {
                     });
                 }
                 Step::Requests(requests) => {
-                    input = Some(self.engines.execute_all(target, &requests).await);
+                    let responses = self.engines.execute_all(target, &requests).await;
+                    if let Some(log) = exchanges.as_deref_mut() {
+                        log.extend(
+                            requests
+                                .into_iter()
+                                .zip(responses.iter().cloned())
+                                .map(|(request, response)| Exchange { request, response }),
+                        );
+                    }
+                    input = Some(responses);
                 }
             }
         }

@@ -71,6 +71,39 @@ pub fn record<T>(
     )
 }
 
+/// True when a replayed request asks what the recorded one asked. Equal requests are; so are
+/// two HTTP requests that differ only in the values of URL query parameters that are both
+/// Unix times (10 digits: seconds, 13: milliseconds), which web UIs ask for as cache
+/// busters (Telrad's CGI pages take `T=<now ms>`), and differ each time a driver runs.
+pub fn same_request(asked: &IoRequest, recorded: &IoRequest) -> bool {
+    match (asked, recorded) {
+        (IoRequest::Http(a), IoRequest::Http(r)) if a.url != r.url => {
+            let (mut a2, mut r2) = (a.clone(), r.clone());
+            a2.url = without_times(&a.url);
+            r2.url = without_times(&r.url);
+            a2 == r2
+        }
+        _ => asked == recorded,
+    }
+}
+
+/// The URL with the values of time-like query parameters blanked.
+fn without_times(url: &str) -> String {
+    let Some((base, query)) = url.split_once('?') else {
+        return url.to_owned();
+    };
+    let is_time =
+        |v: &str| (v.len() == 10 || v.len() == 13) && v.bytes().all(|b| b.is_ascii_digit());
+    let params: Vec<String> = query
+        .split('&')
+        .map(|kv| match kv.split_once('=') {
+            Some((k, v)) if is_time(v) => format!("{k}=<time>"),
+            _ => kv.to_owned(),
+        })
+        .collect();
+    format!("{base}?{}", params.join("&"))
+}
+
 /// Every request a driver made and the answer it got, in order: what `efi-poller record`
 /// writes and what [`Recording::replay`] plays back.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -104,12 +137,13 @@ impl Recording {
     }
 
     /// Replays the recording through a task. Requests must be those recorded, in order: a
-    /// driver change that asks something else fails with both requests named.
+    /// driver change that asks something else fails with both requests named. Cache-busting
+    /// timestamps in URLs are not compared (see [`same_request`]).
     pub fn replay<T>(&self, task: BoxTask<T>) -> Result<T, PluginError> {
         let mut next = self.exchanges.iter();
         let mut mismatch = None;
         let result = run(task, |req| match next.next() {
-            Some(ex) if &ex.request == req => ex.response.clone(),
+            Some(ex) if same_request(req, &ex.request) => ex.response.clone(),
             Some(ex) => {
                 mismatch.get_or_insert(format!(
                     "driver asked {req:?} but the recording has {:?}",
@@ -132,5 +166,37 @@ impl Recording {
             Some(m) => Err(PluginError::new(ErrorKind::Other, m)),
             None => result,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::io::HttpRequest;
+
+    fn get(url: &str) -> IoRequest {
+        IoRequest::Http(HttpRequest::get(url))
+    }
+
+    #[test]
+    fn cache_busting_times_are_not_compared_but_everything_else_is() {
+        let recorded = get("https://10.0.0.1:8080/cgi-bin/s.cgi?Command=Status&T=1795728610330");
+        assert!(same_request(
+            &get("https://10.0.0.1:8080/cgi-bin/s.cgi?Command=Status&T=1795728699999"),
+            &recorded
+        ));
+        assert!(!same_request(
+            &get("https://10.0.0.1:8080/cgi-bin/s.cgi?Command=Radio&T=1795728699999"),
+            &recorded
+        ));
+        assert!(!same_request(
+            &get("https://10.0.0.1:9090/cgi-bin/s.cgi?Command=Status&T=1795728699999"),
+            &recorded
+        ));
+        // Not a time: a short number is a real argument.
+        assert!(!same_request(
+            &get("https://10.0.0.1/x.cgi?page=2"),
+            &get("https://10.0.0.1/x.cgi?page=3")
+        ));
     }
 }

@@ -248,10 +248,12 @@ async fn sweep_reads_a_fleet_and_counts_what_did_not_answer() {
     );
 }
 
-/// A CPE12300: identified over SNMP by its sysDescr, then read from the CGI XML pages of its
-/// self-signed HTTPS UI through the host's HTTP engine (efi-lab serves the fixture pages).
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn poll_reads_a_cpe12300_from_its_web_pages() {
+/// A CPE12300 in the lab: its SNMP agent (MIB-II with the 12300's sysDescr) on 127.0.0.1 and
+/// its web UI (efi-lab serving the fixture CGI pages).
+async fn cpe12300_lab() -> (
+    efi_lab::snmp_agent::SnmpAgent,
+    efi_lab::web_device::WebDevice,
+) {
     use efi_lab::snmp_agent::{AgentOptions, SnmpAgent};
     use efi_plugin_api::snmprec::AgentData;
     use efi_plugin_api::{oid, SnmpValue};
@@ -273,6 +275,14 @@ async fn poll_reads_a_cpe12300_from_its_web_pages() {
     let web = efi_lab::web_device::WebDevice::start("127.0.0.1:0".parse().unwrap(), &fixture)
         .await
         .unwrap();
+    (agent, web)
+}
+
+/// A CPE12300: identified over SNMP by its sysDescr, then read from the CGI XML pages of its
+/// self-signed HTTPS UI through the host's HTTP engine (efi-lab serves the fixture pages).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn poll_reads_a_cpe12300_from_its_web_pages() {
+    let (agent, web) = cpe12300_lab().await;
     let (_dir, config) = plugins_and_config(
         &["telrad-cpe"],
         &format!("[drivers.telrad-cpe]\nweb_port = {}\n", web.addr().port()),
@@ -300,6 +310,91 @@ async fn poll_reads_a_cpe12300_from_its_web_pages() {
     assert_eq!(record.rsrp_dbm, Some(-93.5));
     assert_eq!(record.identity.serial.as_deref(), Some("00000000001"));
     assert_eq!(web.requests(), 4, "one GET per CGI page");
+}
+
+/// `record` writes every exchange of a poll; the SDK's replay runs the driver on the file
+/// and gets the record the host got, with no device; a driver that asks something else is
+/// caught, naming both requests.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn record_writes_what_the_sdk_replays_into_the_same_record() {
+    use efi_plugin_api::testing::Recording;
+    use efi_plugin_api::{DeviceRecord, Driver};
+    use telrad_cpe::{TelradDriver, TelradSettings};
+    let (agent, web) = cpe12300_lab().await;
+    let web_port = web.addr().port();
+    let (dir, config) = plugins_and_config(
+        &["telrad-cpe", "hello-driver"],
+        &format!("[drivers.telrad-cpe]\nweb_port = {web_port}\n"),
+    );
+    let out_file = dir.path().join("cpe12300.json");
+    let (cfg, port, out) = (
+        config.to_str().unwrap().to_owned(),
+        agent.addr().port().to_string(),
+        out_file.to_str().unwrap().to_owned(),
+    );
+    let (recorded, polled) = tokio::task::spawn_blocking(move || {
+        let recorded = efi_poller(&[
+            "--config",
+            &cfg,
+            "record",
+            "127.0.0.1",
+            "--port",
+            &port,
+            "--out",
+            &out,
+        ]);
+        let polled = efi_poller(&[
+            "--config",
+            &cfg,
+            "poll",
+            "127.0.0.1",
+            "--port",
+            &port,
+            "--json",
+        ]);
+        (recorded, polled)
+    })
+    .await
+    .unwrap();
+    let said = text(&recorded.stdout);
+    assert!(
+        recorded.status.success(),
+        "{said}{}",
+        text(&recorded.stderr)
+    );
+    assert!(
+        said.contains(
+            "recorded 8 exchanges (4 http, 1 snmp_get, 3 snmp_walk) of 127.0.0.1 with driver telrad-cpe"
+        ),
+        "identified, then every request counted: {said}"
+    );
+    assert!(polled.status.success(), "{}", text(&polled.stderr));
+    let host_record: DeviceRecord = serde_json::from_slice(&polled.stdout).unwrap();
+
+    let recording = Recording::load(&out_file).unwrap();
+    let driver = TelradDriver {
+        settings: TelradSettings {
+            web_port,
+            ..TelradSettings::default()
+        },
+    };
+    let mut replayed = recording.replay(driver.collect(&recording.target)).unwrap();
+    // A boot time computed from the uptime depends on the moment of the poll.
+    if let (Some(a), Some(b)) = (replayed.last_boot_unix_s, host_record.last_boot_unix_s) {
+        assert!((a - b).abs() <= 2, "boot times {a} vs {b}");
+        replayed.last_boot_unix_s = host_record.last_boot_unix_s;
+    }
+    assert_eq!(replayed, host_record);
+    assert_eq!(replayed.rsrp_dbm, Some(-93.5));
+
+    // A driver configured for another port asks for other URLs: the replay says so.
+    let e = recording
+        .replay(TelradDriver::default().collect(&recording.target))
+        .unwrap_err();
+    assert!(
+        e.message.contains(":8080/") && e.message.contains(&format!(":{web_port}/")),
+        "{e}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -5,6 +5,7 @@ mod demo;
 mod demo_arbiter;
 mod plugins;
 mod poll;
+mod record;
 mod service;
 mod sonar_poller;
 mod sweep;
@@ -35,6 +36,9 @@ pub enum Command {
     Demo(demo::DemoArgs),
     /// Poll one device and print its record.
     Poll(poll::PollArgs),
+    /// Poll one device and write every request its driver made, with the answers, to a
+    /// file the SDK's replay helper runs a driver on (conformance fixtures, bug reports).
+    Record(record::RecordArgs),
     /// Sweep many devices once (SNMP GET and walks, optionally ping) with a progress bar and
     /// a summary.
     Sweep(sweep::SweepArgs),
@@ -136,6 +140,7 @@ pub fn main() -> ExitCode {
         match cli.command {
             Command::Demo(args) => demo::run(config, args).await,
             Command::Poll(args) => poll::run(config, args).await,
+            Command::Record(args) => record::run(config, args).await,
             Command::Plan(args) => arbiter::plan(config, args).await,
             Command::Run(args) => arbiter::run(config, args, config_file).await,
             Command::Plugins(cmd) => plugins::run(config, cmd).await,
