@@ -7,9 +7,9 @@ use efi_plugin_api::{DeviceRecord, Target};
 use std::net::IpAddr;
 use std::process::ExitCode;
 
-/// Arguments of `poll`.
+/// The device `poll` and `record` read.
 #[derive(Args, Debug)]
-pub struct PollArgs {
+pub struct DeviceArgs {
     /// The device's address (IPv4 or IPv6).
     pub address: IpAddr,
     /// SNMP port.
@@ -18,6 +18,22 @@ pub struct PollArgs {
     /// Use this driver instead of identifying the device.
     #[arg(long)]
     pub driver: Option<String>,
+}
+
+impl DeviceArgs {
+    /// The device as a poll target.
+    pub fn target(&self) -> Target {
+        let mut target = Target::new(self.address);
+        target.snmp_port = self.port;
+        target
+    }
+}
+
+/// Arguments of `poll`.
+#[derive(Args, Debug)]
+pub struct PollArgs {
+    #[command(flatten)]
+    pub device: DeviceArgs,
     /// Print the record as JSON.
     #[arg(long)]
     pub json: bool,
@@ -26,16 +42,15 @@ pub struct PollArgs {
 /// Runs the subcommand.
 pub async fn run(config: Config, args: PollArgs) -> anyhow::Result<ExitCode> {
     let host = tokio::task::spawn_blocking(move || Host::new(config)).await?;
-    let mut target = Target::new(args.address);
-    target.snmp_port = args.port;
-    match host.poll(&target, args.driver.as_deref()).await {
+    let device = &args.device;
+    match host.poll(&device.target(), device.driver.as_deref()).await {
         Ok(outcome) => {
             if args.json {
                 println!("{}", serde_json::to_string_pretty(&outcome.record)?);
             } else {
                 println!(
                     "{} polled by {} in {} ms",
-                    args.address,
+                    device.address,
                     outcome.driver,
                     outcome.elapsed.as_millis()
                 );
@@ -44,7 +59,7 @@ pub async fn run(config: Config, args: PollArgs) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Err(e) => {
-            eprintln!("error: {}: {e}", args.address);
+            eprintln!("error: {}: {e}", device.address);
             Ok(ExitCode::FAILURE)
         }
     }

@@ -6,23 +6,15 @@ use crate::config::Config;
 use crate::host::Host;
 use clap::Args;
 use efi_plugin_api::testing::Recording;
-use efi_plugin_api::Target;
 use std::collections::BTreeMap;
-use std::net::IpAddr;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 /// Arguments of `record`.
 #[derive(Args, Debug)]
 pub struct RecordArgs {
-    /// The device's address (IPv4 or IPv6).
-    pub address: IpAddr,
-    /// SNMP port.
-    #[arg(long, default_value_t = 161)]
-    pub port: u16,
-    /// Use this driver instead of identifying the device.
-    #[arg(long)]
-    pub driver: Option<String>,
+    #[command(flatten)]
+    pub device: super::poll::DeviceArgs,
     /// Where to write the recording (JSON). It holds what the device answered (serial,
     /// IMEI, IMSI...), never the credentials the host added.
     #[arg(long)]
@@ -33,12 +25,14 @@ pub struct RecordArgs {
 /// failure), and the exit code says it failed.
 pub async fn run(config: Config, args: RecordArgs) -> anyhow::Result<ExitCode> {
     let host = tokio::task::spawn_blocking(move || Host::new(config)).await?;
-    let mut target = Target::new(args.address);
-    target.snmp_port = args.port;
-    let (plugin, _) = match host.choose_driver(&target, args.driver.as_deref()).await {
+    let target = args.device.target();
+    let (plugin, _) = match host
+        .choose_driver(&target, args.device.driver.as_deref())
+        .await
+    {
         Ok(chosen) => chosen,
         Err(e) => {
-            eprintln!("error: {}: {e}", args.address);
+            eprintln!("error: {}: {e}", args.device.address);
             return Ok(ExitCode::FAILURE);
         }
     };
@@ -62,7 +56,7 @@ pub async fn run(config: Config, args: RecordArgs) -> anyhow::Result<ExitCode> {
         "recorded {} exchanges ({}) of {} with driver {} into {}",
         recording.exchanges.len(),
         kinds.join(", "),
-        args.address,
+        args.device.address,
         plugin.name(),
         args.out.display()
     );
@@ -74,7 +68,7 @@ pub async fn run(config: Config, args: RecordArgs) -> anyhow::Result<ExitCode> {
         Err(e) => {
             eprintln!(
                 "error: {}: the poll failed (recorded all the same): {e}",
-                args.address
+                args.device.address
             );
             Ok(ExitCode::FAILURE)
         }
