@@ -20,6 +20,36 @@ pub mod soak;
 pub mod sonar;
 pub mod web_device;
 
+/// The config stanzas that connect a host to the efi-lab Raemis (its default login) as
+/// source `source` and to the efi-lab Sonar (its lab token) as the sink. `source_extra` is
+/// written after the source (e.g. a `[sources.webhook]` table); `sink_settings` is appended
+/// inside the sink's settings table (e.g. `, batch_size = 3`).
+pub fn lab_source_and_sink(
+    raemis_url: &str,
+    sonar_url: &str,
+    source: &str,
+    source_extra: &str,
+    sink_settings: &str,
+) -> String {
+    format!(
+        r#"
+[credentials.raemis]
+username = "raemis"
+password = "raemis-lab"
+[credentials.sonar]
+bearer = "lab-token"
+[[sources]]
+name = "{source}"
+plugin = "raemis"
+settings = {{ url = "{raemis_url}", credentials = "raemis" }}
+{source_extra}
+[sink]
+plugin = "sonar"
+settings = {{ url = "{sonar_url}", credentials = "sonar", default_model = "RidgeWave 6900"{sink_settings} }}
+"#
+    )
+}
+
 /// Installs the process-wide TLS crypto provider (ring) once. reqwest is built without a
 /// default provider, so call this (or [`http_client`]) before building a client.
 pub fn init_tls() {

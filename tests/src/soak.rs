@@ -350,26 +350,18 @@ managed_subnets = ["127.64.0.0/16"]
 interval_secs = 5
 [store]
 url = {state:?}
-[credentials.raemis]
-username = "raemis"
-password = "raemis-lab"
-[credentials.sonar]
-bearer = "lab-token"
-[[sources]]
-name = "raemis"
-plugin = "raemis"
-settings = {{ url = "{raemis}", credentials = "raemis" }}
-[sources.webhook]
-secret_header = "x-efi-secret"
-secret = "{secret}"
-[sink]
-plugin = "sonar"
-settings = {{ url = "{sonar}", credentials = "sonar", default_model = "RidgeWave 6900" }}
-"#,
+{lab}"#,
             plugins = options.plugins_dir,
             state = dir.path().join("state.db"),
-            raemis = raemis.base_url(),
-            sonar = sonar.base_url(),
+            lab = crate::lab_source_and_sink(
+                &raemis.base_url(),
+                &sonar.base_url(),
+                "raemis",
+                &format!(
+                    "[sources.webhook]\nsecret_header = \"x-efi-secret\"\nsecret = \"{secret}\""
+                ),
+                "",
+            ),
         ),
     )?;
     raemis.set_push_target(Some(PushTarget {
@@ -406,7 +398,9 @@ settings = {{ url = "{sonar}", credentials = "sonar", default_model = "RidgeWave
                     free_slots.push(slot);
                     report.detaches += 1;
                 }
-                Some(slot) => {
+                // Attached and staying (a move to another address), or not attached (an
+                // attach): either way the UE takes a free address.
+                held => {
                     if free_slots.is_empty() {
                         continue;
                     }
@@ -414,18 +408,13 @@ settings = {{ url = "{sonar}", credentials = "sonar", default_model = "RidgeWave
                     let to = free_slots.swap_remove(i);
                     raemis.attach(&imsi(n), ue_ip(to), "internet").await?;
                     attached.insert(n, to);
-                    free_slots.push(slot);
-                    report.moves += 1;
-                }
-                None => {
-                    if free_slots.is_empty() {
-                        continue;
+                    match held {
+                        Some(old) => {
+                            free_slots.push(old);
+                            report.moves += 1;
+                        }
+                        None => report.attaches += 1,
                     }
-                    let i = rng.random_range(0..free_slots.len());
-                    let to = free_slots.swap_remove(i);
-                    raemis.attach(&imsi(n), ue_ip(to), "internet").await?;
-                    attached.insert(n, to);
-                    report.attaches += 1;
                 }
             }
         }

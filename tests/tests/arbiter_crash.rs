@@ -56,7 +56,7 @@ url = {state:?}
 {lab}"#,
             dir = dir.path(),
             state = dir.path().join("state.db"),
-            lab = common::lab_source_and_sink(
+            lab = efi_lab::lab_source_and_sink(
                 &raemis.base_url(),
                 &sonar.base_url(),
                 "raemis",

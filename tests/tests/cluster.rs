@@ -142,7 +142,7 @@ async fn three_hosts_split_the_fleet_and_survive_the_arbiter_being_killed() {
     ] {
         dir.install(p);
     }
-    let lab = common::lab_source_and_sink(&raemis.base_url(), &sonar.base_url(), "raemis", "", "");
+    let lab = efi_lab::lab_source_and_sink(&raemis.base_url(), &sonar.base_url(), "raemis", "", "");
     let mut processes = BTreeMap::new();
     let mut hosts = BTreeMap::new();
     for id in ["h1", "h2", "h3"] {

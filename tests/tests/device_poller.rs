@@ -151,7 +151,7 @@ flush_interval_ms = 100
 {lab}"#,
             dir = dir.path(),
             state = dir.path().join("state.db").display(),
-            lab = common::lab_source_and_sink(
+            lab = efi_lab::lab_source_and_sink(
                 &raemis.base_url(),
                 &sonar.base_url(),
                 "raemis-lab",

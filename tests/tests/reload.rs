@@ -86,7 +86,7 @@ async fn sighup_applies_a_valid_file_and_refuses_a_broken_one_with_its_line() {
     let raemis = RaemisSim::start("127.0.0.1:0".parse().unwrap(), RaemisOptions::default())
         .await
         .unwrap();
-    let lab = common::lab_source_and_sink(&raemis.base_url(), &sonar.base_url(), "raemis", "", "");
+    let lab = efi_lab::lab_source_and_sink(&raemis.base_url(), &sonar.base_url(), "raemis", "", "");
     let dir = PluginDir::new();
     dir.install("raemis");
     dir.install("sonar");
