@@ -26,6 +26,8 @@ pub struct Config {
     pub icmp: IcmpConfig,
     /// SSH and Telnet CLI engine: sessions at once, connect timeout, SSH host keys.
     pub cli: CliConfig,
+    /// TR-069: the CWMP snooping proxy and the cache drivers read.
+    pub tr069: Tr069Config,
     /// Credential sets by name (`[credentials.sonar]`): plugins refer to them, never see them.
     pub credentials: BTreeMap<String, CredentialConfig>,
     /// The embedded demo lab (`efi-poller demo`).
@@ -466,6 +468,74 @@ pub fn default_plugins_dir() -> PathBuf {
         .ok()
         .and_then(|p| p.parent().map(Path::to_path_buf))
         .unwrap_or_else(|| PathBuf::from("."))
+}
+
+/// `[tr069]`: TR-069 snooping. CPEs report to their ACS (GenieACS) over CWMP; pointed at
+/// this proxy instead (their `ManagementServer.URL`, or the DHCP/provisioning that sets it),
+/// they keep talking to the real ACS through it, and every Inform and every
+/// GetParameterValuesResponse they send is read into a cache by the CPE's address. Drivers
+/// read that cache (IMEI, signal, firmware without touching the device) and identification
+/// uses the DeviceId (OUI, product class). The proxy opens one ACS connection per CPE
+/// connection, forwards every byte unchanged (adding only a `Forwarded: for=` line, see
+/// below) and never answers for either side, except `502` when the ACS cannot be reached.
+/// CWMP over TLS is passed through unread: snoop plain-HTTP CWMP only (on a trusted
+/// network), or terminate TLS before the proxy.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Tr069Config {
+    /// Where the proxy listens (`0.0.0.0:7547`, the CWMP port CPEs expect). Unset: no proxy
+    /// (`efi-poller run` only).
+    pub listen: Option<std::net::SocketAddr>,
+    /// The real ACS's CWMP address, `host:port` (GenieACS's `genieacs-cwmp`, port 7547 on
+    /// its own host). Required with `listen`.
+    pub acs: Option<String>,
+    /// Add `Forwarded: for=<CPE address>` (RFC 7239) to each request, so the ACS still sees
+    /// the CPE's address; with GenieACS set `GENIEACS_FORWARDED_HEADER` to this host's
+    /// address. Nothing else in a request is changed.
+    pub forwarded_header: bool,
+    /// Milliseconds to connect to the ACS; a CPE whose ACS cannot be reached gets `502`
+    /// and retries as it would with the ACS down.
+    pub connect_timeout_ms: u64,
+    /// A connection silent this many milliseconds in both directions is closed.
+    pub idle_timeout_ms: u64,
+    /// Largest CWMP body read (after decompression), in bytes; larger ones are forwarded
+    /// unread.
+    pub max_body_bytes: usize,
+    /// Seconds a cached value is answered after the CPE sent it. CPEs inform every
+    /// `PeriodicInformInterval` (360 s is common), so the default keeps a value across a
+    /// few missed informs.
+    pub max_age_secs: u64,
+    /// Most CPEs the cache holds (the least recently heard is forgotten first).
+    pub max_cpes: usize,
+    /// Most parameters kept per CPE.
+    pub max_params_per_cpe: usize,
+}
+
+impl Default for Tr069Config {
+    fn default() -> Self {
+        Tr069Config {
+            listen: None,
+            acs: None,
+            forwarded_header: true,
+            connect_timeout_ms: 5000,
+            idle_timeout_ms: 300_000,
+            max_body_bytes: 4 << 20,
+            max_age_secs: 3600,
+            max_cpes: 200_000,
+            max_params_per_cpe: 4096,
+        }
+    }
+}
+
+impl Tr069Config {
+    /// The cache's limits.
+    pub fn limits(&self) -> crate::tr069::cache::Limits {
+        crate::tr069::cache::Limits {
+            max_age_ms: self.max_age_secs.saturating_mul(1000),
+            max_cpes: self.max_cpes,
+            max_params_per_cpe: self.max_params_per_cpe,
+        }
+    }
 }
 
 /// `[snmp]`: defaults for every device; per-device overrides come with the device inventory.

@@ -27,6 +27,25 @@ impl Problem {
 /// Every problem of `config`, in file order of the sections checked.
 pub fn problems(config: &Config) -> Vec<Problem> {
     let mut out = Vec::new();
+    let t = &config.tr069;
+    if t.listen.is_some() && t.acs.as_deref().is_none_or(|a| a.trim().is_empty()) {
+        out.push(Problem::new(
+            "tr069.acs",
+            "the proxy (tr069.listen) needs the real ACS's CWMP address, host:port",
+        ));
+    }
+    if let Some(acs) = t.acs.as_deref().filter(|a| !a.trim().is_empty()) {
+        if acs.contains("://")
+            || acs
+                .rsplit_once(':')
+                .is_none_or(|(_, p)| p.parse::<u16>().is_err())
+        {
+            out.push(Problem::new(
+                "tr069.acs",
+                format!("{acs:?} is not host:port (no scheme: the proxy forwards bytes, it does not speak TLS)"),
+            ));
+        }
+    }
     let p = &config.poller;
     if !(0.0..=0.5).contains(&p.jitter) {
         out.push(Problem::new(

@@ -87,7 +87,7 @@ impl Host {
                 None,
             ),
             None => {
-                let fp = identify::snmp_fingerprint(self.runner.engines(), target).await;
+                let fp = identify::fingerprint(self.runner.engines(), target).await;
                 let (plugin, score) = identify::choose_driver(&self.runner, &self.registry, &fp)
                     .await
                     .ok_or_else(|| PollError::Unidentified(target.address.to_string()))?;
@@ -96,6 +96,7 @@ impl Host {
                         address = %target.address,
                         sys_descr = fp.sys_descr.as_deref().unwrap_or(""),
                         sys_object_id = fp.sys_object_id.as_deref().unwrap_or(""),
+                        tr069_oui = fp.tr069_oui.as_deref().unwrap_or(""),
                         "unidentified device: no driver knows its model; {} polls its standard MIB only (install its vendor's driver for its radio fields)",
                         plugin.name()
                     );

@@ -7,13 +7,22 @@ use crate::runner::Runner;
 use efi_plugin_api::{oid, Confidence, Fingerprint, IoReply, IoRequest, Target};
 use std::sync::Arc;
 
-/// Reads sysDescr and sysObjectID. A device that does not answer SNMP gets an empty
-/// fingerprint (other methods join in with the drivers that need them).
-pub async fn snmp_fingerprint(engines: &Engines, target: &Target) -> Fingerprint {
+/// What identifies the device: sysDescr and sysObjectID over SNMP, and the TR-069 DeviceId
+/// (manufacturer, OUI, product class) when the CPE has informed through this host's proxy.
+/// A device that answers neither gets an empty fingerprint.
+pub async fn fingerprint(engines: &Engines, target: &Target) -> Fingerprint {
     let request = IoRequest::SnmpGet {
         oids: vec![oid("1.3.6.1.2.1.1.1.0"), oid("1.3.6.1.2.1.1.2.0")],
     };
     let mut fp = Fingerprint::default();
+    if let Some(id) = engines
+        .tr069()
+        .device_id(target.address, efi_plugin_api::now_unix_ms())
+    {
+        fp.tr069_manufacturer = Some(id.manufacturer).filter(|m| !m.is_empty());
+        fp.tr069_oui = Some(id.oui);
+        fp.tr069_product_class = Some(id.product_class).filter(|p| !p.is_empty());
+    }
     if let Ok(IoReply::Snmp(vbs)) = engines.execute(target, &request).await {
         let mut it = vbs.into_iter();
         fp.sys_descr = it.next().and_then(|vb| vb.value.as_text());

@@ -22,3 +22,4 @@ pub mod scheduler;
 pub mod server;
 pub mod sonar_poller;
 pub mod store;
+pub mod tr069;

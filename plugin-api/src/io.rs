@@ -30,9 +30,14 @@ pub enum IoRequest {
     Http(HttpRequest),
     /// An interactive CLI session over SSH or Telnet, driven by expect-style steps.
     Cli(CliRequest),
-    /// TR-069 parameter values from the host's cache (snooped Informs, GenieACS data).
+    /// TR-069 parameter values from the host's cache (snooped Informs and
+    /// GetParameterValues answers, GenieACS data). Nothing is sent to the device: a path the
+    /// cache does not hold (or holds only stale) is simply missing from the answer, and a
+    /// device the cache has never seen is answered [`IoErrorKind::Unsupported`].
     Tr069 {
-        /// Full parameter paths, e.g. `Device.DeviceInfo.SerialNumber`.
+        /// Full parameter paths (`InternetGatewayDevice.DeviceInfo.SerialNumber`), or partial
+        /// paths ending in `.` for every parameter below (`InternetGatewayDevice.WEB_GUI.`),
+        /// as in CWMP's GetParameterValues. See [`tr069_path_matches`].
         parameter_paths: Vec<String>,
     },
     /// ICMP echo to the target, like `fping -C count`.
@@ -459,6 +464,16 @@ pub struct CliStep {
 pub struct CliTranscript {
     /// One entry per step.
     pub outputs: Vec<String>,
+}
+
+/// True when the parameter `path` answers `asked` in an [`IoRequest::Tr069`]: the same
+/// parameter, or, when `asked` is a partial path ending in `.`, any parameter below it.
+pub fn tr069_path_matches(asked: &str, path: &str) -> bool {
+    if asked.ends_with('.') {
+        path.starts_with(asked)
+    } else {
+        path == asked
+    }
 }
 
 /// One TR-069 parameter value.

@@ -47,6 +47,7 @@ mod step;
 pub mod testing;
 
 pub use error::{ErrorKind, PluginError};
+pub use io::tr069_path_matches;
 pub use io::{
     millis, percent_encode, CliRequest, CliStep, CliTranscript, CliTransport, HttpRequest,
     HttpResponse, IcmpStats, IoError, IoErrorKind, IoReply, IoRequest, IoResponse, SnmpValue,

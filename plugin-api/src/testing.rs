@@ -2,7 +2,9 @@
 //! walk (`.snmprec`) or a recording of every exchange, without a device or a host.
 
 use crate::error::{ErrorKind, PluginError};
-use crate::io::{IoRequest, IoResponse};
+use crate::io::{
+    tr069_path_matches, IoError, IoErrorKind, IoReply, IoRequest, IoResponse, Tr069Param,
+};
 use crate::plugin::BoxTask;
 use crate::record::Target;
 use crate::snmprec::AgentData;
@@ -45,6 +47,66 @@ pub fn load_snmprec(path: impl AsRef<Path>) -> Result<AgentData, String> {
     let path = path.as_ref();
     let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
     AgentData::parse(&text).map_err(|e| format!("{}: {e}", path.display()))
+}
+
+/// A device's TR-069 parameters as the host's cache would hold them (from a GenieACS dump
+/// or a snooped session), answering [`IoRequest::Tr069`] like the host: full and partial
+/// paths, absent ones missing. Other request kinds get `unsupported` (SNMP off, say).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Tr069Data {
+    /// The parameters.
+    pub params: Vec<Tr069Param>,
+}
+
+impl Tr069Data {
+    /// Reads a JSON array of `{"path", "value", "xsd_type"}`, with the path in the error.
+    pub fn load(path: impl AsRef<Path>) -> Result<Self, String> {
+        let path = path.as_ref();
+        let text = std::fs::read_to_string(path).map_err(|e| format!("{}: {e}", path.display()))?;
+        let params = serde_json::from_str(&text).map_err(|e| format!("{}: {e}", path.display()))?;
+        Ok(Tr069Data { params })
+    }
+
+    /// Sets (or adds) one parameter's value.
+    pub fn set(&mut self, path: &str, value: &str) {
+        match self.params.iter_mut().find(|p| p.path == path) {
+            Some(p) => p.value = value.to_owned(),
+            None => self.params.push(Tr069Param {
+                path: path.to_owned(),
+                value: value.to_owned(),
+                xsd_type: None,
+            }),
+        }
+    }
+
+    /// Removes every parameter at or below `path`.
+    pub fn remove(&mut self, path: &str) {
+        self.params.retain(|p| !tr069_path_matches(path, &p.path));
+    }
+
+    /// The host's answer to `request`.
+    pub fn answer(&self, request: &IoRequest) -> IoResponse {
+        match request {
+            IoRequest::Tr069 { parameter_paths } => Ok(IoReply::Tr069(
+                self.params
+                    .iter()
+                    .filter(|p| {
+                        parameter_paths
+                            .iter()
+                            .any(|a| tr069_path_matches(a, &p.path))
+                    })
+                    .cloned()
+                    .collect(),
+            )),
+            other => Err(IoError::new(
+                IoErrorKind::Unsupported,
+                format!(
+                    "a TR-069 recording cannot answer a {} request",
+                    other.kind()
+                ),
+            )),
+        }
+    }
 }
 
 /// Runs a task like [`run`] and records every exchange, for [`Recording::replay`] later.
@@ -149,17 +211,11 @@ impl Recording {
                     "driver asked {req:?} but the recording has {:?}",
                     ex.request
                 ));
-                Err(crate::io::IoError::new(
-                    crate::io::IoErrorKind::Other,
-                    "not recorded",
-                ))
+                Err(IoError::new(IoErrorKind::Other, "not recorded"))
             }
             None => {
                 mismatch.get_or_insert(format!("driver asked {req:?} after the recording ended"));
-                Err(crate::io::IoError::new(
-                    crate::io::IoErrorKind::Other,
-                    "not recorded",
-                ))
+                Err(IoError::new(IoErrorKind::Other, "not recorded"))
             }
         });
         match mismatch {

@@ -199,6 +199,7 @@ async fn run_until_reload(
     };
     let store_config = config.store.clone();
     let cluster_config = config.cluster.clone();
+    let tr069_config = config.tr069.clone();
     let devices = Arc::new(DeviceStore::default());
     let store = Store::open(&store_config).await?;
     let cluster = if cluster_config.enabled {
@@ -261,6 +262,24 @@ async fn run_until_reload(
                 listener.addr()
             );
             Some(listener)
+        }
+        None => None,
+    };
+    // Dropped (and so stopped) when this run ends; a reload starts a new one.
+    let _tr069_proxy = match tr069_config.listen {
+        Some(_) => {
+            let proxy = crate::tr069::proxy::Proxy::start(
+                &tr069_config,
+                arbiter.host().runner.engines().tr069().clone(),
+            )
+            .await?;
+            println!(
+                "TR-069 snooping proxy on {} (CPEs' ACS URL: http://<this host>:{}/...), forwarding to the ACS at {}",
+                proxy.addr(),
+                proxy.addr().port(),
+                tr069_config.acs.as_deref().unwrap_or("")
+            );
+            Some(proxy)
         }
         None => None,
     };

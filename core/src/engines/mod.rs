@@ -11,7 +11,9 @@ pub mod snmp;
 pub mod snmp_mux;
 
 use crate::config::Config;
+use crate::tr069::Tr069Cache;
 use efi_plugin_api::{IoError, IoErrorKind, IoReply, IoRequest, IoResponse, Target};
+use std::sync::Arc;
 
 /// All engines of the host.
 pub struct Engines {
@@ -19,6 +21,7 @@ pub struct Engines {
     http: http::HttpEngine,
     icmp: icmp::IcmpEngine,
     cli: cli::CliEngine,
+    tr069: Arc<Tr069Cache>,
     per_device_requests: usize,
 }
 
@@ -30,6 +33,7 @@ impl Engines {
             http: http::HttpEngine::new(config.http.clone(), config.credentials.clone()),
             icmp: icmp::IcmpEngine::new(config.icmp.clone()),
             cli: cli::CliEngine::new(config.cli.clone(), config.credentials.clone()),
+            tr069: Arc::new(Tr069Cache::new(config.tr069.limits())),
             per_device_requests: config.poller.per_device_requests.max(1),
         }
     }
@@ -47,6 +51,23 @@ impl Engines {
                 .await
                 .map(IoReply::Icmp),
             IoRequest::Cli(cli) => self.cli.execute(target.address, cli).await,
+            IoRequest::Tr069 { parameter_paths } => self
+                .tr069
+                .lookup(
+                    target.address,
+                    parameter_paths,
+                    efi_plugin_api::now_unix_ms(),
+                )
+                .map(IoReply::Tr069)
+                .ok_or_else(|| {
+                    IoError::new(
+                        IoErrorKind::Unsupported,
+                        format!(
+                            "no TR-069 data for {}: the CPE has not informed through this host's proxy (tr069.listen)",
+                            target.address
+                        ),
+                    )
+                }),
             other => Err(IoError::new(
                 IoErrorKind::Unsupported,
                 format!("this host has no {} engine yet", other.kind()),
@@ -59,6 +80,11 @@ impl Engines {
         &self.icmp
     }
 
+    /// The TR-069 cache the `Tr069` requests read (fed by the snooping proxy).
+    pub fn tr069(&self) -> &Arc<Tr069Cache> {
+        &self.tr069
+    }
+
     /// The SNMP engine.
     pub fn snmp(&self) -> &snmp::SnmpEngine {
         &self.snmp
@@ -69,6 +95,7 @@ impl Engines {
     pub fn metrics(&self) -> String {
         let mut out = stray_metrics(&self.snmp);
         out.push_str(&self.http.metrics());
+        out.push_str(&self.tr069.metrics());
         out
     }
 

@@ -1,0 +1,384 @@
+//! The TR-069 cache: what each CPE last told its ACS (Inform parameters, values the ACS
+//! asked for), by the CPE's management address, answered to drivers' `Tr069` requests and
+//! to identification. Bounded: old values expire, a CPE holds a limited number of
+//! parameters, the cache a limited number of CPEs (the least recently heard goes first).
+
+use super::cwmp::{DeviceId, Inform};
+use efi_plugin_api::{tr069_path_matches, Tr069Param};
+use std::collections::{BTreeMap, HashMap};
+use std::net::IpAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+
+/// Limits of the cache.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Milliseconds a value is answered after it was heard.
+    pub max_age_ms: u64,
+    /// Most CPEs kept.
+    pub max_cpes: usize,
+    /// Most parameters kept per CPE (new paths beyond it are dropped and counted).
+    pub max_params_per_cpe: usize,
+}
+
+#[derive(Debug, Clone)]
+struct Value {
+    value: String,
+    xsd_type: Option<String>,
+    heard_ms: u64,
+}
+
+/// What the cache knows of one CPE.
+#[derive(Debug, Clone, Default)]
+struct Cpe {
+    device_id: Option<DeviceId>,
+    last_inform_ms: Option<u64>,
+    last_events: Vec<String>,
+    heard_ms: u64,
+    params: BTreeMap<String, Value>,
+}
+
+/// A CPE as the cache describes it (for logs, the API and tests).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct CpeSummary {
+    /// The management address.
+    pub address: IpAddr,
+    /// The DeviceId of its last Inform.
+    pub device_id: Option<DeviceId>,
+    /// GenieACS's ID for it.
+    pub genieacs_id: Option<String>,
+    /// Event codes of its last Inform.
+    pub last_events: Vec<String>,
+    /// When it last informed, ms since the Unix epoch.
+    pub last_inform_unix_ms: Option<u64>,
+    /// Parameters held.
+    pub params: usize,
+}
+
+/// Counters of what fed the cache, for `/metrics`.
+#[derive(Debug, Default)]
+pub struct Counters {
+    /// Informs recorded.
+    pub informs: AtomicU64,
+    /// GetParameterValuesResponses recorded.
+    pub value_sets: AtomicU64,
+    /// CWMP bodies that could not be read (each logged with the CPE's address).
+    pub unreadable: AtomicU64,
+    /// Parameters dropped because a CPE was at its limit.
+    pub dropped_params: AtomicU64,
+    /// CPE connections proxied.
+    pub connections: AtomicU64,
+    /// CPE connections that found the ACS unreachable (answered 502).
+    pub upstream_failures: AtomicU64,
+    /// Connections passed through unread (TLS, or not HTTP).
+    pub passed_through: AtomicU64,
+}
+
+/// The cache, shared by the snooping proxy, the GenieACS reader and the engines.
+#[derive(Debug)]
+pub struct Tr069Cache {
+    limits: Limits,
+    cpes: Mutex<HashMap<IpAddr, Cpe>>,
+    /// Counters.
+    pub counters: Counters,
+}
+
+impl Tr069Cache {
+    /// An empty cache.
+    pub fn new(limits: Limits) -> Self {
+        Tr069Cache {
+            limits,
+            cpes: Mutex::new(HashMap::new()),
+            counters: Counters::default(),
+        }
+    }
+
+    /// Records an Inform the CPE at `address` sent at `now_ms`. A device that moved to a new
+    /// address leaves its old one (the old address may belong to another CPE now).
+    pub fn record_inform(&self, address: IpAddr, inform: &Inform, now_ms: u64) {
+        self.counters.informs.fetch_add(1, Ordering::Relaxed);
+        let mut cpes = self.cpes.lock().unwrap_or_else(|p| p.into_inner());
+        let moved: Vec<IpAddr> = cpes
+            .iter()
+            .filter(|(a, c)| **a != address && c.device_id.as_ref() == Some(&inform.device_id))
+            .map(|(a, _)| *a)
+            .collect();
+        for a in moved {
+            cpes.remove(&a);
+        }
+        let cpe = self.entry(&mut cpes, address, now_ms);
+        if cpe.device_id.as_ref() != Some(&inform.device_id) {
+            // Another CPE behind this address than before: nothing it said still holds.
+            cpe.params.clear();
+            cpe.device_id = Some(inform.device_id.clone());
+        }
+        cpe.last_inform_ms = Some(now_ms);
+        cpe.last_events = inform.events.clone();
+        let dropped = insert(cpe, &inform.params, now_ms, self.limits.max_params_per_cpe);
+        self.counters
+            .dropped_params
+            .fetch_add(dropped, Ordering::Relaxed);
+    }
+
+    /// Records values the CPE at `address` gave its ACS (a GetParameterValuesResponse).
+    pub fn record_values(&self, address: IpAddr, params: &[Tr069Param], now_ms: u64) {
+        self.counters.value_sets.fetch_add(1, Ordering::Relaxed);
+        let mut cpes = self.cpes.lock().unwrap_or_else(|p| p.into_inner());
+        let cpe = self.entry(&mut cpes, address, now_ms);
+        let dropped = insert(cpe, params, now_ms, self.limits.max_params_per_cpe);
+        self.counters
+            .dropped_params
+            .fetch_add(dropped, Ordering::Relaxed);
+    }
+
+    fn entry<'a>(
+        &self,
+        cpes: &'a mut HashMap<IpAddr, Cpe>,
+        address: IpAddr,
+        now_ms: u64,
+    ) -> &'a mut Cpe {
+        if !cpes.contains_key(&address) && cpes.len() >= self.limits.max_cpes.max(1) {
+            if let Some(oldest) = cpes.iter().min_by_key(|(_, c)| c.heard_ms).map(|(a, _)| *a) {
+                cpes.remove(&oldest);
+            }
+        }
+        let cpe = cpes.entry(address).or_default();
+        cpe.heard_ms = now_ms;
+        cpe
+    }
+
+    /// The fresh values at `address` that `paths` ask for (full or partial paths), in path
+    /// order; `None` when the cache has never heard of the address.
+    pub fn lookup(
+        &self,
+        address: IpAddr,
+        paths: &[String],
+        now_ms: u64,
+    ) -> Option<Vec<Tr069Param>> {
+        let cpes = self.cpes.lock().unwrap_or_else(|p| p.into_inner());
+        let cpe = cpes.get(&address)?;
+        let fresh = |v: &Value| now_ms.saturating_sub(v.heard_ms) <= self.limits.max_age_ms;
+        Some(
+            cpe.params
+                .iter()
+                .filter(|(path, v)| fresh(v) && paths.iter().any(|a| tr069_path_matches(a, path)))
+                .map(|(path, v)| Tr069Param {
+                    path: path.clone(),
+                    value: v.value.clone(),
+                    xsd_type: v.xsd_type.clone(),
+                })
+                .collect(),
+        )
+    }
+
+    /// The DeviceId last informed from `address`, while it is fresh.
+    pub fn device_id(&self, address: IpAddr, now_ms: u64) -> Option<DeviceId> {
+        let cpes = self.cpes.lock().unwrap_or_else(|p| p.into_inner());
+        let cpe = cpes.get(&address)?;
+        let heard = cpe.last_inform_ms?;
+        (now_ms.saturating_sub(heard) <= self.limits.max_age_ms)
+            .then(|| cpe.device_id.clone())
+            .flatten()
+    }
+
+    /// Every CPE known, by address.
+    pub fn summaries(&self) -> Vec<CpeSummary> {
+        let cpes = self.cpes.lock().unwrap_or_else(|p| p.into_inner());
+        let mut out: Vec<CpeSummary> = cpes
+            .iter()
+            .map(|(address, c)| CpeSummary {
+                address: *address,
+                genieacs_id: c.device_id.as_ref().map(DeviceId::genieacs_id),
+                device_id: c.device_id.clone(),
+                last_events: c.last_events.clone(),
+                last_inform_unix_ms: c.last_inform_ms,
+                params: c.params.len(),
+            })
+            .collect();
+        out.sort_by_key(|s| s.address);
+        out
+    }
+
+    /// CPEs held.
+    pub fn len(&self) -> usize {
+        self.cpes.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
+
+    /// True when no CPE is held.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// `efi_tr069_*` families in the exposition format.
+    pub fn metrics(&self) -> String {
+        let mut m = crate::metrics::Exposition::default();
+        let c = &self.counters;
+        m.family(
+            "efi_tr069_cpes",
+            "gauge",
+            "CPEs in the TR-069 cache (snooped or read from the ACS).",
+        );
+        m.sample("efi_tr069_cpes", &[], self.len() as f64);
+        for (name, help, value) in [
+            ("efi_tr069_informs_total", "Informs recorded.", &c.informs),
+            (
+                "efi_tr069_parameter_value_sets_total",
+                "GetParameterValuesResponses recorded.",
+                &c.value_sets,
+            ),
+            (
+                "efi_tr069_unreadable_messages_total",
+                "CWMP bodies that could not be read (logged with the CPE's address).",
+                &c.unreadable,
+            ),
+            (
+                "efi_tr069_dropped_parameters_total",
+                "Parameters not cached because the CPE held the most allowed.",
+                &c.dropped_params,
+            ),
+            (
+                "efi_tr069_proxy_connections_total",
+                "CPE connections through the snooping proxy.",
+                &c.connections,
+            ),
+            (
+                "efi_tr069_proxy_upstream_failures_total",
+                "CPE connections that found the ACS unreachable (answered 502).",
+                &c.upstream_failures,
+            ),
+            (
+                "efi_tr069_proxy_passed_through_total",
+                "CPE connections forwarded unread (TLS, or not HTTP).",
+                &c.passed_through,
+            ),
+        ] {
+            m.family(name, "counter", help);
+            m.sample(name, &[], value.load(Ordering::Relaxed) as f64);
+        }
+        m.finish()
+    }
+}
+
+/// Stores values; returns how many new paths did not fit.
+fn insert(cpe: &mut Cpe, params: &[Tr069Param], now_ms: u64, max: usize) -> u64 {
+    let mut dropped = 0;
+    for p in params {
+        if !cpe.params.contains_key(&p.path) && cpe.params.len() >= max {
+            dropped += 1;
+            continue;
+        }
+        cpe.params.insert(
+            p.path.clone(),
+            Value {
+                value: p.value.clone(),
+                xsd_type: p.xsd_type.clone(),
+                heard_ms: now_ms,
+            },
+        );
+    }
+    dropped
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limits() -> Limits {
+        Limits {
+            max_age_ms: 1000,
+            max_cpes: 2,
+            max_params_per_cpe: 3,
+        }
+    }
+
+    fn param(path: &str, value: &str) -> Tr069Param {
+        Tr069Param {
+            path: path.into(),
+            value: value.into(),
+            xsd_type: None,
+        }
+    }
+
+    fn inform(serial: &str, params: Vec<Tr069Param>) -> Inform {
+        Inform {
+            device_id: DeviceId {
+                oui: "48BF74".into(),
+                serial: serial.into(),
+                ..DeviceId::default()
+            },
+            events: vec!["2 PERIODIC".into()],
+            params,
+            ..Inform::default()
+        }
+    }
+
+    fn ip(s: &str) -> IpAddr {
+        s.parse().unwrap()
+    }
+
+    #[test]
+    fn lookups_take_full_and_partial_paths_and_skip_stale_values() {
+        let cache = Tr069Cache::new(limits());
+        let a = ip("10.0.0.1");
+        cache.record_inform(
+            a,
+            &inform("1", vec![param("X.A.B", "1"), param("X.C", "2")]),
+            0,
+        );
+        cache.record_values(a, &[param("X.A.D", "3")], 500);
+        let got = |paths: &[&str], now| {
+            let paths: Vec<String> = paths.iter().map(|p| p.to_string()).collect();
+            cache
+                .lookup(a, &paths, now)
+                .map(|v| v.into_iter().map(|p| p.path).collect::<Vec<_>>())
+        };
+        assert_eq!(got(&["X.A."], 900).unwrap(), ["X.A.B", "X.A.D"]);
+        assert_eq!(got(&["X.C", "X.Z"], 900).unwrap(), ["X.C"]);
+        assert_eq!(
+            got(&["X."], 1400).unwrap(),
+            ["X.A.D"],
+            "the Inform's values are stale"
+        );
+        assert_eq!(got(&["X."], 9000).unwrap(), Vec::<String>::new());
+        assert_eq!(cache.lookup(ip("10.0.0.2"), &["X.".into()], 0), None);
+        assert_eq!(cache.device_id(a, 900).unwrap().serial, "1");
+        assert_eq!(
+            cache.device_id(a, 1001),
+            None,
+            "a stale identity is not used"
+        );
+    }
+
+    #[test]
+    fn a_cpe_that_moves_leaves_its_old_address_and_a_new_cpe_starts_clean() {
+        let cache = Tr069Cache::new(limits());
+        cache.record_inform(ip("10.0.0.1"), &inform("1", vec![param("P", "a")]), 0);
+        cache.record_inform(ip("10.0.0.2"), &inform("1", vec![param("Q", "b")]), 1);
+        assert_eq!(cache.len(), 1);
+        assert_eq!(cache.lookup(ip("10.0.0.1"), &["P".into()], 1), None);
+        // Another CPE informs from the address: the first one's values are gone.
+        cache.record_inform(ip("10.0.0.2"), &inform("2", vec![param("R", "c")]), 2);
+        let all = cache
+            .lookup(ip("10.0.0.2"), &["P".into(), "Q".into(), "R".into()], 2)
+            .unwrap();
+        assert_eq!(all, vec![param("R", "c")]);
+    }
+
+    #[test]
+    fn the_cache_is_bounded_in_cpes_and_parameters() {
+        let cache = Tr069Cache::new(limits());
+        let many: Vec<Tr069Param> = (0..5).map(|i| param(&format!("P{i}"), "v")).collect();
+        cache.record_inform(ip("10.0.0.1"), &inform("1", many), 0);
+        assert_eq!(cache.summaries()[0].params, 3);
+        assert_eq!(cache.counters.dropped_params.load(Ordering::Relaxed), 2);
+        cache.record_inform(ip("10.0.0.2"), &inform("2", vec![]), 1);
+        cache.record_inform(ip("10.0.0.3"), &inform("3", vec![]), 2);
+        let held: Vec<IpAddr> = cache.summaries().iter().map(|s| s.address).collect();
+        assert_eq!(
+            held,
+            [ip("10.0.0.2"), ip("10.0.0.3")],
+            "the least recently heard went"
+        );
+        assert!(cache.metrics().contains("efi_tr069_cpes 2"));
+    }
+}
