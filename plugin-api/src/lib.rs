@@ -73,7 +73,7 @@ pub mod prelude {
     pub use crate::{
         export_plugin, oid, BoxTask, Confidence, DeviceRecord, Driver, Fingerprint, IoReply,
         IoRequest, IoResponse, Oid, Plugin, PluginConfig, PluginError, PluginInfo, PluginKind,
-        SnmpValue, Step, Target, Task, VarBind,
+        SnmpValue, Step, Target, Task, Tr069Param, VarBind,
     };
 }
 

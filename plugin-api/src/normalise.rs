@@ -8,8 +8,16 @@ use crate::record::format_mac;
 /// Text of a value, with the "no value" answers vendors use (`-`, `--`, `N/A`, `65535`,
 /// `NULL`, empty, whitespace and `\r`) turned into `None`.
 pub fn text(v: &SnmpValue) -> Option<String> {
-    let t = v.as_text()?;
-    (!matches!(t.as_str(), "-" | "--" | "N/A" | "n/a" | "65535" | "NULL")).then_some(t)
+    text_str(&v.as_text()?)
+}
+
+/// [`text`] for a value that came as a string (TR-069 parameters, web pages): trimmed of
+/// whitespace and control characters (the `\r` some CPEs leave after an IMEI), with the
+/// "no value" answers turned into `None`.
+pub fn text_str(s: &str) -> Option<String> {
+    let t = s.trim_matches(|c: char| c.is_whitespace() || c.is_control());
+    (!t.is_empty() && !matches!(t, "-" | "--" | "N/A" | "n/a" | "65535" | "NULL"))
+        .then(|| t.to_owned())
 }
 
 /// The first number in a string (`"-95 dBm"` → -95, `"12.4dB"` → 12.4).

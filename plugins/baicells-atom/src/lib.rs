@@ -1,11 +1,14 @@
 //! baicells-atom: the driver for Baicells Atom LTE CPEs (OD04/OD06 family) over BAICELLS-MIB
-//! (1.3.6.1.4.1.53058.2, scalars read at their `.0` instance: the column OID returns junk).
-//! Quirks handled (shared/reference/devices.md 2.5): `-` for no signal, `65535` for invalid
-//! frequency/bandwidth/eNB/cell, empty IMSI, `hh:mm:ss` connection time, two antennas.
-//! The OD06's SNMP depends on its firmware; its web CGI is the other way in (issue 7).
+//! (1.3.6.1.4.1.53058.2, scalars read at their `.0` instance: the column OID returns junk)
+//! and over TR-069 (the `WEB_GUI.*` tree the CPE reports to its ACS, read from the host's
+//! snooped cache): the OD06's SNMP depends on its firmware, TR-069 works on all of them.
+//! Both ways are asked at once; SNMP wins where both answer, TR-069 fills the gaps.
+//! Quirks handled (shared/reference/devices.md 2.5, 3.2): `-` for no signal, `65535` for
+//! invalid frequency/bandwidth/eNB/cell, empty IMSI, `hh:mm:ss` connection time, two
+//! antennas, bandwidth in MHz or kHz by firmware, decimal ECI.
 
 use efi_plugin_api::normalise::{
-    average_nonzero, bandwidth_mhz, digits, mac_text, number, text, uptime_text,
+    average_nonzero, bandwidth_mhz, digits, mac_text, number, text, text_str, uptime_text,
 };
 use efi_plugin_api::prelude::*;
 use efi_plugin_api::{now_unix_ms, Metric};
@@ -43,6 +46,13 @@ const OBJECTS: [(u32, u32); 24] = [
     (3, 19), // LanMacAddress
 ];
 
+/// The TR-069 subtrees read (partial paths), under `InternetGatewayDevice.`.
+const TR069_TREES: [&str; 3] = [
+    "InternetGatewayDevice.DeviceInfo.",
+    "InternetGatewayDevice.WEB_GUI.Network.LTE_Setting.Status.",
+    "InternetGatewayDevice.WEB_GUI.Overview.",
+];
+
 fn obj(group: u32, object: u32) -> Oid {
     oid(BASE).child(group).child(object).child(0)
 }
@@ -56,7 +66,7 @@ impl Plugin for BaicellsPlugin {
             name: "baicells-atom".into(),
             vendor: "efi-poller".into(),
             version: env!("CARGO_PKG_VERSION").into(),
-            description: "Baicells Atom CPEs over BAICELLS-MIB (SNMP)".into(),
+            description: "Baicells Atom CPEs over BAICELLS-MIB (SNMP) and TR-069".into(),
             kinds: vec![PluginKind::Driver],
             models: vec!["Baicells Atom OD06".into(), "Baicells Atom OD04".into()],
             ..PluginInfo::default()
@@ -104,48 +114,182 @@ impl Driver for BaicellsDriver {
 
 struct Collect;
 
-impl Task for Collect {
-    type Output = DeviceRecord;
+/// What an Atom reports, as text, whichever way it came.
+#[derive(Debug, Default)]
+struct Fields {
+    manufacturer: Option<String>,
+    model: Option<String>,
+    serial: Option<String>,
+    hardware: Option<String>,
+    firmware: Option<String>,
+    description: Option<String>,
+    hostname: Option<String>,
+    uptime: Option<String>,
+    dl_mcs: Option<String>,
+    ul_mcs: Option<String>,
+    dl_frequency_khz: Option<String>,
+    bandwidth: Option<String>,
+    band: Option<String>,
+    earfcn: Option<String>,
+    rsrp: [Option<String>; 2],
+    rsrq: Option<String>,
+    sinr: Option<String>,
+    tx_power: Option<String>,
+    pci: Option<String>,
+    enb: Option<String>,
+    cell: Option<String>,
+    mcc: Option<String>,
+    mnc: Option<String>,
+    imei: Option<String>,
+    imsi: Option<String>,
+    connection_time: Option<String>,
+    mac: Option<String>,
+}
 
-    fn start(&mut self) -> Step<DeviceRecord> {
-        let mut oids: Vec<Oid> = OBJECTS.iter().map(|(g, o)| obj(*g, *o)).collect();
-        oids.push(oid(SYS_DESCR));
-        oids.push(oid(SYS_NAME));
-        Step::Requests(vec![IoRequest::SnmpGet { oids }])
-    }
-
-    fn resume(&mut self, responses: Vec<IoResponse>) -> Step<DeviceRecord> {
-        let values: BTreeMap<Oid, SnmpValue> = match responses.into_iter().next() {
-            Some(Ok(IoReply::Snmp(vbs))) => vbs.into_iter().map(|v| (v.oid, v.value)).collect(),
-            Some(Err(e)) => return Step::Failed(PluginError::io(format!("BAICELLS-MIB: {e}"))),
-            _ => return Step::Failed(PluginError::protocol("BAICELLS-MIB: no SNMP answer")),
-        };
+impl Fields {
+    /// BAICELLS-MIB values, or `None` when the MIB does not answer (no product class, no
+    /// IMEI).
+    fn from_snmp(values: &BTreeMap<Oid, SnmpValue>) -> Option<Fields> {
         let get = |g: u32, o: u32| values.get(&obj(g, o)).and_then(text);
-        let num = |g: u32, o: u32| get(g, o).and_then(|t| number(&t));
         if get(1, 5).is_none() && get(3, 2).is_none() {
-            return Step::Failed(PluginError::unsupported(
-                "BAICELLS-MIB does not answer (SNMP support depends on the firmware; use the web CGI)",
-            ));
+            return None;
         }
-        let mut r = DeviceRecord {
-            vendor: get(1, 3).or(Some("Baicells".into())),
+        Some(Fields {
+            manufacturer: get(1, 3),
             model: get(1, 5),
+            serial: get(1, 6),
             hardware: get(1, 7),
             firmware: get(1, 8),
             description: values.get(&oid(SYS_DESCR)).and_then(text),
             hostname: values.get(&oid(SYS_NAME)).and_then(text),
+            uptime: get(1, 9),
+            dl_mcs: get(2, 1),
+            ul_mcs: get(2, 2),
+            dl_frequency_khz: get(2, 3),
+            bandwidth: get(2, 5),
+            rsrp: [get(2, 7), get(2, 8)],
+            rsrq: get(2, 9),
+            sinr: get(2, 10),
+            tx_power: get(2, 13),
+            pci: get(2, 14),
+            enb: get(2, 15),
+            cell: get(2, 16),
+            mcc: get(2, 17),
+            mnc: get(2, 18),
+            imei: get(3, 2),
+            imsi: get(3, 3),
+            connection_time: get(3, 5),
+            mac: get(3, 19),
+            ..Fields::default()
+        })
+    }
+
+    /// TR-069 values (devices.md 3.2), or `None` when the cache holds none of them.
+    fn from_tr069(params: &[Tr069Param]) -> Option<Fields> {
+        if params.is_empty() {
+            return None;
+        }
+        let get = |path: &str| {
+            params
+                .iter()
+                .find(|p| p.path.strip_prefix("InternetGatewayDevice.") == Some(path))
+                .and_then(|p| text_str(&p.value))
+        };
+        let status = |name: &str| get(&format!("WEB_GUI.Network.LTE_Setting.Status.{name}"));
+        Some(Fields {
+            manufacturer: get("DeviceInfo.Manufacturer"),
+            model: get("DeviceInfo.ModelName").or_else(|| get("DeviceInfo.ProductClass")),
+            serial: get("DeviceInfo.SerialNumber"),
+            hardware: get("DeviceInfo.HardwareVersion"),
+            firmware: get("DeviceInfo.SoftwareVersion"),
+            description: get("DeviceInfo.Description"),
+            uptime: get("DeviceInfo.UpTime"),
+            dl_mcs: status("DL_Mcs"),
+            ul_mcs: status("UL_Mcs"),
+            dl_frequency_khz: status("DL_Frequency"),
+            bandwidth: status("Bandwidth"),
+            band: status("Band"),
+            earfcn: status("EARFCN"),
+            rsrp: [status("RSRP0"), status("RSRP1")],
+            rsrq: status("RSRQ"),
+            sinr: status("SINR"),
+            tx_power: status("TX_Power"),
+            pci: status("PCI"),
+            enb: status("eNB_ID"),
+            cell: status("Cell_ID"),
+            mcc: status("MCC"),
+            mnc: status("MNC"),
+            imei: get("WEB_GUI.Overview.DeviceInfo.IMEI"),
+            imsi: get("WEB_GUI.Overview.DeviceInfo.IMSI"),
+            connection_time: get("WEB_GUI.Overview.SystemInfo.ConnectionTime"),
+            mac: get("WEB_GUI.Overview.LANStatus.MacAddress"),
+            ..Fields::default()
+        })
+    }
+
+    /// Every field this set lacks, taken from `other`.
+    fn or(self, other: Fields) -> Fields {
+        let [r0, r1] = self.rsrp;
+        let [o0, o1] = other.rsrp;
+        Fields {
+            manufacturer: self.manufacturer.or(other.manufacturer),
+            model: self.model.or(other.model),
+            serial: self.serial.or(other.serial),
+            hardware: self.hardware.or(other.hardware),
+            firmware: self.firmware.or(other.firmware),
+            description: self.description.or(other.description),
+            hostname: self.hostname.or(other.hostname),
+            uptime: self.uptime.or(other.uptime),
+            dl_mcs: self.dl_mcs.or(other.dl_mcs),
+            ul_mcs: self.ul_mcs.or(other.ul_mcs),
+            dl_frequency_khz: self.dl_frequency_khz.or(other.dl_frequency_khz),
+            bandwidth: self.bandwidth.or(other.bandwidth),
+            band: self.band.or(other.band),
+            earfcn: self.earfcn.or(other.earfcn),
+            rsrp: if r0.is_some() || r1.is_some() {
+                [r0, r1]
+            } else {
+                [o0, o1]
+            },
+            rsrq: self.rsrq.or(other.rsrq),
+            sinr: self.sinr.or(other.sinr),
+            tx_power: self.tx_power.or(other.tx_power),
+            pci: self.pci.or(other.pci),
+            enb: self.enb.or(other.enb),
+            cell: self.cell.or(other.cell),
+            mcc: self.mcc.or(other.mcc),
+            mnc: self.mnc.or(other.mnc),
+            imei: self.imei.or(other.imei),
+            imsi: self.imsi.or(other.imsi),
+            connection_time: self.connection_time.or(other.connection_time),
+            mac: self.mac.or(other.mac),
+        }
+    }
+
+    /// The record, normalised.
+    fn record(self) -> DeviceRecord {
+        let num = |t: &Option<String>| t.as_deref().and_then(number);
+        let mut r = DeviceRecord {
+            vendor: self.manufacturer.clone().or(Some("Baicells".into())),
+            model: self.model.clone(),
+            hardware: self.hardware.clone(),
+            firmware: self.firmware.clone(),
+            description: self.description.clone(),
+            hostname: self.hostname.clone(),
             ..DeviceRecord::default()
         };
-        r.identity.serial = get(1, 6);
-        r.identity.imei = digits(get(3, 2), 14);
-        r.identity.imsi = digits(get(3, 3), 6);
-        r.identity.mac = get(3, 19).and_then(|m| mac_text(&m));
-        r.uptime_s = num(1, 9).filter(|v| *v >= 0.0).map(|v| v as u64);
+        r.identity.serial = self.serial.clone();
+        r.identity.imei = digits(self.imei.clone(), 14);
+        r.identity.imsi = digits(self.imsi.clone(), 6);
+        r.identity.mac = self.mac.as_deref().and_then(mac_text);
+        r.uptime_s = num(&self.uptime).filter(|v| *v >= 0.0).map(|v| v as u64);
         r.last_boot_unix_s = r.uptime_s.map(|u| (now_unix_ms() / 1000) as i64 - u as i64);
-        r.rx_mcs = num(2, 1).and_then(|v| u8::try_from(v as i64).ok());
-        r.tx_mcs = num(2, 2).and_then(|v| u8::try_from(v as i64).ok());
-        r.bandwidth_mhz = get(2, 5).and_then(|t| bandwidth_mhz(&t));
-        let antennas: Vec<f64> = [num(2, 7), num(2, 8)].into_iter().flatten().collect();
+        r.rx_mcs = num(&self.dl_mcs).and_then(|v| u8::try_from(v as i64).ok());
+        r.tx_mcs = num(&self.ul_mcs).and_then(|v| u8::try_from(v as i64).ok());
+        r.bandwidth_mhz = self.bandwidth.as_deref().and_then(bandwidth_mhz);
+        r.band = num(&self.band).and_then(|v| u16::try_from(v as i64).ok());
+        r.earfcn = num(&self.earfcn).and_then(|v| u32::try_from(v as i64).ok());
+        let antennas: Vec<f64> = self.rsrp.iter().filter_map(num).collect();
         r.rsrp_dbm = average_nonzero(&antennas);
         for (i, v) in antennas.iter().enumerate() {
             r.metrics.push(Metric {
@@ -154,25 +298,25 @@ impl Task for Collect {
                 value: *v,
             });
         }
-        r.rsrq_db = num(2, 9);
-        r.sinr_db = num(2, 10);
-        if let Some(p) = num(2, 13) {
+        r.rsrq_db = num(&self.rsrq);
+        r.sinr_db = num(&self.sinr);
+        if let Some(p) = num(&self.tx_power) {
             r.metrics.push(Metric {
                 name: "tx_power_dbm".into(),
                 labels: Vec::new(),
                 value: p,
             });
         }
-        if let Some(f) = num(2, 3) {
+        if let Some(f) = num(&self.dl_frequency_khz) {
             r.metrics.push(Metric {
                 name: "downlink_frequency_khz".into(),
                 labels: Vec::new(),
                 value: f,
             });
         }
-        r.pci = num(2, 14).and_then(|v| u16::try_from(v as i64).ok());
-        let enb = num(2, 15).map(|v| v as u32);
-        let cell = num(2, 16).map(|v| v as u32);
+        r.pci = num(&self.pci).and_then(|v| u16::try_from(v as i64).ok());
+        let enb = num(&self.enb).map(|v| v as u32);
+        let cell = num(&self.cell).map(|v| v as u32);
         // CellID is the whole ECI on Baicells (decimal) when larger than a local cell ID.
         let eci = match (enb, cell) {
             (_, Some(c)) if c > 255 => Some(c),
@@ -182,12 +326,12 @@ impl Task for Collect {
         r.eci = eci.filter(|e| *e > 0 && *e < (1 << 28));
         r.enb_id = r.eci.map(|e| e >> 8).or(enb);
         r.cell_id = r.eci.map(|e| e & 0xff).or(cell);
-        if let (Some(mcc), Some(mnc)) = (get(2, 17), get(2, 18)) {
+        if let (Some(mcc), Some(mnc)) = (&self.mcc, &self.mnc) {
             if mcc.chars().all(|c| c.is_ascii_digit()) && mnc.chars().all(|c| c.is_ascii_digit()) {
                 r.plmn = Some(format!("{mcc}{mnc}"));
             }
         }
-        if let Some(t) = get(3, 5).and_then(|t| uptime_text(&t)) {
+        if let Some(t) = self.connection_time.as_deref().and_then(uptime_text) {
             r.metrics.push(Metric {
                 name: "connection_time_s".into(),
                 labels: Vec::new(),
@@ -195,7 +339,57 @@ impl Task for Collect {
             });
         }
         r.connected = Some(r.rsrp_dbm.is_some());
-        Step::Done(r)
+        r
+    }
+}
+
+impl Task for Collect {
+    type Output = DeviceRecord;
+
+    fn start(&mut self) -> Step<DeviceRecord> {
+        let mut oids: Vec<Oid> = OBJECTS.iter().map(|(g, o)| obj(*g, *o)).collect();
+        oids.push(oid(SYS_DESCR));
+        oids.push(oid(SYS_NAME));
+        Step::Requests(vec![
+            IoRequest::SnmpGet { oids },
+            IoRequest::Tr069 {
+                parameter_paths: TR069_TREES.iter().map(|p| p.to_string()).collect(),
+            },
+        ])
+    }
+
+    fn resume(&mut self, responses: Vec<IoResponse>) -> Step<DeviceRecord> {
+        let mut responses = responses.into_iter();
+        let (snmp, tr069) = (responses.next(), responses.next());
+        let (snmp, snmp_why) = match snmp {
+            Some(Ok(IoReply::Snmp(vbs))) => {
+                let values: BTreeMap<Oid, SnmpValue> =
+                    vbs.into_iter().map(|v| (v.oid, v.value)).collect();
+                let fields = Fields::from_snmp(&values);
+                (
+                    fields,
+                    "BAICELLS-MIB does not answer (SNMP support depends on the firmware)"
+                        .to_owned(),
+                )
+            }
+            Some(Err(e)) => (None, format!("BAICELLS-MIB: {e}")),
+            _ => (None, "BAICELLS-MIB: no SNMP answer".to_owned()),
+        };
+        let (tr069, tr069_why) = match tr069 {
+            Some(Ok(IoReply::Tr069(params))) => (
+                Fields::from_tr069(&params),
+                "TR-069: the cache holds none of the Atom's parameters".to_owned(),
+            ),
+            Some(Err(e)) => (None, format!("TR-069: {e}")),
+            _ => (None, "TR-069: no answer".to_owned()),
+        };
+        match (snmp, tr069) {
+            (Some(s), Some(t)) => Step::Done(s.or(t).record()),
+            (Some(f), None) | (None, Some(f)) => Step::Done(f.record()),
+            (None, None) => {
+                Step::Failed(PluginError::unsupported(format!("{snmp_why}; {tr069_why}")))
+            }
+        }
     }
 }
 
