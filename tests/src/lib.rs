@@ -7,6 +7,7 @@
 
 pub mod artifacts;
 pub mod cli_device;
+pub mod cwmp;
 pub mod fleet;
 pub mod genieacs;
 pub mod magma;

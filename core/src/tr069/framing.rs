@@ -1,8 +1,9 @@
-//! Splits the CPE→ACS byte stream of one connection into HTTP/1.1 requests without
-//! altering it: every byte is handed back to be forwarded as it arrives (a request head
-//! once it is complete, with one `Forwarded:` line added when asked), and each finished
-//! request's body is captured for the snooper. A stream that stops looking like HTTP is
-//! forwarded raw from then on, never cut.
+//! Splits one direction of a proxied connection into HTTP/1.1 messages without altering
+//! it: every byte is handed back to be forwarded as it arrives (a head once it is
+//! complete, with one `Forwarded:` line added to requests when asked). Requests come back
+//! with their bodies captured for the snooper; responses with their status, so the
+//! snooper can tell which requests the ACS accepted. A stream that stops looking like
+//! HTTP is forwarded raw from then on, never cut.
 
 /// One complete request, as the snooper sees it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,6 +28,8 @@ pub enum Piece {
     Forward(Vec<u8>),
     /// A request ended (its bytes were all forwarded before this).
     Request(Request),
+    /// A response's head was read: its status (1xx interim ones included).
+    Response(u16),
     /// The stream is not HTTP/1.1 as expected (from here on it is only forwarded); why.
     GaveUp(String),
 }
@@ -38,6 +41,8 @@ pub const MAX_HEAD_BYTES: usize = 64 * 1024;
 enum Body {
     Length(u64),
     Chunked(Chunk),
+    /// A response without length or chunking: it ends when the connection does.
+    UntilClose,
 }
 
 #[derive(Debug)]
@@ -59,25 +64,38 @@ enum State {
     Raw,
 }
 
-/// The splitter of one connection.
+/// The splitter of one direction of one connection.
 #[derive(Debug)]
 pub struct Splitter {
     state: State,
+    responses: bool,
     forwarded_for: Option<String>,
     capture_limit: usize,
 }
 
 impl Splitter {
-    /// A splitter that adds `Forwarded: for=<forwarded_for>` to every request head (when
-    /// given) and captures bodies up to `capture_limit` bytes.
+    /// A splitter of requests that adds `Forwarded: for=<forwarded_for>` to every request
+    /// head (when given) and captures bodies up to `capture_limit` bytes.
     pub fn new(forwarded_for: Option<std::net::IpAddr>, capture_limit: usize) -> Self {
         Splitter {
             state: State::Head(Vec::new()),
+            responses: false,
             forwarded_for: forwarded_for.map(|ip| match ip {
                 std::net::IpAddr::V4(v4) => v4.to_string(),
                 std::net::IpAddr::V6(v6) => format!("\"[{v6}]\""),
             }),
             capture_limit,
+        }
+    }
+
+    /// A splitter of responses (to POSTs: a body unless 1xx, 204 or 304); bodies are not
+    /// captured.
+    pub fn responses() -> Self {
+        Splitter {
+            state: State::Head(Vec::new()),
+            responses: true,
+            forwarded_for: None,
+            capture_limit: 0,
         }
     }
 
@@ -104,7 +122,12 @@ impl Splitter {
                         // TLS (a ClientHello starts with 0x16) or other non-HTTP bytes are
                         // known at once: waiting for a blank line would stall the handshake.
                         let mut headers = [httparse::EMPTY_HEADER; 128];
-                        if let Err(e) = httparse::Request::new(&mut headers).parse(buf) {
+                        let parsed = if self.responses {
+                            httparse::Response::new(&mut headers).parse(buf).map(|_| ())
+                        } else {
+                            httparse::Request::new(&mut headers).parse(buf).map(|_| ())
+                        };
+                        if let Err(e) = parsed {
                             let held = std::mem::take(buf);
                             self.give_up(
                                 &mut out,
@@ -128,8 +151,11 @@ impl Splitter {
                     let mut held = std::mem::take(buf);
                     let rest = held.split_off(end);
                     match self.head(&held) {
-                        Ok((head, body, request)) => {
+                        Ok((head, body, request, status)) => {
                             out.push(Piece::Forward(head));
+                            if let Some(status) = status {
+                                out.push(Piece::Response(status));
+                            }
                             self.state = State::Body { body, request };
                             if matches!(
                                 self.state,
@@ -169,13 +195,14 @@ impl Splitter {
                                 }
                             }
                         }
+                        Body::UntilClose => data.len(),
                     };
                     out.push(Piece::Forward(data[..used].to_vec()));
                     data = &data[used..];
                     let done = match body {
                         Body::Length(remaining) => *remaining == 0,
                         Body::Chunked(Chunk::Trailer(line)) => line.as_slice() == b"\x00done",
-                        Body::Chunked(_) => false,
+                        Body::Chunked(_) | Body::UntilClose => false,
                     };
                     if done {
                         self.finish(&mut out);
@@ -190,7 +217,9 @@ impl Splitter {
         if let State::Body { request, .. } =
             std::mem::replace(&mut self.state, State::Head(Vec::new()))
         {
-            out.push(Piece::Request(request));
+            if !self.responses {
+                out.push(Piece::Request(request));
+            }
         }
     }
 
@@ -202,25 +231,44 @@ impl Splitter {
         self.state = State::Raw;
     }
 
-    /// Parses a complete head; returns it as it goes upstream, the body framing and the
-    /// request so far.
-    fn head(&self, head: &[u8]) -> Result<(Vec<u8>, Body, Request), String> {
+    /// Parses a complete head; returns it as it is forwarded, the body framing, the
+    /// request so far and, for a response, its status.
+    fn head(&self, head: &[u8]) -> Result<(Vec<u8>, Body, Request, Option<u16>), String> {
         let mut headers = [httparse::EMPTY_HEADER; 128];
-        let mut parsed = httparse::Request::new(&mut headers);
-        match parsed.parse(head) {
-            Ok(httparse::Status::Complete(_)) => {}
-            Ok(httparse::Status::Partial) => return Err("a request head cut short".into()),
-            Err(e) => return Err(format!("not an HTTP/1.1 request head ({e})")),
-        }
+        let (method, target, status, headers) = if self.responses {
+            let mut parsed = httparse::Response::new(&mut headers);
+            match parsed.parse(head) {
+                Ok(httparse::Status::Complete(_)) => {}
+                Ok(httparse::Status::Partial) => return Err("a response head cut short".into()),
+                Err(e) => return Err(format!("not an HTTP/1.1 response head ({e})")),
+            }
+            (
+                String::new(),
+                String::new(),
+                parsed.code,
+                parsed.headers.to_vec(),
+            )
+        } else {
+            let mut parsed = httparse::Request::new(&mut headers);
+            match parsed.parse(head) {
+                Ok(httparse::Status::Complete(_)) => {}
+                Ok(httparse::Status::Partial) => return Err("a request head cut short".into()),
+                Err(e) => return Err(format!("not an HTTP/1.1 request head ({e})")),
+            }
+            (
+                parsed.method.unwrap_or_default().to_owned(),
+                parsed.path.unwrap_or_default().to_owned(),
+                None,
+                parsed.headers.to_vec(),
+            )
+        };
         let header = |name: &str| {
-            parsed
-                .headers
+            headers
                 .iter()
                 .find(|h| h.name.eq_ignore_ascii_case(name))
                 .map(|h| String::from_utf8_lossy(h.value).trim().to_owned())
         };
-        let chunked = parsed
-            .headers
+        let chunked = headers
             .iter()
             .filter(|h| h.name.eq_ignore_ascii_case("transfer-encoding"))
             .any(|h| {
@@ -228,7 +276,9 @@ impl Splitter {
                     .to_ascii_lowercase()
                     .contains("chunked")
             });
-        let body = if chunked {
+        let body = if status.is_some_and(|s| (100..200).contains(&s) || s == 204 || s == 304) {
+            Body::Length(0)
+        } else if chunked {
             Body::Chunked(Chunk::Size(Vec::new()))
         } else {
             match header("content-length") {
@@ -236,15 +286,17 @@ impl Splitter {
                     n.parse()
                         .map_err(|_| format!("a Content-Length that is not a number: {n:?}"))?,
                 ),
+                // A request without a length has no body; a response runs to the close.
+                None if self.responses => Body::UntilClose,
                 None => Body::Length(0),
             }
         };
         let request = Request {
-            method: parsed.method.unwrap_or_default().to_owned(),
-            target: parsed.path.unwrap_or_default().to_owned(),
+            method,
+            target,
             content_type: header("content-type"),
             content_encoding: header("content-encoding"),
-            body: Some(Vec::new()),
+            body: (!self.responses).then(Vec::new),
         };
         let mut bytes = head.to_vec();
         if let Some(addr) = &self.forwarded_for {
@@ -258,7 +310,7 @@ impl Splitter {
             };
             bytes.splice(at..at, line.into_bytes());
         }
-        Ok((bytes, body, request))
+        Ok((bytes, body, request, status))
     }
 }
 
@@ -427,6 +479,25 @@ mod tests {
             let reqs = requests(&pieces);
             assert_eq!(reqs.len(), 2, "read size {size}");
             assert_eq!(reqs[0].body.as_deref(), Some(&b"<ab></x"[..]));
+        }
+    }
+
+    #[test]
+    fn responses_give_their_status_in_order_and_pass_unchanged() {
+        let stream = b"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 401 Unauthorized\r\nContent-Length: 3\r\nWWW-Authenticate: Basic\r\n\r\nno!HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\n\r\nHTTP/1.1 204 No Content\r\n\r\nHTTP/1.1 200 OK\r\n\r\nto the close";
+        for size in [1, 5, 4096] {
+            let mut s = Splitter::responses();
+            let pieces = feed_by(&mut s, stream, size);
+            assert_eq!(forwarded(&pieces), stream, "read size {size}");
+            let statuses: Vec<u16> = pieces
+                .iter()
+                .filter_map(|p| match p {
+                    Piece::Response(s) => Some(*s),
+                    _ => None,
+                })
+                .collect();
+            assert_eq!(statuses, [100, 401, 200, 204, 200], "read size {size}");
+            assert!(requests(&pieces).is_empty());
         }
     }
 

@@ -1,7 +1,9 @@
 //! The CWMP snooping proxy: CPEs' ACS URL points here; each CPE connection gets its own
 //! connection to the real ACS (GenieACS keeps session state per socket), every byte is
 //! forwarded as it came (plus a `Forwarded: for=` line when configured), and the CPE's
-//! Informs and GetParameterValuesResponses are read on the side into the TR-069 cache.
+//! Informs and GetParameterValuesResponses are read on the side into the TR-069 cache,
+//! each once the ACS has accepted it (a 2xx answer: an Inform refused for want of
+//! credentials teaches nothing).
 //! It never answers for either side, except 502 when the ACS cannot be reached. TLS is
 //! passed through unread. Facts: shared/reference/epc-acs-tr069.md section 4.3.
 
@@ -107,12 +109,16 @@ async fn connection(cpe: TcpStream, peer: SocketAddr, settings: &Settings, cache
     let (mut acs_read, mut acs_write) = upstream.into_split();
     let ip = peer.ip();
     let idle = settings.idle_timeout;
+    // Requests and responses pair up in order (HTTP/1.1): the n-th request's message is
+    // recorded when the n-th final response is a 2xx, whichever of the two is read first.
+    let pairing = std::sync::Mutex::new(Pairing::default());
     let up = async {
         let mut splitter = Splitter::new(
             settings.forwarded_header.then_some(ip),
             settings.max_body_bytes,
         );
         let mut buf = vec![0u8; 16 * 1024];
+        let mut n_requests = 0u64;
         loop {
             let n = match tokio::time::timeout(idle, cpe_read.read(&mut buf)).await {
                 Ok(Ok(0)) | Ok(Err(_)) | Err(_) => break,
@@ -125,7 +131,26 @@ async fn connection(cpe: TcpStream, peer: SocketAddr, settings: &Settings, cache
                             return;
                         }
                     }
-                    Piece::Request(request) => snoop(ip, &request, settings, cache),
+                    Piece::Request(request) => {
+                        let k = n_requests;
+                        n_requests += 1;
+                        if let Some(message) = read_message(ip, &request, settings, cache) {
+                            let status = {
+                                let mut p = pairing.lock().unwrap_or_else(|e| e.into_inner());
+                                match p.statuses.remove(&k) {
+                                    Some(status) => Some(status),
+                                    None => {
+                                        p.messages.insert(k, message.clone());
+                                        None
+                                    }
+                                }
+                            };
+                            if let Some(status) = status {
+                                record(ip, message, status, cache);
+                            }
+                        }
+                    }
+                    Piece::Response(_) => {}
                     Piece::GaveUp(why) => {
                         cache
                             .counters
@@ -139,7 +164,9 @@ async fn connection(cpe: TcpStream, peer: SocketAddr, settings: &Settings, cache
         let _ = acs_write.shutdown().await;
     };
     let down = async {
+        let mut splitter = Splitter::responses();
         let mut buf = vec![0u8; 16 * 1024];
+        let mut n_responses = 0u64;
         loop {
             let n = match tokio::time::timeout(idle, acs_read.read(&mut buf)).await {
                 Ok(Ok(0)) | Ok(Err(_)) | Err(_) => break,
@@ -147,6 +174,30 @@ async fn connection(cpe: TcpStream, peer: SocketAddr, settings: &Settings, cache
             };
             if cpe_write.write_all(&buf[..n]).await.is_err() {
                 break;
+            }
+            if splitter.is_raw() {
+                continue;
+            }
+            for piece in splitter.feed(&buf[..n]) {
+                // Interim (1xx) answers do not answer the request.
+                let Piece::Response(status @ 200..) = piece else {
+                    continue;
+                };
+                let k = n_responses;
+                n_responses += 1;
+                let message = {
+                    let mut p = pairing.lock().unwrap_or_else(|e| e.into_inner());
+                    match p.messages.remove(&k) {
+                        Some(m) => Some(m),
+                        None => {
+                            p.statuses.insert(k, status);
+                            None
+                        }
+                    }
+                };
+                if let Some(message) = message {
+                    record(ip, message, status, cache);
+                }
             }
         }
         let _ = cpe_write.shutdown().await;
@@ -166,19 +217,50 @@ async fn unreachable_acs(
         .upstream_failures
         .fetch_add(1, Ordering::Relaxed);
     tracing::warn!(cpe = %peer.ip(), "tr069 proxy: the ACS at {acs} cannot be reached ({why}); answered 502, the CPE will retry");
+    // Read the CPE's request first (briefly): an HTTP client still sending when the answer
+    // and the close come may never see the answer.
+    let mut splitter = Splitter::new(None, 0);
+    let mut buf = vec![0u8; 16 * 1024];
+    let read_request = async {
+        loop {
+            match cpe.read(&mut buf).await {
+                Ok(0) | Err(_) => return,
+                Ok(n) => {
+                    let pieces = splitter.feed(&buf[..n]);
+                    if splitter.is_raw() || pieces.iter().any(|p| matches!(p, Piece::Request(_))) {
+                        return;
+                    }
+                }
+            }
+        }
+    };
+    let _ = tokio::time::timeout(Duration::from_secs(5), read_request).await;
     let _ = cpe.write_all(BAD_GATEWAY).await;
     let _ = cpe.shutdown().await;
 }
 
-/// Reads one finished CPE request into the cache. Unreadable bodies are counted and logged
-/// with the CPE's address and what was wrong; they were forwarded all the same.
-fn snoop(ip: IpAddr, request: &Request, settings: &Settings, cache: &Tr069Cache) {
+/// Messages read and statuses seen on one connection, by their order, until paired.
+#[derive(Default)]
+struct Pairing {
+    messages: std::collections::HashMap<u64, CwmpMessage>,
+    statuses: std::collections::HashMap<u64, u16>,
+}
+
+/// Reads one finished CPE request: the CWMP message worth recording, if any. Unreadable
+/// bodies are counted and logged with the CPE's address and what was wrong; they were
+/// forwarded all the same.
+fn read_message(
+    ip: IpAddr,
+    request: &Request,
+    settings: &Settings,
+    cache: &Tr069Cache,
+) -> Option<CwmpMessage> {
     let Some(body) = &request.body else {
         tracing::debug!(cpe = %ip, "tr069 proxy: a body over {} bytes was forwarded unread", settings.max_body_bytes);
-        return;
+        return None;
     };
     if body.is_empty() || request.method != "POST" {
-        return;
+        return None;
     }
     let read = cwmp::decode_body(
         body,
@@ -187,23 +269,37 @@ fn snoop(ip: IpAddr, request: &Request, settings: &Settings, cache: &Tr069Cache)
         settings.max_body_bytes,
     )
     .and_then(|text| cwmp::parse(&text));
-    let now = efi_plugin_api::now_unix_ms();
     match read {
-        Ok(Some(CwmpMessage::Inform(inform))) => {
-            tracing::debug!(cpe = %ip, device = %inform.device_id.genieacs_id(), events = ?inform.events, params = inform.params.len(), "tr069: Inform");
-            cache.record_inform(ip, &inform, now);
-        }
-        Ok(Some(CwmpMessage::ParameterValues(params))) => {
-            tracing::debug!(cpe = %ip, params = params.len(), "tr069: GetParameterValuesResponse");
-            cache.record_values(ip, &params, now);
-        }
+        Ok(Some(m @ (CwmpMessage::Inform(_) | CwmpMessage::ParameterValues(_)))) => Some(m),
         Ok(Some(CwmpMessage::Fault(f))) => {
             tracing::debug!(cpe = %ip, "tr069: the CPE answered its ACS with a fault: {f}");
+            None
         }
-        Ok(_) => {}
+        Ok(_) => None,
         Err(e) => {
             cache.counters.unreadable.fetch_add(1, Ordering::Relaxed);
             tracing::warn!(cpe = %ip, target = %request.target, "tr069 proxy: a CWMP message could not be read (forwarded unchanged): {e}");
+            None
         }
+    }
+}
+
+/// Records a message the ACS answered with `status` (only a 2xx counts).
+fn record(ip: IpAddr, message: CwmpMessage, status: u16, cache: &Tr069Cache) {
+    if !(200..300).contains(&status) {
+        tracing::debug!(cpe = %ip, status, "tr069: the ACS did not accept the message; not recorded");
+        return;
+    }
+    let now = efi_plugin_api::now_unix_ms();
+    match message {
+        CwmpMessage::Inform(inform) => {
+            tracing::debug!(cpe = %ip, device = %inform.device_id.genieacs_id(), events = ?inform.events, params = inform.params.len(), "tr069: Inform");
+            cache.record_inform(ip, &inform, now);
+        }
+        CwmpMessage::ParameterValues(params) => {
+            tracing::debug!(cpe = %ip, params = params.len(), "tr069: GetParameterValuesResponse");
+            cache.record_values(ip, &params, now);
+        }
+        _ => {}
     }
 }

@@ -1,0 +1,299 @@
+//! TR-069 snooping end to end on loopback: efi-lab's CWMP CPE runs real sessions through
+//! efi-poller's proxy to efi-lab's ACS; the ACS must get every byte the CPE sent (plus the
+//! Forwarded line) on one connection per CPE connection, and the host must then identify
+//! and poll a CPE that answers no SNMP from what it told its ACS.
+
+mod common;
+
+use common::PluginDir;
+use efi_core::config::{Config, Tr069Config};
+use efi_core::tr069::proxy::Proxy;
+use efi_core::tr069::Tr069Cache;
+use efi_lab::cwmp::{Acs, Cpe, DataModel, Transport};
+use efi_plugin_api::Target;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+const DECLARE: &str = "InternetGatewayDevice.WEB_GUI.";
+
+fn odu() -> DataModel {
+    let fleet = efi_lab::genieacs::model_fleet(
+        [
+            "127.10.69.1",
+            "127.10.69.2",
+            "127.10.69.3",
+            "127.10.69.4",
+            "127.10.69.5",
+        ],
+        "2026-11-26T00:00:00.000Z",
+    );
+    DataModel::from_genieacs(&fleet[1])
+}
+
+fn proxy_config(acs: SocketAddr) -> Tr069Config {
+    Tr069Config {
+        listen: Some("127.0.0.1:0".parse().unwrap()),
+        acs: Some(acs.to_string()),
+        connect_timeout_ms: 2000,
+        ..Tr069Config::default()
+    }
+}
+
+fn cache() -> Arc<Tr069Cache> {
+    Arc::new(Tr069Cache::new(Tr069Config::default().limits()))
+}
+
+fn ip(s: &str) -> IpAddr {
+    s.parse().unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_through_the_proxy_reaches_the_acs_unchanged_and_fills_the_cache() {
+    let acs = Acs::start(
+        "127.0.0.1:0".parse().unwrap(),
+        vec![DECLARE.into()],
+        Some(("cpe", "s3cret")),
+    )
+    .await
+    .unwrap();
+    let cache = cache();
+    let proxy = Proxy::start(&proxy_config(acs.addr()), cache.clone())
+        .await
+        .unwrap();
+    for (n, transport) in [
+        Transport::default(),
+        Transport {
+            gzip: true,
+            chunked: false,
+        },
+        Transport {
+            gzip: true,
+            chunked: true,
+        },
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let address = ip(&format!("127.10.69.{}", 10 + n));
+        let mut cpe = Cpe::new(odu(), address);
+        cpe.credentials = Some(("cpe".into(), "s3cret".into()));
+        cpe.transport = transport;
+        let before = acs.received().len();
+        let report = cpe.session(proxy.addr(), &["1 BOOT"]).await.unwrap();
+        // 401 (auth asked), InformResponse, GetParameterValues, 204: the ACS's own answers.
+        assert_eq!(report.statuses, [401, 200, 200, 204], "{transport:?}");
+        assert_eq!(report.rpcs, ["GetParameterValues"]);
+        let received = &acs.received()[before..];
+        let bodies: Vec<&str> = received.iter().map(|r| r.body.as_str()).collect();
+        assert_eq!(
+            bodies, report.sent,
+            "every body arrives as sent ({transport:?})"
+        );
+        let peers: std::collections::BTreeSet<SocketAddr> =
+            received.iter().map(|r| r.peer).collect();
+        assert_eq!(
+            peers.len(),
+            1,
+            "one ACS connection for the CPE's one: {peers:?}"
+        );
+        for r in received {
+            let forwarded: Vec<&str> = r
+                .headers
+                .iter()
+                .filter(|(k, _)| k == "forwarded")
+                .map(|(_, v)| v.as_str())
+                .collect();
+            assert_eq!(forwarded, [format!("for={address}")], "{:?}", r.headers);
+            let header = |name: &str| r.headers.iter().find(|(k, _)| k == name).map(|(_, v)| v);
+            assert!(header("authorization").is_some_and(|a| a.starts_with("Basic ")));
+            assert_eq!(
+                header("transfer-encoding").map(String::as_str),
+                (transport.chunked && !r.body.is_empty()).then_some("chunked"),
+                "framing passed on as sent"
+            );
+        }
+
+        let id = cache
+            .device_id(address, efi_plugin_api::now_unix_ms())
+            .unwrap();
+        assert_eq!(
+            id.genieacs_id(),
+            "48BF74-ODU%2FEG7010AM11%2FGDM7243QT-1203000AQ0000000001"
+        );
+        assert_eq!(
+            acs.devices().last().map(String::as_str),
+            Some(id.genieacs_id().as_str())
+        );
+        let values = cache
+            .lookup(
+                address,
+                &[
+                    "InternetGatewayDevice.DeviceInfo.SoftwareVersion".into(),
+                    "InternetGatewayDevice.WEB_GUI.Overview.DeviceInfo.IMEI".into(),
+                ],
+                efi_plugin_api::now_unix_ms(),
+            )
+            .unwrap();
+        let values: Vec<(&str, &str)> = values
+            .iter()
+            .map(|p| (p.path.as_str(), p.value.as_str()))
+            .collect();
+        assert_eq!(
+            values,
+            [
+                (
+                    "InternetGatewayDevice.DeviceInfo.SoftwareVersion",
+                    "BaiCE_BG_1.6.16"
+                ),
+                (
+                    "InternetGatewayDevice.WEB_GUI.Overview.DeviceInfo.IMEI",
+                    "867945040000002"
+                ),
+            ],
+            "the Inform's parameters and the GetParameterValues answer"
+        );
+    }
+    // The Informs the ACS refused (401) taught nothing; the accepted ones did.
+    assert_eq!(cache.counters.informs.load(Ordering::Relaxed), 3);
+    assert_eq!(cache.counters.value_sets.load(Ordering::Relaxed), 3);
+    assert_eq!(cache.counters.unreadable.load(Ordering::Relaxed), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_acs_gets_the_cpe_a_502_and_garbage_is_forwarded_and_counted() {
+    // A port with nothing behind it.
+    let dead = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let cache = cache();
+    let proxy = Proxy::start(&proxy_config(dead), cache.clone())
+        .await
+        .unwrap();
+    let cpe = Cpe::new(odu(), ip("127.10.69.20"));
+    let err = cpe
+        .session(proxy.addr(), &["2 PERIODIC"])
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("502"), "{err}");
+    assert_eq!(cache.counters.upstream_failures.load(Ordering::Relaxed), 1);
+    assert!(cache.is_empty());
+
+    // A CWMP body that is not XML reaches the ACS all the same, and is counted.
+    let acs = Acs::start("127.0.0.1:0".parse().unwrap(), vec![], None)
+        .await
+        .unwrap();
+    let proxy = Proxy::start(&proxy_config(acs.addr()), cache.clone())
+        .await
+        .unwrap();
+    let mut stream = tokio::net::TcpStream::connect(proxy.addr()).await.unwrap();
+    let body = "<soap:Envelope><soap:Body><cwmp:Inform>";
+    stream
+        .write_all(
+            format!(
+                "POST / HTTP/1.1\r\nHost: acs\r\nContent-Type: text/xml\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+                body.len()
+            )
+            .as_bytes(),
+        )
+        .await
+        .unwrap();
+    let mut answer = String::new();
+    stream.read_to_string(&mut answer).await.unwrap();
+    assert!(
+        answer.starts_with("HTTP/1.1 400"),
+        "the ACS's own answer: {answer}"
+    );
+    assert_eq!(acs.received().last().unwrap().body, body);
+    assert_eq!(cache.counters.unreadable.load(Ordering::Relaxed), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_is_passed_through_unread() {
+    // An "ACS" that echoes what it reads: the proxy must neither wait for HTTP nor alter.
+    let upstream = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let acs = upstream.local_addr().unwrap();
+    tokio::spawn(async move {
+        let (mut s, _) = upstream.accept().await.unwrap();
+        let mut buf = [0u8; 11];
+        s.read_exact(&mut buf).await.unwrap();
+        s.write_all(&buf).await.unwrap();
+    });
+    let cache = cache();
+    let proxy = Proxy::start(&proxy_config(acs), cache.clone())
+        .await
+        .unwrap();
+    let mut cpe = tokio::net::TcpStream::connect(proxy.addr()).await.unwrap();
+    // The start of a TLS ClientHello: no blank line will ever come.
+    let hello = b"\x16\x03\x01\x02\x00\x01\x00\x01\xfc\x03\x03";
+    cpe.write_all(hello).await.unwrap();
+    let mut echoed = [0u8; 11];
+    cpe.read_exact(&mut echoed).await.unwrap();
+    assert_eq!(&echoed, hello);
+    assert_eq!(cache.counters.passed_through.load(Ordering::Relaxed), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cpe_without_snmp_is_identified_and_polled_from_what_it_told_its_acs() {
+    let dir = PluginDir::new();
+    for p in [
+        "hello-driver",
+        "bec-ridgewave",
+        "baicells-atom",
+        "telrad-cpe",
+    ] {
+        dir.install(p);
+    }
+    let text = format!(
+        "[plugins]\ndir = {:?}\nrescan_secs = 0\n[snmp]\ntimeout_ms = 200\nretries = 0\n",
+        dir.path()
+    );
+    let config = Config::parse(&text, std::path::Path::new("t.toml")).unwrap();
+    let host = tokio::task::spawn_blocking(move || efi_core::host::Host::new(config))
+        .await
+        .unwrap();
+    let address = ip("127.10.69.30");
+    let target = Target::new(address);
+    // Before the CPE has informed, nothing knows it.
+    let err = host.poll(&target, None).await.unwrap_err();
+    assert!(err.to_string().contains("127.10.69.30"), "{err}");
+
+    let acs = Acs::start(
+        "127.0.0.1:0".parse().unwrap(),
+        vec!["InternetGatewayDevice.DeviceInfo.".into(), DECLARE.into()],
+        None,
+    )
+    .await
+    .unwrap();
+    let proxy = Proxy::start(
+        &proxy_config(acs.addr()),
+        host.runner.engines().tr069().clone(),
+    )
+    .await
+    .unwrap();
+    Cpe::new(odu(), address)
+        .session(proxy.addr(), &["2 PERIODIC"])
+        .await
+        .unwrap();
+
+    let outcome = host.poll(&target, None).await.unwrap();
+    assert_eq!(outcome.driver, "baicells-atom");
+    assert!(outcome.confidence.unwrap() >= 90, "by the TR-069 OUI");
+    let r = &outcome.record;
+    assert_eq!(r.model.as_deref(), Some("EG7010A_M11_Ver.B"));
+    assert_eq!(r.firmware.as_deref(), Some("BaiCE_BG_1.6.16"));
+    assert_eq!(r.identity.imei.as_deref(), Some("867945040000002"));
+    assert_eq!(r.identity.mac.as_deref(), Some("48:bf:74:00:00:02"));
+    assert_eq!(r.rsrp_dbm, Some(-96.0));
+    assert_eq!(
+        (r.eci, r.enb_id, r.cell_id),
+        (Some(42529), Some(166), Some(33))
+    );
+    assert_eq!(r.band, Some(43));
+    assert_eq!(r.uptime_s, Some(3600));
+    let metrics = host.runner.engines().metrics();
+    assert!(metrics.contains("efi_tr069_cpes 1"), "{metrics}");
+    assert!(metrics.contains("efi_tr069_informs_total 1"), "{metrics}");
+}
