@@ -1,5 +1,6 @@
 //! `efi-poller run` polls every address the EPC reports in use with the driver that
-//! recognises it, and serves the results at `/api/v1/devices` and on `/metrics`.
+//! recognises it (over SNMP, or from what the CPE told its ACS through the TR-069
+//! snooping proxy), and serves the results at `/api/v1/devices` and on `/metrics`.
 
 mod common;
 
@@ -96,8 +97,9 @@ async fn run_polls_every_address_in_use_and_serves_the_results() {
     let raemis = RaemisSim::start("127.0.0.1:0".parse().unwrap(), RaemisOptions::default())
         .await
         .unwrap();
-    // Four CPEs that answer, and a fifth attached UE whose CPE does not.
-    for n in [1, 2, 3, 4, 99] {
+    // Four CPEs that answer SNMP, a Baicells ODU that speaks only TR-069 (to its ACS,
+    // through efi-poller's proxy), and an attached UE whose CPE answers nothing.
+    for n in [1, 2, 3, 4, 5, 99] {
         raemis.add_subscriber(Subscriber::new(
             &imsi(n),
             &format!("3500000000{n:05}"),
@@ -124,6 +126,20 @@ async fn run_polls_every_address_in_use_and_serves_the_results() {
         .unwrap()
         .local_addr()
         .unwrap();
+    let cwmp_listen = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let acs = efi_lab::cwmp::Acs::start(
+        "127.0.0.1:0".parse().unwrap(),
+        vec![
+            "InternetGatewayDevice.DeviceInfo.".into(),
+            "InternetGatewayDevice.WEB_GUI.".into(),
+        ],
+        None,
+    )
+    .await
+    .unwrap();
     let config = dir.path().join("config.toml");
     std::fs::write(
         &config,
@@ -148,7 +164,11 @@ interval_secs = 1
 [store]
 url = "sqlite:{state}"
 flush_interval_ms = 100
+[tr069]
+listen = "{cwmp_listen}"
+acs = "{acs}"
 {lab}"#,
+            acs = acs.addr(),
             dir = dir.path(),
             state = dir.path().join("state.db").display(),
             lab = efi_lab::lab_source_and_sink(
@@ -170,11 +190,50 @@ flush_interval_ms = 100
             .unwrap(),
     );
 
+    // The ODU informs its ACS as it would every PeriodicInformInterval, through the proxy
+    // once the host has opened it.
+    let odu = efi_lab::cwmp::DataModel::from_genieacs(
+        &efi_lab::genieacs::model_fleet(
+            [
+                "127.10.0.1",
+                "127.10.0.5",
+                "127.10.0.6",
+                "127.10.0.7",
+                "127.10.0.8",
+            ],
+            "2026-11-26T00:00:00.000Z",
+        )[1],
+    );
+    let cpe = efi_lab::cwmp::Cpe::new(odu, device_ip(5).into());
+    let started = Instant::now();
+    loop {
+        match cpe.session(cwmp_listen, &["2 PERIODIC"]).await {
+            Ok(report) => {
+                assert_eq!(report.statuses, [200, 200, 204]);
+                break;
+            }
+            Err(_) if started.elapsed() < Duration::from_secs(60) => {
+                // The host is still starting: the proxy is not listening yet.
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            Err(e) => panic!("the CPE never got through the proxy: {e:#}"),
+        }
+    }
+
     let api = format!("http://{listen}/api/v1/devices");
-    let devices = wait_for(&api, "five devices polled", |v| {
-        v.as_array().is_some_and(|a| a.len() == 5)
+    let devices = wait_for(&api, "six devices polled, the ODU identified", |v| {
+        v.as_array().is_some_and(|a| a.len() == 6)
+            && device(v, "127.10.0.5").is_some_and(|d| d["driver"] == "baicells-atom")
     })
     .await;
+    let odu = device(&devices, "127.10.0.5").unwrap();
+    assert!(odu["last_error"].is_null(), "{odu:#}");
+    assert_eq!(odu["unidentified"], false, "{odu:#}");
+    let r = &odu["record"];
+    assert_eq!(r["identity"]["imei"], "867945040000002", "{odu:#}");
+    assert_eq!(r["firmware"], "BaiCE_BG_1.6.16", "{odu:#}");
+    assert_eq!(r["rsrp_dbm"].as_f64(), Some(-96.0), "{odu:#}");
+    assert_eq!(r["eci"].as_u64(), Some(42529), "{odu:#}");
     for (n, driver) in [
         (1, "hello-driver"),
         (2, "bec-ridgewave"),
@@ -324,6 +383,12 @@ flush_interval_ms = 100
             .is_some_and(|n| n >= 1.0),
         "{text}"
     );
+    assert_eq!(sample(&metrics, "efi_tr069_cpes", &[]), Some(1.0), "{text}");
+    assert_eq!(
+        sample(&metrics, "efi_tr069_informs_total", &[]),
+        Some(1.0),
+        "{text}"
+    );
     assert_eq!(
         sample(&metrics, "efi_http_limited_total", &[("class", "sonar")]),
         Some(0.0),
@@ -337,11 +402,11 @@ flush_interval_ms = 100
     // The scheduler has every address in use on its schedule and has polled each.
     assert_eq!(
         sample(&metrics, "efi_poll_devices_scheduled", &[]),
-        Some(5.0),
+        Some(6.0),
         "{text}"
     );
     assert!(
-        sample(&metrics, "efi_poll_started_total", &[]).is_some_and(|n| n >= 5.0),
+        sample(&metrics, "efi_poll_started_total", &[]).is_some_and(|n| n >= 6.0),
         "{text}"
     );
     assert!(
@@ -419,6 +484,7 @@ flush_interval_ms = 100
             "127.10.0.2",
             "127.10.0.3",
             "127.10.0.4",
+            "127.10.0.5",
             "127.10.0.99"
         ]
     );
