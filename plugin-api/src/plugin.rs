@@ -52,6 +52,10 @@ pub struct PluginInfo {
     pub models: Vec<String>,
     /// The efi-plugin-api version it was built against (filled in by the SDK).
     pub api_version: String,
+    /// A source that informs but never decides (an ACS): its sessions and its failures do
+    /// not count for IPAM (no assignment is made or removed because of it, and its being
+    /// down never holds back the EPC's detaches); its `acs_devices` feed the TR-069 cache.
+    pub information_only: bool,
 }
 
 /// Configuration handed to a plugin: a TOML table from the operator's config file.

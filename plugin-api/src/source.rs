@@ -41,6 +41,33 @@ pub struct SessionBatch {
     /// True when this is the complete truth (a full pull), so absent UEs are detached.
     /// An incomplete batch never causes deletions.
     pub complete: bool,
+    /// CPEs as an ACS knows them (GenieACS): the host reads them into its TR-069 cache,
+    /// beside what its snooping proxy hears.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub acs_devices: Vec<AcsDevice>,
+}
+
+/// A CPE as an ACS knows it: the address it is managed at, its TR-069 DeviceId and the
+/// parameters the ACS holds.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct AcsDevice {
+    /// The CPE's management address (on LTE, the UE's address).
+    pub address: Option<IpAddr>,
+    /// DeviceId `Manufacturer`.
+    pub manufacturer: String,
+    /// DeviceId `OUI`.
+    pub oui: String,
+    /// DeviceId `ProductClass`.
+    pub product_class: String,
+    /// DeviceId `SerialNumber`.
+    pub serial: String,
+    /// When the CPE last informed the ACS, ms since the Unix epoch: the cache ages its
+    /// values from then.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub last_inform_unix_ms: Option<u64>,
+    /// Its parameters, full paths.
+    pub params: Vec<crate::io::Tr069Param>,
 }
 
 /// A webhook call received by the host on a source's path.

@@ -17,6 +17,7 @@ const PACKAGES: &[&str] = &[
     "telrad-cpe",
     "raemis",
     "magma",
+    "genieacs",
     "sonar",
     "panicky-driver",
     "future-api-driver",

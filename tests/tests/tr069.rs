@@ -297,3 +297,146 @@ async fn a_cpe_without_snmp_is_identified_and_polled_from_what_it_told_its_acs()
     assert!(metrics.contains("efi_tr069_cpes 1"), "{metrics}");
     assert!(metrics.contains("efi_tr069_informs_total 1"), "{metrics}");
 }
+
+/// A lab where Raemis says which UEs hold which addresses and GenieACS knows the CPEs
+/// behind them: the genieacs source fills the TR-069 cache and never touches IPAM.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_genieacs_source_fills_the_cache_and_never_decides_ipam() {
+    use efi_lab::genieacs::{model_fleet, GenieAcsSim};
+    use efi_lab::raemis::{RaemisOptions, RaemisSim, Subscriber};
+    use efi_lab::sim::Fault;
+    use efi_lab::sonar::scenario::Scenario;
+    use efi_lab::sonar::SonarSim;
+
+    let ips = [
+        "127.10.70.1",
+        "127.10.70.2",
+        "127.10.70.3",
+        "127.10.70.4",
+        "127.10.70.5",
+    ];
+    let acs = GenieAcsSim::start(
+        "127.0.0.1:0".parse().unwrap(),
+        model_fleet(ips, "2026-11-26T00:00:00.000Z"),
+    )
+    .await
+    .unwrap();
+    let sonar = SonarSim::start("127.0.0.1:0".parse().unwrap(), Scenario::lab_on_loopback())
+        .await
+        .unwrap();
+    let raemis = RaemisSim::start("127.0.0.1:0".parse().unwrap(), RaemisOptions::default())
+        .await
+        .unwrap();
+    raemis.add_subscriber(Subscriber::new(
+        "001010000000102",
+        "35000000001",
+        "",
+        "Jane Doe",
+    ));
+    raemis
+        .attach("001010000000102", ips[1].parse().unwrap(), "internet")
+        .await
+        .unwrap();
+    let dir = PluginDir::new();
+    for p in [
+        "raemis",
+        "sonar",
+        "genieacs",
+        "baicells-atom",
+        "hello-driver",
+    ] {
+        dir.install(p);
+    }
+    let toml = format!(
+        r#"
+[plugins]
+dir = {dir:?}
+rescan_secs = 0
+[snmp]
+timeout_ms = 200
+retries = 0
+[http]
+max_retries = 0
+[arbiter]
+managed_subnets = ["127.10.0.0/16"]
+[store]
+url = {state:?}
+[tr069]
+# GenieACS's documents are from 2026-11-26T00:00Z: keep them fresh for the test.
+max_age_secs = 315360000
+{lab}
+[[sources]]
+name = "acs"
+plugin = "genieacs"
+settings = {{ url = "{acs_url}", page_size = 2 }}
+"#,
+        dir = dir.path(),
+        state = dir.path().join("state.db"),
+        acs_url = acs.base_url(),
+        lab = efi_lab::lab_source_and_sink(
+            &raemis.base_url(),
+            &sonar.base_url(),
+            "raemis-lab",
+            "",
+            "",
+        ),
+    );
+    let config = Config::parse(&toml, std::path::Path::new("t.toml")).unwrap();
+    let host = Arc::new(
+        tokio::task::spawn_blocking(move || efi_core::host::Host::new(config))
+            .await
+            .unwrap(),
+    );
+    let arbiter = common::arbiter(host.clone())
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{:#?}", host.registry.listing()));
+
+    let (sessions, complete, errors) = arbiter.pull().await;
+    assert!(errors.is_empty(), "{errors:?}");
+    assert!(complete);
+    // Only the EPC's session: GenieACS's five CPEs are information, not sessions.
+    let addresses: Vec<String> = sessions
+        .iter()
+        .filter_map(|s| s.ip)
+        .map(|ip| ip.to_string())
+        .collect();
+    assert_eq!(addresses, [ips[1]]);
+    let cache = host.runner.engines().tr069();
+    let known: Vec<String> = cache
+        .summaries()
+        .iter()
+        .map(|s| s.address.to_string())
+        .collect();
+    assert_eq!(known, ips, "every CPE of the ACS, by its address");
+    assert_eq!(
+        cache.summaries()[1].genieacs_id.as_deref(),
+        Some("48BF74-ODU%2FEG7010AM11%2FGDM7243QT-1203000AQ0000000001")
+    );
+
+    // The UE's CPE answers no SNMP; the ACS's data identifies and describes it.
+    let outcome = host
+        .poll(&Target::new(ips[1].parse().unwrap()), None)
+        .await
+        .unwrap();
+    assert_eq!(outcome.driver, "baicells-atom");
+    assert_eq!(
+        outcome.record.identity.imei.as_deref(),
+        Some("867945040000002")
+    );
+    assert_eq!(outcome.record.rsrp_dbm, Some(-96.0));
+    assert_eq!(outcome.record.bandwidth_mhz, Some(20.0));
+
+    // GenieACS down: reported, but the EPC's picture stays complete (detaches go on).
+    acs.faults().inject("devices", Fault::Status(503), 1);
+    let (_, complete, errors) = arbiter.pull().await;
+    assert!(complete, "an ACS failure never holds back IPAM");
+    assert_eq!(errors.len(), 1, "{errors:?}");
+    assert_eq!(errors[0].0, "acs");
+    assert!(errors[0].1.contains("HTTP 503"), "{errors:?}");
+    assert_eq!(cache.len(), 5, "what was read stays cached");
+    let metrics = host.runner.engines().metrics();
+    assert!(
+        metrics.contains("efi_tr069_acs_devices_read_total 5"),
+        "{metrics}"
+    );
+}

@@ -320,7 +320,11 @@ impl Arbiter {
     /// complete, and the sources that failed.
     pub async fn pull(&self) -> (Vec<Session>, bool, Vec<(String, String)>) {
         let mut errors = Vec::new();
+        // Failures of information-only sources (an ACS) are reported but never hold back
+        // the EPC's detaches.
+        let mut deciding_failed = false;
         for s in &self.sources {
+            let informs_only = s.plugin.info().information_only;
             let started = now_us();
             let result: Result<SessionBatch, RunError> = match s.instance.poll() {
                 Ok(task) => {
@@ -335,8 +339,28 @@ impl Arbiter {
                 }),
             };
             match result {
+                Ok(batch) if informs_only => {
+                    let cache = self.host.runner.engines().tr069();
+                    let now = efi_plugin_api::now_unix_ms();
+                    let unaddressed = batch
+                        .acs_devices
+                        .iter()
+                        .filter(|d| d.address.is_none())
+                        .count();
+                    for d in &batch.acs_devices {
+                        cache.record_acs_device(d, now);
+                    }
+                    tracing::debug!(source = %s.name, devices = batch.acs_devices.len(), unaddressed, "information source read into the TR-069 cache");
+                    if !batch.complete {
+                        errors.push((
+                            s.name.clone(),
+                            "the source answered only in part".to_owned(),
+                        ));
+                    }
+                }
                 Ok(batch) => {
                     if !batch.complete {
+                        deciding_failed = true;
                         errors.push((
                             s.name.clone(),
                             "the source answered only in part".to_owned(),
@@ -350,7 +374,12 @@ impl Arbiter {
                         started,
                     );
                 }
+                Err(e) if informs_only => {
+                    tracing::warn!(source = %s.name, "information source pull failed (IPAM goes on without it): {e}");
+                    errors.push((s.name.clone(), e.to_string()));
+                }
                 Err(e) => {
+                    deciding_failed = true;
                     tracing::warn!(source = %s.name, "source pull failed: {e}");
                     self.live
                         .lock()
@@ -365,7 +394,7 @@ impl Arbiter {
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .sessions();
-        (sessions, complete && errors.is_empty(), errors)
+        (sessions, complete && !deciding_failed, errors)
     }
 
     /// Reads the sink.

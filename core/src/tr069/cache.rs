@@ -66,6 +66,8 @@ pub struct Counters {
     pub unreadable: AtomicU64,
     /// Parameters dropped because a CPE was at its limit.
     pub dropped_params: AtomicU64,
+    /// CPEs read from an ACS (GenieACS source pulls).
+    pub acs_devices: AtomicU64,
     /// CPE connections proxied.
     pub connections: AtomicU64,
     /// CPE connections that found the ACS unreachable (answered 502).
@@ -98,6 +100,16 @@ impl Tr069Cache {
     pub fn record_inform(&self, address: IpAddr, inform: &Inform, now_ms: u64) {
         self.counters.informs.fetch_add(1, Ordering::Relaxed);
         let mut cpes = self.cpes.lock().unwrap_or_else(|p| p.into_inner());
+        self.record_locked(&mut cpes, address, inform, now_ms);
+    }
+
+    fn record_locked(
+        &self,
+        cpes: &mut HashMap<IpAddr, Cpe>,
+        address: IpAddr,
+        inform: &Inform,
+        now_ms: u64,
+    ) {
         let moved: Vec<IpAddr> = cpes
             .iter()
             .filter(|(a, c)| **a != address && c.device_id.as_ref() == Some(&inform.device_id))
@@ -106,7 +118,7 @@ impl Tr069Cache {
         for a in moved {
             cpes.remove(&a);
         }
-        let cpe = self.entry(&mut cpes, address, now_ms);
+        let cpe = self.entry(cpes, address, now_ms);
         if cpe.device_id.as_ref() != Some(&inform.device_id) {
             // Another CPE behind this address than before: nothing it said still holds.
             cpe.params.clear();
@@ -118,6 +130,36 @@ impl Tr069Cache {
         self.counters
             .dropped_params
             .fetch_add(dropped, Ordering::Relaxed);
+    }
+
+    /// Records a CPE as its ACS knows it (the GenieACS source), its values aged from its
+    /// last Inform (`now_ms` when unknown). A device the snooping proxy has heard more
+    /// recently keeps what the proxy heard.
+    pub fn record_acs_device(&self, device: &efi_plugin_api::source::AcsDevice, now_ms: u64) {
+        let Some(address) = device.address else {
+            return;
+        };
+        self.counters.acs_devices.fetch_add(1, Ordering::Relaxed);
+        let heard = device.last_inform_unix_ms.unwrap_or(now_ms).min(now_ms);
+        let device_id = DeviceId {
+            manufacturer: device.manufacturer.clone(),
+            oui: device.oui.to_ascii_uppercase(),
+            product_class: device.product_class.clone(),
+            serial: device.serial.clone(),
+        };
+        let mut cpes = self.cpes.lock().unwrap_or_else(|p| p.into_inner());
+        if cpes
+            .get(&address)
+            .is_some_and(|c| c.device_id.as_ref() == Some(&device_id) && c.heard_ms > heard)
+        {
+            return;
+        }
+        let inform = Inform {
+            device_id,
+            params: device.params.clone(),
+            ..Inform::default()
+        };
+        self.record_locked(&mut cpes, address, &inform, heard);
     }
 
     /// Records values the CPE at `address` gave its ACS (a GetParameterValuesResponse).
@@ -225,6 +267,11 @@ impl Tr069Cache {
                 "efi_tr069_parameter_value_sets_total",
                 "GetParameterValuesResponses recorded.",
                 &c.value_sets,
+            ),
+            (
+                "efi_tr069_acs_devices_read_total",
+                "CPEs read from the ACS (GenieACS source pulls).",
+                &c.acs_devices,
             ),
             (
                 "efi_tr069_unreadable_messages_total",

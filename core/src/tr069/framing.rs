@@ -99,6 +99,15 @@ impl Splitter {
         }
     }
 
+    /// At the end of the stream: the bytes of a head that never ended (held while waiting
+    /// for its end), to be forwarded all the same.
+    pub fn flush(&mut self) -> Option<Vec<u8>> {
+        match &mut self.state {
+            State::Head(buf) if !buf.is_empty() => Some(std::mem::take(buf)),
+            _ => None,
+        }
+    }
+
     /// True once the stream has been given up on (it is forwarded raw).
     pub fn is_raw(&self) -> bool {
         matches!(self.state, State::Raw)
@@ -498,6 +507,19 @@ mod tests {
                 .collect();
             assert_eq!(statuses, [100, 401, 200, 204, 200], "read size {size}");
             assert!(requests(&pieces).is_empty());
+        }
+    }
+
+    #[test]
+    fn fuzz_found_streams_are_forwarded_exactly() {
+        // cwmp_stream's first byte picks the read size; the rest is the stream.
+        let input = include_bytes!("testdata/fuzz-lost-byte.bin");
+        let (step, stream) = (usize::from(input[0] % 64) + 1, &input[1..]);
+        for mut s in [Splitter::new(None, 1 << 20), Splitter::responses()] {
+            let mut pieces = feed_by(&mut s, stream, step);
+            // The stream ends inside the next request's head: those bytes go too.
+            pieces.extend(s.flush().map(Piece::Forward));
+            assert_eq!(forwarded(&pieces), stream);
         }
     }
 

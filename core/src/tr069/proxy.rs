@@ -161,6 +161,9 @@ async fn connection(cpe: TcpStream, peer: SocketAddr, settings: &Settings, cache
                 }
             }
         }
+        if let Some(rest) = splitter.flush() {
+            let _ = acs_write.write_all(&rest).await;
+        }
         let _ = acs_write.shutdown().await;
     };
     let down = async {

@@ -132,6 +132,7 @@ impl Pull {
             return Step::Done(SessionBatch {
                 sessions: std::mem::take(&mut self.sessions),
                 complete: true,
+                ..SessionBatch::default()
             });
         }
         let requests = wanted.iter().map(|(n, t)| self.request(n, t)).collect();

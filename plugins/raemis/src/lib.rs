@@ -226,6 +226,7 @@ impl Task for Pull {
         Step::Done(SessionBatch {
             sessions,
             complete: true,
+            ..SessionBatch::default()
         })
     }
 }
