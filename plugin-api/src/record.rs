@@ -272,6 +272,66 @@ pub struct DeviceRecord {
     pub metrics: Vec<Metric>,
 }
 
+impl DeviceRecord {
+    /// Fills every field this record lacks from `other` (a second way into the same device:
+    /// SNMP first, TR-069 for the rest, say). Interfaces are taken when this record has
+    /// none; metrics are added unless one with the same name and labels is already here.
+    pub fn fill_gaps(&mut self, other: DeviceRecord) {
+        macro_rules! fill {
+            ($($field:ident),*) => { $( if self.$field.is_none() { self.$field = other.$field; } )* };
+        }
+        fill!(
+            vendor,
+            model,
+            firmware,
+            hardware,
+            hostname,
+            description,
+            eci,
+            enb_id,
+            cell_id,
+            plmn,
+            band,
+            earfcn,
+            pci,
+            tx_mcs,
+            rx_mcs,
+            rsrp_dbm,
+            rsrq_db,
+            sinr_db,
+            rssi_dbm,
+            bandwidth_mhz,
+            connected,
+            rx_rate_bps,
+            tx_rate_bps,
+            uptime_s,
+            last_boot_unix_s,
+            packets_sent,
+            packets_failed,
+            octets_sent,
+            octets_received,
+            octets_failed
+        );
+        let id = other.identity;
+        self.identity.mac = self.identity.mac.take().or(id.mac);
+        self.identity.imei = self.identity.imei.take().or(id.imei);
+        self.identity.imsi = self.identity.imsi.take().or(id.imsi);
+        self.identity.serial = self.identity.serial.take().or(id.serial);
+        if self.interfaces.is_empty() {
+            self.interfaces = other.interfaces;
+        }
+        for m in other.metrics {
+            if !self
+                .metrics
+                .iter()
+                .any(|have| have.name == m.name && have.labels == m.labels)
+            {
+                self.metrics.push(m);
+            }
+        }
+    }
+}
+
 /// Counters and state of one network interface.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
@@ -332,6 +392,42 @@ pub fn format_mac(bytes: &[u8]) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fill_gaps_keeps_what_is_there_and_takes_the_rest() {
+        let metric = |name: &str, value| Metric {
+            name: name.into(),
+            labels: vec![],
+            value,
+        };
+        let mut snmp = DeviceRecord {
+            rsrp_dbm: Some(-90.0),
+            identity: Identity {
+                imei: Some("1".into()),
+                ..Identity::default()
+            },
+            metrics: vec![metric("tx_power_dbm", 20.0)],
+            ..DeviceRecord::default()
+        };
+        snmp.fill_gaps(DeviceRecord {
+            rsrp_dbm: Some(-100.0),
+            band: Some(48),
+            identity: Identity {
+                imei: Some("2".into()),
+                mac: Some("60:03:47:00:00:01".into()),
+                ..Identity::default()
+            },
+            metrics: vec![metric("tx_power_dbm", 1.0), metric("temperature_c", 40.0)],
+            ..DeviceRecord::default()
+        });
+        assert_eq!((snmp.rsrp_dbm, snmp.band), (Some(-90.0), Some(48)));
+        assert_eq!(snmp.identity.imei.as_deref(), Some("1"));
+        assert_eq!(snmp.identity.mac.as_deref(), Some("60:03:47:00:00:01"));
+        assert_eq!(
+            snmp.metrics,
+            [metric("tx_power_dbm", 20.0), metric("temperature_c", 40.0)]
+        );
+    }
 
     #[test]
     fn mac_formatting() {

@@ -343,6 +343,7 @@ async fn the_genieacs_source_fills_the_cache_and_never_decides_ipam() {
         "sonar",
         "genieacs",
         "baicells-atom",
+        "bec-ridgewave",
         "hello-driver",
     ] {
         dir.install(p);
@@ -425,6 +426,19 @@ settings = {{ url = "{acs_url}", page_size = 2 }}
     );
     assert_eq!(outcome.record.rsrp_dbm, Some(-96.0));
     assert_eq!(outcome.record.bandwidth_mhz, Some(20.0));
+
+    // A RidgeWave without SNMP, from its X_BEC_COM_ModuleA tree in the ACS.
+    let bec = host
+        .poll(&Target::new(ips[0].parse().unwrap()), None)
+        .await
+        .unwrap();
+    assert_eq!(bec.driver, "bec-ridgewave");
+    assert_eq!(bec.record.model.as_deref(), Some("RidgeWave 6900"));
+    assert_eq!(bec.record.identity.imei.as_deref(), Some("869910040000001"));
+    assert_eq!(
+        (bec.record.rsrp_dbm, bec.record.eci),
+        (Some(-104.0), Some(0xA621))
+    );
 
     // GenieACS down: reported, but the EPC's picture stays complete (detaches go on).
     acs.faults().inject("devices", Fault::Status(503), 1);

@@ -190,7 +190,8 @@ impl Tr069Cache {
     }
 
     /// The fresh values at `address` that `paths` ask for (full or partial paths), in path
-    /// order; `None` when the cache has never heard of the address.
+    /// order; `None` when the cache has never heard of the address. The `DeviceInfo`
+    /// parameters that mirror the DeviceId are answered from it when not held themselves.
     pub fn lookup(
         &self,
         address: IpAddr,
@@ -199,18 +200,34 @@ impl Tr069Cache {
     ) -> Option<Vec<Tr069Param>> {
         let cpes = self.cpes.lock().unwrap_or_else(|p| p.into_inner());
         let cpe = cpes.get(&address)?;
-        let fresh = |v: &Value| now_ms.saturating_sub(v.heard_ms) <= self.limits.max_age_ms;
-        Some(
-            cpe.params
-                .iter()
-                .filter(|(path, v)| fresh(v) && paths.iter().any(|a| tr069_path_matches(a, path)))
-                .map(|(path, v)| Tr069Param {
-                    path: path.clone(),
-                    value: v.value.clone(),
-                    xsd_type: v.xsd_type.clone(),
-                })
-                .collect(),
-        )
+        let fresh = |heard: u64| now_ms.saturating_sub(heard) <= self.limits.max_age_ms;
+        let wanted = |path: &str| paths.iter().any(|a| tr069_path_matches(a, path));
+        let mut out: Vec<Tr069Param> = cpe
+            .params
+            .iter()
+            .filter(|(path, v)| fresh(v.heard_ms) && wanted(path))
+            .map(|(path, v)| Tr069Param {
+                path: path.clone(),
+                value: v.value.clone(),
+                xsd_type: v.xsd_type.clone(),
+            })
+            .collect();
+        if let (Some(id), Some(heard)) = (&cpe.device_id, cpe.last_inform_ms) {
+            if fresh(heard) {
+                let root = cpe
+                    .params
+                    .keys()
+                    .next()
+                    .map(|p| p.split('.').next().unwrap_or(""));
+                out.extend(
+                    device_info_of(id, root)
+                        .into_iter()
+                        .filter(|p| wanted(&p.path) && !cpe.params.contains_key(&p.path)),
+                );
+                out.sort_by(|a, b| a.path.cmp(&b.path));
+            }
+        }
+        Some(out)
     }
 
     /// The DeviceId last informed from `address`, while it is fresh.
@@ -304,6 +321,31 @@ impl Tr069Cache {
         }
         m.finish()
     }
+}
+
+/// The `DeviceInfo` parameters that mirror the DeviceId (`Manufacturer`, `ManufacturerOUI`,
+/// `ProductClass`, `SerialNumber`: the same values by the data models' definition) under
+/// the root the CPE uses (`Device.` when its parameters start so, else
+/// `InternetGatewayDevice.`): an ACS's document or an Inform may carry the DeviceId alone.
+fn device_info_of(id: &DeviceId, root: Option<&str>) -> Vec<Tr069Param> {
+    let root = match root {
+        Some("Device") => "Device",
+        _ => "InternetGatewayDevice",
+    };
+    [
+        ("Manufacturer", &id.manufacturer),
+        ("ManufacturerOUI", &id.oui),
+        ("ProductClass", &id.product_class),
+        ("SerialNumber", &id.serial),
+    ]
+    .into_iter()
+    .filter(|(_, value)| !value.is_empty())
+    .map(|(name, value)| Tr069Param {
+        path: format!("{root}.DeviceInfo.{name}"),
+        value: value.clone(),
+        xsd_type: Some("xsd:string".into()),
+    })
+    .collect()
 }
 
 /// Stores values; returns how many new paths did not fit.
@@ -409,6 +451,33 @@ mod tests {
             .lookup(ip("10.0.0.2"), &["P".into(), "Q".into(), "R".into()], 2)
             .unwrap();
         assert_eq!(all, vec![param("R", "c")]);
+    }
+
+    #[test]
+    fn the_device_id_is_answered_as_its_device_info_parameters() {
+        let cache = Tr069Cache::new(limits());
+        let mut i = inform(
+            "S1",
+            vec![param("Device.DeviceInfo.SerialNumber", "as sent")],
+        );
+        i.device_id.product_class = "CPE12300".into();
+        cache.record_inform(ip("10.0.0.1"), &i, 0);
+        let got = cache
+            .lookup(ip("10.0.0.1"), &["Device.DeviceInfo.".into()], 0)
+            .unwrap();
+        let got: Vec<(&str, &str)> = got
+            .iter()
+            .map(|p| (p.path.as_str(), p.value.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("Device.DeviceInfo.ManufacturerOUI", "48BF74"),
+                ("Device.DeviceInfo.ProductClass", "CPE12300"),
+                ("Device.DeviceInfo.SerialNumber", "as sent"),
+            ],
+            "under the root the CPE uses; what it sent wins; empty fields are not invented"
+        );
     }
 
     #[test]

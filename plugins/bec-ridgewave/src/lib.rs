@@ -1,11 +1,13 @@
 //! bec-ridgewave: the driver for BEC RidgeWave 6500, 6900 and 7000 LTE CPEs.
 //!
 //! Collects the enterprise 17453 scalars (signal, cell, IMEI, IMSI, bandwidth, EARFCN, MCS)
-//! with MIB-II (system group; the MAC of `eth0` from the ifTable) over SNMP, normalising the
-//! quirks of shared/reference/devices.md: the combined `RSRP:<v> RSRQ:<v> SINR:<v>` string,
-//! bandwidth text after the last `:`, `\r` after the IMEI, and "no value" sentinels.
+//! with MIB-II (system group; the MAC of `eth0` from the ifTable) over SNMP, and asks in the
+//! same step for the `X_BEC_COM_ModuleA` TR-069 tree from the host's cache (devices.md 3.1),
+//! which fills what SNMP lacks and stands in when SNMP is off. Quirks normalised: the
+//! combined `RSRP:<v> RSRQ:<v> SINR:<v>` string, bandwidth text after the last `:`, `\r`
+//! after the IMEI, a hex TR-069 CellID without leading zeros, and "no value" sentinels.
 
-use efi_plugin_api::normalise::{bandwidth_mhz, digits, eci, number, text};
+use efi_plugin_api::normalise::{bandwidth_mhz, digits, eci, mac_text, number, text, text_str};
 use efi_plugin_api::prelude::*;
 use efi_plugin_api::{format_mac, now_unix_ms};
 use std::collections::BTreeMap;
@@ -30,6 +32,13 @@ const SCALARS: [u32; 9] = [
     RSSI, SIGNAL, ECI, PCI, IMEI, IMSI, BANDWIDTH, EARFCN, RX_MCS,
 ];
 
+/// The TR-069 trees read (partial paths) and the LAN MAC.
+const TR069_PATHS: [&str; 3] = [
+    "InternetGatewayDevice.DeviceInfo.",
+    "InternetGatewayDevice.WANDevice.X_BEC_COM_ModuleA.",
+    "InternetGatewayDevice.LANDevice.1.LANEthernetInterfaceConfig.1.MACAddress",
+];
+
 fn bec(n: u32) -> Oid {
     oid(BEC).child(n).child(0)
 }
@@ -43,7 +52,8 @@ impl Plugin for BecPlugin {
             name: "bec-ridgewave".into(),
             vendor: "efi-poller".into(),
             version: env!("CARGO_PKG_VERSION").into(),
-            description: "BEC RidgeWave LTE CPEs over SNMP (enterprise 17453 + MIB-II)".into(),
+            description: "BEC RidgeWave LTE CPEs over SNMP (enterprise 17453 + MIB-II) and TR-069"
+                .into(),
             kinds: vec![PluginKind::Driver],
             models: vec![
                 "BEC RidgeWave 6500".into(),
@@ -73,6 +83,12 @@ pub fn model_from_descr(descr: &str) -> Option<&'static str> {
     if !d.contains("4g/lte") {
         return None;
     }
+    model_number(&d)
+}
+
+/// The model a name carries ("RidgeWave 6900", "BEC 6900-R21").
+fn model_number(name: &str) -> Option<&'static str> {
+    let d = name.to_lowercase();
     [
         ("6900", "RidgeWave 6900"),
         ("6500", "RidgeWave 6500"),
@@ -126,15 +142,35 @@ impl Task for Collect {
                 root: oid(IF_ENTRY),
                 max_repetitions: 0,
             },
+            IoRequest::Tr069 {
+                parameter_paths: TR069_PATHS.iter().map(|p| p.to_string()).collect(),
+            },
         ])
     }
 
     fn resume(&mut self, responses: Vec<IoResponse>) -> Step<DeviceRecord> {
         let mut it = responses.into_iter();
-        let values: BTreeMap<Oid, SnmpValue> = match it.next() {
+        let (scalars, table, tr069) = (it.next(), it.next(), it.next());
+        let from_tr069 = match tr069 {
+            Some(Ok(IoReply::Tr069(params))) if !params.is_empty() => Ok(tr069_record(&params)),
+            Some(Ok(_)) => {
+                Err("TR-069: the cache holds none of the RidgeWave's parameters".to_owned())
+            }
+            Some(Err(e)) => Err(format!("TR-069: {e}")),
+            None => Err("TR-069: no answer".to_owned()),
+        };
+        let values: BTreeMap<Oid, SnmpValue> = match scalars {
             Some(Ok(IoReply::Snmp(vbs))) => vbs.into_iter().map(|v| (v.oid, v.value)).collect(),
-            Some(Err(e)) => return Step::Failed(PluginError::io(format!("BEC scalars: {e}"))),
-            _ => return Step::Failed(PluginError::protocol("BEC scalars: no SNMP answer")),
+            other => {
+                let snmp = match other {
+                    Some(Err(e)) => format!("BEC scalars: {e}"),
+                    _ => "BEC scalars: no SNMP answer".to_owned(),
+                };
+                return match from_tr069 {
+                    Ok(r) => Step::Done(r),
+                    Err(tr069) => Step::Failed(PluginError::io(format!("{snmp}; {tr069}"))),
+                };
+            }
         };
         let get = |o: &Oid| values.get(o).and_then(text);
         let mut r = DeviceRecord {
@@ -180,7 +216,7 @@ impl Task for Collect {
         r.connected = Some(r.rsrp_dbm.is_some());
 
         // The MAC of eth0 (ifDescr → ifPhysAddress of the same index).
-        if let Some(Ok(IoReply::Snmp(table))) = it.next() {
+        if let Some(Ok(IoReply::Snmp(table))) = table {
             let entry = oid(IF_ENTRY);
             let mut names: BTreeMap<u32, String> = BTreeMap::new();
             let mut macs: BTreeMap<u32, String> = BTreeMap::new();
@@ -204,8 +240,69 @@ impl Task for Collect {
                 .find(|(_, n)| n.as_str() == "eth0")
                 .and_then(|(i, _)| macs.get(i).cloned());
         }
+        if let Ok(cached) = from_tr069 {
+            r.fill_gaps(cached);
+            r.connected = Some(r.rsrp_dbm.is_some());
+        }
         Step::Done(r)
     }
+}
+
+/// A record from the TR-069 tree (devices.md 3.1): `DeviceInfo`, the LTE module's
+/// `X_BEC_COM_ModuleA` (note: not under `WANDevice.1.`) and the LAN MAC.
+fn tr069_record(params: &[Tr069Param]) -> DeviceRecord {
+    let get = |path: &str| {
+        params
+            .iter()
+            .find(|p| p.path.strip_prefix("InternetGatewayDevice.") == Some(path))
+            .and_then(|p| text_str(&p.value))
+    };
+    let module = |name: &str| get(&format!("WANDevice.X_BEC_COM_ModuleA.{name}"));
+    let num = |v: Option<String>| v.as_deref().and_then(number);
+    let product = get("DeviceInfo.ProductClass");
+    let mut r = DeviceRecord {
+        vendor: get("DeviceInfo.Manufacturer").or(Some("BEC".into())),
+        model: product
+            .as_deref()
+            .and_then(model_number)
+            .map(str::to_owned)
+            .or(product),
+        firmware: get("DeviceInfo.SoftwareVersion"),
+        hardware: get("DeviceInfo.HardwareVersion"),
+        description: get("DeviceInfo.ModelName"),
+        ..DeviceRecord::default()
+    };
+    r.identity.serial = get("DeviceInfo.SerialNumber");
+    r.identity.imei = digits(module("IMEI"), 14);
+    r.identity.imsi = digits(module("IMSI"), 6);
+    r.identity.mac = get("LANDevice.1.LANEthernetInterfaceConfig.1.MACAddress")
+        .as_deref()
+        .and_then(mac_text);
+    r.uptime_s = num(get("DeviceInfo.UpTime"))
+        .filter(|v| *v >= 0.0)
+        .map(|v| v as u64);
+    r.last_boot_unix_s = r.uptime_s.map(|u| (now_unix_ms() / 1000) as i64 - u as i64);
+    r.rsrp_dbm = num(module("MainRSRP"));
+    r.rsrq_db = num(module("MainRSRQ"));
+    r.sinr_db = num(module("MainSINR"));
+    r.rssi_dbm = num(module("MainRSSI"));
+    // CellID is the ECI in hex without leading zeros ("A621"), even when all digits.
+    if let Some(e) = module("CellID")
+        .and_then(|c| u32::from_str_radix(c.trim_start_matches("0x"), 16).ok())
+        .filter(|e| *e > 0 && *e < (1 << 28))
+    {
+        r.eci = Some(e);
+        r.enb_id = Some(e >> 8);
+        r.cell_id = Some(e & 0xff);
+    }
+    r.pci = num(module("PhyCellID")).and_then(|n| u16::try_from(n as i64).ok());
+    r.plmn = module("PLMN").filter(|p| p.chars().all(|c| c.is_ascii_digit()));
+    r.bandwidth_mhz = module("BandWidth").as_deref().and_then(bandwidth_mhz);
+    r.band = num(module("CurrentBand")).and_then(|n| u16::try_from(n as i64).ok());
+    r.rx_mcs = num(module("DLMCS")).and_then(|n| u8::try_from(n as i64).ok());
+    r.tx_mcs = num(module("ULMCS")).and_then(|n| u8::try_from(n as i64).ok());
+    r.connected = Some(r.rsrp_dbm.is_some());
+    r
 }
 
 /// `RSRP:-95 RSRQ:-10 SINR:12.4` (BEC's combined signal object) → (rsrp, rsrq, sinr);
