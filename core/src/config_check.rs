@@ -226,4 +226,22 @@ mod tests {
         );
         assert_eq!(line_of(text, "poller.groups[5].name"), None);
     }
+
+    #[test]
+    fn the_tr069_proxy_needs_the_acs_as_host_and_port() {
+        let parse = |text: &str| {
+            Config::parse(text, std::path::Path::new("t.toml")).map_err(|e| e.to_string())
+        };
+        let missing = parse("[tr069]\nlisten = \"127.0.0.1:7547\"\n").unwrap_err();
+        assert!(missing.contains("tr069.acs: the proxy"), "{missing}");
+        let url =
+            parse("[tr069]\nlisten = \"127.0.0.1:7547\"\nacs = \"http://acs:7547\"\n").unwrap_err();
+        assert!(
+            url.contains("tr069.acs") && url.contains("not host:port"),
+            "{url}"
+        );
+        assert!(url.contains("line 3"), "located: {url}");
+        parse("[tr069]\nlisten = \"127.0.0.1:7547\"\nacs = \"acs.example:7547\"\n").unwrap();
+        parse("[tr069]\nacs = \"[fd00::1]:7547\"\n").unwrap();
+    }
 }

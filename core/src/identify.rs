@@ -8,7 +8,8 @@ use efi_plugin_api::{oid, Confidence, Fingerprint, IoReply, IoRequest, Target};
 use std::sync::Arc;
 
 /// What identifies the device: sysDescr and sysObjectID over SNMP, and the TR-069 DeviceId
-/// (manufacturer, OUI, product class) when the CPE has informed through this host's proxy.
+/// (manufacturer, OUI, product class) when the TR-069 cache knows the CPE (its Informs
+/// through this host's proxy, or the GenieACS source).
 /// A device that answers neither gets an empty fingerprint.
 pub async fn fingerprint(engines: &Engines, target: &Target) -> Fingerprint {
     let request = IoRequest::SnmpGet {
