@@ -76,11 +76,19 @@ pub struct Counters {
     pub passed_through: AtomicU64,
 }
 
+/// The CPEs by address, and where each DeviceId was last seen (so a CPE that moved is
+/// found without a scan: a GenieACS pull records every CPE of the ACS at once).
+#[derive(Debug, Default)]
+struct Held {
+    by_address: HashMap<IpAddr, Cpe>,
+    by_device: HashMap<DeviceId, IpAddr>,
+}
+
 /// The cache, shared by the snooping proxy, the GenieACS reader and the engines.
 #[derive(Debug)]
 pub struct Tr069Cache {
     limits: Limits,
-    cpes: Mutex<HashMap<IpAddr, Cpe>>,
+    cpes: Mutex<Held>,
     /// Counters.
     pub counters: Counters,
 }
@@ -90,7 +98,7 @@ impl Tr069Cache {
     pub fn new(limits: Limits) -> Self {
         Tr069Cache {
             limits,
-            cpes: Mutex::new(HashMap::new()),
+            cpes: Mutex::new(Held::default()),
             counters: Counters::default(),
         }
     }
@@ -99,34 +107,35 @@ impl Tr069Cache {
     /// address leaves its old one (the old address may belong to another CPE now).
     pub fn record_inform(&self, address: IpAddr, inform: &Inform, now_ms: u64) {
         self.counters.informs.fetch_add(1, Ordering::Relaxed);
-        let mut cpes = self.cpes.lock().unwrap_or_else(|p| p.into_inner());
-        self.record_locked(&mut cpes, address, inform, now_ms);
+        let mut held = self.cpes.lock().unwrap_or_else(|p| p.into_inner());
+        self.record_locked(&mut held, address, inform, now_ms);
     }
 
-    fn record_locked(
-        &self,
-        cpes: &mut HashMap<IpAddr, Cpe>,
-        address: IpAddr,
-        inform: &Inform,
-        now_ms: u64,
-    ) {
-        let moved: Vec<IpAddr> = cpes
-            .iter()
-            .filter(|(a, c)| **a != address && c.device_id.as_ref() == Some(&inform.device_id))
-            .map(|(a, _)| *a)
-            .collect();
-        for a in moved {
-            cpes.remove(&a);
+    fn record_locked(&self, held: &mut Held, address: IpAddr, inform: &Inform, now_ms: u64) {
+        // The same CPE seen at another address before: it left that one.
+        if let Some(old) = held.by_device.get(&inform.device_id).copied() {
+            if old != address {
+                held.by_address.remove(&old);
+            }
         }
-        let cpe = self.entry(cpes, address, now_ms);
-        if cpe.device_id.as_ref() != Some(&inform.device_id) {
+        let max_params = self.limits.max_params_per_cpe;
+        let cpe = self.entry(held, address, now_ms);
+        let replaced = if cpe.device_id.as_ref() != Some(&inform.device_id) {
             // Another CPE behind this address than before: nothing it said still holds.
             cpe.params.clear();
-            cpe.device_id = Some(inform.device_id.clone());
-        }
+            cpe.device_id.replace(inform.device_id.clone())
+        } else {
+            None
+        };
         cpe.last_inform_ms = Some(now_ms);
         cpe.last_events = inform.events.clone();
-        let dropped = insert(cpe, &inform.params, now_ms, self.limits.max_params_per_cpe);
+        let dropped = insert(cpe, &inform.params, now_ms, max_params);
+        if let Some(previous) = replaced {
+            if held.by_device.get(&previous) == Some(&address) {
+                held.by_device.remove(&previous);
+            }
+        }
+        held.by_device.insert(inform.device_id.clone(), address);
         self.counters
             .dropped_params
             .fetch_add(dropped, Ordering::Relaxed);
@@ -147,8 +156,9 @@ impl Tr069Cache {
             product_class: device.product_class.clone(),
             serial: device.serial.clone(),
         };
-        let mut cpes = self.cpes.lock().unwrap_or_else(|p| p.into_inner());
-        if cpes
+        let mut held = self.cpes.lock().unwrap_or_else(|p| p.into_inner());
+        if held
+            .by_address
             .get(&address)
             .is_some_and(|c| c.device_id.as_ref() == Some(&device_id) && c.heard_ms > heard)
         {
@@ -159,32 +169,41 @@ impl Tr069Cache {
             params: device.params.clone(),
             ..Inform::default()
         };
-        self.record_locked(&mut cpes, address, &inform, heard);
+        self.record_locked(&mut held, address, &inform, heard);
     }
 
     /// Records values the CPE at `address` gave its ACS (a GetParameterValuesResponse).
     pub fn record_values(&self, address: IpAddr, params: &[Tr069Param], now_ms: u64) {
         self.counters.value_sets.fetch_add(1, Ordering::Relaxed);
-        let mut cpes = self.cpes.lock().unwrap_or_else(|p| p.into_inner());
-        let cpe = self.entry(&mut cpes, address, now_ms);
+        let mut held = self.cpes.lock().unwrap_or_else(|p| p.into_inner());
+        let cpe = self.entry(&mut held, address, now_ms);
         let dropped = insert(cpe, params, now_ms, self.limits.max_params_per_cpe);
         self.counters
             .dropped_params
             .fetch_add(dropped, Ordering::Relaxed);
     }
 
-    fn entry<'a>(
-        &self,
-        cpes: &'a mut HashMap<IpAddr, Cpe>,
-        address: IpAddr,
-        now_ms: u64,
-    ) -> &'a mut Cpe {
-        if !cpes.contains_key(&address) && cpes.len() >= self.limits.max_cpes.max(1) {
-            if let Some(oldest) = cpes.iter().min_by_key(|(_, c)| c.heard_ms).map(|(a, _)| *a) {
-                cpes.remove(&oldest);
+    fn entry<'a>(&self, held: &'a mut Held, address: IpAddr, now_ms: u64) -> &'a mut Cpe {
+        if !held.by_address.contains_key(&address)
+            && held.by_address.len() >= self.limits.max_cpes.max(1)
+        {
+            // Full: the least recently heard CPE goes (a scan, only when a new address
+            // arrives at a full cache).
+            if let Some((oldest, id)) = held
+                .by_address
+                .iter()
+                .min_by_key(|(_, c)| c.heard_ms)
+                .map(|(a, c)| (*a, c.device_id.clone()))
+            {
+                held.by_address.remove(&oldest);
+                if let Some(id) = id {
+                    if held.by_device.get(&id) == Some(&oldest) {
+                        held.by_device.remove(&id);
+                    }
+                }
             }
         }
-        let cpe = cpes.entry(address).or_default();
+        let cpe = held.by_address.entry(address).or_default();
         cpe.heard_ms = now_ms;
         cpe
     }
@@ -198,8 +217,8 @@ impl Tr069Cache {
         paths: &[String],
         now_ms: u64,
     ) -> Option<Vec<Tr069Param>> {
-        let cpes = self.cpes.lock().unwrap_or_else(|p| p.into_inner());
-        let cpe = cpes.get(&address)?;
+        let held = self.cpes.lock().unwrap_or_else(|p| p.into_inner());
+        let cpe = held.by_address.get(&address)?;
         let fresh = |heard: u64| now_ms.saturating_sub(heard) <= self.limits.max_age_ms;
         let wanted = |path: &str| paths.iter().any(|a| tr069_path_matches(a, path));
         let mut out: Vec<Tr069Param> = cpe
@@ -232,8 +251,8 @@ impl Tr069Cache {
 
     /// The DeviceId last informed from `address`, while it is fresh.
     pub fn device_id(&self, address: IpAddr, now_ms: u64) -> Option<DeviceId> {
-        let cpes = self.cpes.lock().unwrap_or_else(|p| p.into_inner());
-        let cpe = cpes.get(&address)?;
+        let held = self.cpes.lock().unwrap_or_else(|p| p.into_inner());
+        let cpe = held.by_address.get(&address)?;
         let heard = cpe.last_inform_ms?;
         (now_ms.saturating_sub(heard) <= self.limits.max_age_ms)
             .then(|| cpe.device_id.clone())
@@ -242,8 +261,9 @@ impl Tr069Cache {
 
     /// Every CPE known, by address.
     pub fn summaries(&self) -> Vec<CpeSummary> {
-        let cpes = self.cpes.lock().unwrap_or_else(|p| p.into_inner());
-        let mut out: Vec<CpeSummary> = cpes
+        let held = self.cpes.lock().unwrap_or_else(|p| p.into_inner());
+        let mut out: Vec<CpeSummary> = held
+            .by_address
             .iter()
             .map(|(address, c)| CpeSummary {
                 address: *address,
@@ -260,7 +280,11 @@ impl Tr069Cache {
 
     /// CPEs held.
     pub fn len(&self) -> usize {
-        self.cpes.lock().unwrap_or_else(|p| p.into_inner()).len()
+        self.cpes
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .by_address
+            .len()
     }
 
     /// True when no CPE is held.

@@ -38,7 +38,7 @@ pub enum CwmpError {
 }
 
 /// A CPE's identity from an Inform's `DeviceId`.
-#[derive(Debug, Clone, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub struct DeviceId {
     /// `Manufacturer`.
     pub manufacturer: String,
