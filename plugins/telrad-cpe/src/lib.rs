@@ -9,6 +9,12 @@
 //! CGI XML pages of its HTTPS UI on port 8080 (devices.md section 5, self-signed certificate,
 //! every request `?Command=<cmd>&T=<timestamp>`), so the driver reads those instead — see
 //! [`web`].
+//!
+//! Both models also report to their ACS, and the same step asks the host's TR-069 cache for
+//! their trees ([`tr069`]): what SNMP or the web pages leave out is filled from it (SNMP and
+//! the pages are live, the cache up to `max_age_secs` old), and a CPE with no SNMP (or
+//! SNMP switched off) is still polled from the cache. A CPE12300 without SNMP is recognised
+//! by its cached tree and its web pages read all the same.
 
 use efi_plugin_api::normalise::{
     average_nonzero as average, digits, mac_text, number, rate_bps as kbps_to_bps, text,
@@ -18,6 +24,7 @@ use efi_plugin_api::prelude::*;
 use efi_plugin_api::{now_unix_ms, Metric};
 use std::collections::BTreeMap;
 
+pub mod tr069;
 pub mod web;
 
 /// The CPE tree.
@@ -163,6 +170,7 @@ impl Driver for TelradDriver {
             target: target.clone(),
             settings: self.settings.clone(),
             web: None,
+            cached: None,
         })
     }
 }
@@ -172,6 +180,8 @@ struct Collect {
     settings: TelradSettings,
     /// Set once the CPE turned out to be a CPE12300: the web phase.
     web: Option<web::WebPhase>,
+    /// The TR-069 cache's record, held for the web phase to fill its gaps from.
+    cached: Option<DeviceRecord>,
 }
 
 impl Task for Collect {
@@ -191,35 +201,57 @@ impl Task for Collect {
             walk(&[2, 6]),  // RSRP per antenna
             walk(&[2, 8]),  // RSRQ per antenna
             walk(&[2, 32]), // SINR per antenna
+            tr069::request(),
         ])
     }
 
     fn resume(&mut self, responses: Vec<IoResponse>) -> Step<DeviceRecord> {
         if let Some(web) = self.web.take() {
-            return web.finish(responses);
+            return web.finish(responses, self.cached.take());
         }
         let mut it = responses.into_iter();
-        let values: BTreeMap<Oid, SnmpValue> = match it.next() {
+        let scalars = it.next();
+        let walked: Vec<Option<IoResponse>> = (0..3).map(|_| it.next()).collect();
+        let cached = match it.next() {
+            Some(Ok(IoReply::Tr069(params))) => tr069::record(&params)
+                .ok_or_else(|| "TR-069: the cache holds none of the Telrad's parameters".into()),
+            Some(Ok(_)) => Err("TR-069: not a TR-069 answer".to_owned()),
+            Some(Err(e)) => Err(format!("TR-069: {e}")),
+            None => Err("TR-069: no answer".to_owned()),
+        };
+        let values: BTreeMap<Oid, SnmpValue> = match scalars {
             Some(Ok(IoReply::Snmp(vbs))) => vbs.into_iter().map(|v| (v.oid, v.value)).collect(),
-            Some(Err(e)) => return Step::Failed(PluginError::io(format!("Telrad scalars: {e}"))),
-            _ => return Step::Failed(PluginError::protocol("Telrad scalars: no SNMP answer")),
+            other => {
+                let snmp = match other {
+                    Some(Err(e)) => format!("Telrad scalars: {e}"),
+                    _ => "Telrad scalars: no SNMP answer".to_owned(),
+                };
+                return match cached {
+                    Ok(r)
+                        if r.model
+                            .as_deref()
+                            .is_some_and(|m| m.starts_with("CPE12300")) =>
+                    {
+                        // The pages are live and have more than the cache: read them too.
+                        self.web_phase(None, None, Some(r))
+                    }
+                    Ok(r) => Step::Done(r),
+                    Err(tr069) => Step::Failed(PluginError::io(format!("{snmp}; {tr069}"))),
+                };
+            }
         };
         let get = |p: &[u32]| values.get(&node(p)).and_then(text);
         if get(&[4, 1, 0]).is_none() {
             // No 17713.20.2.1.4.1.0: a CPE12300, read from its web pages.
-            let phase = web::WebPhase::new(
-                &self.target,
-                &self.settings,
+            return self.web_phase(
                 values.get(&oid(SYS_DESCR)).and_then(text),
                 values.get(&oid(SYS_NAME)).and_then(text),
+                cached.ok(),
             );
-            let requests = phase.requests();
-            self.web = Some(phase);
-            return Step::Requests(requests);
         }
         let mut walks = Vec::new();
-        for _ in 0..3 {
-            walks.push(match it.next() {
+        for walk in walked {
+            walks.push(match walk {
                 Some(Ok(IoReply::Snmp(vbs))) => vbs
                     .iter()
                     .filter_map(|v| text(&v.value))
@@ -268,7 +300,7 @@ impl Task for Collect {
         let eci = get(&[2, 48, 0])
             .and_then(|t| number(&t))
             .map(|n| n as u32)
-            .or_else(|| Some(enb? * 256 + local_cell?));
+            .or_else(|| tr069::eci_from_parts(enb?, local_cell?));
         r.eci = eci.filter(|e| *e > 0 && *e < (1 << 28));
         r.enb_id = r.eci.map(|e| e >> 8).or(enb);
         r.cell_id = r.eci.map(|e| e & 0xff).or(local_cell);
@@ -282,7 +314,27 @@ impl Task for Collect {
         r.uptime_s = get(UPTIME_TEXT).and_then(|t| uptime_text(&t));
         r.last_boot_unix_s = r.uptime_s.map(|u| (now_unix_ms() / 1000) as i64 - u as i64);
         r.connected = Some(r.rsrp_dbm.is_some());
+        if let Ok(cached) = cached {
+            r.fill_gaps(cached);
+            r.connected = Some(r.rsrp_dbm.is_some());
+        }
         Step::Done(r)
+    }
+}
+
+impl Collect {
+    /// Moves to the CPE12300's web pages, keeping what SNMP and the cache gave.
+    fn web_phase(
+        &mut self,
+        description: Option<String>,
+        hostname: Option<String>,
+        cached: Option<DeviceRecord>,
+    ) -> Step<DeviceRecord> {
+        let phase = web::WebPhase::new(&self.target, &self.settings, description, hostname);
+        let requests = phase.requests();
+        self.web = Some(phase);
+        self.cached = cached;
+        Step::Requests(requests)
     }
 }
 

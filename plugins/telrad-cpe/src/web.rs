@@ -89,8 +89,13 @@ impl WebPhase {
             .collect()
     }
 
-    /// The record from the pages' answers.
-    pub fn finish(self, responses: Vec<IoResponse>) -> Step<DeviceRecord> {
+    /// The record from the pages' answers, its gaps filled from the TR-069 cache's record
+    /// when there is one (which is also the answer when no page can be read).
+    pub fn finish(
+        self,
+        responses: Vec<IoResponse>,
+        cached: Option<DeviceRecord>,
+    ) -> Step<DeviceRecord> {
         let mut problems = Vec::new();
         let mut pages: Vec<BTreeMap<String, String>> = Vec::new();
         for ((cgi, command), response) in
@@ -127,6 +132,18 @@ impl WebPhase {
             }
         }
         if pages.iter().all(BTreeMap::is_empty) {
+            if let Some(mut r) = cached {
+                // Not a failure of the poll: the cache answered. Logged for the operator
+                // who expected the pages to answer.
+                efi_plugin_api::tracing::info!(
+                    device = %self.address,
+                    "CPE12300 web pages unreadable, record from the TR-069 cache: {}",
+                    problems.join("; ")
+                );
+                r.description = r.description.or(self.description);
+                r.hostname = r.hostname.or(self.hostname);
+                return Step::Done(r);
+            }
             return Step::Failed(PluginError::io(format!(
                 "CPE12300 at {}: no web page could be read: {}",
                 self.address,
@@ -211,6 +228,14 @@ impl WebPhase {
             .and_then(|s| number(s))
             .map(|n| n as u32);
         r.connected = Some(r.rsrp_dbm.is_some());
+        if let Some(cached) = cached {
+            // "CPE12300" from the pages; the cache's ModelName says SG, HG or XG.
+            if cached.model.is_some() {
+                r.model = None;
+            }
+            r.fill_gaps(cached);
+            r.connected = Some(r.rsrp_dbm.is_some());
+        }
         if !bad.is_empty() {
             problems.push(format!("values that make no sense: {}", bad.join(", ")));
         }

@@ -2,10 +2,10 @@
 //! the efi-lab web UI serves, tests/fixtures/web/telrad-cpe12300).
 
 use efi_plugin_api::snmprec::AgentData;
-use efi_plugin_api::testing::{load_snmprec, run, run_snmprec};
+use efi_plugin_api::testing::{load_snmprec, run, run_snmprec, Tr069Data};
 use efi_plugin_api::{
-    oid, DeviceRecord, Driver, Fingerprint, HttpResponse, IoReply, IoRequest, SnmpValue, Target,
-    TlsPolicy,
+    oid, DeviceRecord, Driver, Fingerprint, HttpResponse, IoError, IoErrorKind, IoReply, IoRequest,
+    SnmpValue, Target, TlsPolicy,
 };
 use telrad_cpe::TelradDriver;
 
@@ -81,7 +81,15 @@ fn cpe12300_snmp() -> AgentData {
 fn cpe12300(
     page: impl Fn(&str, Vec<u8>) -> Vec<u8>,
 ) -> Result<DeviceRecord, efi_plugin_api::PluginError> {
-    let snmp = cpe12300_snmp();
+    cpe12300_with(Some(&cpe12300_snmp()), &Tr069Data::default(), page)
+}
+
+/// [`cpe12300`] with SNMP optional (`None`: it times out) and a TR-069 cache.
+fn cpe12300_with(
+    snmp: Option<&AgentData>,
+    cached: &Tr069Data,
+    page: impl Fn(&str, Vec<u8>) -> Vec<u8>,
+) -> Result<DeviceRecord, efi_plugin_api::PluginError> {
     let web = concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/../../tests/fixtures/web/telrad-cpe12300"
@@ -105,7 +113,11 @@ fn cpe12300(
                     body,
                 }))
             }
-            other => snmp.answer(other),
+            IoRequest::Tr069 { .. } => cached.answer(req),
+            other => match snmp {
+                Some(snmp) => snmp.answer(other),
+                None => Err(IoError::new(IoErrorKind::Timeout, "no answer")),
+            },
         },
     )
 }
@@ -205,4 +217,234 @@ fn identification() {
         ..Fingerprint::default()
     };
     assert!(d.identify(&by_tac) > 0);
+}
+
+// The TR-069 trees as the ACS holds them (devices.md 3.3 and 3.4), from the host's cache.
+
+fn tr069(file: &str) -> Tr069Data {
+    Tr069Data::load(format!("{}/tests/data/{file}", env!("CARGO_MANIFEST_DIR"))).unwrap()
+}
+
+/// A CPE12000SG poll with SNMP optional (`None`: it times out) and a TR-069 cache.
+fn cpe12000_with(
+    snmp: Option<&AgentData>,
+    cached: &Tr069Data,
+) -> Result<DeviceRecord, efi_plugin_api::PluginError> {
+    run(
+        TelradDriver::default().collect(&Target::new("127.0.0.1".parse().unwrap())),
+        |req| match (req, snmp) {
+            (IoRequest::Tr069 { .. }, _) => cached.answer(req),
+            (IoRequest::Http(h), _) => panic!("a CPE12000SG has no pages to read: {}", h.url),
+            (_, Some(data)) => data.answer(req),
+            (_, None) => Err(IoError::new(IoErrorKind::Timeout, "no answer")),
+        },
+    )
+}
+
+#[test]
+fn a_cpe12000sg_without_snmp_gives_its_record_over_tr069() {
+    let r = cpe12000_with(None, &tr069("cpe12000sg.tr069.json")).unwrap();
+    assert_eq!(
+        r.vendor.as_deref(),
+        Some("Telrad"),
+        "not the OEM's \"Generic\""
+    );
+    assert_eq!(r.model.as_deref(), Some("CPE12000SG"));
+    assert_eq!(r.description.as_deref(), Some("Outdoor CPE CAT12"));
+    assert_eq!(r.firmware.as_deref(), Some("01.02.01.035"));
+    assert_eq!(r.hardware.as_deref(), Some("V00A"));
+    assert_eq!(r.identity.serial.as_deref(), Some("TLR000000001"));
+    assert_eq!(r.identity.imei.as_deref(), Some("357498100000003"));
+    assert_eq!(r.identity.imsi.as_deref(), Some("001010000000103"));
+    assert_eq!(r.uptime_s, Some(745_500), "DeviceInfo.UpTime, in seconds");
+    assert_eq!(
+        (r.rsrp_dbm, r.rsrq_db, r.sinr_db),
+        (Some(-91.0), Some(-10.0), Some(15.0)),
+        "means of the antennas that report; RSRP2/3 say 0"
+    );
+    assert_eq!(r.rssi_dbm, Some(-61.0));
+    assert_eq!(
+        (r.enb_id, r.cell_id, r.eci),
+        (Some(166), Some(42), Some(166 * 256 + 42)),
+        "CellID is the local cell, eNodeBID apart"
+    );
+    assert_eq!(r.pci, Some(451));
+    assert_eq!(r.plmn.as_deref(), Some("00101"));
+    assert_eq!(r.bandwidth_mhz, Some(20.0), "20000 kHz");
+    assert_eq!(r.earfcn, Some(56640));
+    assert_eq!((r.rx_mcs, r.tx_mcs), (Some(22), Some(16)));
+    assert_eq!(r.rx_rate_bps, Some(5_676_000.0), "\"5676.000 kbps\"");
+    assert_eq!(r.tx_rate_bps, Some(4_320.0), "\"4.320 kbps\"");
+    assert_eq!(
+        (r.octets_received, r.octets_sent),
+        (Some(1_499_331_200), Some(88_204_112))
+    );
+    assert_eq!(r.connected, Some(true));
+    let antennas = r
+        .metrics
+        .iter()
+        .filter(|m| m.name == "antenna_rsrp_dbm")
+        .count();
+    assert_eq!(antennas, 2);
+}
+
+#[test]
+fn a_cpe12000sg_uptime_falls_back_to_its_text() {
+    let mut cached = tr069("cpe12000sg.tr069.json");
+    cached.remove("InternetGatewayDevice.DeviceInfo.UpTime");
+    let r = cpe12000_with(None, &cached).unwrap();
+    assert_eq!(r.uptime_s, Some(8 * 86_400 + 14 * 3_600 + 45 * 60));
+}
+
+#[test]
+fn snmp_wins_on_a_cpe12000sg_and_tr069_fills_what_snmp_lacks() {
+    let r = cpe12000_with(Some(&recording()), &tr069("cpe12000sg.tr069.json")).unwrap();
+    assert_eq!(r.cell_id, Some(33), "SNMP's local cell, not the cache's 42");
+    assert_eq!(r.eci, Some(166 * 256 + 33));
+    assert_eq!(
+        r.uptime_s,
+        Some(8 * 86_400 + 14 * 3_600 + 45 * 60),
+        "SNMP's"
+    );
+    assert_eq!(r.rssi_dbm, Some(-61.0), "only TR-069 has RSSI");
+    assert_eq!(r.earfcn, Some(56640), "only TR-069 has the EARFCN");
+    assert_eq!(r.bandwidth_mhz, Some(20.0));
+    assert_eq!(r.plmn.as_deref(), Some("00101"));
+    assert_eq!(
+        r.identity.mac.as_deref(),
+        Some("80:02:9c:11:22:33"),
+        "SNMP's"
+    );
+    let antennas = r
+        .metrics
+        .iter()
+        .filter(|m| m.name == "antenna_rsrp_dbm")
+        .count();
+    assert_eq!(antennas, 2, "the cache's antennas do not double SNMP's");
+}
+
+#[test]
+fn a_telrad_with_neither_snmp_nor_tr069_fails_naming_both() {
+    let e = cpe12000_with(None, &Tr069Data::default()).unwrap_err();
+    assert!(e.message.contains("Telrad scalars: timeout"), "{e}");
+    assert!(e.message.contains("TR-069: the cache holds none"), "{e}");
+}
+
+#[test]
+fn a_cpe12300xg_with_neither_snmp_nor_pages_gives_its_record_over_tr069() {
+    let r = cpe12300_with(None, &tr069("cpe12300xg.tr069.json"), |_, _| {
+        b"<html>500".to_vec()
+    })
+    .unwrap();
+    assert_eq!(r.vendor.as_deref(), Some("Telrad"));
+    assert_eq!(
+        r.model.as_deref(),
+        Some("CPE12300XG"),
+        "ModelName, not ProductClass"
+    );
+    assert_eq!(r.firmware.as_deref(), Some("KT2A_OTE722_TRD_1.0.1.110"));
+    assert_eq!(r.identity.serial.as_deref(), Some("00000000001"));
+    assert_eq!(r.identity.imei.as_deref(), Some("866301030000004"));
+    assert_eq!(r.identity.imsi.as_deref(), Some("313870000000104"));
+    assert_eq!(
+        r.identity.mac.as_deref(),
+        Some("34:ba:9a:00:00:05"),
+        "the LAN MAC, as the web UI gives it"
+    );
+    assert_eq!(r.uptime_s, Some(7200));
+    assert_eq!((r.rsrp_dbm, r.rsrq_db), (Some(-93.0), Some(-10.0)));
+    assert_eq!((r.sinr_db, r.rssi_dbm), (Some(14.0), Some(-67.0)));
+    assert_eq!(
+        (r.eci, r.enb_id, r.cell_id),
+        (Some(0xA617), Some(166), Some(23)),
+        "ECI is 7 hex characters"
+    );
+    assert_eq!(r.pci, Some(101));
+    assert_eq!(r.plmn.as_deref(), Some("313870"));
+    assert_eq!(
+        (r.bandwidth_mhz, r.band),
+        (Some(20.0), Some(48)),
+        "\"20MHz\""
+    );
+    assert_eq!(r.earfcn, Some(56638));
+    assert_eq!((r.rx_mcs, r.tx_mcs), (Some(22), Some(18)));
+    assert_eq!(
+        r.rx_rate_bps,
+        Some(20_352_000.0),
+        "no unit: kbps, as the pages"
+    );
+    assert_eq!(r.tx_rate_bps, Some(36_464_000.0));
+    assert_eq!(
+        r.octets_received,
+        Some(4_294_967_000),
+        "32-bit counter as read"
+    );
+    assert_eq!(
+        (r.octets_sent, r.packets_sent),
+        (Some(120_000_000), Some(900_000))
+    );
+    assert_eq!(r.connected, Some(true), "ServiceStatus Connected");
+    let antennas: Vec<f64> = r
+        .metrics
+        .iter()
+        .filter(|m| m.name == "antenna_rsrp_dbm")
+        .map(|m| m.value)
+        .collect();
+    assert_eq!(antennas, [-92.0, -95.0], "ANTX2/3 say 0.0: unused");
+    assert!(r
+        .metrics
+        .iter()
+        .any(|m| m.name == "tx_power_dbm" && m.value == 21.0));
+}
+
+#[test]
+fn a_cpe12300_without_snmp_is_recognised_by_its_tree_and_its_pages_read() {
+    let r = cpe12300_with(None, &tr069("cpe12300xg.tr069.json"), |_, body| body).unwrap();
+    assert_eq!(r.rsrp_dbm, Some(-93.5), "the live pages win over the cache");
+    assert_eq!(r.pci, Some(101));
+    assert_eq!(r.band, Some(48), "only the cache has the band");
+    assert_eq!(
+        r.model.as_deref(),
+        Some("CPE12300XG"),
+        "the cache's full model"
+    );
+    assert_eq!(
+        r.identity.mac.as_deref(),
+        Some("00:00:5e:00:53:01"),
+        "the page's"
+    );
+}
+
+#[test]
+fn a_cpe12300_all_digit_eci_is_still_hex() {
+    let mut cached = tr069("cpe12300xg.tr069.json");
+    cached.set(
+        "InternetGatewayDevice.WANDevice.1.WANNetConfigInfo.ECI",
+        "0001234",
+    );
+    let r = cpe12300_with(None, &cached, |_, _| Vec::new()).unwrap();
+    assert_eq!(r.eci, Some(0x1234));
+}
+
+#[test]
+fn a_cpe12300_that_lost_service_is_not_connected() {
+    let mut cached = tr069("cpe12300xg.tr069.json");
+    for antenna in 0..4 {
+        cached.set(
+            &format!("InternetGatewayDevice.WANDevice.1.WANNetConfigInfo.ANTX{antenna}.RSRP"),
+            "0.0",
+        );
+    }
+    cached.set(
+        "InternetGatewayDevice.WANDevice.1.WANNetConfigInfo.RSRP",
+        "0",
+    );
+    cached.set(
+        "InternetGatewayDevice.WANDevice.1.WANNetConfigInfo.ServiceStatus",
+        "NoService",
+    );
+    let r = cpe12300_with(None, &cached, |_, _| Vec::new()).unwrap();
+    assert_eq!(r.rsrp_dbm, None, "0 is no reading, not 0 dBm");
+    assert_eq!(r.connected, Some(false));
+    assert!(!r.metrics.iter().any(|m| m.name == "antenna_rsrp_dbm"));
 }
