@@ -498,6 +498,15 @@ pub struct Tr069Config {
     pub connect_timeout_ms: u64,
     /// A connection silent this many milliseconds in both directions is closed.
     pub idle_timeout_ms: u64,
+    /// Once one side (CPE or ACS) has closed, milliseconds the other gets to finish
+    /// before the connection is closed (a CPE that never closes after its ACS did would
+    /// otherwise hold it for `idle_timeout_ms`).
+    pub close_grace_ms: u64,
+    /// Most CPE connections proxied at once. More wait in the listen backlog until one
+    /// ends (the CPE sees a slow connect, then retries as with a busy ACS). Each holds two
+    /// sockets: keep it under half the process's file-descriptor limit (the systemd unit
+    /// sets `LimitNOFILE=65536`).
+    pub max_connections: usize,
     /// Largest CWMP body read (after decompression), in bytes; larger ones are forwarded
     /// unread.
     pub max_body_bytes: usize,
@@ -519,6 +528,8 @@ impl Default for Tr069Config {
             forwarded_header: true,
             connect_timeout_ms: 5000,
             idle_timeout_ms: 300_000,
+            close_grace_ms: 30_000,
+            max_connections: 10_000,
             max_body_bytes: 4 << 20,
             max_age_secs: 3600,
             max_cpes: 200_000,

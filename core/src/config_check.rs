@@ -46,6 +46,12 @@ pub fn problems(config: &Config) -> Vec<Problem> {
             ));
         }
     }
+    if t.max_connections == 0 {
+        out.push(Problem::new(
+            "tr069.max_connections",
+            "must be at least 1 (0 would let no CPE reach its ACS)",
+        ));
+    }
     let p = &config.poller;
     if !(0.0..=0.5).contains(&p.jitter) {
         out.push(Problem::new(
@@ -242,6 +248,8 @@ mod tests {
         );
         assert!(url.contains("line 3"), "located: {url}");
         parse("[tr069]\nlisten = \"127.0.0.1:7547\"\nacs = \"acs.example:7547\"\n").unwrap();
+        let none = parse("[tr069]\nmax_connections = 0\n").unwrap_err();
+        assert!(none.contains("tr069.max_connections"), "{none}");
         parse("[tr069]\nacs = \"[fd00::1]:7547\"\n").unwrap();
     }
 }

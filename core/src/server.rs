@@ -406,6 +406,35 @@ async fn device(State(app): State<Arc<AppState>>, Path(address): Path<String>) -
     }
 }
 
+/// `GET /api/v1/tr069`: every CPE the TR-069 cache holds (fed by the snooping proxy and by
+/// information-only sources such as GenieACS), on this host.
+async fn tr069_cpes(State(app): State<Arc<AppState>>) -> Response {
+    let cache = app.host.runner.engines().tr069();
+    Json(serde_json::json!({
+        "max_age_secs": cache.max_age_secs(),
+        "cpes": cache.summaries(),
+    }))
+    .into_response()
+}
+
+/// `GET /api/v1/tr069/{address}`: what the TR-069 cache holds for the CPE at `address`.
+async fn tr069_cpe(State(app): State<Arc<AppState>>, Path(address): Path<String>) -> Response {
+    let Ok(ip) = address.parse::<std::net::IpAddr>() else {
+        return refuse(
+            StatusCode::BAD_REQUEST,
+            format!("{address:?} is not an IP address"),
+        );
+    };
+    let now = efi_plugin_api::now_unix_ms();
+    match app.host.runner.engines().tr069().detail(ip, now) {
+        Some(d) => Json(d).into_response(),
+        None => refuse(
+            StatusCode::NOT_FOUND,
+            format!("the TR-069 cache of this host holds nothing for {ip}"),
+        ),
+    }
+}
+
 /// `GET /api/v1/plan`: the latest cycle's plan and what became of it.
 async fn last_plan(State(app): State<Arc<AppState>>) -> Response {
     let Some(arbiter) = app.arbiter.as_ref() else {
@@ -595,6 +624,8 @@ pub fn api_router(api: Api) -> Router {
         .route("/api/v1/plans/{id}", get(plan_changes))
         .route("/api/v1/plugins", get(plugins))
         .route("/api/v1/status", get(status))
+        .route("/api/v1/tr069", get(tr069_cpes))
+        .route("/api/v1/tr069/{address}", get(tr069_cpe))
         .route("/api/openapi.json", get(openapi))
         .route("/webhooks/{source}", post(webhook))
         .layer(DefaultBodyLimit::max(limit))

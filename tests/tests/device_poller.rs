@@ -434,6 +434,8 @@ acs = "{acs}"
         "/api/v1/outbox",
         "/api/v1/plans",
         "/api/v1/plans/{id}",
+        "/api/v1/tr069",
+        "/api/v1/tr069/{address}",
     ] {
         assert!(paths.contains_key(path), "{path} not described");
     }
@@ -441,7 +443,13 @@ acs = "{acs}"
         if path.contains("{id}") {
             continue; // a recorded plan's ID is needed: checked below, once there is one
         }
-        let url = format!("{base}{}", path.replace("{address}", "127.10.0.2"));
+        // The TR-069 cache holds only the ODU that informed through the proxy.
+        let address = if path.starts_with("/api/v1/tr069") {
+            "127.10.0.5"
+        } else {
+            "127.10.0.2"
+        };
+        let url = format!("{base}{}", path.replace("{address}", address));
         let r = reqwest::get(&url).await.unwrap();
         // The Sonar poller role is off in this host: its path says so (tests/sonar_poller.rs
         // checks it on).
@@ -464,6 +472,33 @@ acs = "{acs}"
         served.sort();
         assert_eq!(served, described, "a device as served vs as described");
     }
+    // What the ODU told its ACS, as the TR-069 cache holds it.
+    let cpes: Value = reqwest::get(format!("{base}/api/v1/tr069"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(cpes["cpes"][0]["address"], "127.10.0.5", "{cpes:#}");
+    assert_eq!(cpes["cpes"][0]["device_id"]["oui"], "48BF74", "{cpes:#}");
+    let held: Value = reqwest::get(format!("{base}/api/v1/tr069/127.10.0.5"))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let imei = held["parameters"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["path"] == "InternetGatewayDevice.WEB_GUI.Overview.DeviceInfo.IMEI")
+        .unwrap_or_else(|| panic!("{held:#}"));
+    assert_eq!(imei["value"], "867945040000002", "{held:#}");
+    assert_eq!(imei["fresh"], true, "{held:#}");
+    let unknown = reqwest::get(format!("{base}/api/v1/tr069/127.10.0.2"))
+        .await
+        .unwrap();
+    assert_eq!(unknown.status(), 404, "127.10.0.2 answers SNMP, not TR-069");
     let sessions: Value = reqwest::get(format!("{base}/api/v1/sessions"))
         .await
         .unwrap()

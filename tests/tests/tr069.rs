@@ -235,6 +235,105 @@ async fn tls_is_passed_through_unread() {
     assert_eq!(cache.counters.passed_through.load(Ordering::Relaxed), 1);
 }
 
+/// An "ACS" that echoes what each connection sends, and closes a connection that sent
+/// `bye` (after echoing it).
+async fn echo_acs() -> SocketAddr {
+    let upstream = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = upstream.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let (mut s, _) = upstream.accept().await.unwrap();
+            tokio::spawn(async move {
+                let mut buf = [0u8; 1024];
+                loop {
+                    match s.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => {
+                            s.write_all(&buf[..n]).await.unwrap();
+                            if buf[..n].windows(3).any(|w| w == b"bye") {
+                                return;
+                            }
+                        }
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+/// Sends `what` and reads as many bytes back.
+async fn echo(stream: &mut tokio::net::TcpStream, what: &[u8]) -> std::io::Result<Vec<u8>> {
+    let mut got = vec![0u8; what.len()];
+    stream.write_all(what).await?;
+    stream.read_exact(&mut got).await?;
+    Ok(got)
+}
+
+/// Waits (bounded) until the proxy holds `n` open connections.
+async fn open_connections(cache: &Tr069Cache, n: u64) {
+    let wait = async {
+        while cache.counters.open.load(Ordering::Relaxed) != n {
+            tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(10), wait)
+        .await
+        .unwrap_or_else(|_| {
+            panic!(
+                "open connections stayed {}, not {n}",
+                cache.counters.open.load(Ordering::Relaxed)
+            )
+        });
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn connections_over_the_cap_wait_and_one_left_open_after_the_acs_closed_is_closed() {
+    let cache = cache();
+    let config = Tr069Config {
+        max_connections: 1,
+        close_grace_ms: 100,
+        ..proxy_config(echo_acs().await)
+    };
+    let proxy = Proxy::start(&config, cache.clone()).await.unwrap();
+    let mut a = tokio::net::TcpStream::connect(proxy.addr()).await.unwrap();
+    // Bytes that are not HTTP (0x16 starts a TLS record): passed through at once.
+    assert_eq!(echo(&mut a, b"\x16a1").await.unwrap(), b"\x16a1");
+    open_connections(&cache, 1).await;
+
+    // A second CPE connects (the backlog takes it) but is not served while the first is open.
+    let mut b = tokio::net::TcpStream::connect(proxy.addr()).await.unwrap();
+    b.write_all(b"\x16b1").await.unwrap();
+    let mut got = [0u8; 3];
+    let waited = tokio::time::timeout(
+        std::time::Duration::from_millis(300),
+        b.read_exact(&mut got),
+    )
+    .await;
+    assert!(waited.is_err(), "served over the cap: {waited:?}");
+    assert_eq!(cache.counters.connections.load(Ordering::Relaxed), 1);
+    drop(a);
+    tokio::time::timeout(std::time::Duration::from_secs(10), b.read_exact(&mut got))
+        .await
+        .expect("served once the first connection ended")
+        .unwrap();
+    assert_eq!(&got, b"\x16b1");
+    assert_eq!(cache.counters.connections.load(Ordering::Relaxed), 2);
+
+    // The ACS closes; the CPE keeps its end open and silent: the proxy closes the
+    // connection after close_grace_ms, not after idle_timeout_ms (300 s).
+    assert_eq!(echo(&mut b, b"bye").await.unwrap(), b"bye");
+    let mut rest = Vec::new();
+    b.read_to_end(&mut rest).await.unwrap();
+    assert!(rest.is_empty(), "the ACS's close reaches the CPE");
+    open_connections(&cache, 0).await;
+    let metrics = cache.metrics();
+    assert!(
+        metrics.contains("efi_tr069_proxy_open_connections 0"),
+        "{metrics}"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cpe_without_snmp_is_identified_and_polled_from_what_it_told_its_acs() {
     let dir = PluginDir::new();
@@ -344,6 +443,7 @@ async fn the_genieacs_source_fills_the_cache_and_never_decides_ipam() {
         "genieacs",
         "baicells-atom",
         "bec-ridgewave",
+        "telrad-cpe",
         "hello-driver",
     ] {
         dir.install(p);
@@ -358,6 +458,8 @@ timeout_ms = 200
 retries = 0
 [http]
 max_retries = 0
+[drivers.telrad-cpe]
+web_plain_http = true
 [arbiter]
 managed_subnets = ["127.10.0.0/16"]
 [store]
@@ -438,6 +540,40 @@ settings = {{ url = "{acs_url}", page_size = 2 }}
     assert_eq!(
         (bec.record.rsrp_dbm, bec.record.eci),
         (Some(-104.0), Some(0xA621))
+    );
+
+    // The Telrads without SNMP: the CPE12000SG from its WEB_GUI.Status tree; the CPE12300XG
+    // recognised by its WANNetConfigInfo tree, its web UI tried (nothing listens) and its
+    // record taken from the ACS's data.
+    let t12000 = host
+        .poll(&Target::new(ips[3].parse().unwrap()), None)
+        .await
+        .unwrap();
+    assert_eq!(t12000.driver, "telrad-cpe");
+    assert_eq!(t12000.record.model.as_deref(), Some("CPE12000SG"));
+    assert_eq!(
+        (t12000.record.enb_id, t12000.record.cell_id),
+        (Some(166), Some(33))
+    );
+    assert_eq!(t12000.record.tx_rate_bps, None);
+    assert_eq!(t12000.record.rx_rate_bps, Some(4_320.0), "\"4.320 kbps\"");
+    assert_eq!(
+        t12000.record.identity.imsi.as_deref(),
+        Some("001010000000103")
+    );
+    let t12300 = host
+        .poll(&Target::new(ips[4].parse().unwrap()), None)
+        .await
+        .unwrap();
+    assert_eq!(t12300.driver, "telrad-cpe");
+    assert_eq!(t12300.record.model.as_deref(), Some("CPE12300XG"));
+    assert_eq!(
+        (t12300.record.rsrp_dbm, t12300.record.eci),
+        (Some(-93.0), Some(0xA617))
+    );
+    assert_eq!(
+        t12300.record.identity.mac.as_deref(),
+        Some("34:ba:9a:00:00:04")
     );
 
     // GenieACS down: reported, but the EPC's picture stays complete (detaches go on).

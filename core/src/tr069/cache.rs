@@ -55,6 +55,42 @@ pub struct CpeSummary {
     pub params: usize,
 }
 
+/// One parameter as the cache holds it (for the API).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct HeldParameter {
+    /// Full path.
+    pub path: String,
+    /// Value as the CPE (or the ACS) gave it.
+    pub value: String,
+    /// xsd type, when known.
+    pub xsd_type: Option<String>,
+    /// When it was heard, ms since the Unix epoch.
+    pub heard_unix_ms: u64,
+    /// False once older than `max_age_secs`: held, but no longer answered to drivers.
+    pub fresh: bool,
+}
+
+/// A CPE and every parameter held for it (for the API).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct CpeDetail {
+    /// What [`Tr069Cache::summaries`] says of it.
+    #[serde(flatten)]
+    pub summary: CpeSummary,
+    /// Its parameters, in path order.
+    pub parameters: Vec<HeldParameter>,
+}
+
+fn summary(address: IpAddr, c: &Cpe) -> CpeSummary {
+    CpeSummary {
+        address,
+        genieacs_id: c.device_id.as_ref().map(DeviceId::genieacs_id),
+        device_id: c.device_id.clone(),
+        last_events: c.last_events.clone(),
+        last_inform_unix_ms: c.last_inform_ms,
+        params: c.params.len(),
+    }
+}
+
 /// Counters of what fed the cache, for `/metrics`.
 #[derive(Debug, Default)]
 pub struct Counters {
@@ -70,6 +106,8 @@ pub struct Counters {
     pub acs_devices: AtomicU64,
     /// CPE connections proxied.
     pub connections: AtomicU64,
+    /// CPE connections open now.
+    pub open: AtomicU64,
     /// CPE connections that found the ACS unreachable (answered 502).
     pub upstream_failures: AtomicU64,
     /// Connections passed through unread (TLS, or not HTTP).
@@ -265,17 +303,36 @@ impl Tr069Cache {
         let mut out: Vec<CpeSummary> = held
             .by_address
             .iter()
-            .map(|(address, c)| CpeSummary {
-                address: *address,
-                genieacs_id: c.device_id.as_ref().map(DeviceId::genieacs_id),
-                device_id: c.device_id.clone(),
-                last_events: c.last_events.clone(),
-                last_inform_unix_ms: c.last_inform_ms,
-                params: c.params.len(),
-            })
+            .map(|(address, c)| summary(*address, c))
             .collect();
         out.sort_by_key(|s| s.address);
         out
+    }
+
+    /// Everything held for the CPE at `address`, stale values included and marked;
+    /// `None` when the cache has never heard of it.
+    pub fn detail(&self, address: IpAddr, now_ms: u64) -> Option<CpeDetail> {
+        let held = self.cpes.lock().unwrap_or_else(|p| p.into_inner());
+        let c = held.by_address.get(&address)?;
+        Some(CpeDetail {
+            summary: summary(address, c),
+            parameters: c
+                .params
+                .iter()
+                .map(|(path, v)| HeldParameter {
+                    path: path.clone(),
+                    value: v.value.clone(),
+                    xsd_type: v.xsd_type.clone(),
+                    heard_unix_ms: v.heard_ms,
+                    fresh: now_ms.saturating_sub(v.heard_ms) <= self.limits.max_age_ms,
+                })
+                .collect(),
+        })
+    }
+
+    /// How long a value is answered after it was heard, in seconds.
+    pub fn max_age_secs(&self) -> u64 {
+        self.limits.max_age_ms / 1000
     }
 
     /// CPEs held.
@@ -302,6 +359,16 @@ impl Tr069Cache {
             "CPEs in the TR-069 cache (snooped or read from the ACS).",
         );
         m.sample("efi_tr069_cpes", &[], self.len() as f64);
+        m.family(
+            "efi_tr069_proxy_open_connections",
+            "gauge",
+            "CPE connections open through the snooping proxy (at most tr069.max_connections).",
+        );
+        m.sample(
+            "efi_tr069_proxy_open_connections",
+            &[],
+            c.open.load(Ordering::Relaxed) as f64,
+        );
         for (name, help, value) in [
             ("efi_tr069_informs_total", "Informs recorded.", &c.informs),
             (
@@ -460,6 +527,30 @@ mod tests {
             None,
             "a stale identity is not used"
         );
+    }
+
+    #[test]
+    fn the_detail_holds_stale_values_marked_as_such() {
+        let cache = Tr069Cache::new(limits());
+        let a = ip("10.0.0.1");
+        cache.record_inform(a, &inform("1", vec![param("X.A", "1")]), 0);
+        cache.record_values(a, &[param("X.B", "2")], 800);
+        let d = cache.detail(a, 1500).unwrap();
+        assert_eq!(d.summary.address, a);
+        assert_eq!(d.summary.params, 2);
+        let got: Vec<(&str, &str, u64, bool)> = d
+            .parameters
+            .iter()
+            .map(|p| (p.path.as_str(), p.value.as_str(), p.heard_unix_ms, p.fresh))
+            .collect();
+        assert_eq!(got, [("X.A", "1", 0, false), ("X.B", "2", 800, true)]);
+        assert_eq!(cache.detail(ip("10.0.0.2"), 0), None);
+        let json = serde_json::to_value(&d).unwrap();
+        assert_eq!(
+            json["address"], "10.0.0.1",
+            "the summary's fields at the top"
+        );
+        assert_eq!(json["parameters"][1]["fresh"], true);
     }
 
     #[test]

@@ -48,16 +48,38 @@ impl Proxy {
             forwarded_header: config.forwarded_header,
             connect_timeout: Duration::from_millis(config.connect_timeout_ms.max(1)),
             idle_timeout: Duration::from_millis(config.idle_timeout_ms.max(1)),
+            close_grace: Duration::from_millis(config.close_grace_ms),
             max_body_bytes: config.max_body_bytes,
         });
+        let max_connections = config.max_connections.max(1);
+        let slots = Arc::new(tokio::sync::Semaphore::new(max_connections));
         let task = tokio::spawn(async move {
+            let mut warned_full = false;
             loop {
+                // At the cap, accept nothing until a connection ends: the next CPEs wait
+                // in the listen backlog.
+                let slot = match slots.clone().try_acquire_owned() {
+                    Ok(slot) => slot,
+                    Err(_) => {
+                        if !warned_full {
+                            warned_full = true;
+                            tracing::warn!("tr069 proxy: {max_connections} connections open (tr069.max_connections); new CPEs wait until one ends");
+                        }
+                        match slots.clone().acquire_owned().await {
+                            Ok(slot) => slot,
+                            Err(_) => return,
+                        }
+                    }
+                };
                 match listener.accept().await {
                     Ok((stream, peer)) => {
                         let cache = cache.clone();
                         let settings = settings.clone();
                         tokio::spawn(async move {
+                            cache.counters.open.fetch_add(1, Ordering::Relaxed);
                             connection(stream, peer, &settings, &cache).await;
+                            cache.counters.open.fetch_sub(1, Ordering::Relaxed);
+                            drop(slot);
                         });
                     }
                     Err(e) => {
@@ -83,6 +105,7 @@ struct Settings {
     forwarded_header: bool,
     connect_timeout: Duration,
     idle_timeout: Duration,
+    close_grace: Duration,
     max_body_bytes: usize,
 }
 
@@ -109,8 +132,6 @@ async fn connection(cpe: TcpStream, peer: SocketAddr, settings: &Settings, cache
     let (mut acs_read, mut acs_write) = upstream.into_split();
     let ip = peer.ip();
     let idle = settings.idle_timeout;
-    // Requests and responses pair up in order (HTTP/1.1): the n-th request's message is
-    // recorded when the n-th final response is a 2xx, whichever of the two is read first.
     let pairing = std::sync::Mutex::new(Pairing::default());
     let up = async {
         let mut splitter = Splitter::new(
@@ -118,7 +139,6 @@ async fn connection(cpe: TcpStream, peer: SocketAddr, settings: &Settings, cache
             settings.max_body_bytes,
         );
         let mut buf = vec![0u8; 16 * 1024];
-        let mut n_requests = 0u64;
         loop {
             let n = match tokio::time::timeout(idle, cpe_read.read(&mut buf)).await {
                 Ok(Ok(0)) | Ok(Err(_)) | Err(_) => break,
@@ -132,22 +152,13 @@ async fn connection(cpe: TcpStream, peer: SocketAddr, settings: &Settings, cache
                         }
                     }
                     Piece::Request(request) => {
-                        let k = n_requests;
-                        n_requests += 1;
-                        if let Some(message) = read_message(ip, &request, settings, cache) {
-                            let status = {
-                                let mut p = pairing.lock().unwrap_or_else(|e| e.into_inner());
-                                match p.statuses.remove(&k) {
-                                    Some(status) => Some(status),
-                                    None => {
-                                        p.messages.insert(k, message.clone());
-                                        None
-                                    }
-                                }
-                            };
-                            if let Some(status) = status {
-                                record(ip, message, status, cache);
-                            }
+                        let message = read_message(ip, &request, settings, cache);
+                        let paired = pairing
+                            .lock()
+                            .unwrap_or_else(|e| e.into_inner())
+                            .on_request(message);
+                        if let Some((message, status)) = paired {
+                            record(ip, message, status, cache);
                         }
                     }
                     Piece::Response(_) => {}
@@ -169,7 +180,6 @@ async fn connection(cpe: TcpStream, peer: SocketAddr, settings: &Settings, cache
     let down = async {
         let mut splitter = Splitter::responses();
         let mut buf = vec![0u8; 16 * 1024];
-        let mut n_responses = 0u64;
         loop {
             let n = match tokio::time::timeout(idle, acs_read.read(&mut buf)).await {
                 Ok(Ok(0)) | Ok(Err(_)) | Err(_) => break,
@@ -186,26 +196,24 @@ async fn connection(cpe: TcpStream, peer: SocketAddr, settings: &Settings, cache
                 let Piece::Response(status @ 200..) = piece else {
                     continue;
                 };
-                let k = n_responses;
-                n_responses += 1;
-                let message = {
-                    let mut p = pairing.lock().unwrap_or_else(|e| e.into_inner());
-                    match p.messages.remove(&k) {
-                        Some(m) => Some(m),
-                        None => {
-                            p.statuses.insert(k, status);
-                            None
-                        }
-                    }
-                };
-                if let Some(message) = message {
+                let paired = pairing
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .on_response(status);
+                if let Some((message, status)) = paired {
                     record(ip, message, status, cache);
                 }
             }
         }
         let _ = cpe_write.shutdown().await;
     };
-    tokio::join!(up, down);
+    // Once one direction has ended, the other gets `close_grace` to finish.
+    tokio::pin!(up, down);
+    let grace = settings.close_grace;
+    tokio::select! {
+        () = &mut up => { let _ = tokio::time::timeout(grace, down).await; }
+        () = &mut down => { let _ = tokio::time::timeout(grace, up).await; }
+    }
 }
 
 async fn unreachable_acs(
@@ -242,11 +250,52 @@ async fn unreachable_acs(
     let _ = cpe.shutdown().await;
 }
 
-/// Messages read and statuses seen on one connection, by their order, until paired.
+/// Requests and final responses of one connection, paired by their order (HTTP/1.1): the
+/// n-th request's message meets the n-th final response's status, whichever of the two is
+/// read first. Every request takes its turn, also one with nothing worth recording, so
+/// nothing waits for a partner that never comes.
 #[derive(Default)]
 struct Pairing {
-    messages: std::collections::HashMap<u64, CwmpMessage>,
+    requests: u64,
+    responses: u64,
+    /// Requests read before their response (`None`: nothing to record).
+    messages: std::collections::HashMap<u64, Option<CwmpMessage>>,
+    /// Final statuses read before their request was.
     statuses: std::collections::HashMap<u64, u16>,
+}
+
+impl Pairing {
+    /// The next request, read: its message and status, if the status came first.
+    fn on_request(&mut self, message: Option<CwmpMessage>) -> Option<(CwmpMessage, u16)> {
+        let k = self.requests;
+        self.requests += 1;
+        match self.statuses.remove(&k) {
+            Some(status) => message.map(|m| (m, status)),
+            None => {
+                self.messages.insert(k, message);
+                None
+            }
+        }
+    }
+
+    /// The next final response's status: with its request's message, if that came first.
+    fn on_response(&mut self, status: u16) -> Option<(CwmpMessage, u16)> {
+        let k = self.responses;
+        self.responses += 1;
+        match self.messages.remove(&k) {
+            Some(message) => message.map(|m| (m, status)),
+            None => {
+                self.statuses.insert(k, status);
+                None
+            }
+        }
+    }
+
+    /// Requests or statuses still waiting for their partner.
+    #[cfg(test)]
+    fn waiting(&self) -> usize {
+        self.messages.len() + self.statuses.len()
+    }
 }
 
 /// Reads one finished CPE request: the CWMP message worth recording, if any. Unreadable
@@ -304,5 +353,57 @@ fn record(ip: IpAddr, message: CwmpMessage, status: u16, cache: &Tr069Cache) {
             cache.record_values(ip, &params, now);
         }
         _ => {}
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn values(n: &str) -> Option<CwmpMessage> {
+        Some(CwmpMessage::ParameterValues(vec![
+            efi_plugin_api::Tr069Param {
+                path: n.into(),
+                value: "v".into(),
+                xsd_type: None,
+            },
+        ]))
+    }
+
+    fn path(paired: Option<(CwmpMessage, u16)>) -> Option<(String, u16)> {
+        paired.map(|(m, status)| match m {
+            CwmpMessage::ParameterValues(p) => (p[0].path.clone(), status),
+            other => panic!("{other:?}"),
+        })
+    }
+
+    #[test]
+    fn requests_and_responses_pair_in_order_whichever_comes_first() {
+        let mut p = Pairing::default();
+        assert_eq!(path(p.on_request(values("A"))), None);
+        assert_eq!(path(p.on_response(200)), Some(("A".into(), 200)));
+        // The ACS's answer read before the request it answers.
+        assert_eq!(path(p.on_response(401)), None);
+        assert_eq!(path(p.on_request(values("B"))), Some(("B".into(), 401)));
+        // Pipelined: two requests, then their two answers.
+        assert_eq!(path(p.on_request(values("C"))), None);
+        assert_eq!(path(p.on_request(values("D"))), None);
+        assert_eq!(path(p.on_response(204)), Some(("C".into(), 204)));
+        assert_eq!(path(p.on_response(200)), Some(("D".into(), 200)));
+        assert_eq!(p.waiting(), 0);
+    }
+
+    #[test]
+    fn a_request_with_nothing_to_record_still_takes_its_turn() {
+        let mut p = Pairing::default();
+        // The session's empty POST, answered 204: nothing recorded, nothing left waiting.
+        assert_eq!(path(p.on_response(204)), None);
+        assert_eq!(path(p.on_request(None)), None);
+        assert_eq!(path(p.on_request(None)), None);
+        assert_eq!(path(p.on_response(204)), None);
+        assert_eq!(p.waiting(), 0);
+        // The next message pairs with the next answer, not an earlier one.
+        assert_eq!(path(p.on_request(values("E"))), None);
+        assert_eq!(path(p.on_response(200)), Some(("E".into(), 200)));
     }
 }
