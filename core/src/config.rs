@@ -755,6 +755,10 @@ pub struct DemoConfig {
     pub interval_secs: u64,
     /// Devices polled at the same time.
     pub concurrency: usize,
+    /// CPEs without SNMP that report only to their ACS over TR-069 (at 127.10.2.1, ...):
+    /// they inform a simulated ACS through this host's snooping proxy each cycle and are
+    /// polled from the TR-069 cache. 0: none.
+    pub tr069_cpes: u32,
     /// Where the demo serves the dashboard and REST API; a free port is used when this
     /// one is taken.
     pub listen: std::net::SocketAddr,
@@ -766,6 +770,7 @@ impl Default for DemoConfig {
             devices: 6,
             interval_secs: 10,
             concurrency: 64,
+            tr069_cpes: 2,
             listen: std::net::SocketAddr::from(([127, 0, 0, 1], 9630)),
         }
     }

@@ -473,7 +473,7 @@ impl Acs {
         self.server.addr()
     }
 
-    /// Every request received so far.
+    /// Every request received so far (the latest [`KEPT`] at most).
     pub fn received(&self) -> Vec<Received> {
         self.state.received.lock().unwrap().clone()
     }
@@ -486,6 +486,9 @@ impl Acs {
         d
     }
 }
+
+/// Requests, and sessions, the ACS remembers at most.
+pub const KEPT: usize = 10_000;
 
 async fn acs(
     State(state): State<Arc<AcsState>>,
@@ -535,20 +538,27 @@ async fn acs(
     let session = cookie
         .clone()
         .unwrap_or_else(|| format!("{:016x}", rand::random::<u64>()));
-    state.received.lock().unwrap().push(Received {
-        peer,
-        session: session.clone(),
-        headers: headers
-            .iter()
-            .map(|(k, v)| {
-                (
-                    k.as_str().to_owned(),
-                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
-                )
-            })
-            .collect(),
-        body: text.clone(),
-    });
+    {
+        let mut received = state.received.lock().unwrap();
+        if received.len() >= KEPT {
+            // A long-running lab (`efi-poller demo`) keeps the latest half.
+            received.drain(..KEPT / 2);
+        }
+        received.push(Received {
+            peer,
+            session: session.clone(),
+            headers: headers
+                .iter()
+                .map(|(k, v)| {
+                    (
+                        k.as_str().to_owned(),
+                        String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                    )
+                })
+                .collect(),
+            body: text.clone(),
+        });
+    }
     let xml_response = |body: String| {
         let mut r = (
             StatusCode::OK,
@@ -570,6 +580,9 @@ async fn acs(
     if text.trim().is_empty() {
         // The CPE has no more requests: ask for the declared parameters once, then end.
         let mut sessions = state.sessions.lock().unwrap();
+        if sessions.len() >= KEPT {
+            sessions.retain(|id, _| *id == session);
+        }
         let s = sessions.entry(session.clone()).or_default();
         if !s.asked && !state.declare.is_empty() {
             s.asked = true;

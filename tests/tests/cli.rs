@@ -622,6 +622,28 @@ fn demo_identifies_each_cpe_model_with_its_driver() {
         "{}",
         efi_lab::fleet::mixed_kind(4)
     );
+    // The TR-069 lab's CPEs answer no SNMP: identified by what they told their ACS through
+    // the snooping proxy, and polled from it.
+    assert!(
+        stdout.contains("TR-069 lab: 2 CPEs without SNMP"),
+        "{stdout}"
+    );
+    for (address, driver, model) in [
+        ("127.10.2.1", "baicells-atom", "EG7010A"),
+        ("127.10.2.2", "telrad-cpe", "CPE12300XG"),
+    ] {
+        let row = stdout
+            .lines()
+            .find(|l| l.starts_with(&format!("{address} ")))
+            .unwrap_or_else(|| panic!("no row for {address}:\n{stdout}"));
+        let columns: Vec<&str> = row.split_whitespace().collect();
+        assert_eq!(columns[1], driver, "{row}");
+        assert!(columns[2].contains(model), "{row}");
+    }
+    assert!(
+        stdout.contains("cycle 1: 6 polled, 6 ok, 0 failed"),
+        "{stdout}"
+    );
 }
 
 #[test]

@@ -38,6 +38,8 @@ rescan_secs = 0
 api_token_file = {token_file:?}
 [demo]
 devices = 8
+# The TR-069 lab is tested by tests/cli.rs; this page test counts the SNMP fleet.
+tr069_cpes = 0
 interval_secs = 1
 listen = "127.0.0.1:0"
 "#,

@@ -1,4 +1,5 @@
-//! `efi-poller demo`: starts the embedded lab on loopback and polls it with the plugins,
+//! `efi-poller demo`: starts the embedded lab on loopback (SNMP devices, CPEs reporting only
+//! over TR-069, the IPAM lab) and polls it with the plugins,
 //! printing each cycle's records as they come and serving the dashboard and REST API over
 //! them (device state and history in a SQLite store in a temporary directory).
 
@@ -23,6 +24,9 @@ pub struct DemoArgs {
     /// Stop after this many cycles (default: run until Ctrl-C or SIGTERM).
     #[arg(long)]
     pub cycles: Option<u64>,
+    /// CPEs that report only over TR-069 (default: `demo.tr069_cpes`).
+    #[arg(long)]
+    pub tr069_cpes: Option<u32>,
 }
 
 /// Runs the demo.
@@ -30,6 +34,7 @@ pub async fn run(config: Config, args: DemoArgs) -> anyhow::Result<ExitCode> {
     let devices = args.devices.unwrap_or(config.demo.devices).max(1);
     let interval = Duration::from_secs(args.interval.unwrap_or(config.demo.interval_secs).max(1));
     let concurrency = config.demo.concurrency.max(1);
+    let tr069_cpes = args.tr069_cpes.unwrap_or(config.demo.tr069_cpes);
 
     // The lab's agents answer to the configured community, as the operator's CPEs would.
     let agents =
@@ -101,9 +106,16 @@ pub async fn run(config: Config, args: DemoArgs) -> anyhow::Result<ExitCode> {
             host.registry.dir().display()
         );
     }
+    let mut tr069 = match super::demo_tr069::start(&host, tr069_cpes).await? {
+        Ok(lab) => Some(lab),
+        Err(why) => {
+            println!("TR-069 lab skipped: {why}");
+            None
+        }
+    };
     println!("polling every {} s; Ctrl-C stops\n", interval.as_secs());
 
-    let targets: Vec<Target> = agents
+    let mut targets: Vec<Target> = agents
         .iter()
         .map(|a| {
             let mut t = Target::new(a.addr().ip());
@@ -111,6 +123,7 @@ pub async fn run(config: Config, args: DemoArgs) -> anyhow::Result<ExitCode> {
             t
         })
         .collect();
+    targets.extend(tr069.iter().flat_map(|lab| lab.targets()));
 
     let mut cycle = 0u64;
     let mut failed_total = 0usize;
@@ -118,6 +131,11 @@ pub async fn run(config: Config, args: DemoArgs) -> anyhow::Result<ExitCode> {
         cycle += 1;
         if let Some(lab) = ipam.as_mut() {
             for line in lab.step(cycle).await? {
+                println!("{line}");
+            }
+        }
+        if let Some(lab) = tr069.as_mut() {
+            for line in lab.inform().await {
                 println!("{line}");
             }
         }

@@ -3,6 +3,7 @@
 mod arbiter;
 mod demo;
 mod demo_arbiter;
+mod demo_tr069;
 mod plugins;
 mod poll;
 mod record;
