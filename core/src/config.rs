@@ -223,6 +223,10 @@ pub struct PollerConfig {
     pub per_device_requests: usize,
     /// UDP port of the devices' SNMP agents.
     pub snmp_port: u16,
+    /// TCP port of the devices' web UIs. Identification reads the page title (or the
+    /// HTTP Basic realm) there from a device that answers no SNMP and that no ACS has
+    /// heard; drivers' web steps use it unless their settings name another port.
+    pub web_port: u16,
     /// Most seconds one device's poll may take (identification, every request and retry);
     /// past it the poll fails and its slot goes to the next device.
     pub deadline_secs: u64,
@@ -240,6 +244,7 @@ impl Default for PollerConfig {
             concurrency: 64,
             per_device_requests: 4,
             snmp_port: 161,
+            web_port: 80,
             deadline_secs: 60,
             groups: Vec::new(),
         }

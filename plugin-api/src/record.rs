@@ -15,6 +15,11 @@ pub struct Target {
     /// UDP port of the SNMP agent (161 unless the operator says otherwise).
     #[serde(default = "default_snmp_port")]
     pub snmp_port: u16,
+    /// TCP port of the device's web UI (80 unless the operator says otherwise):
+    /// identification reads the page title there when SNMP and TR-069 say nothing, and
+    /// drivers' web steps use it unless their own settings name another.
+    #[serde(default = "default_web_port")]
+    pub web_port: u16,
     /// The model the host believes this is, when known (from identification or config).
     #[serde(default)]
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -31,12 +36,17 @@ fn default_snmp_port() -> u16 {
     161
 }
 
+fn default_web_port() -> u16 {
+    80
+}
+
 impl Target {
     /// A target at `address` with default settings.
     pub fn new(address: IpAddr) -> Self {
         Target {
             address,
             snmp_port: default_snmp_port(),
+            web_port: default_web_port(),
             model: None,
             known: Identity::default(),
             params: BTreeMap::new(),

@@ -364,7 +364,7 @@ async fn record_writes_what_the_sdk_replays_into_the_same_record() {
     );
     assert!(
         said.contains(
-            "recorded 8 exchanges (4 http, 1 snmp_get, 3 snmp_walk) of 127.0.0.1 with driver telrad-cpe"
+            "recorded 9 exchanges (4 http, 1 snmp_get, 3 snmp_walk, 1 tr069) of 127.0.0.1 with driver telrad-cpe"
         ),
         "identified, then every request counted: {said}"
     );

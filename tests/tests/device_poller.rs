@@ -1,6 +1,9 @@
 //! `efi-poller run` polls every address the EPC reports in use with the driver that
-//! recognises it (over SNMP, or from what the CPE told its ACS through the TR-069
-//! snooping proxy), and serves the results at `/api/v1/devices` and on `/metrics`.
+//! recognises it, with no hints, each the way its model needs: over SNMP, from the web
+//! pages of its UI (XML CGI pages, or an HTML page behind HTTP Basic, the model told by its
+//! UI's title), from what the CPE told its ACS through the TR-069 snooping proxy, or from
+//! what the ACS's API (GenieACS) knows of it; an unknown device is reported as such.
+//! It serves the results at `/api/v1/devices`, `/api/v1/tr069` and on `/metrics`.
 
 mod common;
 
@@ -83,6 +86,37 @@ fn device<'a>(devices: &'a Value, ip: &str) -> Option<&'a Value> {
         .find(|d| d["address"].as_str() == Some(ip))
 }
 
+/// A CPE12300XG at 127.10.0.6: an SNMP agent answering its sysDescr (and no 17713.20
+/// tree) on the fleet's port, and its web UI (efi-lab serving the fixture CGI pages over
+/// self-signed HTTPS).
+async fn cpe12300(
+    snmp_port: u16,
+) -> (
+    efi_lab::snmp_agent::SnmpAgent,
+    efi_lab::web_device::WebDevice,
+) {
+    use efi_lab::snmp_agent::{AgentOptions, SnmpAgent};
+    use efi_plugin_api::snmprec::AgentData;
+    use efi_plugin_api::{oid, SnmpValue};
+    let mib2 = AgentData::parse(&efi_lab::fleet::mib2_device(6)).unwrap();
+    let data = AgentData::from_varbinds(mib2.walk(&oid("1.3.6.1")).into_iter().map(|mut v| {
+        if v.oid == oid("1.3.6.1.2.1.1.1.0") {
+            v.value = SnmpValue::OctetString(b"Linux GDM7243 3.10.0-uc0".to_vec());
+        }
+        v
+    }));
+    let ip = device_ip(6);
+    let agent = SnmpAgent::start((ip, snmp_port).into(), data, AgentOptions::default())
+        .await
+        .unwrap();
+    let fixture =
+        std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("fixtures/web/telrad-cpe12300");
+    let web = efi_lab::web_device::WebDevice::start((ip, 0).into(), &fixture)
+        .await
+        .unwrap();
+    (agent, web)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn run_polls_every_address_in_use_and_serves_the_results() {
     efi_lab::init_tls();
@@ -97,9 +131,12 @@ async fn run_polls_every_address_in_use_and_serves_the_results() {
     let raemis = RaemisSim::start("127.0.0.1:0".parse().unwrap(), RaemisOptions::default())
         .await
         .unwrap();
-    // Four CPEs that answer SNMP, a Baicells ODU that speaks only TR-069 (to its ACS,
-    // through efi-poller's proxy), and an attached UE whose CPE answers nothing.
-    for n in [1, 2, 3, 4, 5, 99] {
+    // Four CPEs that answer SNMP (a MIB-II box no vendor driver knows, a RidgeWave 6900,
+    // an Atom OD04, a CPE12000SG), a Baicells ODU that speaks only TR-069 (to its ACS,
+    // through efi-poller's proxy), a CPE12300XG read from its web UI, a Baicells IDU only
+    // GenieACS knows, a RidgeWave 7000 with SNMP off and no ACS (its web UI's title and
+    // device-info page), and an attached UE whose CPE answers nothing.
+    for n in [1, 2, 3, 4, 5, 6, 7, 8, 99] {
         raemis.add_subscriber(Subscriber::new(
             &imsi(n),
             &format!("3500000000{n:05}"),
@@ -111,10 +148,34 @@ async fn run_polls_every_address_in_use_and_serves_the_results() {
             .await
             .unwrap();
     }
+    let (_cpe12300_snmp, cpe12300_web) = cpe12300(snmp_port).await;
+    let fixture = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("fixtures/web/bec-ridgewave-7000");
+    let bec7000 = efi_lab::web_device::WebDevice::start((device_ip(8), 0).into(), &fixture)
+        .await
+        .unwrap();
+    // GenieACS's documents: the IDU at 127.10.0.7, the ODU where it informs from; the
+    // others at addresses no UE holds.
+    let genieacs = efi_lab::genieacs::GenieAcsSim::start(
+        "127.0.0.1:0".parse().unwrap(),
+        efi_lab::genieacs::model_fleet(
+            [
+                "127.10.3.1",
+                "127.10.0.5",
+                "127.10.0.7",
+                "127.10.3.4",
+                "127.10.3.5",
+            ],
+            "2026-11-26T00:00:00.000Z",
+        ),
+    )
+    .await
+    .unwrap();
     let dir = PluginDir::new();
     for p in [
         "raemis",
         "sonar",
+        "genieacs",
         "hello-driver",
         "bec-ridgewave",
         "baicells-atom",
@@ -158,6 +219,7 @@ listen = "{listen}"
 [poller]
 interval_secs = 1
 snmp_port = {snmp_port}
+web_port = {bec_web_port}
 [arbiter]
 managed_subnets = ["127.10.0.0/16"]
 interval_secs = 1
@@ -167,8 +229,25 @@ flush_interval_ms = 100
 [tr069]
 listen = "{cwmp_listen}"
 acs = "{acs}"
-{lab}"#,
+# GenieACS's documents are from 2026-11-26T00:00Z: keep them fresh for the test.
+max_age_secs = 315360000
+[drivers.telrad-cpe]
+web_port = {web_port}
+[drivers.bec-ridgewave]
+web_credentials = "bec-web"
+[credentials.bec-web]
+username = "admin"
+password = "admin"
+{lab}
+[[sources]]
+name = "acs"
+plugin = "genieacs"
+settings = {{ url = "{genieacs}" }}
+"#,
             acs = acs.addr(),
+            web_port = cpe12300_web.addr().port(),
+            bec_web_port = bec7000.addr().port(),
+            genieacs = genieacs.base_url(),
             dir = dir.path(),
             state = dir.path().join("state.db").display(),
             lab = efi_lab::lab_source_and_sink(
@@ -221,10 +300,16 @@ acs = "{acs}"
     }
 
     let api = format!("http://{listen}/api/v1/devices");
-    let devices = wait_for(&api, "six devices polled, the ODU identified", |v| {
-        v.as_array().is_some_and(|a| a.len() == 6)
-            && device(v, "127.10.0.5").is_some_and(|d| d["driver"] == "baicells-atom")
-    })
+    let devices = wait_for(
+        &api,
+        "nine devices polled, the ODU, the IDU and the RidgeWave 7000 identified",
+        |v| {
+            v.as_array().is_some_and(|a| a.len() == 9)
+                && device(v, "127.10.0.8").is_some_and(|d| d["driver"] == "bec-ridgewave")
+                && device(v, "127.10.0.5").is_some_and(|d| d["driver"] == "baicells-atom")
+                && device(v, "127.10.0.7").is_some_and(|d| d["driver"] == "baicells-atom")
+        },
+    )
     .await;
     let odu = device(&devices, "127.10.0.5").unwrap();
     assert!(odu["last_error"].is_null(), "{odu:#}");
@@ -254,6 +339,42 @@ acs = "{acs}"
         // and it is reported as unidentified; every CPE model is recognised.
         assert_eq!(d["unidentified"], n == 1, "{ip}: {d:#}");
     }
+    // The CPE12300XG: recognised by its sysDescr, its radio read from its CGI pages.
+    let t12300 = device(&devices, "127.10.0.6").unwrap();
+    assert_eq!(t12300["driver"], "telrad-cpe", "{t12300:#}");
+    assert!(t12300["last_error"].is_null(), "{t12300:#}");
+    let r = &t12300["record"];
+    assert_eq!(r["model"], "CPE12300", "{t12300:#}");
+    assert_eq!(r["rx_rate_bps"].as_f64(), Some(1_200_000.0), "{t12300:#}");
+    assert_eq!(r["rsrp_dbm"].as_f64(), Some(-93.5), "{t12300:#}");
+    assert!(cpe12300_web.requests() >= 4, "its four pages were read");
+    // The IDU: nothing but GenieACS knows it; identified by its OUI, polled from the
+    // ACS's document (bandwidth in kHz there).
+    let idu = device(&devices, "127.10.0.7").unwrap();
+    assert!(idu["last_error"].is_null(), "{idu:#}");
+    assert_eq!(idu["unidentified"], false, "{idu:#}");
+    assert_eq!(
+        idu["record"]["bandwidth_mhz"].as_f64(),
+        Some(20.0),
+        "{idu:#}"
+    );
+    assert_eq!(
+        idu["record"]["identity"]["serial"], "1203000AQ0000000002",
+        "{idu:#}"
+    );
+    // The RidgeWave 7000: recognised by its web UI's title, its MAC from the device-info
+    // page behind HTTP Basic (the credential set the driver's settings name).
+    let r7000 = device(&devices, "127.10.0.8").unwrap();
+    assert!(r7000["last_error"].is_null(), "{r7000:#}");
+    assert_eq!(r7000["unidentified"], false, "{r7000:#}");
+    assert_eq!(
+        r7000["record"]["identity"]["mac"], "60:03:47:00:00:01",
+        "{r7000:#}"
+    );
+    assert!(
+        bec7000.requests() >= 2,
+        "its front page (identification) and its device-info page"
+    );
     let bec = device(&devices, "127.10.0.2").unwrap();
     let rsrp = bec["record"]["rsrp_dbm"]
         .as_f64()
@@ -383,7 +504,11 @@ acs = "{acs}"
             .is_some_and(|n| n >= 1.0),
         "{text}"
     );
-    assert_eq!(sample(&metrics, "efi_tr069_cpes", &[]), Some(1.0), "{text}");
+    assert_eq!(
+        sample(&metrics, "efi_tr069_cpes", &[]),
+        Some(5.0),
+        "the ODU (proxy and ACS) and GenieACS's four others: {text}"
+    );
     assert_eq!(
         sample(&metrics, "efi_tr069_informs_total", &[]),
         Some(1.0),
@@ -402,11 +527,11 @@ acs = "{acs}"
     // The scheduler has every address in use on its schedule and has polled each.
     assert_eq!(
         sample(&metrics, "efi_poll_devices_scheduled", &[]),
-        Some(6.0),
+        Some(9.0),
         "{text}"
     );
     assert!(
-        sample(&metrics, "efi_poll_started_total", &[]).is_some_and(|n| n >= 6.0),
+        sample(&metrics, "efi_poll_started_total", &[]).is_some_and(|n| n >= 9.0),
         "{text}"
     );
     assert!(
@@ -520,6 +645,9 @@ acs = "{acs}"
             "127.10.0.3",
             "127.10.0.4",
             "127.10.0.5",
+            "127.10.0.6",
+            "127.10.0.7",
+            "127.10.0.8",
             "127.10.0.99"
         ]
     );

@@ -302,14 +302,15 @@ impl Arbiter {
     }
 
     /// The devices to poll: one target per address in use in the live picture, carrying
-    /// the identifiers the EPC knows, on the given SNMP port.
-    pub fn targets_in_use(&self, snmp_port: u16) -> Vec<Target> {
+    /// the identifiers the EPC knows, on the given SNMP and web ports.
+    pub fn targets_in_use(&self, snmp_port: u16, web_port: u16) -> Vec<Target> {
         let (sessions, _) = self.live_sessions();
         let mut targets: std::collections::BTreeMap<IpAddr, Target> = Default::default();
         for s in sessions.into_iter().filter(|s| s.connected) {
             let Some(ip) = s.ip else { continue };
             let mut t = Target::new(ip);
             t.snmp_port = snmp_port;
+            t.web_port = web_port;
             t.known = s.identity;
             targets.insert(ip, t);
         }

@@ -346,7 +346,7 @@ async fn run_until_reload(
                 }
                 if let Some(c) = &cluster {
                     if let Err(e) = c
-                        .publish_targets(&arbiter.targets_in_use(poller.snmp_port))
+                        .publish_targets(&arbiter.targets_in_use(poller.snmp_port, poller.web_port))
                         .await
                     {
                         tracing::warn!("cluster: the addresses in use were not published: {e}");
@@ -363,7 +363,7 @@ async fn run_until_reload(
             // Devices restored from the store that are no longer in use are forgotten now,
             // not kept as stale rows.
             let in_use: std::collections::HashSet<_> = arbiter
-                .targets_in_use(poller.snmp_port)
+                .targets_in_use(poller.snmp_port, poller.web_port)
                 .into_iter()
                 .map(|t| t.address)
                 .collect();
@@ -493,10 +493,10 @@ async fn poll_devices(
     let targets = {
         let arbiter = arbiter.clone();
         let cluster = cluster.clone();
-        let port = poller.snmp_port;
+        let (snmp_port, web_port) = (poller.snmp_port, poller.web_port);
         move || match &cluster {
             Some(c) => c.my_targets(),
-            None => arbiter.targets_in_use(port),
+            None => arbiter.targets_in_use(snmp_port, web_port),
         }
     };
     let forget = {

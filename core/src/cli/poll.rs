@@ -15,6 +15,10 @@ pub struct DeviceArgs {
     /// SNMP port.
     #[arg(long, default_value_t = 161)]
     pub port: u16,
+    /// Port of the device's web UI (identification reads its title there when SNMP and
+    /// TR-069 say nothing; web steps of drivers use it).
+    #[arg(long, default_value_t = 80)]
+    pub web_port: u16,
     /// Use this driver instead of identifying the device.
     #[arg(long)]
     pub driver: Option<String>,
@@ -25,6 +29,7 @@ impl DeviceArgs {
     pub fn target(&self) -> Target {
         let mut target = Target::new(self.address);
         target.snmp_port = self.port;
+        target.web_port = self.web_port;
         target
     }
 }

@@ -3,14 +3,18 @@
 //! Collects the enterprise 17453 scalars (signal, cell, IMEI, IMSI, bandwidth, EARFCN, MCS)
 //! with MIB-II (system group; the MAC of `eth0` from the ifTable) over SNMP, and asks in the
 //! same step for the `X_BEC_COM_ModuleA` TR-069 tree from the host's cache (devices.md 3.1),
-//! which fills what SNMP lacks and stands in when SNMP is off. Quirks normalised: the
+//! which fills what SNMP lacks and stands in when SNMP is off. When neither gives the MAC
+//! (a unit with SNMP off and no ACS), a second step reads it from the web UI's device-info
+//! page ([`web`]). Quirks normalised: the
 //! combined `RSRP:<v> RSRQ:<v> SINR:<v>` string, bandwidth text after the last `:`, `\r`
 //! after the IMEI, a hex TR-069 CellID without leading zeros, and "no value" sentinels.
 
 use efi_plugin_api::normalise::{bandwidth_mhz, digits, eci, mac_text, number, text, text_str};
 use efi_plugin_api::prelude::*;
-use efi_plugin_api::{format_mac, now_unix_ms};
+use efi_plugin_api::{format_mac, now_unix_ms, IoError, IoErrorKind};
 use std::collections::BTreeMap;
+
+pub mod web;
 
 const SYS_DESCR: &str = "1.3.6.1.2.1.1.1.0";
 const SYS_OBJECT_ID: &str = "1.3.6.1.2.1.1.2.0";
@@ -68,13 +72,19 @@ impl Plugin for BecPlugin {
         Ok(BecPlugin)
     }
 
-    fn new_driver(&self, _config: &PluginConfig) -> Result<Box<dyn Driver>, PluginError> {
-        Ok(Box::new(BecDriver))
+    fn new_driver(&self, config: &PluginConfig) -> Result<Box<dyn Driver>, PluginError> {
+        Ok(Box::new(BecDriver {
+            settings: config.parse()?,
+        }))
     }
 }
 
 /// The driver.
-pub struct BecDriver;
+#[derive(Debug, Default)]
+pub struct BecDriver {
+    /// Settings from `[drivers.bec-ridgewave]`.
+    pub settings: web::BecSettings,
+}
 
 /// The model a sysDescr names ("6500", "6900", "7000" followed by "4G/LTE"), per the
 /// identification pattern of devices.md section 1.
@@ -117,15 +127,32 @@ impl Driver for BecDriver {
         if fp.imei_tac_in(&["86991004"]) {
             score = score.max(60);
         }
+        // The web UI's title ("BEC RidgeWave 7000 Outdoor LTE Router") or Basic realm.
+        if fp
+            .http_title
+            .as_deref()
+            .is_some_and(|t| t.to_lowercase().contains("ridgewave"))
+        {
+            score = score.max(80);
+        }
         score
     }
 
-    fn collect(&self, _target: &Target) -> BoxTask<DeviceRecord> {
-        Box::new(Collect)
+    fn collect(&self, target: &Target) -> BoxTask<DeviceRecord> {
+        Box::new(Collect {
+            target: target.clone(),
+            settings: self.settings.clone(),
+            first: None,
+        })
     }
 }
 
-struct Collect;
+struct Collect {
+    target: Target,
+    settings: web::BecSettings,
+    /// What SNMP and TR-069 gave, held while the web page is read.
+    first: Option<Result<DeviceRecord, String>>,
+}
 
 impl Task for Collect {
     type Output = DeviceRecord;
@@ -149,6 +176,57 @@ impl Task for Collect {
     }
 
     fn resume(&mut self, responses: Vec<IoResponse>) -> Step<DeviceRecord> {
+        if let Some(first) = self.first.take() {
+            let page = responses
+                .into_iter()
+                .next()
+                .unwrap_or_else(|| Err(IoError::new(IoErrorKind::Other, "no answer")));
+            return with_web_page(first, web::read(page), &self.target);
+        }
+        match first_record(responses) {
+            Ok(r) if r.identity.mac.is_some() => Step::Done(r),
+            // No MAC from SNMP or TR-069 (or neither answered): the web UI has it.
+            first => {
+                self.first = Some(first);
+                Step::Requests(vec![web::request(&self.target, &self.settings)])
+            }
+        }
+    }
+}
+
+/// The record once the web page is read: it fills the MAC (and firmware) of the first
+/// step's record, or stands in for it.
+fn with_web_page(
+    first: Result<DeviceRecord, String>,
+    page: Result<web::DeviceInfo, String>,
+    target: &Target,
+) -> Step<DeviceRecord> {
+    match (first, page) {
+        (Ok(mut r), Ok(info)) => {
+            r.identity.mac = r.identity.mac.or(info.mac);
+            r.firmware = r.firmware.or(info.firmware);
+            Step::Done(r)
+        }
+        (Ok(r), Err(why)) => {
+            efi_plugin_api::tracing::debug!(device = %target.address, "no MAC from the web UI either: {why}");
+            Step::Done(r)
+        }
+        (Err(_), Ok(info)) => {
+            let mut r = DeviceRecord {
+                vendor: Some("BEC".into()),
+                firmware: info.firmware,
+                ..DeviceRecord::default()
+            };
+            r.identity.mac = info.mac;
+            Step::Done(r)
+        }
+        (Err(first), Err(why)) => Step::Failed(PluginError::io(format!("{first}; web: {why}"))),
+    }
+}
+
+/// The record from SNMP, filled from (or replaced by) the TR-069 cache's.
+fn first_record(responses: Vec<IoResponse>) -> Result<DeviceRecord, String> {
+    {
         let mut it = responses.into_iter();
         let (scalars, table, tr069) = (it.next(), it.next(), it.next());
         let from_tr069 = match tr069 {
@@ -167,8 +245,8 @@ impl Task for Collect {
                     _ => "BEC scalars: no SNMP answer".to_owned(),
                 };
                 return match from_tr069 {
-                    Ok(r) => Step::Done(r),
-                    Err(tr069) => Step::Failed(PluginError::io(format!("{snmp}; {tr069}"))),
+                    Ok(r) => Ok(r),
+                    Err(tr069) => Err(format!("{snmp}; {tr069}")),
                 };
             }
         };
@@ -244,7 +322,7 @@ impl Task for Collect {
             r.fill_gaps(cached);
             r.connected = Some(r.rsrp_dbm.is_some());
         }
-        Step::Done(r)
+        Ok(r)
     }
 }
 

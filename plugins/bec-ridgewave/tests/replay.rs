@@ -15,7 +15,7 @@ fn recording() -> AgentData {
 
 fn collect(data: &AgentData) -> efi_plugin_api::DeviceRecord {
     run_snmprec(
-        BecDriver.collect(&Target::new("127.0.0.1".parse().unwrap())),
+        BecDriver::default().collect(&Target::new("127.0.0.1".parse().unwrap())),
         data,
     )
     .unwrap()
@@ -81,7 +81,7 @@ fn no_signal_and_sentinels_are_absent_not_zero() {
 
 #[test]
 fn identifies_ridgewaves_and_nothing_else() {
-    let d = BecDriver;
+    let d = BecDriver::default();
     let fp = |descr: &str| Fingerprint {
         sys_descr: Some(descr.into()),
         ..Fingerprint::default()
@@ -104,6 +104,19 @@ fn identifies_ridgewaves_and_nothing_else() {
         ..Fingerprint::default()
     };
     assert!(d.identify(&by_oid) >= 80);
+    // A unit with SNMP off and no ACS: its web UI's title, or its Basic realm.
+    for title in ["BEC RidgeWave 7000 Outdoor LTE Router", "RidgeWave 7000"] {
+        let by_title = Fingerprint {
+            http_title: Some(title.into()),
+            ..Fingerprint::default()
+        };
+        assert!(d.identify(&by_title) >= 80, "{title}");
+    }
+    let other = Fingerprint {
+        http_title: Some("Baicells Outdoor CPE".into()),
+        ..Fingerprint::default()
+    };
+    assert_eq!(d.identify(&other), 0);
 }
 
 // The 6900's TR-069 tree as its ACS holds it (devices.md 3.1), from the host's cache.
@@ -122,7 +135,7 @@ fn collect_with(
 ) -> Result<efi_plugin_api::DeviceRecord, efi_plugin_api::PluginError> {
     use efi_plugin_api::{IoError, IoErrorKind, IoRequest};
     efi_plugin_api::testing::run(
-        BecDriver.collect(&Target::new("127.0.0.1".parse().unwrap())),
+        BecDriver::default().collect(&Target::new("127.0.0.1".parse().unwrap())),
         |req| match (req, snmp) {
             (IoRequest::Tr069 { .. }, _) => cached.answer(req),
             (_, Some(data)) => data.answer(req),
@@ -188,8 +201,125 @@ fn snmp_wins_and_tr069_fills_what_snmp_lacks() {
 }
 
 #[test]
-fn neither_snmp_nor_tr069_fails_naming_both() {
+fn neither_snmp_nor_tr069_nor_the_web_ui_fails_naming_all_three() {
     let e = collect_with(None, &efi_plugin_api::testing::Tr069Data::default()).unwrap_err();
     assert!(e.message.contains("BEC scalars: timeout"), "{e}");
     assert!(e.message.contains("TR-069: the cache holds none"), "{e}");
+    assert!(
+        e.message
+            .contains("web: /cgi-bin/status_deviceinfo.asp: timeout"),
+        "{e}"
+    );
+}
+
+// The web UI's device-info page (tests/fixtures/web/bec-ridgewave-7000, the page
+// efi-lab's simulated UI serves), for a unit that gives no MAC otherwise.
+
+fn device_info_page() -> Vec<u8> {
+    std::fs::read(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../tests/fixtures/web/bec-ridgewave-7000/cgi-bin/status_deviceinfo.asp"
+    ))
+    .unwrap()
+}
+
+/// A poll where SNMP answers from `snmp` (or times out), the cache holds nothing, and the
+/// web UI answers `page` (with the HTTP requests seen).
+fn collect_with_web(
+    snmp: Option<&AgentData>,
+    page: impl Fn() -> efi_plugin_api::IoResponse,
+) -> (
+    Result<efi_plugin_api::DeviceRecord, efi_plugin_api::PluginError>,
+    Vec<efi_plugin_api::HttpRequest>,
+) {
+    use efi_plugin_api::{IoError, IoErrorKind, IoRequest};
+    let driver = BecDriver {
+        settings: bec_ridgewave::web::BecSettings {
+            web_credentials: Some("bec-web".into()),
+            ..Default::default()
+        },
+    };
+    let mut target = Target::new("127.0.0.1".parse().unwrap());
+    target.web_port = 8081;
+    let seen = std::cell::RefCell::new(Vec::new());
+    let r = efi_plugin_api::testing::run(driver.collect(&target), |req| match (req, snmp) {
+        (IoRequest::Http(h), _) => {
+            seen.borrow_mut().push(h.clone());
+            page()
+        }
+        (IoRequest::Tr069 { .. }, _) => efi_plugin_api::testing::Tr069Data::default().answer(req),
+        (_, Some(data)) => data.answer(req),
+        (_, None) => Err(IoError::new(IoErrorKind::Timeout, "no answer")),
+    });
+    (r, seen.into_inner())
+}
+
+fn ok_page(body: Vec<u8>) -> efi_plugin_api::IoResponse {
+    Ok(efi_plugin_api::IoReply::Http(
+        efi_plugin_api::HttpResponse {
+            status: 200,
+            headers: vec![("content-type".into(), "text/html".into())],
+            body,
+        },
+    ))
+}
+
+#[test]
+fn a_ridgewave_with_neither_snmp_nor_tr069_gives_its_mac_from_the_web_ui() {
+    let (r, seen) = collect_with_web(None, || ok_page(device_info_page()));
+    let r = r.unwrap();
+    assert_eq!(r.vendor.as_deref(), Some("BEC"));
+    assert_eq!(r.identity.mac.as_deref(), Some("60:03:47:00:00:01"));
+    assert_eq!(r.firmware.as_deref(), Some("2.1.4"));
+    assert_eq!(seen.len(), 1);
+    assert_eq!(
+        seen[0].url, "http://127.0.0.1:8081/cgi-bin/status_deviceinfo.asp",
+        "the target's web port"
+    );
+    assert_eq!(seen[0].credentials.as_deref(), Some("bec-web"));
+}
+
+#[test]
+fn the_web_ui_fills_the_mac_snmp_lacks_and_is_not_asked_when_snmp_has_it() {
+    let (r, seen) = collect_with_web(Some(&recording()), || ok_page(device_info_page()));
+    assert!(seen.is_empty(), "SNMP gave the MAC: {seen:?}");
+    assert_eq!(
+        r.unwrap().identity.mac.as_deref(),
+        Some("60:03:47:a1:b2:c3")
+    );
+
+    let without_if_table = AgentData::from_varbinds(
+        recording()
+            .walk(&oid("1.3.6.1"))
+            .into_iter()
+            .filter(|v| !v.oid.to_string().starts_with("1.3.6.1.2.1.2.2.1")),
+    );
+    let (r, seen) = collect_with_web(Some(&without_if_table), || ok_page(device_info_page()));
+    let r = r.unwrap();
+    assert_eq!(seen.len(), 1);
+    assert_eq!(
+        r.identity.mac.as_deref(),
+        Some("60:03:47:00:00:01"),
+        "the page's"
+    );
+    assert_eq!(r.rsrp_dbm, Some(-104.0), "SNMP's radio kept");
+    assert_eq!(r.firmware.as_deref(), Some("2.1.4"));
+}
+
+#[test]
+fn a_broken_device_info_page_is_a_named_error_and_snmp_data_is_kept() {
+    let garbage = || ok_page(b"<html><body><table><tr><td>MAC Address</td><td>n/a".to_vec());
+    let (r, _) = collect_with_web(None, garbage);
+    let e = r.unwrap_err();
+    assert!(e.message.contains("\"n/a\", not a MAC"), "{e}");
+    let without_if_table = AgentData::from_varbinds(
+        recording()
+            .walk(&oid("1.3.6.1"))
+            .into_iter()
+            .filter(|v| !v.oid.to_string().starts_with("1.3.6.1.2.1.2.2.1")),
+    );
+    let (r, _) = collect_with_web(Some(&without_if_table), garbage);
+    let r = r.unwrap();
+    assert_eq!(r.identity.mac, None);
+    assert_eq!(r.rsrp_dbm, Some(-104.0), "what SNMP gave stands");
 }
