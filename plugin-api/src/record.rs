@@ -284,9 +284,26 @@ pub struct DeviceRecord {
 
 impl DeviceRecord {
     /// Fills every field this record lacks from `other` (a second way into the same device:
-    /// SNMP first, TR-069 for the rest, say). Interfaces are taken when this record has
-    /// none; metrics are added unless one with the same name and labels is already here.
+    /// SNMP first, TR-069 for the rest, say). Related fields come from one source, never
+    /// two that may disagree: the cell identity (`eci`, `enb_id`, `cell_id`) is taken whole
+    /// when this record has none of it, and its missing parts only when `other` agrees with
+    /// the parts here; `uptime_s` and `last_boot_unix_s` are taken together. Interfaces are
+    /// taken when this record has none; metrics are added unless one with the same name and
+    /// labels is already here.
     pub fn fill_gaps(&mut self, other: DeviceRecord) {
+        if self.eci.is_none() && self.enb_id.is_none() && self.cell_id.is_none() {
+            (self.eci, self.enb_id, self.cell_id) = (other.eci, other.enb_id, other.cell_id);
+        } else if self.eci.is_none()
+            && self.enb_id.is_none_or(|e| other.enb_id == Some(e))
+            && self.cell_id.is_none_or(|c| other.cell_id == Some(c))
+        {
+            self.eci = other.eci;
+            self.enb_id = self.enb_id.or(other.enb_id);
+            self.cell_id = self.cell_id.or(other.cell_id);
+        }
+        if self.uptime_s.is_none() && self.last_boot_unix_s.is_none() {
+            (self.uptime_s, self.last_boot_unix_s) = (other.uptime_s, other.last_boot_unix_s);
+        }
         macro_rules! fill {
             ($($field:ident),*) => { $( if self.$field.is_none() { self.$field = other.$field; } )* };
         }
@@ -297,9 +314,6 @@ impl DeviceRecord {
             hardware,
             hostname,
             description,
-            eci,
-            enb_id,
-            cell_id,
             plmn,
             band,
             earfcn,
@@ -314,8 +328,6 @@ impl DeviceRecord {
             connected,
             rx_rate_bps,
             tx_rate_bps,
-            uptime_s,
-            last_boot_unix_s,
             packets_sent,
             packets_failed,
             octets_sent,
@@ -436,6 +448,48 @@ mod tests {
         assert_eq!(
             snmp.metrics,
             [metric("tx_power_dbm", 20.0), metric("temperature_c", 40.0)]
+        );
+    }
+
+    #[test]
+    fn fill_gaps_never_assembles_a_cell_or_a_boot_time_from_two_sources() {
+        let cell = |eci: Option<u32>, enb: Option<u32>, cell: Option<u32>| DeviceRecord {
+            eci,
+            enb_id: enb,
+            cell_id: cell,
+            ..DeviceRecord::default()
+        };
+        let parts = |r: &DeviceRecord| (r.eci, r.enb_id, r.cell_id);
+        let tr069 = cell(Some(166 * 256 + 42), Some(166), Some(42));
+        // Nothing here: all of it from the other way in.
+        let mut r = DeviceRecord::default();
+        r.fill_gaps(tr069.clone());
+        assert_eq!(parts(&r), (Some(42538), Some(166), Some(42)));
+        // The eNB here, the cell missing, the other agrees on the eNB: completed.
+        let mut r = cell(None, Some(166), None);
+        r.fill_gaps(tr069.clone());
+        assert_eq!(parts(&r), (Some(42538), Some(166), Some(42)));
+        // The other says another cell: nothing of it is taken.
+        let mut r = cell(None, Some(166), Some(33));
+        r.fill_gaps(tr069.clone());
+        assert_eq!(parts(&r), (None, Some(166), Some(33)));
+        let mut r = cell(None, Some(170), None);
+        r.fill_gaps(tr069);
+        assert_eq!(parts(&r), (None, Some(170), None));
+
+        let boot = |up: Option<u64>, at: Option<i64>| DeviceRecord {
+            uptime_s: up,
+            last_boot_unix_s: at,
+            ..DeviceRecord::default()
+        };
+        let mut r = boot(Some(60), None);
+        r.fill_gaps(boot(Some(86_400), Some(1_700_000_000)));
+        assert_eq!((r.uptime_s, r.last_boot_unix_s), (Some(60), None));
+        let mut r = boot(None, None);
+        r.fill_gaps(boot(Some(86_400), Some(1_700_000_000)));
+        assert_eq!(
+            (r.uptime_s, r.last_boot_unix_s),
+            (Some(86_400), Some(1_700_000_000))
         );
     }
 
