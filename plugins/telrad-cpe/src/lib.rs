@@ -281,15 +281,7 @@ impl Task for Collect {
         r.rsrp_dbm = average(&walks[0]);
         r.rsrq_db = average(&walks[1]);
         r.sinr_db = average(&walks[2]);
-        for (antenna, v) in walks[0].iter().enumerate() {
-            if *v != 0.0 {
-                r.metrics.push(Metric {
-                    name: "antenna_rsrp_dbm".into(),
-                    labels: vec![("antenna".into(), antenna.to_string())],
-                    value: *v,
-                });
-            }
-        }
+        push_antenna_rsrp(&mut r, &walks[0]);
         r.tx_rate_bps = get(&[2, 11, 0]).and_then(|t| kbps_to_bps(&t));
         r.rx_rate_bps = get(&[2, 14, 0]).and_then(|t| kbps_to_bps(&t));
         r.pci = get(&[2, 18, 0])
@@ -335,6 +327,20 @@ impl Collect {
         self.web = Some(phase);
         self.cached = cached;
         Step::Requests(requests)
+    }
+}
+
+/// One `antenna_rsrp_dbm` metric per antenna that reports (0 means unused), labelled by its
+/// position in `rsrp`; shared by the SNMP, web and TR-069 ways in.
+pub(crate) fn push_antenna_rsrp(r: &mut DeviceRecord, rsrp: &[f64]) {
+    for (antenna, v) in rsrp.iter().enumerate() {
+        if *v != 0.0 {
+            r.metrics.push(Metric {
+                name: "antenna_rsrp_dbm".into(),
+                labels: vec![("antenna".into(), antenna.to_string())],
+                value: *v,
+            });
+        }
     }
 }
 

@@ -159,7 +159,7 @@ fn cpe12000(c: &Cached<'_>, r: &mut DeviceRecord) {
     r.rsrq_db = average_nonzero(&antennas("RSRQ"));
     r.sinr_db = average_nonzero(&antennas("SINR"));
     r.rssi_dbm = sys_num("RSSI");
-    push_antennas(r, &rsrp);
+    crate::push_antenna_rsrp(r, &rsrp);
     r.bandwidth_mhz = sys("Bandwidth").as_deref().and_then(bandwidth_mhz);
     r.earfcn = sys_num("DL_Earfcn").and_then(|n| u32::try_from(n as i64).ok());
     r.rx_mcs = sys_num("DL_MCS_CW0").and_then(|n| u8::try_from(n as i64).ok());
@@ -219,7 +219,7 @@ fn cpe12300(c: &Cached<'_>, r: &mut DeviceRecord) {
     r.rssi_dbm = num("RSSI")
         .filter(|v| *v != 0.0)
         .or(average_nonzero(&antennas("RSSI")));
-    push_antennas(r, &rsrp);
+    crate::push_antenna_rsrp(r, &rsrp);
     r.bandwidth_mhz = info("Bandwidth").as_deref().and_then(bandwidth_mhz);
     r.earfcn = num("Earfcn").and_then(|n| u32::try_from(n as i64).ok());
     r.band = num("ConnectedBand").and_then(|n| u16::try_from(n as i64).ok());
@@ -258,17 +258,4 @@ pub fn eci_from_parts(enb: u32, local_cell: u32) -> Option<u32> {
     (local_cell < 256)
         .then(|| enb.checked_mul(256)?.checked_add(local_cell))
         .flatten()
-}
-
-/// One `antenna_rsrp_dbm` metric per antenna that reports (0 means unused).
-fn push_antennas(r: &mut DeviceRecord, rsrp: &[f64]) {
-    for (antenna, v) in rsrp.iter().enumerate() {
-        if *v != 0.0 {
-            r.metrics.push(Metric {
-                name: "antenna_rsrp_dbm".into(),
-                labels: vec![("antenna".into(), antenna.to_string())],
-                value: *v,
-            });
-        }
-    }
 }

@@ -214,15 +214,7 @@ impl WebPhase {
         let rsrq = per_antenna("RSRQ", &mut bad);
         r.rsrp_dbm = average_nonzero(&rsrp);
         r.rsrq_db = average_nonzero(&rsrq);
-        for (antenna, v) in rsrp.iter().enumerate() {
-            if *v != 0.0 {
-                r.metrics.push(Metric {
-                    name: "antenna_rsrp_dbm".into(),
-                    labels: vec![("antenna".into(), antenna.to_string())],
-                    value: *v,
-                });
-            }
-        }
+        crate::push_antenna_rsrp(&mut r, &rsrp);
         r.earfcn = radio
             .get("EARFCN")
             .and_then(|s| number(s))
