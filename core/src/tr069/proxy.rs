@@ -54,15 +54,16 @@ impl Proxy {
         let max_connections = config.max_connections.max(1);
         let slots = Arc::new(tokio::sync::Semaphore::new(max_connections));
         let task = tokio::spawn(async move {
-            let mut warned_full = false;
+            // Saturation is logged at most once a minute, however long it lasts.
+            let mut warned_full: Option<std::time::Instant> = None;
             loop {
                 // At the cap, accept nothing until a connection ends: the next CPEs wait
                 // in the listen backlog.
                 let slot = match slots.clone().try_acquire_owned() {
                     Ok(slot) => slot,
                     Err(_) => {
-                        if !warned_full {
-                            warned_full = true;
+                        if warned_full.is_none_or(|at| at.elapsed() >= Duration::from_secs(60)) {
+                            warned_full = Some(std::time::Instant::now());
                             tracing::warn!("tr069 proxy: {max_connections} connections open (tr069.max_connections); new CPEs wait until one ends");
                         }
                         match slots.clone().acquire_owned().await {
