@@ -33,6 +33,14 @@ pub fn number(s: &str) -> Option<f64> {
     rest[..end].parse().ok()
 }
 
+/// ECI = eNB × 256 + local cell, when both fit (a cell ID above 255 is not a local one,
+/// and an eNB that overflows is no eNB).
+pub fn eci_from_parts(enb: u32, local_cell: u32) -> Option<u32> {
+    (local_cell < 256)
+        .then(|| enb.checked_mul(256)?.checked_add(local_cell))
+        .flatten()
+}
+
 /// An E-UTRAN cell identity, decimal or (with hex letters or a `0x` prefix) hex; it must
 /// fit 28 bits and not be zero.
 pub fn eci(s: &str) -> Option<u32> {

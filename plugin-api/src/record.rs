@@ -283,6 +283,15 @@ pub struct DeviceRecord {
 }
 
 impl DeviceRecord {
+    /// Sets the cell identity: `eci` when it is one (not zero, within 28 bits), with the
+    /// eNB (ECI >> 8) and the local cell (ECI & 0xFF) derived from it; without a valid ECI,
+    /// `enb_id` and `cell_id` as the device gave them apart.
+    pub fn set_cell(&mut self, eci: Option<u32>, enb_id: Option<u32>, cell_id: Option<u32>) {
+        self.eci = eci.filter(|e| *e > 0 && *e < (1 << 28));
+        self.enb_id = self.eci.map(|e| e >> 8).or(enb_id);
+        self.cell_id = self.eci.map(|e| e & 0xff).or(cell_id);
+    }
+
     /// Fills every field this record lacks from `other` (a second way into the same device:
     /// SNMP first, TR-069 for the rest, say). Related fields come from one source, never
     /// two that may disagree: the cell identity (`eci`, `enb_id`, `cell_id`) is taken whole
@@ -491,6 +500,23 @@ mod tests {
             (r.uptime_s, r.last_boot_unix_s),
             (Some(86_400), Some(1_700_000_000))
         );
+    }
+
+    #[test]
+    fn set_cell_derives_from_a_valid_eci_and_keeps_parts_without_one() {
+        let mut r = DeviceRecord::default();
+        r.set_cell(Some(0xA621), Some(1), Some(2));
+        assert_eq!(
+            (r.eci, r.enb_id, r.cell_id),
+            (Some(0xA621), Some(166), Some(33))
+        );
+        for invalid in [Some(0), Some(1 << 28), None] {
+            r.set_cell(invalid, Some(166), Some(42));
+            assert_eq!((r.eci, r.enb_id, r.cell_id), (None, Some(166), Some(42)));
+        }
+        assert_eq!(crate::normalise::eci_from_parts(166, 33), Some(0xA621));
+        assert_eq!(crate::normalise::eci_from_parts(166, 256), None);
+        assert_eq!(crate::normalise::eci_from_parts(u32::MAX, 1), None);
     }
 
     #[test]

@@ -8,7 +8,8 @@
 //! antennas, bandwidth in MHz or kHz by firmware, decimal ECI.
 
 use efi_plugin_api::normalise::{
-    average_nonzero, bandwidth_mhz, digits, mac_text, number, text, text_str, uptime_text,
+    average_nonzero, bandwidth_mhz, digits, eci_from_parts, mac_text, number, text, text_str,
+    uptime_text,
 };
 use efi_plugin_api::prelude::*;
 use efi_plugin_api::{now_unix_ms, Metric};
@@ -320,12 +321,10 @@ impl Fields {
         // CellID is the whole ECI on Baicells (decimal) when larger than a local cell ID.
         let eci = match (enb, cell) {
             (_, Some(c)) if c > 255 => Some(c),
-            (Some(e), Some(c)) => Some(e * 256 + c),
+            (Some(e), Some(c)) => eci_from_parts(e, c),
             _ => None,
         };
-        r.eci = eci.filter(|e| *e > 0 && *e < (1 << 28));
-        r.enb_id = r.eci.map(|e| e >> 8).or(enb);
-        r.cell_id = r.eci.map(|e| e & 0xff).or(cell);
+        r.set_cell(eci, enb, cell);
         if let (Some(mcc), Some(mnc)) = (&self.mcc, &self.mnc) {
             if mcc.chars().all(|c| c.is_ascii_digit()) && mnc.chars().all(|c| c.is_ascii_digit()) {
                 r.plmn = Some(format!("{mcc}{mnc}"));

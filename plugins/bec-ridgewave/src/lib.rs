@@ -274,11 +274,7 @@ fn first_record(responses: Vec<IoResponse>) -> Result<DeviceRecord, String> {
             r.rsrq_db = rsrq;
             r.sinr_db = sinr;
         }
-        if let Some(e) = get(&bec(ECI)).and_then(|v| eci(&v)) {
-            r.eci = Some(e);
-            r.enb_id = Some(e >> 8);
-            r.cell_id = Some(e & 0xff);
-        }
+        r.set_cell(get(&bec(ECI)).and_then(|v| eci(&v)), None, None);
         r.pci = get(&bec(PCI))
             .and_then(|v| number(&v))
             .and_then(|n| u16::try_from(n as i64).ok());
@@ -365,14 +361,11 @@ fn tr069_record(params: &[Tr069Param]) -> DeviceRecord {
     r.sinr_db = num(module("MainSINR"));
     r.rssi_dbm = num(module("MainRSSI"));
     // CellID is the ECI in hex without leading zeros ("A621"), even when all digits.
-    if let Some(e) = module("CellID")
-        .and_then(|c| u32::from_str_radix(c.trim_start_matches("0x"), 16).ok())
-        .filter(|e| *e > 0 && *e < (1 << 28))
-    {
-        r.eci = Some(e);
-        r.enb_id = Some(e >> 8);
-        r.cell_id = Some(e & 0xff);
-    }
+    r.set_cell(
+        module("CellID").and_then(|c| u32::from_str_radix(c.trim_start_matches("0x"), 16).ok()),
+        None,
+        None,
+    );
     r.pci = num(module("PhyCellID")).and_then(|n| u16::try_from(n as i64).ok());
     r.plmn = module("PLMN").filter(|p| p.chars().all(|c| c.is_ascii_digit()));
     r.bandwidth_mhz = module("BandWidth").as_deref().and_then(bandwidth_mhz);

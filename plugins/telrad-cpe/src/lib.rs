@@ -17,8 +17,8 @@
 //! by its cached tree and its web pages read all the same.
 
 use efi_plugin_api::normalise::{
-    average_nonzero as average, digits, mac_text, number, rate_bps as kbps_to_bps, text,
-    uptime_text,
+    average_nonzero as average, digits, eci_from_parts, mac_text, number, rate_bps as kbps_to_bps,
+    text, uptime_text,
 };
 use efi_plugin_api::prelude::*;
 use efi_plugin_api::{now_unix_ms, Metric};
@@ -292,10 +292,8 @@ impl Task for Collect {
         let eci = get(&[2, 48, 0])
             .and_then(|t| number(&t))
             .map(|n| n as u32)
-            .or_else(|| tr069::eci_from_parts(enb?, local_cell?));
-        r.eci = eci.filter(|e| *e > 0 && *e < (1 << 28));
-        r.enb_id = r.eci.map(|e| e >> 8).or(enb);
-        r.cell_id = r.eci.map(|e| e & 0xff).or(local_cell);
+            .or_else(|| eci_from_parts(enb?, local_cell?));
+        r.set_cell(eci, enb, local_cell);
         if let Some(p) = get(&[2, 25, 0]).and_then(|t| number(&t)) {
             r.metrics.push(Metric {
                 name: "tx_power_dbm".into(),

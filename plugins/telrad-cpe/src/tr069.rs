@@ -11,7 +11,8 @@
 //! counters (`xsd:unsignedInt`, they wrap; reported as read).
 
 use efi_plugin_api::normalise::{
-    average_nonzero, bandwidth_mhz, digits, eci, mac_text, number, rate_bps, text_str, uptime_text,
+    average_nonzero, bandwidth_mhz, digits, eci, eci_from_parts, mac_text, number, rate_bps,
+    text_str, uptime_text,
 };
 use efi_plugin_api::prelude::*;
 use efi_plugin_api::{now_unix_ms, Metric};
@@ -174,13 +175,12 @@ fn cpe12000(c: &Cached<'_>, r: &mut DeviceRecord) {
     // CellID is the local cell ID with eNodeBID apart: ECI = eNB x 256 + cell.
     let local = sys_num("CellID").map(|n| n as u32);
     let enb = sys_num("eNodeBID").map(|n| n as u32);
-    r.eci = enb
-        .zip(local)
-        .and_then(|(e, l)| eci_from_parts(e, l))
-        .or_else(|| sys("ECI").as_deref().and_then(eci))
-        .filter(|e| *e > 0 && *e < (1 << 28));
-    r.enb_id = r.eci.map(|e| e >> 8).or(enb);
-    r.cell_id = r.eci.map(|e| e & 0xff).or(local);
+    let from_parts = enb.zip(local).and_then(|(e, l)| eci_from_parts(e, l));
+    r.set_cell(
+        from_parts.or_else(|| sys("ECI").as_deref().and_then(eci)),
+        enb,
+        local,
+    );
     let lte = |dir: &str, name: &str| c.get(&format!("WEB_GUI.Status.LTE_Status.{dir}.{name}"));
     r.rx_rate_bps = lte("LTE_RX", "DataRate").as_deref().and_then(rate_bps);
     r.tx_rate_bps = lte("LTE_TX", "DataRate").as_deref().and_then(rate_bps);
@@ -230,12 +230,12 @@ fn cpe12300(c: &Cached<'_>, r: &mut DeviceRecord) {
     // ECI is always 7 hex characters here, even when all of them are digits.
     let local = num("CellId").map(|n| n as u32);
     let enb = num("ServingENB").map(|n| n as u32);
-    r.eci = info("ECI")
-        .and_then(|e| u32::from_str_radix(e.trim_start_matches("0x"), 16).ok())
-        .or_else(|| enb.zip(local).and_then(|(e, l)| eci_from_parts(e, l)))
-        .filter(|e| *e > 0 && *e < (1 << 28));
-    r.enb_id = r.eci.map(|e| e >> 8).or(enb);
-    r.cell_id = r.eci.map(|e| e & 0xff).or(local);
+    let hex = info("ECI").and_then(|e| u32::from_str_radix(e.trim_start_matches("0x"), 16).ok());
+    r.set_cell(
+        hex.or_else(|| enb.zip(local).and_then(|(e, l)| eci_from_parts(e, l))),
+        enb,
+        local,
+    );
     // Unit not documented; taken as kbps like the unit's web pages (see `web`).
     r.rx_rate_bps = info("RxDataRate").as_deref().and_then(rate_bps);
     r.tx_rate_bps = info("TxDataRate").as_deref().and_then(rate_bps);
@@ -251,11 +251,4 @@ fn cpe12300(c: &Cached<'_>, r: &mut DeviceRecord) {
     r.connected = info("ServiceStatus")
         .map(|s| s.eq_ignore_ascii_case("connected"))
         .or(Some(r.rsrp_dbm.is_some()));
-}
-
-/// ECI = eNB x 256 + local cell, when both fit (a cell ID above 255 is not a local one).
-pub fn eci_from_parts(enb: u32, local_cell: u32) -> Option<u32> {
-    (local_cell < 256)
-        .then(|| enb.checked_mul(256)?.checked_add(local_cell))
-        .flatten()
 }

@@ -178,9 +178,8 @@ impl WebPhase {
         r.identity.mac = lan.get("mac").and_then(|m| mac_text(m));
         r.bandwidth_mhz = field(status, "BandWidth", &bandwidth_mhz)
             .or_else(|| field(radio, "BandWidth", &bandwidth_mhz));
-        r.eci = field(status, "Cell_ID", &|s| eci(s).map(f64::from)).map(|e| e as u32);
-        r.enb_id = r.eci.map(|e| e >> 8);
-        r.cell_id = r.eci.map(|e| e & 0xff);
+        let cell = field(status, "Cell_ID", &|s| eci(s).map(f64::from)).map(|e| e as u32);
+        r.set_cell(cell, None, None);
         r.pci = field(status, "PCI", &number).and_then(|n| u16::try_from(n as i64).ok());
         r.sinr_db = field(status, "SINR", &number);
         r.rssi_dbm = field(status, "RSSI", &number);
