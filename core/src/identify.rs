@@ -40,11 +40,8 @@ pub async fn fingerprint(engines: &Engines, target: &Target) -> Fingerprint {
         fp.sys_object_id = it.next().and_then(|vb| vb.value.as_text());
     }
     if fp.sys_descr.is_none() && fp.sys_object_id.is_none() && fp.tr069_oui.is_none() {
-        let host = match target.address {
-            std::net::IpAddr::V6(a) => format!("[{a}]"),
-            a => a.to_string(),
-        };
-        let mut front = HttpRequest::get(format!("http://{host}:{}/", target.web_port));
+        let authority = std::net::SocketAddr::new(target.address, target.web_port);
+        let mut front = HttpRequest::get(format!("http://{authority}/"));
         front.timeout_ms = Some(WEB_TIMEOUT_MS);
         if let Ok(IoReply::Http(page)) = engines.execute(target, &IoRequest::Http(front)).await {
             fp.http_title = page_title(&page.text()).or_else(|| {

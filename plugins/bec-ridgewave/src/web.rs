@@ -32,17 +32,15 @@ pub struct BecSettings {
 
 /// The request for the device-info page of `target`.
 pub fn request(target: &Target, settings: &BecSettings) -> IoRequest {
-    let host = match target.address {
-        std::net::IpAddr::V6(a) => format!("[{a}]"),
-        a => a.to_string(),
-    };
     let (scheme, tls) = if settings.web_https {
         ("https", efi_plugin_api::TlsPolicy::AcceptInvalid)
     } else {
         ("http", efi_plugin_api::TlsPolicy::Verify)
     };
-    let port = settings.web_port.unwrap_or(target.web_port);
-    let mut r = HttpRequest::get(format!("{scheme}://{host}:{port}{DEVICE_INFO}"));
+    // SocketAddr writes an IPv6 address in brackets, as a URL needs.
+    let authority =
+        std::net::SocketAddr::new(target.address, settings.web_port.unwrap_or(target.web_port));
+    let mut r = HttpRequest::get(format!("{scheme}://{authority}{DEVICE_INFO}"));
     r.tls = tls;
     r.credentials = settings.web_credentials.clone();
     IoRequest::Http(r)

@@ -119,12 +119,13 @@ pub fn record(params: &[Tr069Param]) -> Option<DeviceRecord> {
     r.octets_received = counter("TotalBytesReceived");
     r.octets_sent = counter("TotalBytesSent");
     r.packets_sent = counter("TotalPacketsSent");
-    match c.tree() {
+    let tree = c.tree();
+    match tree {
         Tree::Cpe12000 => cpe12000(&c, &mut r),
         Tree::Cpe12300 => cpe12300(&c, &mut r),
         Tree::DeviceInfoOnly => {}
     }
-    r.model = match c.tree() {
+    r.model = match tree {
         Tree::Cpe12000 => Some("CPE12000SG".into()),
         // ModelName says which of SG/HG/XG (`CPE12300XG`); ProductClass only `CPE12300`.
         Tree::Cpe12300 => c

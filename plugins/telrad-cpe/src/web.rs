@@ -53,17 +53,15 @@ impl WebPhase {
         description: Option<String>,
         hostname: Option<String>,
     ) -> Self {
-        let host = match target.address {
-            std::net::IpAddr::V6(a) => format!("[{a}]"),
-            a => a.to_string(),
-        };
+        // SocketAddr writes an IPv6 address in brackets, as a URL needs.
+        let authority = std::net::SocketAddr::new(target.address, settings.web_port);
         let scheme = if settings.web_plain_http {
             "http"
         } else {
             "https"
         };
         WebPhase {
-            base: format!("{scheme}://{host}:{}", settings.web_port),
+            base: format!("{scheme}://{authority}"),
             address: target.address.to_string(),
             credentials: settings.web_credentials.clone(),
             plain_http: settings.web_plain_http,
