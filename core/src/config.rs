@@ -30,8 +30,6 @@ pub struct Config {
     pub tr069: Tr069Config,
     /// Credential sets by name (`[credentials.sonar]`): plugins refer to them, never see them.
     pub credentials: BTreeMap<String, CredentialConfig>,
-    /// The embedded demo lab (`efi-poller demo`).
-    pub demo: DemoConfig,
     /// The IPAM arbiter: which subnets it owns and how careful it is.
     pub arbiter: ArbiterConfig,
     /// EPC and ACS sources (`[[sources]]`).
@@ -748,37 +746,6 @@ pub struct CredentialConfig {
     pub private_key_file: Option<PathBuf>,
     /// Passphrase of `private_key_file` (a secret).
     pub private_key_passphrase: Option<Secret>,
-}
-
-/// `[demo]`: the embedded lab that `efi-poller demo` starts.
-#[derive(Debug, Clone, Serialize, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct DemoConfig {
-    /// Simulated devices (at 127.10.0.1, 127.10.0.2, ...).
-    pub devices: u32,
-    /// Seconds between poll cycles.
-    pub interval_secs: u64,
-    /// Devices polled at the same time.
-    pub concurrency: usize,
-    /// CPEs without SNMP that report only to their ACS over TR-069 (at 127.10.2.1, ...):
-    /// they inform a simulated ACS through this host's snooping proxy each cycle and are
-    /// polled from the TR-069 cache. 0: none.
-    pub tr069_cpes: u32,
-    /// Where the demo serves the dashboard and REST API; a free port is used when this
-    /// one is taken.
-    pub listen: std::net::SocketAddr,
-}
-
-impl Default for DemoConfig {
-    fn default() -> Self {
-        DemoConfig {
-            devices: 6,
-            interval_secs: 10,
-            concurrency: 64,
-            tr069_cpes: 2,
-            listen: std::net::SocketAddr::from(([127, 0, 0, 1], 9630)),
-        }
-    }
 }
 
 /// A secret string (community, token, password): printed as `***` in Debug and logs.

@@ -499,7 +499,7 @@ async fn history(
         Err(e) => return refuse(StatusCode::BAD_REQUEST, format!("query: {e}")),
     };
     let Some(store) = app.store.as_ref() else {
-        return not_here("the device store", "`efi-poller run` and `demo` keep one");
+        return not_here("the device store", "`efi-poller run` keeps one");
     };
     let hours = query.hours.unwrap_or(24);
     let limit = query.limit.unwrap_or(1000).min(10_000);

@@ -1,34 +1,20 @@
-//! Builds the workspace's plugin libraries and the host binary once per test process, so a
-//! test never loads a stale `.so` (cargo does not rebuild another package's cdylib for a test).
+//! The plugin `.so` files and the `efi-poller` and `efi-lab` binaries, built from the current
+//! source once per test process, so a test never loads a stale plugin (cargo does not
+//! rebuild another package's cdylib or binary for a test by itself).
 //!
-//! The build uses its own target directory (`target/artifacts`): sharing the test build's
-//! would make the two builds' different feature unifications rebuild each other's
-//! dependencies on every test run.
+//! The build is `cargo build --workspace --all-targets` in the test build's own target
+//! directory: the same packages, targets and features as `cargo test --workspace`, so under
+//! that command (the README's and CI's) every artifact is already fresh and the call costs
+//! one fingerprint check; a narrower `cargo test -p ...` builds them once, then reuses them.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
-/// The packages whose artifacts tests use.
-const PACKAGES: &[&str] = &[
-    "hello-driver",
-    "bec-ridgewave",
-    "baicells-atom",
-    "telrad-cpe",
-    "raemis",
-    "magma",
-    "genieacs",
-    "sonar",
-    "panicky-driver",
-    "future-api-driver",
-    "not-a-plugin",
-    "efi-core",
-];
-
 /// Where the built files are.
 #[derive(Debug, Clone)]
 pub struct Artifacts {
-    /// The profile directory of the artifacts build (`target/artifacts/debug`).
+    /// The profile directory (`target/debug`, or `target/release` for benchmarks).
     pub dir: PathBuf,
 }
 
@@ -43,13 +29,18 @@ impl Artifacts {
     pub fn host_binary(&self) -> PathBuf {
         self.dir.join("efi-poller")
     }
+
+    /// The `efi-lab` binary (the simulators and the demo).
+    pub fn lab_binary(&self) -> PathBuf {
+        self.dir.join("efi-lab")
+    }
 }
 
 /// The workspace root (this crate lives in `<root>/tests`).
 pub fn workspace_root() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
-        .expect("efi-lab lives one level below the workspace root")
+        .expect("efi-tests lives one level below the workspace root")
         .to_path_buf()
 }
 
@@ -61,7 +52,6 @@ pub fn artifacts() -> &'static Artifacts {
     BUILT.get_or_init(|| {
         let root = workspace_root();
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let mut cmd = Command::new(cargo);
         let release = !cfg!(debug_assertions);
         let target = std::env::var_os("CARGO_TARGET_DIR")
             .map(PathBuf::from)
@@ -71,22 +61,20 @@ pub fn artifacts() -> &'static Artifacts {
         } else {
             root.join(target)
         };
-        let target = target.join("artifacts");
+        let mut cmd = Command::new(cargo);
         cmd.current_dir(&root)
-            .arg("build")
-            .arg("--quiet")
+            .args(["build", "--quiet", "--workspace", "--all-targets"])
             .arg("--target-dir")
             .arg(&target);
         if release {
             cmd.arg("--release");
         }
-        for p in PACKAGES {
-            cmd.args(["-p", p]);
-        }
-        let out = cmd.output().expect("cannot run cargo to build the plugins");
+        let out = cmd
+            .output()
+            .expect("cannot run cargo to build the plugins and binaries");
         assert!(
             out.status.success(),
-            "building plugins failed:\n{}",
+            "building the plugins and binaries failed:\n{}",
             String::from_utf8_lossy(&out.stderr)
         );
         Artifacts {

@@ -1,9 +1,6 @@
 //! The `efi-poller` command line.
 
 mod arbiter;
-mod demo;
-mod demo_arbiter;
-mod demo_tr069;
 mod plugins;
 mod poll;
 mod record;
@@ -33,8 +30,6 @@ pub struct Cli {
 /// Subcommands.
 #[derive(Subcommand, Debug)]
 pub enum Command {
-    /// Start the embedded lab (simulated devices on loopback) and poll it with the plugins.
-    Demo(demo::DemoArgs),
     /// Poll one device and print its record.
     Poll(poll::PollArgs),
     /// Poll one device and write every request its driver made, with the answers, to a
@@ -139,7 +134,6 @@ pub fn main() -> ExitCode {
     };
     let result = runtime.block_on(async move {
         match cli.command {
-            Command::Demo(args) => demo::run(config, args).await,
             Command::Poll(args) => poll::run(config, args).await,
             Command::Record(args) => record::run(config, args).await,
             Command::Plan(args) => arbiter::plan(config, args).await,

@@ -212,13 +212,13 @@ fn neither_snmp_nor_tr069_nor_the_web_ui_fails_naming_all_three() {
     );
 }
 
-// The web UI's device-info page (tests/fixtures/web/bec-ridgewave-7000, the page
+// The web UI's device-info page (lab/fixtures/web/bec-ridgewave-7000, the page
 // efi-lab's simulated UI serves), for a unit that gives no MAC otherwise.
 
 fn device_info_page() -> Vec<u8> {
     std::fs::read(concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../../tests/fixtures/web/bec-ridgewave-7000/cgi-bin/status_deviceinfo.asp"
+        "/../../lab/fixtures/web/bec-ridgewave-7000/cgi-bin/status_deviceinfo.asp"
     ))
     .unwrap()
 }

@@ -10,7 +10,7 @@ use std::collections::BTreeMap;
 fn schema() -> apollo_compiler::validation::Valid<Schema> {
     let sdl = std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../../tests/data/sonar-schema.graphql"
+        "/../../lab/data/sonar-schema.graphql"
     ))
     .unwrap();
     Schema::parse_and_validate(

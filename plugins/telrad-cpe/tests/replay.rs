@@ -1,5 +1,5 @@
 //! Replays of a recorded CPE12000SG walk, and of a CPE12300's web pages (the fixture pages
-//! the efi-lab web UI serves, tests/fixtures/web/telrad-cpe12300).
+//! the efi-lab web UI serves, lab/fixtures/web/telrad-cpe12300).
 
 use efi_plugin_api::snmprec::AgentData;
 use efi_plugin_api::testing::{load_snmprec, run, run_snmprec, Tr069Data};
@@ -92,7 +92,7 @@ fn cpe12300_with(
 ) -> Result<DeviceRecord, efi_plugin_api::PluginError> {
     let web = concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../../tests/fixtures/web/telrad-cpe12300"
+        "/../../lab/fixtures/web/telrad-cpe12300"
     );
     run(
         TelradDriver::default().collect(&Target::new("127.0.0.1".parse().unwrap())),

@@ -1,0 +1,182 @@
+//! The host process killed with SIGKILL in the middle of applying a plan, then restarted:
+//! Sonar converges with no lost and no duplicated change.
+
+use efi_lab::raemis::{RaemisOptions, RaemisSim, Subscriber};
+use efi_lab::sim::Fault;
+use efi_lab::sonar::scenario::Scenario;
+use efi_lab::sonar::SonarSim;
+use efi_tests::artifacts::artifacts;
+use efi_tests::PluginDir;
+use std::collections::BTreeMap;
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+const UES: u32 = 30;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_host_killed_mid_apply_converges_on_restart_without_duplicates() {
+    let sonar = SonarSim::start("127.0.0.1:0".parse().unwrap(), Scenario::lab())
+        .await
+        .unwrap();
+    let raemis = RaemisSim::start("127.0.0.1:0".parse().unwrap(), RaemisOptions::default())
+        .await
+        .unwrap();
+    for n in 1..=UES {
+        let imsi = format!("0010100000001{n:02}");
+        raemis.add_subscriber(Subscriber::new(
+            &imsi,
+            &format!("3500000000001{n:02}"),
+            "",
+            "Jane Doe",
+        ));
+        raemis
+            .attach(&imsi, format!("10.45.3.{n}").parse().unwrap(), "internet")
+            .await
+            .unwrap();
+    }
+    let dir = PluginDir::new();
+    dir.install("raemis");
+    dir.install("sonar");
+    let config = dir.path().join("config.toml");
+    std::fs::write(
+        &config,
+        format!(
+            r#"
+[log]
+level = "warn"
+[plugins]
+dir = {dir:?}
+rescan_secs = 0
+[arbiter]
+managed_subnets = ["10.45.0.0/16"]
+[store]
+url = {state:?}
+{lab}"#,
+            dir = dir.path(),
+            state = dir.path().join("state.db"),
+            lab = efi_lab::lab_source_and_sink(
+                &raemis.base_url(),
+                &sonar.base_url(),
+                "raemis",
+                "",
+                ", batch_size = 3",
+            ),
+        ),
+    )
+    .unwrap();
+    let run = || {
+        Command::new(artifacts().host_binary())
+            .args(["--config", config.to_str().unwrap(), "run", "--cycles", "1"])
+            .env_remove("RUST_LOG")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+
+    // A dry run first: `plan` prints what it would do and writes nothing, neither to Sonar
+    // nor to the store (its outbox is in memory).
+    let dry = Command::new(artifacts().host_binary())
+        .args(["--config", config.to_str().unwrap(), "plan"])
+        .env_remove("RUST_LOG")
+        .output()
+        .unwrap();
+    let printed = String::from_utf8_lossy(&dry.stdout);
+    assert!(
+        dry.status.success(),
+        "{printed}{}",
+        String::from_utf8_lossy(&dry.stderr)
+    );
+    assert!(printed.contains(&format!("{UES} to assign")), "{printed}");
+    assert!(
+        !dir.path().join("state.db").exists(),
+        "plan created the store"
+    );
+    assert_eq!(
+        sonar
+            .entities("IpAssignment")
+            .iter()
+            .filter(|a| a["soft"] == true)
+            .count(),
+        0
+    );
+
+    // Every mutation document is answered slowly, so the kill lands in the middle.
+    sonar
+        .faults()
+        .inject("graphql", Fault::Slow(Duration::from_millis(150)), 1000);
+    let mut first = run();
+    if tokio::time::timeout(Duration::from_secs(120), sonar.mutations_reached(4))
+        .await
+        .is_err()
+    {
+        first.kill().unwrap();
+        let out = first.wait_with_output().unwrap();
+        panic!(
+            "the host never started applying:\n{}\n{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    first.kill().unwrap(); // SIGKILL
+    let _ = first.wait();
+    sonar.faults().clear();
+    let soft_after_crash = sonar
+        .entities("IpAssignment")
+        .into_iter()
+        .filter(|a| a["soft"] == true)
+        .count();
+    assert!(
+        soft_after_crash < UES as usize,
+        "the kill landed before the plan finished ({soft_after_crash} assignments)"
+    );
+
+    let calls_before = sonar.calls().len();
+    let second = run().wait_with_output().unwrap();
+    assert!(
+        second.status.success(),
+        "{}",
+        String::from_utf8_lossy(&second.stderr)
+    );
+    let stdout = String::from_utf8_lossy(&second.stdout);
+    assert!(stdout.contains("failed 0"), "{stdout}");
+    let stderr = String::from_utf8_lossy(&second.stderr);
+    assert!(
+        stderr.contains("an earlier plan was interrupted"),
+        "the outbox knew: {stderr}"
+    );
+
+    // Every UE has exactly one item and its one assignment; nothing was applied twice.
+    let data = sonar.entities("InventoryModelFieldData");
+    let mut items_by_imei: BTreeMap<String, usize> = BTreeMap::new();
+    for d in &data {
+        let v = d["value"].as_str().unwrap();
+        if v.starts_with("35000000000") {
+            *items_by_imei.entry(v.to_owned()).or_default() += 1;
+        }
+    }
+    assert_eq!(
+        items_by_imei.len(),
+        UES as usize + 1,
+        "one per UE plus the lab's own CPE"
+    );
+    assert!(
+        items_by_imei.values().all(|n| *n == 1),
+        "no duplicated item: {items_by_imei:?}"
+    );
+    let soft: Vec<_> = sonar
+        .entities("IpAssignment")
+        .into_iter()
+        .filter(|a| a["soft"] == true)
+        .collect();
+    assert_eq!(soft.len(), UES as usize, "no lost assignment");
+    let second_run_errors: Vec<_> = sonar.calls()[calls_before..]
+        .iter()
+        .filter(|c| c.had_errors)
+        .map(|c| c.query.clone())
+        .collect();
+    assert!(
+        second_run_errors.is_empty(),
+        "the restart re-planned instead of replaying: {second_run_errors:?}"
+    );
+}

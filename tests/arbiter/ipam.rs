@@ -1,0 +1,633 @@
+//! The IPAM arbiter end to end: real raemis and sonar plugins (.so) in a real host, against
+//! the efi-lab Raemis and Sonar simulators.
+
+use efi_core::arbiter::Arbiter;
+use efi_core::config::Config;
+use efi_core::host::Host;
+use efi_lab::raemis::{RaemisOptions, RaemisSim, Subscriber};
+use efi_lab::sim::Fault;
+use efi_lab::sonar::scenario::{AccountSeed, AddressSeed, Scenario};
+use efi_lab::sonar::SonarSim;
+use efi_tests::PluginDir;
+use serde_json::Value;
+use std::path::Path;
+use std::sync::Arc;
+
+struct Lab {
+    sonar: SonarSim,
+    raemis: RaemisSim,
+    arbiter: Arc<Arbiter>,
+    config: Arc<Config>,
+    _dir: PluginDir,
+}
+
+async fn lab_with(scenario: Scenario) -> Lab {
+    lab_full(scenario, "").await
+}
+
+/// A lab whose Raemis source also accepts pushes; `extra` is appended to the source table.
+async fn lab_full(scenario: Scenario, webhook: &str) -> Lab {
+    let _ = tracing_subscriber::fmt()
+        .with_test_writer()
+        .with_env_filter(std::env::var("TEST_LOG").unwrap_or_else(|_| "warn".into()))
+        .try_init();
+    let sonar = SonarSim::start("127.0.0.1:0".parse().unwrap(), scenario)
+        .await
+        .unwrap();
+    let raemis = RaemisSim::start("127.0.0.1:0".parse().unwrap(), RaemisOptions::default())
+        .await
+        .unwrap();
+    raemis.add_subscriber(Subscriber::new(
+        "001010000000011",
+        "350000000000011",
+        "15550000011",
+        "Jane Doe",
+    ));
+    raemis.add_subscriber(Subscriber::new(
+        "001010000000012",
+        "350000000000012\r",
+        "15550000012",
+        "Acme Farms LLC",
+    ));
+    raemis.add_subscriber(Subscriber::new(
+        "001010000000013",
+        "350000000000013",
+        "15550000013",
+        "Nobody Known",
+    ));
+    let dir = PluginDir::new();
+    dir.install("raemis");
+    dir.install("sonar");
+    let toml = format!(
+        r#"
+[plugins]
+dir = {dir:?}
+rescan_secs = 0
+[http]
+retry_base_ms = 5
+[arbiter]
+managed_subnets = ["10.45.0.0/16"]
+min_deletes_guarded = 50
+[store]
+url = {state:?}
+{lab}"#,
+        dir = dir.path(),
+        state = dir.path().join("state.db"),
+        lab = efi_lab::lab_source_and_sink(
+            &raemis.base_url(),
+            &sonar.base_url(),
+            "raemis-lab",
+            webhook,
+            ", page_size = 7",
+        ),
+    );
+    let config = Config::parse(&toml, Path::new("arbiter-test.toml")).unwrap();
+    let shared = Arc::new(config.clone());
+    let host = Arc::new(
+        tokio::task::spawn_blocking(move || Host::new(config))
+            .await
+            .unwrap(),
+    );
+    let arbiter = efi_tests::arbiter(host.clone())
+        .await
+        .unwrap_or_else(|e| panic!("{e}\n{:#?}", host.registry.listing()));
+    Lab {
+        sonar,
+        raemis,
+        arbiter: Arc::new(arbiter),
+        config: shared,
+        _dir: dir,
+    }
+}
+
+async fn lab() -> Lab {
+    lab_with(Scenario::lab()).await
+}
+
+/// Soft assignments in 10.45/16 as (address, item ID), sorted.
+fn soft_assignments(sonar: &SonarSim) -> Vec<(String, String)> {
+    let mut v: Vec<(String, String)> = sonar
+        .entities("IpAssignment")
+        .into_iter()
+        .filter(|a| a["soft"] == true)
+        .map(|a| {
+            assert_eq!(a["ipassignmentable_type"], "InventoryItem");
+            (
+                a["subnet"].as_str().unwrap().to_owned(),
+                a["ipassignmentable_id"].to_string(),
+            )
+        })
+        .collect();
+    v.sort();
+    v
+}
+
+/// The item holding an IMEI.
+fn item_with_imei(sonar: &SonarSim, imei: &str) -> Option<Value> {
+    let data = sonar.entities("InventoryModelFieldData");
+    let item_id = data.iter().find(|d| d["value"] == imei)?["inventory_item_id"].clone();
+    sonar
+        .entities("InventoryItem")
+        .into_iter()
+        .find(|i| i["id"] == item_id)
+        .map(Value::Object)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn attach_detach_and_move_follow_the_epc_exactly() {
+    let lab = lab().await;
+    lab.raemis
+        .attach("001010000000011", "10.45.0.10".parse().unwrap(), "internet")
+        .await
+        .unwrap();
+    lab.raemis
+        .attach("001010000000012", "10.45.0.11".parse().unwrap(), "internet")
+        .await
+        .unwrap();
+
+    let report = lab.arbiter.cycle().await.unwrap();
+    assert!(report.failed.is_empty(), "{:?}", report.failed);
+    let new_item =
+        item_with_imei(&lab.sonar, "350000000000012").expect("the unknown CPE became an item");
+    assert_eq!(new_item["inventory_model_id"], 501, "the default model");
+    assert_eq!(
+        new_item["inventoryitemable_type"], "Address",
+        "linked to its account's address"
+    );
+    assert_eq!(
+        new_item["inventoryitemable_id"], 2002,
+        "Acme Farms LLC's address"
+    );
+    let new_id = new_item["id"].to_string();
+    assert_eq!(
+        soft_assignments(&lab.sonar),
+        [
+            ("10.45.0.10/32".to_owned(), "7001".to_owned()),
+            ("10.45.0.11/32".to_owned(), new_id.clone())
+        ]
+    );
+    assert!(
+        report.plan.warnings.is_empty(),
+        "{:?}",
+        report.plan.warnings
+    );
+
+    // Nothing to do the second time: correct assignments are kept, never re-created.
+    let calls_before = lab.sonar.calls().len();
+    let report = lab.arbiter.cycle().await.unwrap();
+    assert!(
+        report.plan.changes.changes.is_empty(),
+        "{:?}",
+        report.plan.changes
+    );
+    assert_eq!(report.plan.stats.kept, 2);
+    let reads = lab.sonar.calls().len() - calls_before;
+    assert!(reads <= 8, "a quiet cycle only reads ({reads} requests)");
+
+    // The address moves from the first CPE to the second.
+    lab.raemis.detach("001010000000011").await.unwrap();
+    lab.raemis
+        .attach("001010000000012", "10.45.0.10".parse().unwrap(), "internet")
+        .await
+        .unwrap();
+    let calls_before = lab.sonar.calls().len();
+    let report = lab.arbiter.cycle().await.unwrap();
+    assert!(report.failed.is_empty(), "{:?}", report.failed);
+    assert_eq!(report.plan.stats.moves, 1);
+    assert_eq!(
+        soft_assignments(&lab.sonar),
+        [("10.45.0.10/32".to_owned(), new_id.clone())]
+    );
+    let conflicts: Vec<_> = lab.sonar.calls()[calls_before..]
+        .iter()
+        .filter(|c| c.had_errors)
+        .map(|c| c.query.clone())
+        .collect();
+    assert!(conflicts.is_empty(), "no moment of conflict: {conflicts:?}");
+
+    // Detach: the assignment goes; the hard management assignment never moves.
+    lab.raemis.detach("001010000000012").await.unwrap();
+    // With no session left at all the guard refuses to delete...
+    let report = lab.arbiter.cycle().await.unwrap();
+    assert_eq!(soft_assignments(&lab.sonar).len(), 1);
+    assert!(
+        report
+            .plan
+            .warnings
+            .iter()
+            .any(|w| w.contains("no session at all")),
+        "{:?}",
+        report.plan.warnings
+    );
+    // ...while with another UE attached, the stale one is removed.
+    lab.raemis
+        .attach("001010000000011", "10.45.0.20".parse().unwrap(), "internet")
+        .await
+        .unwrap();
+    lab.arbiter.cycle().await.unwrap();
+    assert_eq!(
+        soft_assignments(&lab.sonar),
+        [("10.45.0.20/32".to_owned(), "7001".to_owned())]
+    );
+    let hard: Vec<_> = lab
+        .sonar
+        .entities("IpAssignment")
+        .into_iter()
+        .filter(|a| a["soft"] == false)
+        .collect();
+    assert_eq!(hard.len(), 1);
+    assert_eq!(hard[0]["subnet"], "192.0.2.10/32");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failing_or_empty_epc_deletes_nothing() {
+    let lab = lab().await;
+    lab.raemis
+        .attach("001010000000011", "10.45.0.10".parse().unwrap(), "internet")
+        .await
+        .unwrap();
+    lab.raemis
+        .attach("001010000000012", "10.45.0.11".parse().unwrap(), "internet")
+        .await
+        .unwrap();
+    lab.arbiter.cycle().await.unwrap();
+    assert_eq!(soft_assignments(&lab.sonar).len(), 2);
+
+    lab.raemis
+        .faults()
+        .inject("data_session", Fault::EmptyList, 1);
+    let report = lab.arbiter.cycle().await.unwrap();
+    assert_eq!(soft_assignments(&lab.sonar).len(), 2);
+    assert!(
+        report
+            .plan
+            .warnings
+            .iter()
+            .any(|w| w.contains("no session at all")),
+        "{:?}",
+        report.plan.warnings
+    );
+
+    lab.raemis
+        .faults()
+        .inject("data_session", Fault::Status(500), 1);
+    let report = lab.arbiter.cycle().await.unwrap();
+    assert_eq!(soft_assignments(&lab.sonar).len(), 2);
+    assert!(
+        report.source_errors[0].1.contains("HTTP 500"),
+        "{:?}",
+        report.source_errors
+    );
+
+    lab.raemis
+        .faults()
+        .inject("data_session", Fault::Truncated, 1);
+    lab.raemis.detach("001010000000012").await.unwrap();
+    let report = lab.arbiter.cycle().await.unwrap();
+    assert_eq!(
+        soft_assignments(&lab.sonar).len(),
+        2,
+        "a truncated answer is a failed source: no deletes"
+    );
+    assert!(
+        report.source_errors[0].1.contains("not the expected JSON"),
+        "{:?}",
+        report.source_errors
+    );
+
+    let report = lab.arbiter.cycle().await.unwrap();
+    assert_eq!(
+        soft_assignments(&lab.sonar).len(),
+        1,
+        "the next good answer heals"
+    );
+    assert!(report.failed.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_storm_of_429_and_5xx_from_sonar_still_converges() {
+    let lab = lab().await;
+    lab.raemis
+        .attach("001010000000011", "10.45.0.10".parse().unwrap(), "internet")
+        .await
+        .unwrap();
+    lab.raemis
+        .attach("001010000000012", "10.45.0.11".parse().unwrap(), "internet")
+        .await
+        .unwrap();
+    lab.sonar.faults().inject("graphql", Fault::RateLimited, 3);
+    lab.sonar.faults().inject("graphql", Fault::Status(503), 2);
+    let report = lab.arbiter.cycle().await.unwrap();
+    assert!(report.failed.is_empty(), "{:?}", report.failed);
+    assert_eq!(soft_assignments(&lab.sonar).len(), 2);
+
+    // Sonar refusing every write for longer than the retries last: the failures are
+    // reported as retryable (the run loop comes back sooner), and the next cycle catches up.
+    lab.raemis
+        .attach("001010000000013", "10.45.0.12".parse().unwrap(), "internet")
+        .await
+        .unwrap();
+    lab.sonar
+        .faults()
+        .inject("mutation", Fault::Status(503), 1000);
+    let report = lab.arbiter.cycle().await.unwrap();
+    assert!(!report.failed.is_empty());
+    assert_eq!(report.retryable, report.failed.len(), "{:?}", report.failed);
+    assert!(
+        report.failed[0].1.contains("HTTP 503"),
+        "{:?}",
+        report.failed
+    );
+    lab.sonar.faults().clear();
+    let report = lab.arbiter.cycle().await.unwrap();
+    assert!(report.failed.is_empty(), "{:?}", report.failed);
+    assert_eq!(soft_assignments(&lab.sonar).len(), 3);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ambiguous_or_unknown_names_are_reported_and_nothing_is_guessed() {
+    let mut scenario = Scenario::lab();
+    scenario.accounts.push(AccountSeed {
+        id: 1010,
+        name: "ACME farms  llc".into(),
+        archived: false,
+        addresses: vec![AddressSeed {
+            id: 2010,
+            line1: "2 Silo Lane".into(),
+            city: String::new(),
+            zip: String::new(),
+            serviceable: true,
+        }],
+    });
+    let lab = lab_with(scenario).await;
+    lab.raemis
+        .attach("001010000000012", "10.45.0.11".parse().unwrap(), "internet")
+        .await
+        .unwrap();
+    lab.raemis
+        .attach("001010000000013", "10.45.0.12".parse().unwrap(), "internet")
+        .await
+        .unwrap();
+    let report = lab.arbiter.cycle().await.unwrap();
+    assert!(report.failed.is_empty(), "{:?}", report.failed);
+    let w = report.plan.warnings.join("\n");
+    assert!(w.contains("2 accounts are named \"Acme Farms LLC\""), "{w}");
+    assert!(w.contains("no account is named \"Nobody Known\""), "{w}");
+    for imei in ["350000000000012", "350000000000013"] {
+        let item = item_with_imei(&lab.sonar, imei).unwrap();
+        assert_eq!(
+            item["inventoryitemable_type"], "InventoryLocation",
+            "{imei} stays in stock, not guessed"
+        );
+    }
+    assert_eq!(
+        soft_assignments(&lab.sonar).len(),
+        2,
+        "the addresses are assigned regardless"
+    );
+}
+
+const WEBHOOK: &str = r#"[sources.webhook]
+secret_header = "x-efi-secret"
+secret = "push-s3cret"
+allow_from = ["127.0.0.1"]"#;
+
+async fn pushing_lab() -> (Lab, String) {
+    let (lab, url, _) = pushing_lab_with_addr().await;
+    (lab, url)
+}
+
+async fn pushing_lab_with_addr() -> (Lab, String, std::net::SocketAddr) {
+    let lab = lab_full(Scenario::lab(), WEBHOOK).await;
+    let (addr, _task) = efi_core::server::serve(
+        efi_core::server::router(lab.arbiter.clone(), lab.config.clone(), Default::default()),
+        "127.0.0.1:0".parse().unwrap(),
+    )
+    .await
+    .unwrap();
+    std::mem::forget(_task);
+    let url = format!("http://{addr}/webhooks/raemis-lab");
+    lab.raemis
+        .set_push_target(Some(efi_lab::raemis::PushTarget {
+            url: url.clone(),
+            basic: None,
+            headers: vec![("x-efi-secret".into(), "push-s3cret".into())],
+        }));
+    (lab, url, addr)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_show_cycles_changes_outbox_pushes_and_plugins() {
+    let (lab, url, addr) = pushing_lab_with_addr().await;
+    lab.raemis
+        .attach("001010000000011", "10.45.0.10".parse().unwrap(), "internet")
+        .await
+        .unwrap();
+    lab.arbiter.cycle().await.unwrap();
+    let client = efi_lab::http_client();
+    let _ = client.post(&url).body("imsi=1").send().await.unwrap(); // refused: no secret
+    let r = client
+        .get(format!("http://{addr}/metrics"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    assert!(r.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/plain"));
+    let text = r.text().await.unwrap();
+    let value = |line: &str| {
+        text.lines()
+            .find(|l| l.starts_with(line))
+            .unwrap_or_else(|| panic!("{line} missing:\n{text}"))
+            .rsplit(' ')
+            .next()
+            .unwrap()
+            .parse::<f64>()
+            .unwrap()
+    };
+    assert_eq!(value("efi_arbiter_cycles_total{kind=\"full\"}"), 1.0);
+    assert_eq!(
+        value("efi_arbiter_changes_total{result=\"applied\"}"),
+        1.0,
+        "one assignment"
+    );
+    assert_eq!(value("efi_outbox_changes{state=\"applied\"}"), 1.0);
+    assert_eq!(
+        value("efi_webhook_events_total{source=\"raemis-lab\",result=\"accepted\"}"),
+        1.0
+    );
+    assert_eq!(
+        value("efi_webhook_events_total{source=\"raemis-lab\",result=\"refused\"}"),
+        1.0
+    );
+    assert_eq!(value("efi_sessions "), 1.0);
+    assert_eq!(value("efi_plugin_quarantined{plugin=\"sonar\"}"), 0.0);
+    assert!(
+        text.contains("# TYPE efi_arbiter_changes_total counter"),
+        "{text}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pushed_events_drive_assignments_between_pulls() {
+    let (lab, _) = pushing_lab().await;
+    lab.raemis
+        .attach("001010000000011", "10.45.0.10".parse().unwrap(), "internet")
+        .await
+        .unwrap();
+    lab.arbiter.cycle().await.unwrap(); // the first full pull
+    assert_eq!(soft_assignments(&lab.sonar).len(), 1);
+
+    // A new UE attaches: the push alone (no pull) creates its item and assignment.
+    lab.raemis
+        .attach("001010000000012", "10.45.0.11".parse().unwrap(), "internet")
+        .await
+        .unwrap();
+    assert!(
+        lab.raemis.pushes().iter().all(|(_, s)| s == &Ok(200)),
+        "{:?}",
+        lab.raemis.pushes()
+    );
+    let report = lab.arbiter.event_cycle().await.unwrap();
+    assert!(report.failed.is_empty(), "{:?}", report.failed);
+    assert_eq!(soft_assignments(&lab.sonar).len(), 2);
+
+    // Duplicated and reordered delivery: a detach and a re-attach, released in reverse.
+    lab.raemis.duplicate_next_pushes(2);
+    lab.raemis.pause_pushes();
+    lab.raemis.detach("001010000000011").await.unwrap();
+    lab.raemis
+        .attach("001010000000011", "10.45.0.30".parse().unwrap(), "internet")
+        .await
+        .unwrap();
+    lab.raemis.release(true).await;
+    lab.arbiter.event_cycle().await.unwrap();
+    let mut ips: Vec<String> = soft_assignments(&lab.sonar)
+        .into_iter()
+        .map(|(ip, _)| ip)
+        .collect();
+    ips.sort();
+    assert_eq!(
+        ips,
+        ["10.45.0.11/32", "10.45.0.30/32"],
+        "the later attach wins over the earlier detach"
+    );
+
+    // A lost event is healed by the next full pull.
+    lab.raemis.drop_next_pushes(1);
+    lab.raemis.detach("001010000000012").await.unwrap();
+    lab.arbiter.event_cycle().await.unwrap();
+    assert_eq!(soft_assignments(&lab.sonar).len(), 2, "the push was lost");
+    lab.arbiter.cycle().await.unwrap();
+    let ips: Vec<String> = soft_assignments(&lab.sonar)
+        .into_iter()
+        .map(|(ip, _)| ip)
+        .collect();
+    assert_eq!(ips, ["10.45.0.30/32"]);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn malformed_or_unauthenticated_webhooks_are_refused_with_the_reason() {
+    let (lab, url) = pushing_lab().await;
+    lab.raemis
+        .attach("001010000000011", "10.45.0.10".parse().unwrap(), "internet")
+        .await
+        .unwrap();
+    lab.arbiter.cycle().await.unwrap();
+    let client = efi_lab::http_client();
+    let logged = || async { lab.arbiter.outbox().pushed_events().await.unwrap() };
+    let logged_before = logged().await;
+    assert_eq!(
+        logged_before, 1,
+        "the attach pushed one event, on disk before its 200"
+    );
+    let form = "imsi=001010000000013&event_type=pdp_context_activated&event_time=2030-01-01+00%3A00%3A00&add_text=%7B%22ip%22%3A%2210.45.0.99%22%7D";
+
+    let r = client.post(&url).body(form).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 401, "no secret");
+    assert!(r
+        .text()
+        .await
+        .unwrap()
+        .contains("missing or wrong webhook credentials"));
+    let r = client
+        .post(&url)
+        .header("x-efi-secret", "guess")
+        .body(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 401, "wrong secret");
+
+    let r = client
+        .post(&url)
+        .header("x-efi-secret", "push-s3cret")
+        .body("imsi=001010000000013&event_type=pdp_context_activated&add_text=%7Bbroken")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 400);
+    assert!(r
+        .text()
+        .await
+        .unwrap()
+        .contains("add_text is not a JSON object"));
+
+    let huge = "x".repeat(lab.config.server.max_body_bytes + 1);
+    let r = client
+        .post(&url)
+        .header("x-efi-secret", "push-s3cret")
+        .body(huge)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 413);
+
+    let r = client
+        .post(url.replace("raemis-lab", "nobody"))
+        .header("x-efi-secret", "push-s3cret")
+        .body(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 404);
+
+    // None of it changed anything, nor was any of it stored.
+    let report = lab.arbiter.event_cycle().await.unwrap();
+    assert!(
+        report.plan.changes.changes.is_empty(),
+        "{:?}",
+        report.plan.changes
+    );
+    assert_eq!(logged().await, logged_before);
+
+    // The same body, properly authenticated, is accepted.
+    let r = client
+        .post(&url)
+        .header("x-efi-secret", "push-s3cret")
+        .body(form)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let body: Value = r.json().await.unwrap();
+    assert_eq!(body["applied"], 1);
+    assert_eq!(logged().await, logged_before + 1);
+}
+
+#[test]
+fn a_webhook_without_authentication_is_a_configuration_error() {
+    let err = Config::parse(
+        "[[sources]]\nname = \"r\"\nplugin = \"raemis\"\n[sources.webhook]\nallow_from = [\"127.0.0.1\"]\n",
+        Path::new("c.toml"),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        err.contains("c.toml: line 4: sources[0].webhook: source \"r\"")
+            && err.contains("no authentication"),
+        "{err}"
+    );
+}

@@ -1,0 +1,128 @@
+//! The initial sync of a large EPC: Sonar sees no more requests than the pages it must read
+//! plus one mutation document per 25 changes. The count is printed.
+
+use efi_core::config::Config;
+use efi_core::host::Host;
+use efi_lab::raemis::{RaemisOptions, RaemisSim, Subscriber};
+use efi_lab::sonar::scenario::Scenario;
+use efi_lab::sonar::SonarSim;
+use efi_tests::PluginDir;
+use std::path::Path;
+use std::sync::Arc;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_initial_sync_costs_pages_plus_one_request_per_25_changes() {
+    let _ = tracing_subscriber::fmt()
+        .with_test_writer()
+        .with_env_filter("warn")
+        .try_init();
+    let sessions: u32 = std::env::var("EFI_SYNC_SESSIONS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10_000);
+    let mut scenario = Scenario::lab();
+    scenario.rate_limit_per_minute = Some(1_000_000);
+    let sonar = SonarSim::start("127.0.0.1:0".parse().unwrap(), scenario)
+        .await
+        .unwrap();
+    let raemis = RaemisSim::start("127.0.0.1:0".parse().unwrap(), RaemisOptions::default())
+        .await
+        .unwrap();
+    for n in 0..sessions {
+        let imsi = format!("00102{n:010}");
+        raemis.add_subscriber(Subscriber::new(&imsi, &format!("36{n:013}"), "", "_"));
+        raemis
+            .attach(
+                &imsi,
+                format!("10.45.{}.{}", 8 + n / 250, 1 + n % 250)
+                    .parse()
+                    .unwrap(),
+                "internet",
+            )
+            .await
+            .unwrap();
+    }
+    let dir = PluginDir::new();
+    dir.install("raemis");
+    dir.install("sonar");
+    let toml = format!(
+        r#"
+[plugins]
+dir = {dir:?}
+rescan_secs = 0
+# One step decodes 10,000 sessions in a debug build (~0.5-0.8 s of CPU here); the budget is
+# not what this test measures.
+step_budget_ms = 5000
+[http.rate_limits.sonar]
+per_minute = 1000000
+[arbiter]
+managed_subnets = ["10.45.0.0/16"]
+[store]
+url = {state:?}
+{lab}"#,
+        dir = dir.path(),
+        state = dir.path().join("state.db"),
+        lab = efi_lab::lab_source_and_sink(
+            &raemis.base_url(),
+            &sonar.base_url(),
+            "raemis",
+            "",
+            ", page_size = 1000, batch_size = 25",
+        ),
+    );
+    let config = Config::parse(&toml, Path::new("scale.toml")).unwrap();
+    let host = Arc::new(
+        tokio::task::spawn_blocking(move || Host::new(config))
+            .await
+            .unwrap(),
+    );
+    let arbiter = efi_tests::arbiter(host).await.unwrap();
+
+    let started = std::time::Instant::now();
+    let report = arbiter.cycle().await.unwrap();
+    let first_cycle = started.elapsed();
+    assert!(
+        report.failed.is_empty(),
+        "{:?}",
+        &report.failed[..report.failed.len().min(3)]
+    );
+    let changes = report.plan.changes.changes.len();
+    assert_eq!(
+        changes,
+        2 * sessions as usize,
+        "an item and an assignment per UE"
+    );
+    let calls = sonar.calls();
+    let reads = calls
+        .iter()
+        .filter(|c| !c.query.trim_start().starts_with("mutation"))
+        .count();
+    let writes = calls.len() - reads;
+    let bound = reads + changes.div_ceil(25);
+    println!(
+        "initial sync of {sessions} sessions: {} Sonar requests ({reads} page reads + {writes} mutation documents) for {changes} changes; bound {bound}; {:.1} s against the debug-build simulator",
+        calls.len(),
+        first_cycle.as_secs_f64()
+    );
+    assert!(calls.len() <= bound, "{} requests > {bound}", calls.len());
+    let soft = sonar
+        .entities("IpAssignment")
+        .into_iter()
+        .filter(|a| a["soft"] == true)
+        .count();
+    assert_eq!(soft, sessions as usize);
+
+    // The next cycle reads every page and changes nothing.
+    let before = sonar.calls().len();
+    let started = std::time::Instant::now();
+    let report = arbiter.cycle().await.unwrap();
+    let second_cycle = started.elapsed();
+    assert!(report.plan.changes.changes.is_empty());
+    assert_eq!(report.plan.stats.kept, sessions as usize);
+    let quiet = sonar.calls().len() - before;
+    println!(
+        "steady state: {quiet} read requests, 0 writes, {} kept, {:.1} s",
+        report.plan.stats.kept,
+        second_cycle.as_secs_f64()
+    );
+}
