@@ -3,7 +3,7 @@
 //! some detached: the shape of a busy cycle.
 
 use criterion::{criterion_group, criterion_main, Criterion};
-use efi_core::arbiter::planner::{plan, Net, Rules};
+use efi_core::arbiter::planner::{plan, Rules};
 use efi_core::config::ArbiterConfig;
 use efi_plugin_api::sink::{Account, Assignment, InventoryItem, SinkSnapshot};
 use efi_plugin_api::source::Session;
@@ -84,7 +84,7 @@ fn bench(c: &mut Criterion) {
         max_delete_share: 1.0,
         ..ArbiterConfig::default()
     };
-    let managed = vec![Net::parse("10.0.0.0/8").unwrap()];
+    let managed = vec![efi_core::config::parse_subnet("10.0.0.0/8").unwrap()];
     let rules = Rules {
         managed: &managed,
         config: &config,

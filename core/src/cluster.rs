@@ -40,12 +40,6 @@ pub struct Cluster {
     role_changed: tokio::sync::Notify,
 }
 
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as i64)
-}
-
 /// The machine's hostname (the default host ID).
 pub fn hostname() -> String {
     let mut buf = [0u8; 256];
@@ -176,7 +170,7 @@ impl Cluster {
     /// One heartbeat: renew this host's lease, read the live hosts and the published
     /// addresses, and try for (or check) the arbiter role.
     async fn beat(&self) -> anyhow::Result<()> {
-        let now = now_ms();
+        let now = crate::clock::now_unix_ms();
         self.db
             .execute(
                 "renewing this host's lease",

@@ -1,25 +1,25 @@
 //! efi-core: the efi-poller host.
 //!
-//! Loads plugins ([`loader`]), runs their sans-IO tasks ([`runner`]) on the host's I/O
-//! [`engines`], identifies devices ([`identify`]), and offers it all through the `efi-poller`
-//! command line ([`cli`]).
+//! Loads plugins ([`loader`]) into a [`host`] that runs their sans-IO tasks on its I/O
+//! [`engines`]; polls devices ([`poller`]); keeps Sonar in step with the EPC ([`arbiter`]);
+//! keeps state in the [`store`]; serves webhooks, the REST API, `/metrics` and the dashboard
+//! ([`server`]); [`service`] assembles all of it for `efi-poller run`, and [`cli`] is the
+//! command line. ARCHITECTURE.md has the code map and the layering rules.
 
 pub mod arbiter;
 pub mod cli;
+pub mod clock;
 pub mod cluster;
 pub mod config;
-pub mod config_check;
 pub mod dashboard;
-pub mod devices;
 pub mod engines;
 pub mod host;
-pub mod identify;
 pub mod loader;
 pub mod logging;
 pub mod metrics;
-pub mod runner;
-pub mod scheduler;
+pub mod poller;
 pub mod server;
+pub mod service;
 pub mod sonar_poller;
 pub mod store;
 pub mod tr069;

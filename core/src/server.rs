@@ -10,8 +10,8 @@
 
 use crate::arbiter::{Arbiter, PushError};
 use crate::config::{Config, Secret, WebhookConfig};
-use crate::devices::DeviceStore;
 use crate::host::Host;
+use crate::poller::states::DeviceStates;
 use crate::sonar_poller::status::PollerStatus;
 use crate::store::Store;
 use axum::body::Bytes;
@@ -34,7 +34,7 @@ pub struct Api {
     /// The IPAM arbiter (webhooks, sessions, plan, outbox).
     pub arbiter: Option<Arc<Arbiter>>,
     /// Every polled device's current state.
-    pub devices: Arc<DeviceStore>,
+    pub devices: Arc<DeviceStates>,
     /// The durable store (device history).
     pub store: Option<Store>,
     /// The Sonar poller role's state.
@@ -62,22 +62,6 @@ pub fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
         return false;
     }
     a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
-}
-
-/// Checks the webhooks at start-up: authentication is mandatory unless disabled, and the
-/// credential sets named exist (the same checks as `Config::parse`, for a config built in
-/// code).
-pub fn check_webhooks(config: &Config) -> Result<(), String> {
-    let problems: Vec<String> = crate::config_check::problems(config)
-        .into_iter()
-        .filter(|p| p.key.starts_with("sources["))
-        .map(|p| format!("{}: {}", p.key, p.message))
-        .collect();
-    if problems.is_empty() {
-        Ok(())
-    } else {
-        Err(problems.join("; "))
-    }
 }
 
 fn refuse(status: StatusCode, reason: impl Into<String>) -> Response {
@@ -336,7 +320,7 @@ async fn openapi() -> Response {
 
 /// Every device: this host's in memory, or in a cluster the whole fleet from the store
 /// (each host holds only its share in memory).
-async fn fleet(app: &AppState) -> Result<Vec<crate::devices::DeviceState>, Response> {
+async fn fleet(app: &AppState) -> Result<Vec<crate::store::DeviceState>, Response> {
     match (&app.cluster, &app.store) {
         (Some(_), Some(store)) => store.devices().await.map_err(|e| {
             tracing::warn!("devices: {e}");
@@ -425,7 +409,7 @@ async fn tr069_cpe(State(app): State<Arc<AppState>>, Path(address): Path<String>
             format!("{address:?} is not an IP address"),
         );
     };
-    let now = efi_plugin_api::now_unix_ms();
+    let now = crate::clock::now_unix_ms() as u64;
     match app.host.runner.engines().tr069().detail(ip, now) {
         Some(d) => Json(d).into_response(),
         None => refuse(
@@ -503,9 +487,7 @@ async fn history(
     };
     let hours = query.hours.unwrap_or(24);
     let limit = query.limit.unwrap_or(1000).min(10_000);
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64);
+    let now = crate::clock::now_unix_s();
     match store
         .history(ip, now - i64::from(hours) * 3600, limit)
         .await
@@ -580,7 +562,7 @@ fn configured_token(config: &Config) -> Option<Secret> {
 }
 
 /// The router of an arbiter and its devices, with no store and no Sonar poller role.
-pub fn router(arbiter: Arc<Arbiter>, config: Arc<Config>, devices: Arc<DeviceStore>) -> Router {
+pub fn router(arbiter: Arc<Arbiter>, config: Arc<Config>, devices: Arc<DeviceStates>) -> Router {
     api_router(Api {
         host: arbiter.host().clone(),
         config,

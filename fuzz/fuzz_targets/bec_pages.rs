@@ -12,8 +12,8 @@ fuzz_target!(|data: &[u8]| {
         None => (data, data),
     };
     let front = String::from_utf8_lossy(front);
-    let _ = efi_core::identify::page_title(&front);
-    let _ = efi_core::identify::basic_realm(&front);
+    let _ = efi_core::poller::fingerprint::page_title(&front);
+    let _ = efi_core::poller::fingerprint::basic_realm(&front);
     let _ = bec_ridgewave::web::rows(&String::from_utf8_lossy(page));
     let answer = Ok(IoReply::Http(HttpResponse {
         status: 200,

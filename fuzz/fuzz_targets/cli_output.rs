@@ -5,7 +5,7 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    let text = efi_core::engines::cli::clean_terminal_output(data);
+    let text = efi_core::engines::shell::clean_terminal_output(data);
     assert!(!text.contains('\u{1b}'), "an ESC survived: {text:?}");
     assert!(!text.contains('\r'), "a CR survived: {text:?}");
 });

@@ -497,10 +497,7 @@ extern "C" fn host_log(plugin_id: u64, lvl: u8, target: RStr<'_>, message: RStr<
 }
 
 extern "C" fn host_now_unix_ms() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as u64)
-        .unwrap_or(0)
+    crate::logging::system_unix_ms()
 }
 
 extern "C" fn host_counter_add(plugin_id: u64, name: RStr<'_>, value: f64) {

@@ -61,11 +61,17 @@ pub fn counter_add(name: &str, value: f64) {
 pub fn now_unix_ms() -> u64 {
     match HOST.get() {
         Some(host) => (host.now_unix_ms())(),
-        None => std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_millis() as u64)
-            .unwrap_or(0),
+        None => system_unix_ms(),
     }
+}
+
+/// The system clock in milliseconds since the Unix epoch: what the host hands plugins, and
+/// what a plugin outside a host reads.
+pub(crate) fn system_unix_ms() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_millis() as u64)
+        .unwrap_or(0)
 }
 
 struct Forwarder {

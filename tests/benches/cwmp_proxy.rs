@@ -68,7 +68,7 @@ async fn main() {
     )
     .await
     .unwrap();
-    let cache = Arc::new(Tr069Cache::new(Tr069Config::default().limits()));
+    let cache = Arc::new(Tr069Cache::new((&Tr069Config::default()).into()));
     let proxy = Proxy::start(
         &Tr069Config {
             listen: Some("127.0.0.1:0".parse().unwrap()),

@@ -353,7 +353,7 @@ async fn https_with_an_untrusted_certificate_is_refused_unless_the_driver_opts_o
 
 mod cli {
     use efi_core::config::{CliConfig, CredentialConfig, Secret};
-    use efi_core::engines::cli::CliEngine;
+    use efi_core::engines::shell::ShellEngine;
     use efi_lab::cli_device::{CliDevice, CliFault, CliScript};
     use efi_plugin_api::{CliRequest, CliStep, CliTransport, IoErrorKind, IoReply, IoResponse};
     use std::collections::BTreeMap;
@@ -369,7 +369,7 @@ mod cli {
         s
     }
 
-    fn engine(dir: &std::path::Path, password: &str) -> CliEngine {
+    fn engine(dir: &std::path::Path, password: &str) -> ShellEngine {
         let mut credentials = BTreeMap::new();
         credentials.insert(
             "cpe".to_string(),
@@ -385,7 +385,7 @@ mod cli {
             known_hosts: dir.join("known_hosts"),
             ..CliConfig::default()
         };
-        CliEngine::new(config, credentials)
+        ShellEngine::new(config, credentials)
     }
 
     fn request(transport: CliTransport, port: u16) -> CliRequest {

@@ -1,8 +1,8 @@
 //! The plugin framework end to end: real `.so` files loaded by the host, real SNMP on
 //! loopback. Each test builds its own plugins directory.
 
+use efi_core::host::runner::RunError;
 use efi_core::loader::{RegistryEvent, Status};
-use efi_core::runner::RunError;
 use efi_lab::fleet::start_mib2_fleet;
 use efi_plugin_api::Target;
 use efi_tests::{config, registry, runner, PluginDir};
@@ -299,7 +299,9 @@ async fn identification_picks_the_vendor_driver_over_the_generic_one() {
     .unwrap();
     let generic = start_mib2_fleet(1).await.unwrap();
 
-    let outcome = host.poll(&target_of(&bec), None).await.unwrap();
+    let outcome = efi_core::poller::poll(&host, &target_of(&bec), None)
+        .await
+        .unwrap();
     assert_eq!(outcome.driver, "bec-ridgewave");
     assert!(outcome.confidence.unwrap() >= 90);
     assert_eq!(outcome.record.enb_id, Some(166));
@@ -308,7 +310,9 @@ async fn identification_picks_the_vendor_driver_over_the_generic_one() {
         Some("60:03:47:a1:b2:c3")
     );
 
-    let outcome = host.poll(&target_of(&generic[0]), None).await.unwrap();
+    let outcome = efi_core::poller::poll(&host, &target_of(&generic[0]), None)
+        .await
+        .unwrap();
     assert_eq!(
         outcome.driver, "hello-driver",
         "an unknown Linux box falls back to MIB-II"

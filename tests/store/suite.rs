@@ -4,8 +4,9 @@
 
 use efi_core::arbiter::outbox::{EventLog, EventRow, Outbox};
 use efi_core::config::{Secret, StoreConfig};
-use efi_core::devices::{DeviceState, DeviceStore};
-use efi_core::store::{Persist, Store, StoreError, Writer, MIGRATIONS};
+use efi_core::poller::persist::Writer;
+use efi_core::poller::states::DeviceStates;
+use efi_core::store::{DeviceState, DeviceWrite, Store, StoreError, MIGRATIONS};
 use efi_plugin_api::sink::{Change, ChangeAction, ChangeOutcome, ChangeResult, ChangeSet};
 use efi_plugin_api::{DeviceRecord, Identity};
 use std::net::IpAddr;
@@ -171,7 +172,7 @@ async fn migrations_bring_an_empty_database_to_the_latest_schema_once(s: Scratch
     // Opening again applies nothing and keeps the data.
     store
         .write(
-            &[Persist::Save(Box::new(good("10.0.0.1", 1000, -90.0)))],
+            &[DeviceWrite::Save(Box::new(good("10.0.0.1", 1000, -90.0)))],
             true,
         )
         .await
@@ -206,9 +207,9 @@ async fn latest_state_round_trips_and_forget_keeps_history(s: Scratch) {
     store
         .write(
             &[
-                Persist::Save(Box::new(a.clone())),
-                Persist::Save(Box::new(b.clone())),
-                Persist::Save(Box::new(a_later.clone())),
+                DeviceWrite::Save(Box::new(a.clone())),
+                DeviceWrite::Save(Box::new(b.clone())),
+                DeviceWrite::Save(Box::new(a_later.clone())),
             ],
             true,
         )
@@ -220,7 +221,7 @@ async fn latest_state_round_trips_and_forget_keeps_history(s: Scratch) {
     same(&devices[1], &b);
 
     store
-        .write(&[Persist::Forget(ip("10.0.0.1"))], true)
+        .write(&[DeviceWrite::Forget(ip("10.0.0.1"))], true)
         .await
         .unwrap();
     let devices = store.devices().await.unwrap();
@@ -240,19 +241,19 @@ async fn history_is_newest_first_windowed_limited_and_pruned(s: Scratch) {
     let mut batch = Vec::new();
     for i in 0..10i64 {
         let at = 10_000 + i * 60;
-        batch.push(Persist::Save(Box::new(if i == 4 {
+        batch.push(DeviceWrite::Save(Box::new(if i == 4 {
             failed("10.0.0.7", at, Some(10_000 + 3 * 60))
         } else {
             good("10.0.0.7", at, -100.0 + i as f64)
         })));
     }
     // The same second twice: one point, the later state.
-    batch.push(Persist::Save(Box::new(good(
+    batch.push(DeviceWrite::Save(Box::new(good(
         "10.0.0.7",
         10_000 + 9 * 60,
         -42.0,
     ))));
-    batch.push(Persist::Save(Box::new(good("10.0.0.8", 10_000, -70.0))));
+    batch.push(DeviceWrite::Save(Box::new(good("10.0.0.8", 10_000, -70.0))));
     store.write(&batch, true).await.unwrap();
 
     let all = store.history(ip("10.0.0.7"), 0, 100).await.unwrap();
@@ -297,7 +298,7 @@ async fn history_is_newest_first_windowed_limited_and_pruned(s: Scratch) {
     // With history off only the latest state is written.
     store
         .write(
-            &[Persist::Save(Box::new(good("10.0.0.9", 20_000, -80.0)))],
+            &[DeviceWrite::Save(Box::new(good("10.0.0.9", 20_000, -80.0)))],
             false,
         )
         .await
@@ -313,7 +314,7 @@ async fn history_is_newest_first_windowed_limited_and_pruned(s: Scratch) {
 
 async fn a_batch_the_database_refuses_is_kept_and_written_once_it_is_back(s: Scratch) {
     let store = s.open().await;
-    let devices = Arc::new(DeviceStore::default());
+    let devices = Arc::new(DeviceStates::default());
     devices.restore(vec![good("10.0.0.1", 500, -95.0)]);
     let writer = Writer::spawn(devices.clone(), store.clone(), s.config.clone());
 

@@ -40,7 +40,7 @@ fn proxy_config(acs: SocketAddr) -> Tr069Config {
 }
 
 fn cache() -> Arc<Tr069Cache> {
-    Arc::new(Tr069Cache::new(Tr069Config::default().limits()))
+    Arc::new(Tr069Cache::new((&Tr069Config::default()).into()))
 }
 
 fn ip(s: &str) -> IpAddr {
@@ -354,7 +354,9 @@ async fn a_cpe_without_snmp_is_identified_and_polled_from_what_it_told_its_acs()
     let address = ip("127.10.69.30");
     let target = Target::new(address);
     // Before the CPE has informed, nothing knows it.
-    let err = host.poll(&target, None).await.unwrap_err();
+    let err = efi_core::poller::poll(&host, &target, None)
+        .await
+        .unwrap_err();
     assert!(err.to_string().contains("127.10.69.30"), "{err}");
 
     let acs = Acs::start(
@@ -375,7 +377,7 @@ async fn a_cpe_without_snmp_is_identified_and_polled_from_what_it_told_its_acs()
         .await
         .unwrap();
 
-    let outcome = host.poll(&target, None).await.unwrap();
+    let outcome = efi_core::poller::poll(&host, &target, None).await.unwrap();
     assert_eq!(outcome.driver, "baicells-atom");
     assert!(outcome.confidence.unwrap() >= 90, "by the TR-069 OUI");
     let r = &outcome.record;
@@ -515,8 +517,7 @@ settings = {{ url = "{acs_url}", page_size = 2 }}
     );
 
     // The UE's CPE answers no SNMP; the ACS's data identifies and describes it.
-    let outcome = host
-        .poll(&Target::new(ips[1].parse().unwrap()), None)
+    let outcome = efi_core::poller::poll(&host, &Target::new(ips[1].parse().unwrap()), None)
         .await
         .unwrap();
     assert_eq!(outcome.driver, "baicells-atom");
@@ -528,8 +529,7 @@ settings = {{ url = "{acs_url}", page_size = 2 }}
     assert_eq!(outcome.record.bandwidth_mhz, Some(20.0));
 
     // A RidgeWave without SNMP, from its X_BEC_COM_ModuleA tree in the ACS.
-    let bec = host
-        .poll(&Target::new(ips[0].parse().unwrap()), None)
+    let bec = efi_core::poller::poll(&host, &Target::new(ips[0].parse().unwrap()), None)
         .await
         .unwrap();
     assert_eq!(bec.driver, "bec-ridgewave");
@@ -543,8 +543,7 @@ settings = {{ url = "{acs_url}", page_size = 2 }}
     // The Telrads without SNMP: the CPE12000SG from its WEB_GUI.Status tree; the CPE12300XG
     // recognised by its WANNetConfigInfo tree, its web UI tried (nothing listens) and its
     // record taken from the ACS's data.
-    let t12000 = host
-        .poll(&Target::new(ips[3].parse().unwrap()), None)
+    let t12000 = efi_core::poller::poll(&host, &Target::new(ips[3].parse().unwrap()), None)
         .await
         .unwrap();
     assert_eq!(t12000.driver, "telrad-cpe");
@@ -559,8 +558,7 @@ settings = {{ url = "{acs_url}", page_size = 2 }}
         t12000.record.identity.imsi.as_deref(),
         Some("001010000000103")
     );
-    let t12300 = host
-        .poll(&Target::new(ips[4].parse().unwrap()), None)
+    let t12300 = efi_core::poller::poll(&host, &Target::new(ips[4].parse().unwrap()), None)
         .await
         .unwrap();
     assert_eq!(t12300.driver, "telrad-cpe");

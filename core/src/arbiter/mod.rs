@@ -1,23 +1,25 @@
 //! The IPAM arbiter: pulls the sources, reads the sink, plans, records the plan in the
 //! outbox and applies it, one cycle at a time. Rules: DESIGN.md section 6.
 
+pub mod cycles;
 pub mod identity;
 pub mod live;
 pub mod names;
 pub mod outbox;
 pub mod planner;
 
+use crate::host::runner::RunError;
 use crate::host::Host;
 use crate::loader::LoadedPlugin;
-use crate::runner::RunError;
 use crate::store::Store;
 use efi_plugin_api::host::{SinkInstance, SourceInstance};
 use efi_plugin_api::sink::{ChangeOutcome, SinkSnapshot};
 use efi_plugin_api::source::{PushRequest, Session, SessionBatch};
 use efi_plugin_api::Target;
+use ipnet::IpNet;
 use live::{EventOutcome, LiveState};
 use outbox::{EventLog, EventRow, Outbox, OutboxStats};
-use planner::{Net, Plan, Rules};
+use planner::{Plan, Rules};
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -89,7 +91,7 @@ pub struct Arbiter {
     sources: Vec<SourceHandle>,
     sink_plugin: Arc<LoadedPlugin>,
     sink: SinkInstance,
-    managed: Vec<Net>,
+    managed: Vec<IpNet>,
     outbox: Outbox,
     /// Random per arbiter, in plan IDs: arbiters of a cluster share the outbox, and their
     /// clocks need not agree.
@@ -133,13 +135,6 @@ struct ArbiterStats {
     pushes: std::collections::BTreeMap<(String, &'static str), u64>,
 }
 
-fn now_us() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_micros() as i64)
-        .unwrap_or(0)
-}
-
 /// Tasks of sources and sinks talk to services by URL, not to a device.
 fn service_target() -> Target {
     Target::new(IpAddr::V4(Ipv4Addr::UNSPECIFIED))
@@ -157,7 +152,7 @@ impl Arbiter {
                 store.describe()
             );
         }
-        crate::server::check_webhooks(&config).map_err(ArbiterError::Config)?;
+        crate::config::check::check_webhooks(&config).map_err(ArbiterError::Config)?;
         if config.arbiter.managed_subnets.is_empty() {
             return Err(ArbiterError::Config(
                 "arbiter.managed_subnets is empty: say which subnets' soft assignments this tool owns".into(),
@@ -168,7 +163,7 @@ impl Arbiter {
             .managed_subnets
             .iter()
             .map(|s| {
-                Net::parse(s)
+                crate::config::parse_subnet(s)
                     .map_err(|e| ArbiterError::Config(format!("arbiter.managed_subnets: {e}")))
             })
             .collect::<Result<Vec<_>, _>>()?;
@@ -259,7 +254,7 @@ impl Arbiter {
         self.events
             .append(EventRow {
                 source: name.to_owned(),
-                received_us: now_us(),
+                received_us: crate::clock::now_unix_us(),
                 body: request.body.clone(),
             })
             .await
@@ -326,7 +321,7 @@ impl Arbiter {
         let mut deciding_failed = false;
         for s in &self.sources {
             let informs_only = s.plugin.info().information_only;
-            let started = now_us();
+            let started = crate::clock::now_unix_us();
             let result: Result<SessionBatch, RunError> = match s.instance.poll() {
                 Ok(task) => {
                     self.host
@@ -342,7 +337,7 @@ impl Arbiter {
             match result {
                 Ok(batch) if informs_only => {
                     let cache = self.host.runner.engines().tr069();
-                    let now = efi_plugin_api::now_unix_ms();
+                    let now = crate::clock::now_unix_ms() as u64;
                     let unaddressed = batch
                         .acs_devices
                         .iter()
@@ -414,10 +409,7 @@ impl Arbiter {
     }
 
     fn next_plan_id(&self) -> String {
-        let ms = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .map(|d| d.as_millis())
-            .unwrap_or(0);
+        let ms = crate::clock::now_unix_ms();
         let seq = self.seq.fetch_add(1, Ordering::Relaxed);
         format!("plan-{ms}-{}-{seq}", self.instance)
     }
@@ -485,7 +477,7 @@ impl Arbiter {
         }
         drop(st);
         *self.last_cycle.lock().unwrap_or_else(|e| e.into_inner()) = Some(LastCycle {
-            at_unix_s: now_us() / 1_000_000,
+            at_unix_s: crate::clock::now_unix_us() / 1_000_000,
             kind: if pull { "full" } else { "event" },
             report: result.as_ref().ok().cloned(),
             error: result.as_ref().err().map(|e| e.to_string()),

@@ -65,13 +65,6 @@ pub struct RecordedChange {
     pub remote_id: Option<String>,
 }
 
-fn now_ms() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_millis() as i64)
-        .unwrap_or(0)
-}
-
 /// The outbox.
 #[derive(Clone)]
 pub struct Outbox {
@@ -151,7 +144,7 @@ impl Outbox {
             "INSERT INTO outbox_plans (id, created_unix_ms, status, planned_by) VALUES ($1, $2, 'applying', $3)",
             vec![
                 Value::Text(Some(plan.plan_id.clone())),
-                Value::Int(Some(now_ms())),
+                Value::Int(Some(crate::clock::now_unix_ms())),
                 Value::Text(self.host.clone()),
             ],
         )];
@@ -180,7 +173,7 @@ impl Outbox {
                 "INSERT INTO outbox_plans (id, created_unix_ms, status, held_reason, planned_by) VALUES ($1, $2, 'held', $3, $4)",
                 vec![
                     Value::Text(Some(plan.plan_id.clone())),
-                    Value::Int(Some(now_ms())),
+                    Value::Int(Some(crate::clock::now_unix_ms())),
                     Value::Text(Some(reason.to_owned())),
                     Value::Text(self.host.clone()),
                 ],
@@ -381,7 +374,7 @@ impl Outbox {
     /// Removes finished plans (with their changes) older than `days`, and pushed events as
     /// old; a plan still being applied stays.
     pub async fn prune(&self, days: u64) -> Result<(), SqlError> {
-        let before_ms = now_ms() - (days.min(100_000) as i64) * 86_400_000;
+        let before_ms = crate::clock::now_unix_ms() - (days.min(100_000) as i64) * 86_400_000;
         let old = || Value::Int(Some(before_ms));
         self.db
             .transaction(

@@ -7,55 +7,64 @@ use super::names::normalise;
 use crate::config::ArbiterConfig;
 use efi_plugin_api::sink::{Assignment, Change, ChangeAction, ChangeSet, ItemRef, SinkSnapshot};
 use efi_plugin_api::source::Session;
+use ipnet::IpNet;
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::IpAddr;
 
-/// An IP network (`10.45.0.0/16`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Net {
-    addr: IpAddr,
-    len: u8,
-}
-
-impl Net {
-    /// Parses CIDR text, naming it on error.
-    pub fn parse(text: &str) -> Result<Net, String> {
-        let (a, l) = text
-            .split_once('/')
-            .ok_or_else(|| format!("{text:?} is not CIDR (a.b.c.d/len)"))?;
-        let addr: IpAddr = a
-            .trim()
-            .parse()
-            .map_err(|_| format!("{text:?}: bad address"))?;
-        let max = if addr.is_ipv4() { 32 } else { 128 };
-        let len: u8 = l
-            .trim()
-            .parse()
-            .ok()
-            .filter(|l| *l <= max)
-            .ok_or_else(|| format!("{text:?}: bad prefix length"))?;
-        Ok(Net { addr, len })
+impl Plan {
+    /// One line per change, for a person.
+    pub fn describe(&self) -> String {
+        let mut out = String::new();
+        for c in &self.changes.changes {
+            let line = match &c.action {
+                ChangeAction::DeleteAssignment { assignment_id, ip } => {
+                    format!("delete assignment {assignment_id} of {ip}")
+                }
+                ChangeAction::CreateItem { model, fields } => format!(
+                    "create inventory item{} with {}",
+                    model
+                        .as_ref()
+                        .map(|m| format!(" ({m})"))
+                        .unwrap_or_default(),
+                    fields
+                        .iter()
+                        .map(|(k, v)| format!("{k}={v}"))
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                ),
+                ChangeAction::UpdateItemFields { item, fields, .. } => format!(
+                    "update {item:?}: {}",
+                    fields
+                        .iter()
+                        .map(|(k, v)| format!("{k}={v}"))
+                        .collect::<Vec<_>>()
+                        .join(" ")
+                ),
+                ChangeAction::CreateAssignment { ip, item } => {
+                    format!("assign {ip} (soft) to {item:?}")
+                }
+                ChangeAction::AssignItem {
+                    item,
+                    address_id,
+                    account_id,
+                } => {
+                    format!("deploy {item:?} at address {address_id} of account {account_id}")
+                }
+                other => format!("{other:?}"),
+            };
+            out.push_str(&format!("  {line}\n"));
+        }
+        out
     }
 
-    fn bits(a: IpAddr) -> u128 {
-        match a {
-            IpAddr::V4(v) => u128::from(u32::from(v)),
-            IpAddr::V6(v) => u128::from(v),
-        }
-    }
-
-    /// True when `ip` is inside.
-    pub fn contains(&self, ip: IpAddr) -> bool {
-        if ip.is_ipv4() != self.addr.is_ipv4() {
-            return false;
-        }
-        if self.len == 0 {
-            return true;
-        }
-        let width = if ip.is_ipv4() { 32 } else { 128 };
-        let shift = width - u32::from(self.len);
-        Self::bits(ip) >> shift == Self::bits(self.addr) >> shift
+    /// Its counts in one line: `N sessions: K kept, ...`.
+    pub fn summary(&self) -> String {
+        let s = &self.stats;
+        format!(
+            "{} sessions: {} kept, {} to assign, {} to delete ({} moves), {} new items, {} field updates, {} account links",
+            s.sessions, s.kept, s.assignments_created, s.assignments_deleted, s.moves, s.items_created, s.items_updated, s.items_linked
+        )
     }
 }
 
@@ -96,7 +105,7 @@ pub struct Plan {
 /// Inputs besides the two states.
 pub struct Rules<'a> {
     /// Managed subnets.
-    pub managed: &'a [Net],
+    pub managed: &'a [IpNet],
     /// The arbiter config (guards, name prefixes).
     pub config: &'a ArbiterConfig,
     /// True when every source answered: absence then means "detached". When false, nothing
@@ -117,7 +126,7 @@ fn item_key(r: &ItemRef) -> String {
 pub fn plan(sessions: &[Session], snapshot: &SinkSnapshot, rules: &Rules<'_>) -> Plan {
     let mut warnings = Vec::new();
     let mut stats = PlanStats::default();
-    let managed = |ip: IpAddr| rules.managed.iter().any(|n| n.contains(ip));
+    let managed = |ip: IpAddr| rules.managed.iter().any(|n| n.contains(&ip));
 
     // Desired: address → session (a duplicate address keeps the most recent session).
     let mut desired: BTreeMap<IpAddr, &Session> = BTreeMap::new();
@@ -430,7 +439,7 @@ mod tests {
 
     fn run(sessions: &[Session], snap: &SinkSnapshot, complete: bool) -> Plan {
         let config = cfg();
-        let managed = vec![Net::parse("10.45.0.0/16").unwrap()];
+        let managed = vec![crate::config::parse_subnet("10.45.0.0/16").unwrap()];
         plan(
             sessions,
             snap,

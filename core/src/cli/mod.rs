@@ -1,9 +1,10 @@
 //! The `efi-poller` command line.
 
-mod arbiter;
+mod plan;
 mod plugins;
 mod poll;
 mod record;
+mod run;
 mod service;
 mod sonar_poller;
 mod sweep;
@@ -39,9 +40,9 @@ pub enum Command {
     /// a summary.
     Sweep(sweep::SweepArgs),
     /// Show what the IPAM arbiter would change in the sink (Sonar) now; writes nothing.
-    Plan(arbiter::PlanArgs),
+    Plan(plan::PlanArgs),
     /// Run the IPAM arbiter: keep the sink in step with the sources until stopped.
-    Run(arbiter::RunArgs),
+    Run(run::RunArgs),
     /// Be Sonar's poller: fetch the monitoring work, ping and poll the hosts, post the
     /// results (the `[sonar_poller]` section; `run` does this too when it is enabled).
     SonarPoller(sonar_poller::SonarPollerArgs),
@@ -136,8 +137,8 @@ pub fn main() -> ExitCode {
         match cli.command {
             Command::Poll(args) => poll::run(config, args).await,
             Command::Record(args) => record::run(config, args).await,
-            Command::Plan(args) => arbiter::plan(config, args).await,
-            Command::Run(args) => arbiter::run(config, args, config_file).await,
+            Command::Plan(args) => plan::run(config, args).await,
+            Command::Run(args) => run::run(config, args, config_file).await,
             Command::Plugins(cmd) => plugins::run(config, cmd).await,
             Command::SonarPoller(args) => sonar_poller::run(config, args).await,
             Command::Sweep(args) => sweep::run(config, args).await,
@@ -151,22 +152,4 @@ pub fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
-}
-
-/// Resolves on Ctrl-C or SIGTERM.
-pub(crate) async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
-        let mut term =
-            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-                Ok(s) => s,
-                Err(_) => return std::future::pending().await,
-            };
-        tokio::select! {
-            _ = tokio::signal::ctrl_c() => {}
-            _ = term.recv() => {}
-        }
-    }
-    #[cfg(not(unix))]
-    let _ = tokio::signal::ctrl_c().await;
 }

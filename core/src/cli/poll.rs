@@ -48,7 +48,7 @@ pub struct PollArgs {
 pub async fn run(config: Config, args: PollArgs) -> anyhow::Result<ExitCode> {
     let host = tokio::task::spawn_blocking(move || Host::new(config)).await?;
     let device = &args.device;
-    match host.poll(&device.target(), device.driver.as_deref()).await {
+    match crate::poller::poll(&host, &device.target(), device.driver.as_deref()).await {
         Ok(outcome) => {
             if args.json {
                 println!("{}", serde_json::to_string_pretty(&outcome.record)?);

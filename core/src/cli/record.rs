@@ -26,16 +26,14 @@ pub struct RecordArgs {
 pub async fn run(config: Config, args: RecordArgs) -> anyhow::Result<ExitCode> {
     let host = tokio::task::spawn_blocking(move || Host::new(config)).await?;
     let target = args.device.target();
-    let (plugin, _) = match host
-        .choose_driver(&target, args.device.driver.as_deref())
-        .await
-    {
-        Ok(chosen) => chosen,
-        Err(e) => {
-            eprintln!("error: {}: {e}", args.device.address);
-            return Ok(ExitCode::FAILURE);
-        }
-    };
+    let (plugin, _) =
+        match crate::poller::choose_driver(&host, &target, args.device.driver.as_deref()).await {
+            Ok(chosen) => chosen,
+            Err(e) => {
+                eprintln!("error: {}: {e}", args.device.address);
+                return Ok(ExitCode::FAILURE);
+            }
+        };
     let mut exchanges = Vec::new();
     let outcome = host
         .runner

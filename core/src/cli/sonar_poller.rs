@@ -43,7 +43,7 @@ pub async fn run(config: Config, args: SonarPollerArgs) -> anyhow::Result<ExitCo
         None => None,
     };
     let Some(cycles) = args.cycles else {
-        poller.run(super::shutdown_signal()).await;
+        poller.run(crate::service::shutdown_signal()).await;
         println!("stopping");
         return Ok(ExitCode::SUCCESS);
     };

@@ -4,9 +4,9 @@
 //! module routes each request to the engine of its protocol. Request kinds without an engine
 //! in this host are answered `unsupported`, so a driver can fall back to another method.
 
-pub mod cli;
 pub mod http;
 pub mod icmp;
+pub mod shell;
 pub mod snmp;
 pub mod snmp_mux;
 
@@ -20,7 +20,7 @@ pub struct Engines {
     snmp: snmp::SnmpEngine,
     http: http::HttpEngine,
     icmp: icmp::IcmpEngine,
-    cli: cli::CliEngine,
+    shell: shell::ShellEngine,
     tr069: Arc<Tr069Cache>,
     per_device_requests: usize,
 }
@@ -32,8 +32,8 @@ impl Engines {
             snmp: snmp::SnmpEngine::new(config.snmp.clone()),
             http: http::HttpEngine::new(config.http.clone(), config.credentials.clone()),
             icmp: icmp::IcmpEngine::new(config.icmp.clone()),
-            cli: cli::CliEngine::new(config.cli.clone(), config.credentials.clone()),
-            tr069: Arc::new(Tr069Cache::new(config.tr069.limits())),
+            shell: shell::ShellEngine::new(config.cli.clone(), config.credentials.clone()),
+            tr069: Arc::new(Tr069Cache::new((&config.tr069).into())),
             per_device_requests: config.poller.per_device_requests.max(1),
         }
     }
@@ -50,13 +50,13 @@ impl Engines {
                 .probe(target.address, *count)
                 .await
                 .map(IoReply::Icmp),
-            IoRequest::Cli(cli) => self.cli.execute(target.address, cli).await,
+            IoRequest::Cli(cli) => self.shell.execute(target.address, cli).await,
             IoRequest::Tr069 { parameter_paths } => self
                 .tr069
                 .lookup(
                     target.address,
                     parameter_paths,
-                    efi_plugin_api::now_unix_ms(),
+                    crate::clock::now_unix_ms() as u64,
                 )
                 .map(IoReply::Tr069)
                 .ok_or_else(|| {

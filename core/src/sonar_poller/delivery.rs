@@ -265,10 +265,7 @@ impl Delivery {
         snapshot: &BTreeMap<String, String>,
         time_taken: u64,
     ) -> std::io::Result<PathBuf> {
-        let stamp = std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_millis();
+        let stamp = crate::clock::now_unix_ms();
         let name = format!(
             "{}.rejected-{stamp}.json",
             self.pending_file

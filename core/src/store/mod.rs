@@ -1,15 +1,12 @@
-//! The durable store of device state: each device's latest record and a window of per-poll
-//! history, in SQLite (one file, WAL; the default) or PostgreSQL (`[store] url`), with one
-//! schema and numbered migrations shared by both.
-//!
-//! Polls never wait for the database: [`crate::devices::DeviceStore`] queues what changed,
-//! and [`persist`] writes the queue in one transaction per flush. When the database is
-//! unreachable the queue is kept (up to a bound) and written once it is back.
+//! The durable store, in SQLite (one file, WAL; the default) or PostgreSQL (`[store] url`),
+//! with one schema and numbered migrations shared by both: each device's latest state and a
+//! window of per-poll history (written in batches by the poller, which never waits for the
+//! database), and the database that the IPAM outbox, the push journal and the cluster keep
+//! their own tables in ([`Store::database`]).
 
 pub mod sql;
 
 use crate::config::StoreConfig;
-use crate::devices::DeviceState;
 use efi_plugin_api::DeviceRecord;
 use serde::Serialize;
 use sql::{Column, Database, SqlError, Statement, Value};
@@ -114,6 +111,33 @@ pub const MIGRATIONS: &[Migration] = &[
 
 /// The advisory lock that serialises migrations of hosts sharing one PostgreSQL.
 const MIGRATION_LOCK: i64 = 0x00ef_1d00_0001;
+
+/// What is known about one device.
+#[derive(Debug, Clone, Serialize)]
+pub struct DeviceState {
+    /// The polled address.
+    pub address: IpAddr,
+    /// The driver of the last successful poll.
+    pub driver: Option<String>,
+    /// The last successful record.
+    pub record: Option<DeviceRecord>,
+    /// When the last poll finished (Unix seconds).
+    pub polled_at_unix_s: i64,
+    /// When a poll last succeeded (Unix seconds).
+    pub last_ok_unix_s: Option<i64>,
+    /// Why the last poll failed; absent when it succeeded.
+    pub last_error: Option<String>,
+    /// True when no driver recognised the model: only a generic fallback driver (standard
+    /// MIB-II) polls it. Install its vendor's driver to get its radio fields.
+    pub unidentified: bool,
+}
+
+impl DeviceState {
+    /// True when the last poll succeeded.
+    pub fn up(&self) -> bool {
+        self.last_error.is_none() && self.record.is_some()
+    }
+}
 
 /// One point of a device's history: the outcome of one poll.
 #[derive(Debug, Clone, PartialEq, Serialize)]
@@ -274,7 +298,7 @@ impl Store {
                 vec![
                     Value::Int(Some(m.version)),
                     Value::Text(Some(m.name.to_owned())),
-                    Value::Int(Some(now_unix_s())),
+                    Value::Int(Some(crate::clock::now_unix_s())),
                 ],
             ));
             let doing = format!("applying migration {} ({})", m.version, m.name);
@@ -296,11 +320,11 @@ impl Store {
     /// Writes a batch: each `Save` replaces the device's latest state (and adds a history
     /// point when `history` is on), each `Forget` removes the device (its history stays
     /// until pruned). One transaction: all or nothing.
-    pub async fn write(&self, batch: &[Persist], history: bool) -> Result<(), StoreError> {
+    pub async fn write(&self, batch: &[DeviceWrite], history: bool) -> Result<(), StoreError> {
         let mut statements: Vec<Statement> = Vec::with_capacity(batch.len() * 2);
         for item in batch {
             match item {
-                Persist::Save(d) => {
+                DeviceWrite::Save(d) => {
                     let record = d
                         .record
                         .as_ref()
@@ -347,7 +371,7 @@ impl Store {
                         ));
                     }
                 }
-                Persist::Forget(address) => statements.push((
+                DeviceWrite::Forget(address) => statements.push((
                     "DELETE FROM devices WHERE address = $1",
                     vec![Value::Text(Some(address.to_string()))],
                 )),
@@ -482,105 +506,11 @@ pub fn history_point(d: &DeviceState) -> HistoryPoint {
     }
 }
 
-/// What the device store asks to be written.
+/// A change of a device's state to write.
 #[derive(Debug, Clone)]
-pub enum Persist {
+pub enum DeviceWrite {
     /// A device's state after a poll.
     Save(Box<DeviceState>),
     /// A device no longer polled.
     Forget(IpAddr),
-}
-
-fn now_unix_s() -> i64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
-}
-
-/// Writes what `devices` queues to `store` every `flush_interval`, and prunes history older
-/// than `history_hours` once an hour, until `stop` resolves; then writes what is left.
-/// A failed write keeps the batch for the next flush and is logged once per outage.
-pub async fn persist(
-    devices: std::sync::Arc<crate::devices::DeviceStore>,
-    store: Store,
-    config: StoreConfig,
-    stop: impl std::future::Future<Output = ()>,
-) {
-    let history = config.history_hours > 0;
-    let mut tick = tokio::time::interval(std::time::Duration::from_millis(
-        config.flush_interval_ms.max(10),
-    ));
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    let mut next_prune = tokio::time::Instant::now();
-    let mut failing = false;
-    tokio::pin!(stop);
-    loop {
-        let stopping = tokio::select! {
-            _ = tick.tick() => false,
-            _ = &mut stop => true,
-        };
-        let batch = devices.take_persist_queue();
-        if !batch.is_empty() {
-            match store.write(&batch, history).await {
-                Ok(()) => {
-                    devices.persist_gauges().record_flush(true);
-                    if failing {
-                        tracing::info!(store = %store.describe(), "device state is written again");
-                        failing = false;
-                    }
-                }
-                Err(e) => {
-                    devices.persist_gauges().record_flush(false);
-                    if !failing {
-                        tracing::error!("device state not written, kept for the next attempt: {e}");
-                        failing = true;
-                    }
-                    devices.requeue(batch);
-                }
-            }
-        }
-        if stopping {
-            return;
-        }
-        if history && tokio::time::Instant::now() >= next_prune {
-            next_prune += std::time::Duration::from_secs(3600);
-            let before = now_unix_s() - (config.history_hours as i64) * 3600;
-            match store.prune_history(before).await {
-                Ok(n) if n > 0 => tracing::info!(
-                    "history: pruned {n} points older than {} h",
-                    config.history_hours
-                ),
-                Ok(_) => {}
-                Err(e) => tracing::warn!("history not pruned: {e}"),
-            }
-        }
-    }
-}
-
-/// The running writer of [`persist`].
-pub struct Writer {
-    stop: tokio::sync::oneshot::Sender<()>,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Writer {
-    /// Turns on queueing in `devices` and starts writing the queue to `store`.
-    pub fn spawn(
-        devices: std::sync::Arc<crate::devices::DeviceStore>,
-        store: Store,
-        config: StoreConfig,
-    ) -> Writer {
-        devices.enable_persistence();
-        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn(persist(devices, store, config, async move {
-            let _ = stopped.await;
-        }));
-        Writer { stop, task }
-    }
-
-    /// Writes what is still queued, then stops (so a stop keeps what was polled before it).
-    pub async fn finish(self) {
-        let _ = self.stop.send(());
-        let _ = self.task.await;
-    }
 }

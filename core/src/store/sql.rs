@@ -121,16 +121,6 @@ fn describe_postgres(config: &tokio_postgres::Config) -> String {
     )
 }
 
-/// True for a plain SQL identifier (the PostgreSQL schema name is spliced into SQL).
-pub fn is_identifier(s: &str) -> bool {
-    let mut chars = s.chars();
-    chars
-        .next()
-        .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
-        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
-        && s.len() <= 63
-}
-
 fn to_sqlite(sql: &str) -> String {
     // `$1` and `?1` both mean "the first parameter"; rusqlite binds by position.
     sql.replace('$', "?")
@@ -173,7 +163,7 @@ impl Database {
                 message: format!("{e}"),
             })?;
             let described = describe_postgres(&config);
-            if !is_identifier(schema) {
+            if !crate::config::check::is_identifier(schema) {
                 return Err(SqlError {
                     database: described,
                     doing: "checking store.schema".into(),
@@ -516,16 +506,6 @@ fn pg_message(e: &tokio_postgres::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn schema_names_are_plain_identifiers() {
-        assert!(is_identifier("efi_poller"));
-        assert!(is_identifier("_t1"));
-        assert!(!is_identifier("Efi"));
-        assert!(!is_identifier("efi; DROP TABLE x"));
-        assert!(!is_identifier("1abc"));
-        assert!(!is_identifier(""));
-    }
 
     #[test]
     fn a_postgres_url_is_described_without_its_password() {

@@ -21,6 +21,16 @@ pub struct Limits {
     pub max_params_per_cpe: usize,
 }
 
+impl From<&crate::config::Tr069Config> for Limits {
+    fn from(config: &crate::config::Tr069Config) -> Limits {
+        Limits {
+            max_age_ms: config.max_age_secs.saturating_mul(1000),
+            max_cpes: config.max_cpes,
+            max_params_per_cpe: config.max_params_per_cpe,
+        }
+    }
+}
+
 #[derive(Debug, Clone)]
 struct Value {
     value: String,

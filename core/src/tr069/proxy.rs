@@ -343,7 +343,7 @@ fn record(ip: IpAddr, message: CwmpMessage, status: u16, cache: &Tr069Cache) {
         tracing::debug!(cpe = %ip, status, "tr069: the ACS did not accept the message; not recorded");
         return;
     }
-    let now = efi_plugin_api::now_unix_ms();
+    let now = crate::clock::now_unix_ms() as u64;
     match message {
         CwmpMessage::Inform(inform) => {
             tracing::debug!(cpe = %ip, device = %inform.device_id.genieacs_id(), events = ?inform.events, params = inform.params.len(), "tr069: Inform");

@@ -3,6 +3,8 @@
 //! The doc comments on these structs are the reference documentation of the file. Unknown
 //! keys are errors, and every error names the file, the line and the key.
 
+pub mod check;
+
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::fmt;
@@ -541,17 +543,6 @@ impl Default for Tr069Config {
     }
 }
 
-impl Tr069Config {
-    /// The cache's limits.
-    pub fn limits(&self) -> crate::tr069::cache::Limits {
-        crate::tr069::cache::Limits {
-            max_age_ms: self.max_age_secs.saturating_mul(1000),
-            max_cpes: self.max_cpes,
-            max_params_per_cpe: self.max_params_per_cpe,
-        }
-    }
-}
-
 /// `[snmp]`: defaults for every device; per-device overrides come with the device inventory.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -748,6 +739,23 @@ pub struct CredentialConfig {
     pub private_key_passphrase: Option<Secret>,
 }
 
+/// Parses a subnet of the configuration (`10.45.0.0/16`), naming the text on error.
+pub fn parse_subnet(text: &str) -> Result<ipnet::IpNet, String> {
+    let (address, length) = text
+        .split_once('/')
+        .ok_or_else(|| format!("{text:?} is not CIDR (a.b.c.d/len)"))?;
+    let address: std::net::IpAddr = address
+        .trim()
+        .parse()
+        .map_err(|_| format!("{text:?}: bad address"))?;
+    length
+        .trim()
+        .parse::<u8>()
+        .ok()
+        .and_then(|length| ipnet::IpNet::new(address, length).ok())
+        .ok_or_else(|| format!("{text:?}: bad prefix length"))
+}
+
 /// A secret string (community, token, password): printed as `***` in Debug and logs.
 #[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(transparent)]
@@ -809,12 +817,12 @@ impl Config {
             message: e.to_string().trim_end().to_owned(),
         })?;
         // Values that parse but cannot work, named by key and line.
-        let problems = crate::config_check::problems(&config);
+        let problems = crate::config::check::problems(&config);
         if !problems.is_empty() {
             return Err(ConfigError::Invalid {
                 file: file.to_path_buf(),
                 // One problem per line, each starting with the file, as compilers do.
-                message: crate::config_check::describe(text, &problems)
+                message: crate::config::check::describe(text, &problems)
                     .join(&format!("\n{}: ", file.display())),
             });
         }
@@ -902,6 +910,31 @@ mod tests {
         assert!(!err.contains("pw@"), "{err}");
         assert_eq!(err.lines().count(), 3, "{err}");
         assert!(err.lines().all(|l| l.starts_with("c.toml: line ")), "{err}");
+    }
+
+    #[test]
+    fn subnets_parse_with_their_text_named_on_error() {
+        let net = parse_subnet("10.45.0.0/16").unwrap();
+        assert!(net.contains(&"10.45.3.4".parse::<std::net::IpAddr>().unwrap()));
+        assert!(!net.contains(&"10.46.0.1".parse::<std::net::IpAddr>().unwrap()));
+        let v6 = parse_subnet(" 2001:db8::/32 ").unwrap();
+        assert!(v6.contains(&"2001:db8::1".parse::<std::net::IpAddr>().unwrap()));
+        assert!(!v6.contains(&"10.45.3.4".parse::<std::net::IpAddr>().unwrap()));
+        assert!(parse_subnet("0.0.0.0/0")
+            .unwrap()
+            .contains(&"192.0.2.1".parse::<std::net::IpAddr>().unwrap()));
+        assert_eq!(
+            parse_subnet("10.45.1.0").unwrap_err(),
+            "\"10.45.1.0\" is not CIDR (a.b.c.d/len)"
+        );
+        assert_eq!(
+            parse_subnet("10.46.0.0/33").unwrap_err(),
+            "\"10.46.0.0/33\": bad prefix length"
+        );
+        assert_eq!(
+            parse_subnet("10.46.0/8").unwrap_err(),
+            "\"10.46.0/8\": bad address"
+        );
     }
 
     #[test]

@@ -2,8 +2,8 @@
 //! driver score it, and pick the best.
 
 use crate::engines::Engines;
+use crate::host::runner::Runner;
 use crate::loader::{LoadedPlugin, Registry};
-use crate::runner::Runner;
 use efi_plugin_api::{oid, Confidence, Fingerprint, HttpRequest, IoReply, IoRequest, Target};
 use std::sync::Arc;
 
@@ -28,7 +28,7 @@ pub async fn fingerprint(engines: &Engines, target: &Target) -> Fingerprint {
     };
     if let Some(id) = engines
         .tr069()
-        .device_id(target.address, efi_plugin_api::now_unix_ms())
+        .device_id(target.address, crate::clock::now_unix_ms() as u64)
     {
         fp.tr069_manufacturer = Some(id.manufacturer).filter(|m| !m.is_empty());
         fp.tr069_oui = Some(id.oui);

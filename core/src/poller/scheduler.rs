@@ -7,10 +7,10 @@
 //! (start + interval ± jitter), so a slow device can fall behind its interval but can never
 //! overlap itself.
 
-use crate::arbiter::planner::Net;
 use crate::config::PollerConfig;
 use efi_plugin_api::Target;
 use futures::stream::{FuturesUnordered, StreamExt};
+use ipnet::IpNet;
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 use std::future::Future;
@@ -24,7 +24,7 @@ use tokio::time::Instant;
 struct Group {
     name: String,
     interval: Duration,
-    subnets: Vec<Net>,
+    subnets: Vec<IpNet>,
     drivers: Vec<String>,
 }
 
@@ -60,7 +60,9 @@ impl Schedule {
                 let subnets = g
                     .subnets
                     .iter()
-                    .map(|s| Net::parse(s).map_err(|e| format!("{at}: subnets: {e}")))
+                    .map(|s| {
+                        crate::config::parse_subnet(s).map_err(|e| format!("{at}: subnets: {e}"))
+                    })
                     .collect::<Result<Vec<_>, _>>()?;
                 Ok(Group {
                     name: g.name.clone(),
@@ -82,7 +84,7 @@ impl Schedule {
         self.groups
             .iter()
             .find(|g| {
-                (g.subnets.is_empty() || g.subnets.iter().any(|n| n.contains(address)))
+                (g.subnets.is_empty() || g.subnets.iter().any(|n| n.contains(&address)))
                     && (g.drivers.is_empty()
                         || driver.is_some_and(|d| g.drivers.iter().any(|x| x == d)))
             })

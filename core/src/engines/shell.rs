@@ -1,5 +1,6 @@
-//! CLI engine: expect-style SSH (ssh2) and Telnet (telnet crate) sessions on a bounded pool
-//! of blocking threads, with host-held logins and SSH host keys trusted on first use.
+//! The shell engine (drivers' `Cli` requests): expect-style SSH (ssh2) and Telnet (telnet crate)
+//! sessions on a bounded pool of blocking threads, with host-held logins and SSH host keys
+//! trusted on first use.
 //!
 //! A session: connect, log in (SSH in the protocol; then, on either transport, answer any
 //! `login:` / `Password:` prompt with the named credentials), then run the driver's steps: send
@@ -24,17 +25,17 @@ fn err(kind: IoErrorKind, message: impl Into<String>) -> IoError {
 }
 
 /// The CLI engine.
-pub struct CliEngine {
+pub struct ShellEngine {
     config: Arc<CliConfig>,
     credentials: Arc<BTreeMap<String, CredentialConfig>>,
     slots: Arc<Semaphore>,
     known_hosts: Arc<KnownHosts>,
 }
 
-impl CliEngine {
+impl ShellEngine {
     /// An engine with these settings and credential sets.
     pub fn new(config: CliConfig, credentials: BTreeMap<String, CredentialConfig>) -> Self {
-        CliEngine {
+        ShellEngine {
             slots: Arc::new(Semaphore::new(config.max_sessions.max(1))),
             known_hosts: Arc::new(KnownHosts::new(config.known_hosts.clone())),
             config: Arc::new(config),

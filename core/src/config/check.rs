@@ -3,8 +3,18 @@
 //! by line in the file, so `efi-poller config check` and a start-up both say exactly what to
 //! fix and where.
 
-use crate::arbiter::planner::Net;
 use crate::config::Config;
+
+/// True for a plain SQL identifier (lower-case letters, digits, `_`, not starting with a
+/// digit): the only schema names the store accepts, so one never needs quoting.
+pub fn is_identifier(s: &str) -> bool {
+    let mut chars = s.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_lowercase() || c == '_')
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        && s.len() <= 63
+}
 
 /// One value that cannot work.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -21,6 +31,22 @@ impl Problem {
             key: key.into(),
             message: message.into(),
         }
+    }
+}
+
+/// Checks the webhooks at start-up: authentication is mandatory unless disabled, and the
+/// credential sets named exist (the same checks as `Config::parse`, for a config built in
+/// code).
+pub fn check_webhooks(config: &Config) -> Result<(), String> {
+    let problems: Vec<String> = problems(config)
+        .into_iter()
+        .filter(|p| p.key.starts_with("sources["))
+        .map(|p| format!("{}: {}", p.key, p.message))
+        .collect();
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(problems.join("; "))
     }
 }
 
@@ -70,7 +96,7 @@ pub fn problems(config: &Config) -> Vec<Problem> {
             ));
         }
         for (j, s) in g.subnets.iter().enumerate() {
-            if let Err(e) = Net::parse(s) {
+            if let Err(e) = crate::config::parse_subnet(s) {
                 out.push(Problem::new(
                     format!("poller.groups[{i}].subnets[{j}]"),
                     format!("group {:?}: {e}", g.name),
@@ -79,7 +105,7 @@ pub fn problems(config: &Config) -> Vec<Problem> {
         }
     }
     for (i, s) in config.arbiter.managed_subnets.iter().enumerate() {
-        if let Err(e) = Net::parse(s) {
+        if let Err(e) = crate::config::parse_subnet(s) {
             out.push(Problem::new(format!("arbiter.managed_subnets[{i}]"), e));
         }
     }
@@ -92,7 +118,7 @@ pub fn problems(config: &Config) -> Vec<Problem> {
                 "is not a valid PostgreSQL URL (postgres://user[:password]@host[:port]/database)",
             ));
         }
-        if !crate::store::sql::is_identifier(&config.store.schema) {
+        if !is_identifier(&config.store.schema) {
             out.push(Problem::new(
                 "store.schema",
                 format!(
@@ -217,6 +243,16 @@ pub fn describe(text: &str, problems: &[Problem]) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn schema_names_are_plain_identifiers() {
+        assert!(is_identifier("efi_poller"));
+        assert!(is_identifier("_t1"));
+        assert!(!is_identifier("Efi"));
+        assert!(!is_identifier("efi; DROP TABLE x"));
+        assert!(!is_identifier("1abc"));
+        assert!(!is_identifier(""));
+    }
 
     #[test]
     fn keys_are_found_by_line_in_tables_arrays_of_tables_and_inline_arrays() {

@@ -4,53 +4,24 @@
 
 use crate::host::Host;
 use crate::metrics::Exposition;
-use crate::store::Persist;
+use crate::store::{DeviceState, DeviceWrite};
 use efi_plugin_api::{DeviceRecord, Target};
-use serde::Serialize;
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, RwLock};
-use std::time::{SystemTime, UNIX_EPOCH};
-
-/// What is known about one device.
-#[derive(Debug, Clone, Serialize)]
-pub struct DeviceState {
-    /// The polled address.
-    pub address: IpAddr,
-    /// The driver of the last successful poll.
-    pub driver: Option<String>,
-    /// The last successful record.
-    pub record: Option<DeviceRecord>,
-    /// When the last poll finished (Unix seconds).
-    pub polled_at_unix_s: i64,
-    /// When a poll last succeeded (Unix seconds).
-    pub last_ok_unix_s: Option<i64>,
-    /// Why the last poll failed; absent when it succeeded.
-    pub last_error: Option<String>,
-    /// True when no driver recognised the model: only a generic fallback driver (standard
-    /// MIB-II) polls it. Install its vendor's driver to get its radio fields.
-    pub unidentified: bool,
-}
-
-impl DeviceState {
-    /// True when the last poll succeeded.
-    pub fn up(&self) -> bool {
-        self.last_error.is_none() && self.record.is_some()
-    }
-}
 
 /// Every device's current state, by address, and the poller's own counters.
 #[derive(Debug, Default)]
-pub struct DeviceStore {
+pub struct DeviceStates {
     devices: RwLock<BTreeMap<IpAddr, DeviceState>>,
     /// Polls by (driver, "ok" | "failed"); a device no driver recognised counts under "".
     polls: Mutex<BTreeMap<(String, &'static str), u64>>,
     /// How long polls took, by driver.
     durations: Mutex<BTreeMap<String, Histogram>>,
-    schedule: std::sync::Arc<crate::scheduler::SchedulerGauges>,
+    schedule: std::sync::Arc<crate::poller::scheduler::SchedulerGauges>,
     /// What is waiting to be written to the durable store; `None` while nothing persists.
-    persist: Mutex<Option<std::collections::VecDeque<Persist>>>,
+    persist: Mutex<Option<std::collections::VecDeque<DeviceWrite>>>,
     persist_gauges: PersistGauges,
 }
 
@@ -128,13 +99,7 @@ fn previous_outcome(state: Option<&DeviceState>) -> Option<bool> {
     state.map(DeviceState::up)
 }
 
-fn now_unix_s() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs() as i64)
-}
-
-impl DeviceStore {
+impl DeviceStates {
     /// Polls one device (with the driver that last recognised it, if any), within
     /// `deadline`, and records the outcome; returns the driver that produced the record.
     pub async fn poll_one(
@@ -148,14 +113,15 @@ impl DeviceStore {
         let began = std::time::Instant::now();
         // A device that keeps a poll busy past its deadline is failed, so one slow CPE
         // cannot hold a slot for long.
-        let outcome = match tokio::time::timeout(deadline, host.poll(target, known_driver)).await {
-            Ok(outcome) => outcome.map_err(|e| e.to_string()),
-            Err(_) => Err(format!(
-                "the poll did not finish within its deadline of {} s",
-                deadline.as_secs_f64()
-            )),
-        };
-        let now = now_unix_s();
+        let outcome =
+            match tokio::time::timeout(deadline, super::poll(host, target, known_driver)).await {
+                Ok(outcome) => outcome.map_err(|e| e.to_string()),
+                Err(_) => Err(format!(
+                    "the poll did not finish within its deadline of {} s",
+                    deadline.as_secs_f64()
+                )),
+            };
+        let now = crate::clock::now_unix_s();
         let driver = match &outcome {
             Ok(o) => o.driver.clone(),
             Err(_) => known_driver.unwrap_or_default().to_owned(),
@@ -216,7 +182,7 @@ impl DeviceStore {
                 Err(e)
             }
         };
-        let saved = Persist::Save(Box::new(entry.clone()));
+        let saved = DeviceWrite::Save(Box::new(entry.clone()));
         drop(devices);
         self.queue(saved);
         result
@@ -228,7 +194,7 @@ impl DeviceStore {
         q.get_or_insert_with(Default::default);
     }
 
-    fn queue(&self, item: Persist) {
+    fn queue(&self, item: DeviceWrite) {
         let mut q = self.persist.lock().unwrap_or_else(|e| e.into_inner());
         let Some(q) = q.as_mut() else { return };
         if q.len() >= MAX_PERSIST_QUEUE {
@@ -239,7 +205,7 @@ impl DeviceStore {
     }
 
     /// Takes everything waiting to be written, oldest first.
-    pub fn take_persist_queue(&self) -> Vec<Persist> {
+    pub fn take_persist_queue(&self) -> Vec<DeviceWrite> {
         let mut q = self.persist.lock().unwrap_or_else(|e| e.into_inner());
         q.as_mut()
             .map(|q| q.drain(..).collect())
@@ -247,7 +213,7 @@ impl DeviceStore {
     }
 
     /// Puts back a batch that could not be written, ahead of what came since.
-    pub fn requeue(&self, batch: Vec<Persist>) {
+    pub fn requeue(&self, batch: Vec<DeviceWrite>) {
         let mut q = self.persist.lock().unwrap_or_else(|e| e.into_inner());
         let Some(q) = q.as_mut() else { return };
         for item in batch.into_iter().rev() {
@@ -273,14 +239,14 @@ impl DeviceStore {
     }
 
     /// The gauges the poll scheduler of `run` keeps (shown on `/metrics`).
-    pub fn scheduler_gauges(&self) -> std::sync::Arc<crate::scheduler::SchedulerGauges> {
+    pub fn scheduler_gauges(&self) -> std::sync::Arc<crate::poller::scheduler::SchedulerGauges> {
         self.schedule.clone()
     }
 
     /// Forgets a device whose address is no longer in use.
     pub fn forget(&self, address: IpAddr) {
         if self.forget_locally(address) {
-            self.queue(Persist::Forget(address));
+            self.queue(DeviceWrite::Forget(address));
         }
     }
 

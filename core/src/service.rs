@@ -1,0 +1,358 @@
+//! `efi-poller run` assembled: the store, the cluster membership, the arbiter and its cycle
+//! schedule, the HTTP listener, the TR-069 proxy, Sonar's poller role and device polling,
+//! started in that order and stopped in reverse; SIGHUP re-reads the configuration file and,
+//! when it is valid, restarts all of it in this process with the new one.
+//!
+//! Restarting every part, rather than patching live ones, keeps one code path for start and
+//! reload; what must survive a reload already lives in the store and the outbox.
+
+use crate::arbiter::cycles::Cycles;
+use crate::arbiter::Arbiter;
+use crate::cluster::Cluster;
+use crate::config::{Config, PollerConfig};
+use crate::host::Host;
+use crate::poller::persist::Writer;
+use crate::poller::states::DeviceStates;
+use crate::server::Listener;
+use crate::sonar_poller::SonarPoller;
+use crate::store::Store;
+use crate::tr069::proxy::Proxy;
+use std::net::IpAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+/// Runs until SIGTERM or Ctrl-C (or `cycles` arbiter cycles), reloading on SIGHUP.
+pub async fn run(config: Config, cycles: Option<u64>, file: Option<PathBuf>) -> anyhow::Result<()> {
+    let mut hangup = Hangup::new();
+    let mut config = config;
+    loop {
+        let service = Service::start(config).await?;
+        match service.run(cycles, file.as_deref(), &mut hangup).await {
+            Ended::Stopped => return Ok(()),
+            Ended::Reload(new) => {
+                println!("reloading: restarting with the new configuration");
+                config = *new;
+            }
+        }
+    }
+}
+
+/// The arbiter of `config`, on a host of its own, its outbox in `store`.
+pub async fn arbiter(config: Config, store: &Store) -> anyhow::Result<Arc<Arbiter>> {
+    let host = Arc::new(tokio::task::spawn_blocking(move || Host::new(config)).await?);
+    Ok(Arc::new(Arbiter::new(host, store)?))
+}
+
+/// How one configuration's run ended.
+enum Ended {
+    /// Stopped (SIGTERM, Ctrl-C, the cycle count).
+    Stopped,
+    /// SIGHUP with a valid file: run again with it.
+    Reload(Box<Config>),
+}
+
+/// Everything one configuration's run started.
+struct Service {
+    arbiter: Arc<Arbiter>,
+    cycles: Cycles,
+    poller: PollerConfig,
+    devices: Arc<DeviceStates>,
+    /// Devices read back from the store, forgotten once the first cycle says they are no
+    /// longer in use.
+    restored: Vec<IpAddr>,
+    cluster: Option<Arc<Cluster>>,
+    writer: Writer,
+    listener: Option<Listener>,
+    _tr069_proxy: Option<Proxy>,
+    sonar_poller: Option<AbortOnDrop>,
+    cluster_task: Option<(
+        tokio::sync::oneshot::Sender<()>,
+        tokio::task::JoinHandle<()>,
+    )>,
+    polling: Option<AbortOnDrop>,
+}
+
+impl Service {
+    /// Starts every part of `config`; a part that cannot start stops the start, named.
+    async fn start(config: Config) -> anyhow::Result<Service> {
+        // A token file that cannot be read stops the start, naming the key and the file.
+        config.server.api_token().map_err(|e| anyhow::anyhow!(e))?;
+        let sonar_poller = if config.sonar_poller.enabled {
+            Some(Arc::new(
+                SonarPoller::new(&config).map_err(|e| anyhow::anyhow!(e))?,
+            ))
+        } else {
+            None
+        };
+        let shared = Arc::new(config.clone());
+        let (store, cluster) = open_store(&config).await?;
+        let arbiter = arbiter(config.clone(), &store).await?;
+        let devices = Arc::new(DeviceStates::default());
+        // In a cluster the store holds every host's devices: each host learns its share
+        // from the cluster instead.
+        let restored = if cluster.is_some() {
+            Vec::new()
+        } else {
+            store.devices().await?
+        };
+        println!(
+            "store: {} ({} devices from the last run)",
+            store.describe(),
+            restored.len()
+        );
+        let restored_addresses = restored.iter().map(|d| d.address).collect();
+        devices.restore(restored);
+        let writer = Writer::spawn(devices.clone(), store.clone(), config.store.clone());
+        let cluster_task = cluster.as_ref().map(|c| {
+            let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+            let task = tokio::spawn(c.clone().run(async move {
+                let _ = stopped.await;
+            }));
+            (stop, task)
+        });
+        let sonar_poller_task = sonar_poller.as_ref().map(|p| {
+            println!("sonar poller role: on");
+            AbortOnDrop(tokio::spawn(p.clone().run(std::future::pending())))
+        });
+        let listener = match config.server.listen {
+            Some(addr) => {
+                let app = crate::server::api_router(crate::server::Api {
+                    host: arbiter.host().clone(),
+                    config: shared,
+                    arbiter: Some(arbiter.clone()),
+                    devices: devices.clone(),
+                    store: Some(store.clone()),
+                    sonar_poller: sonar_poller.as_ref().map(|p| p.status()),
+                    cluster: cluster.clone(),
+                });
+                let listener = Listener::start(app, addr).await?;
+                println!(
+                    "listening on http://{} (dashboard at /dashboard/, webhooks at /webhooks/<source>, devices at /api/v1/devices)",
+                    listener.addr()
+                );
+                Some(listener)
+            }
+            None => None,
+        };
+        let tr069_proxy = start_tr069_proxy(&config, arbiter.host()).await?;
+        let cycles = Cycles::new(
+            arbiter.clone(),
+            cluster.clone(),
+            Duration::from_secs(config.arbiter.interval_secs),
+            (config.poller.snmp_port, config.poller.web_port),
+        );
+        Ok(Service {
+            arbiter,
+            cycles,
+            poller: config.poller,
+            devices,
+            restored: restored_addresses,
+            cluster,
+            writer,
+            listener,
+            _tr069_proxy: tr069_proxy,
+            sonar_poller: sonar_poller_task,
+            cluster_task,
+            polling: None,
+        })
+    }
+
+    /// The arbiter's cycles until stopped or reloaded; device polling starts once the first
+    /// cycle has filled the live picture.
+    async fn run(mut self, limit: Option<u64>, file: Option<&Path>, hangup: &mut Hangup) -> Ended {
+        loop {
+            if let Some(cycled) = self.cycles.run_due().await {
+                report(&cycled);
+            }
+            if self.polling.is_none()
+                && self.poller.enabled
+                && (self.cycles.leading() || self.cluster.is_some())
+            {
+                self.start_polling();
+            }
+            if limit.is_some_and(|n| self.cycles.count() >= n) {
+                self.stop().await;
+                return Ended::Stopped;
+            }
+            loop {
+                tokio::select! {
+                    _ = self.cycles.next() => break,
+                    _ = shutdown_signal() => {
+                        println!("stopping");
+                        self.stop().await;
+                        return Ended::Stopped;
+                    }
+                    _ = hangup.recv() => match reread(file) {
+                        Ok(new) => {
+                            tracing::info!("SIGHUP: the configuration is valid; restarting with it");
+                            self.stop().await;
+                            return Ended::Reload(Box::new(new));
+                        }
+                        Err(e) => {
+                            tracing::error!("SIGHUP: reload refused, the running configuration stays: {e}");
+                            println!("reload refused, the running configuration stays: {e}");
+                        }
+                    },
+                }
+            }
+        }
+    }
+
+    /// Starts polling every address in use; devices restored from the store that are no
+    /// longer in use are forgotten now, not kept as stale rows.
+    fn start_polling(&mut self) {
+        let in_use: std::collections::HashSet<IpAddr> = self
+            .arbiter
+            .targets_in_use(self.poller.snmp_port, self.poller.web_port)
+            .into_iter()
+            .map(|t| t.address)
+            .collect();
+        for a in self.restored.drain(..).filter(|a| !in_use.contains(a)) {
+            self.devices.forget(a);
+        }
+        // In a cluster: this host's share of what the arbiter publishes, read at every
+        // heartbeat so a dead host's devices are taken over as soon as its lease runs out.
+        let (arbiter, cluster) = (self.arbiter.clone(), self.cluster.clone());
+        let (snmp_port, web_port) = (self.poller.snmp_port, self.poller.web_port);
+        let fleet = crate::poller::Fleet {
+            refresh: cluster.as_ref().map_or(Duration::from_secs(5), |c| {
+                c.heartbeat().min(Duration::from_secs(5))
+            }),
+            shared: cluster.is_some(),
+            targets: move || match &cluster {
+                Some(c) => c.my_targets(),
+                None => arbiter.targets_in_use(snmp_port, web_port),
+            },
+        };
+        self.polling = Some(AbortOnDrop(tokio::spawn(crate::poller::run(
+            self.arbiter.host().clone(),
+            self.devices.clone(),
+            self.poller.clone(),
+            fleet,
+        ))));
+    }
+
+    /// Stops everything in order: the listener first (finishing the requests in flight),
+    /// then the pollers, then one last write of polled state; leaving the cluster last hands
+    /// this host's devices and role to the others at once.
+    async fn stop(self) {
+        if let Some(listener) = self.listener {
+            listener.stop().await;
+        }
+        drop(self.polling);
+        drop(self.sonar_poller);
+        self.writer.finish().await;
+        if let Some((stop, task)) = self.cluster_task {
+            let _ = stop.send(());
+            let _ = task.await;
+        }
+    }
+}
+
+/// Opens the store and, when `[cluster]` is on, joins the cluster; the store names this
+/// host in what it records.
+async fn open_store(config: &Config) -> anyhow::Result<(Store, Option<Arc<Cluster>>)> {
+    let store = Store::open(&config.store).await?;
+    let cluster = if config.cluster.enabled {
+        let c = Cluster::join(&store, config.cluster.clone()).await?;
+        println!(
+            "cluster: this host is {:?}; {} live hosts",
+            c.host_id(),
+            c.view().live_hosts.len()
+        );
+        Some(c)
+    } else {
+        None
+    };
+    let name = cluster
+        .as_ref()
+        .map_or_else(crate::cluster::hostname, |c| c.host_id().to_owned());
+    Ok((store.with_poller_name(name), cluster))
+}
+
+/// The TR-069 snooping proxy of `[tr069]`, when it listens.
+async fn start_tr069_proxy(config: &Config, host: &Host) -> anyhow::Result<Option<Proxy>> {
+    let t = &config.tr069;
+    if t.listen.is_none() {
+        return Ok(None);
+    }
+    let proxy = Proxy::start(t, host.runner.engines().tr069().clone()).await?;
+    println!(
+        "TR-069 snooping proxy on {} (CPEs' ACS URL: http://<this host>:{}/...), forwarding to the ACS at {}",
+        proxy.addr(),
+        proxy.addr().port(),
+        t.acs.as_deref().unwrap_or("")
+    );
+    Ok(Some(proxy))
+}
+
+/// One line per cycle on stdout (the journal), and one per failed change.
+fn report(cycled: &crate::arbiter::cycles::Cycled) {
+    let n = cycled.number;
+    match &cycled.result {
+        Ok(report) => {
+            println!(
+                "cycle {n}: {}; applied {}, failed {}",
+                report.plan.summary(),
+                report.applied,
+                report.failed.len()
+            );
+            for (id, e) in &report.failed {
+                println!("  failed {id}: {e}");
+            }
+        }
+        Err(e) => {
+            tracing::error!("cycle {n} failed: {e}");
+            println!("cycle {n}: failed: {e}");
+        }
+    }
+}
+
+/// Reads the file again for a reload; the error names the file, line and key.
+fn reread(file: Option<&Path>) -> Result<Config, String> {
+    let file =
+        file.ok_or("efi-poller runs on built-in defaults (no --config file): nothing to reload")?;
+    let config = Config::load(file).map_err(|e| e.to_string())?;
+    config.server.api_token().map_err(|e| e.to_string())?;
+    Ok(config)
+}
+
+/// SIGHUP, where the platform has it.
+struct Hangup(Option<tokio::signal::unix::Signal>);
+
+impl Hangup {
+    fn new() -> Hangup {
+        Hangup(tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok())
+    }
+
+    async fn recv(&mut self) {
+        match self.0.as_mut() {
+            Some(s) => {
+                s.recv().await;
+            }
+            None => std::future::pending().await,
+        }
+    }
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
+    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+        Ok(s) => s,
+        Err(_) => return std::future::pending().await,
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}
+
+/// Aborts its task when dropped (a run's background tasks end with the run).
+pub struct AbortOnDrop(pub tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
