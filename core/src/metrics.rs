@@ -1,44 +1,162 @@
-//! The Prometheus text exposition format, written by hand: a few families of gauges and
-//! counters need no registry.
+//! `/metrics` in the OpenMetrics text format, encoded by `prometheus-client`.
+//!
+//! Each part of the host keeps the state it already needs (counters, device records, the
+//! outbox) and describes it at scrape time as a [`Collector`]: a scrape reads that state once,
+//! under its own locks, and copies no record. [`Page`] gathers the collectors of what runs in
+//! the process and encodes them; the helpers below write one family from an iterator of
+//! (labels, value) samples.
 
-use std::fmt::Write as _;
+use prometheus_client::collector::Collector;
+use prometheus_client::encoding::{
+    DescriptorEncoder, EncodeLabelValue, EncodeMetric, LabelValueEncoder,
+};
+use prometheus_client::metrics::counter::ConstCounter;
+use prometheus_client::metrics::gauge::ConstGauge;
+use prometheus_client::metrics::MetricType;
+use prometheus_client::registry::Registry;
+use std::fmt::{self, Write as _};
 
-/// A page of metrics under construction.
-#[derive(Default)]
-pub struct Exposition {
-    out: String,
-}
+/// The content type of the page (OpenMetrics 1.0, which Prometheus negotiates first).
+pub const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
 
-fn escape(v: &str) -> String {
-    v.replace('\\', "\\\\")
-        .replace('"', "\\\"")
-        .replace('\n', "\\n")
-}
+/// A label value, escaped as the exposition formats require (`\`, `"` and line feeds):
+/// prometheus-client writes values as given, and some come from outside (Sonar's host IDs,
+/// plugin and credential names), where one quote would make the whole page unreadable.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct LabelValue<S = String>(pub S);
 
-impl Exposition {
-    /// Starts a family with its type and help text.
-    pub fn family(&mut self, name: &str, kind: &str, help: &str) {
-        let _ = writeln!(self.out, "# HELP {name} {help}");
-        let _ = writeln!(self.out, "# TYPE {name} {kind}");
-    }
-
-    /// One sample.
-    pub fn sample(&mut self, name: &str, labels: &[(&str, &str)], value: f64) {
-        if labels.is_empty() {
-            let _ = writeln!(self.out, "{name} {value}");
-        } else {
-            let l: Vec<String> = labels
-                .iter()
-                .map(|(k, v)| format!("{k}=\"{}\"", escape(v)))
-                .collect();
-            let _ = writeln!(self.out, "{name}{{{}}} {value}", l.join(","));
+impl<S: AsRef<str>> EncodeLabelValue for LabelValue<S> {
+    fn encode(&self, encoder: &mut LabelValueEncoder) -> fmt::Result {
+        for c in self.0.as_ref().chars() {
+            match c {
+                '\\' => encoder.write_str("\\\\")?,
+                '"' => encoder.write_str("\\\"")?,
+                '\n' => encoder.write_str("\\n")?,
+                c => encoder.write_char(c)?,
+            }
         }
+        Ok(())
+    }
+}
+
+/// The labels of one sample: names and values, values escaped on the way out.
+pub type Labels<'a, const N: usize> = [(&'static str, &'a str); N];
+
+fn escaped<const N: usize>(labels: Labels<'_, N>) -> [(&'static str, LabelValue<&str>); N] {
+    labels.map(|(name, value)| (name, LabelValue(value)))
+}
+
+/// A family of counters, one sample per label set. `name` is the family's name without
+/// `_total`, which OpenMetrics adds to each sample. A family without samples is left out
+/// (valid OpenMetrics, but not every reader takes an empty family).
+pub fn counters<'a, const N: usize>(
+    encoder: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    samples: impl IntoIterator<Item = (Labels<'a, N>, u64)>,
+) -> fmt::Result {
+    let mut samples = samples.into_iter().peekable();
+    if samples.peek().is_none() {
+        return Ok(());
+    }
+    let mut family = encoder.encode_descriptor(name, help, None, MetricType::Counter)?;
+    for (labels, value) in samples {
+        let labels = escaped(labels);
+        ConstCounter::new(value).encode(family.encode_family(&labels)?)?;
+    }
+    Ok(())
+}
+
+/// A family of gauges, one sample per label set; left out without samples.
+pub fn gauges<'a, const N: usize>(
+    encoder: &mut DescriptorEncoder,
+    name: &str,
+    help: &str,
+    samples: impl IntoIterator<Item = (Labels<'a, N>, f64)>,
+) -> fmt::Result {
+    let mut samples = samples.into_iter().peekable();
+    if samples.peek().is_none() {
+        return Ok(());
+    }
+    let mut family = encoder.encode_descriptor(name, help, None, MetricType::Gauge)?;
+    for (labels, value) in samples {
+        let labels = escaped(labels);
+        ConstGauge::new(value).encode(family.encode_family(&labels)?)?;
+    }
+    Ok(())
+}
+
+/// One counter without labels.
+pub fn counter(encoder: &mut DescriptorEncoder, name: &str, help: &str, value: u64) -> fmt::Result {
+    ConstCounter::new(value).encode(encoder.encode_descriptor(
+        name,
+        help,
+        None,
+        MetricType::Counter,
+    )?)
+}
+
+/// One gauge without labels.
+pub fn gauge(encoder: &mut DescriptorEncoder, name: &str, help: &str, value: f64) -> fmt::Result {
+    ConstGauge::new(value).encode(encoder.encode_descriptor(name, help, None, MetricType::Gauge)?)
+}
+
+/// The collectors of one scrape.
+#[derive(Default)]
+pub struct Page {
+    registry: Registry,
+}
+
+/// A part of the host that describes itself at scrape time.
+struct Part<F> {
+    name: &'static str,
+    encode: F,
+}
+
+impl<F> fmt::Debug for Part<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name)
+    }
+}
+
+impl<F> Collector for Part<F>
+where
+    F: Fn(&mut DescriptorEncoder) -> fmt::Result + Send + Sync + 'static,
+{
+    fn encode(&self, mut encoder: DescriptorEncoder) -> fmt::Result {
+        (self.encode)(&mut encoder)
+    }
+}
+
+impl Page {
+    /// Adds the families `encode` writes (`part` names it in debug output).
+    pub fn add(
+        &mut self,
+        part: &'static str,
+        encode: impl Fn(&mut DescriptorEncoder) -> fmt::Result + Send + Sync + 'static,
+    ) {
+        self.registry
+            .register_collector(Box::new(Part { name: part, encode }));
     }
 
-    /// The text.
-    pub fn finish(self) -> String {
-        self.out
+    /// The page's text.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        if let Err(e) = prometheus_client::encoding::text::encode(&mut out, &self.registry) {
+            tracing::error!("/metrics could not be encoded: {e}");
+        }
+        out
     }
+}
+
+/// The page of one part alone (a component's tests, the Sonar poller role's own listener).
+pub fn render_part<T: Send + Sync + 'static>(
+    state: std::sync::Arc<T>,
+    encode: fn(&T, &mut DescriptorEncoder) -> fmt::Result,
+) -> String {
+    let mut page = Page::default();
+    page.add("part", move |e| encode(&state, e));
+    page.render()
 }
 
 #[cfg(test)]
@@ -46,14 +164,27 @@ mod tests {
     use super::*;
 
     #[test]
-    fn formats_families_and_escapes_labels() {
-        let mut m = Exposition::default();
-        m.family("efi_x_total", "counter", "X.");
-        m.sample("efi_x_total", &[("source", "a\"b")], 3.0);
-        m.sample("efi_y", &[], 0.5);
+    fn families_are_openmetrics_with_escaped_labels() {
+        let mut page = Page::default();
+        page.add("sample", |e| {
+            counters(
+                e,
+                "efi_x",
+                "X.",
+                [([("source", "a\"b\\c\nd")], 3), ([("source", "e")], 0)],
+            )?;
+            gauges(
+                e,
+                "efi_empty",
+                "Nothing.",
+                std::iter::empty::<(Labels<'_, 1>, f64)>(),
+            )?;
+            gauge(e, "efi_y", "Y.", 0.5)
+        });
         assert_eq!(
-            m.finish(),
-            "# HELP efi_x_total X.\n# TYPE efi_x_total counter\nefi_x_total{source=\"a\\\"b\"} 3\nefi_y 0.5\n"
+            page.render(),
+            "# HELP efi_x X.\n# TYPE efi_x counter\nefi_x_total{source=\"a\\\"b\\\\c\\nd\"} 3\nefi_x_total{source=\"e\"} 0\n\
+             # HELP efi_y Y.\n# TYPE efi_y gauge\nefi_y 0.5\n# EOF\n"
         );
     }
 }

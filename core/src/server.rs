@@ -195,16 +195,25 @@ async fn webhook(
 }
 
 async fn metrics(State(app): State<Arc<AppState>>) -> Response {
-    let mut body = match &app.arbiter {
-        Some(a) => a.metrics().await,
-        None => String::new(),
-    };
-    body.push_str(&app.devices.metrics());
-    body.push_str(&app.host.runner.engines().metrics());
-    if let Some(p) = &app.sonar_poller {
-        body.push_str(&p.metrics());
+    let mut page = crate::metrics::Page::default();
+    if let Some(arbiter) = &app.arbiter {
+        // Read before encoding: the store answers asynchronously, the encoder is not.
+        let outbox = arbiter.outbox_counts().await;
+        let arbiter = arbiter.clone();
+        page.add("arbiter", move |e| arbiter.encode_metrics(&outbox, e));
     }
-    ([("content-type", "text/plain; version=0.0.4")], body).into_response()
+    let devices = app.devices.clone();
+    page.add("devices", move |e| devices.encode_metrics(e));
+    let engines = app.host.runner.engines().clone();
+    page.add("engines", move |e| engines.encode_metrics(e));
+    if let Some(p) = app.sonar_poller.clone() {
+        page.add("sonar_poller", move |e| p.encode_metrics(e));
+    }
+    (
+        [("content-type", crate::metrics::CONTENT_TYPE)],
+        page.render(),
+    )
+        .into_response()
 }
 
 /// `GET /api/v1/sonar-poller`: the Sonar poller role's last cycle, posts and each host's
@@ -221,7 +230,13 @@ pub fn sonar_poller_router(status: Arc<PollerStatus>, token: Option<Secret>) -> 
         .route(
             "/metrics",
             get(|State(s): State<Arc<PollerStatus>>| async move {
-                ([("content-type", "text/plain; version=0.0.4")], s.metrics()).into_response()
+                let mut page = crate::metrics::Page::default();
+                page.add("sonar_poller", move |e| s.encode_metrics(e));
+                (
+                    [("content-type", crate::metrics::CONTENT_TYPE)],
+                    page.render(),
+                )
+                    .into_response()
             }),
         )
         .route("/api/v1/sonar-poller", get(sonar_poller_state))

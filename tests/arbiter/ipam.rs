@@ -435,7 +435,7 @@ async fn metrics_show_cycles_changes_outbox_pushes_and_plugins() {
     assert!(r.headers()["content-type"]
         .to_str()
         .unwrap()
-        .starts_with("text/plain"));
+        .starts_with("application/openmetrics-text"));
     let text = r.text().await.unwrap();
     let value = |line: &str| {
         text.lines()
@@ -465,7 +465,7 @@ async fn metrics_show_cycles_changes_outbox_pushes_and_plugins() {
     assert_eq!(value("efi_sessions "), 1.0);
     assert_eq!(value("efi_plugin_quarantined{plugin=\"sonar\"}"), 0.0);
     assert!(
-        text.contains("# TYPE efi_arbiter_changes_total counter"),
+        text.contains("# TYPE efi_arbiter_changes counter") && text.ends_with("# EOF\n"),
         "{text}"
     );
 }

@@ -11,7 +11,7 @@ use efi_lab::sonar::scenario::{PollerSeed, Scenario};
 use efi_lab::sonar::SonarSim;
 use efi_plugin_api::snmprec::AgentData;
 use efi_tests::artifacts::artifacts;
-use openmetrics_parser::prometheus::parse_prometheus;
+use openmetrics_parser::openmetrics::parse_openmetrics;
 use serde_json::{json, Value};
 use std::net::SocketAddr;
 use std::path::Path;
@@ -219,13 +219,18 @@ fn sonar_poller_reports_every_template_kind_and_loses_nothing_when_sonar_fails()
         let poller = efi_core::sonar_poller::SonarPoller::new(&parsed).unwrap();
         poller.cycle().await.unwrap();
         let status = poller.status();
-        let metrics = parse_prometheus(&status.metrics()).unwrap();
+        let text = efi_core::metrics::render_part(
+            status.clone(),
+            efi_core::sonar_poller::status::PollerStatus::encode_metrics,
+        );
+        let metrics = parse_openmetrics(&text)
+            .unwrap_or_else(|e| panic!("not OpenMetrics ({e:?}):\n{text}"));
         let value = |family: &str, id: &str| -> f64 {
             let f = &metrics.families[family];
             f.iter_samples()
                 .find(|s| s.get_labelset().unwrap().get_label_value("host_id") == Some(id))
                 .map(|s| match &s.value {
-                    openmetrics_parser::PrometheusValue::Gauge(g) => g.as_f64(),
+                    openmetrics_parser::OpenMetricsValue::Gauge(g) => g.as_f64(),
                     other => panic!("{other:?}"),
                 })
                 .unwrap_or_else(|| panic!("{family} has no host {id}"))

@@ -325,9 +325,11 @@ async fn connections_over_the_cap_wait_and_one_left_open_after_the_acs_closed_is
     b.read_to_end(&mut rest).await.unwrap();
     assert!(rest.is_empty(), "the ACS's close reaches the CPE");
     open_connections(&cache, 0).await;
-    let metrics = cache.metrics();
+    let metrics = efi_core::metrics::render_part(cache.clone(), Tr069Cache::encode_metrics);
     assert!(
-        metrics.contains("efi_tr069_proxy_open_connections 0"),
+        metrics
+            .lines()
+            .any(|l| l == "efi_tr069_proxy_open_connections 0.0"),
         "{metrics}"
     );
 }
@@ -392,8 +394,14 @@ async fn a_cpe_without_snmp_is_identified_and_polled_from_what_it_told_its_acs()
     );
     assert_eq!(r.band, Some(43));
     assert_eq!(r.uptime_s, Some(3600));
-    let metrics = host.runner.engines().metrics();
-    assert!(metrics.contains("efi_tr069_cpes 1"), "{metrics}");
+    let metrics = efi_core::metrics::render_part(
+        host.runner.engines().clone(),
+        efi_core::engines::Engines::encode_metrics,
+    );
+    assert!(
+        metrics.lines().any(|l| l == "efi_tr069_cpes 1.0"),
+        "{metrics}"
+    );
     assert!(metrics.contains("efi_tr069_informs_total 1"), "{metrics}");
 }
 
@@ -580,7 +588,10 @@ settings = {{ url = "{acs_url}", page_size = 2 }}
     assert_eq!(errors[0].0, "acs");
     assert!(errors[0].1.contains("HTTP 503"), "{errors:?}");
     assert_eq!(cache.len(), 5, "what was read stays cached");
-    let metrics = host.runner.engines().metrics();
+    let metrics = efi_core::metrics::render_part(
+        host.runner.engines().clone(),
+        efi_core::engines::Engines::encode_metrics,
+    );
     assert!(
         metrics.contains("efi_tr069_acs_devices_read_total 5"),
         "{metrics}"

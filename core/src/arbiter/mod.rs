@@ -4,6 +4,7 @@
 pub mod cycles;
 pub mod identity;
 pub mod live;
+mod metrics;
 pub mod names;
 pub mod outbox;
 pub mod planner;
@@ -18,7 +19,7 @@ use efi_plugin_api::source::{PushRequest, Session, SessionBatch};
 use efi_plugin_api::Target;
 use ipnet::IpNet;
 use live::{EventOutcome, LiveState};
-use outbox::{EventLog, EventRow, Outbox, OutboxStats};
+use outbox::{EventLog, EventRow, Outbox};
 use planner::{Plan, Rules};
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -506,152 +507,6 @@ impl Arbiter {
             .pushes
             .entry((source.to_owned(), result))
             .or_default() += 1;
-    }
-
-    /// The arbiter's metrics in the Prometheus text exposition format.
-    pub async fn metrics(&self) -> String {
-        let st = self.stats.lock().unwrap_or_else(|e| e.into_inner()).clone();
-        let outbox = match self.outbox.stats().await {
-            Ok(s) => s,
-            Err(e) => {
-                tracing::warn!("outbox counts left out of /metrics: {e}");
-                OutboxStats::default()
-            }
-        };
-        let mut m = crate::metrics::Exposition::default();
-        m.family("efi_arbiter_cycles_total", "counter", "Arbiter cycles run.");
-        m.sample(
-            "efi_arbiter_cycles_total",
-            &[("kind", "full")],
-            st.full_cycles as f64,
-        );
-        m.sample(
-            "efi_arbiter_cycles_total",
-            &[("kind", "event")],
-            st.event_cycles as f64,
-        );
-        m.family(
-            "efi_arbiter_cycle_errors_total",
-            "counter",
-            "Cycles that could not plan (sink unreadable, outbox unwritable).",
-        );
-        m.sample(
-            "efi_arbiter_cycle_errors_total",
-            &[],
-            st.failed_cycles as f64,
-        );
-        m.family(
-            "efi_arbiter_changes_total",
-            "counter",
-            "Changes sent to the sink, by result.",
-        );
-        m.sample(
-            "efi_arbiter_changes_total",
-            &[("result", "applied")],
-            st.applied as f64,
-        );
-        m.sample(
-            "efi_arbiter_changes_total",
-            &[("result", "failed")],
-            st.failed as f64,
-        );
-        m.family(
-            "efi_arbiter_last_cycle_changes",
-            "gauge",
-            "What the last cycle did.",
-        );
-        m.sample(
-            "efi_arbiter_last_cycle_changes",
-            &[("result", "applied")],
-            st.last_applied as f64,
-        );
-        m.sample(
-            "efi_arbiter_last_cycle_changes",
-            &[("result", "failed")],
-            st.last_failed as f64,
-        );
-        m.sample(
-            "efi_arbiter_last_cycle_changes",
-            &[("result", "kept")],
-            st.last_kept as f64,
-        );
-        m.family(
-            "efi_arbiter_held_plans_total",
-            "counter",
-            "Plans a guard held instead of applying.",
-        );
-        m.sample("efi_arbiter_held_plans_total", &[], st.held_plans as f64);
-        m.family(
-            "efi_outbox_changes",
-            "gauge",
-            "Changes in the outbox, by state.",
-        );
-        m.sample(
-            "efi_outbox_changes",
-            &[("state", "pending")],
-            outbox.pending as f64,
-        );
-        m.sample(
-            "efi_outbox_changes",
-            &[("state", "applied")],
-            outbox.applied as f64,
-        );
-        m.sample(
-            "efi_outbox_changes",
-            &[("state", "failed")],
-            outbox.failed as f64,
-        );
-        m.family(
-            "efi_webhook_events_total",
-            "counter",
-            "Pushed requests, by source and result.",
-        );
-        for ((source, result), n) in &st.pushes {
-            m.sample(
-                "efi_webhook_events_total",
-                &[("source", source), ("result", result)],
-                *n as f64,
-            );
-        }
-        let (sessions, complete) = self
-            .live
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .sessions();
-        m.family("efi_sessions", "gauge", "UE sessions in the live picture.");
-        m.sample("efi_sessions", &[], sessions.len() as f64);
-        m.family(
-            "efi_sessions_complete",
-            "gauge",
-            "1 when every source's picture is complete.",
-        );
-        m.sample("efi_sessions_complete", &[], f64::from(u8::from(complete)));
-        let plugins = self.host.registry.plugins();
-        m.family(
-            "efi_plugin_panics_total",
-            "counter",
-            "Panics caught at the plugin boundary.",
-        );
-        for p in &plugins {
-            m.sample(
-                "efi_plugin_panics_total",
-                &[("plugin", p.name())],
-                p.health().panics() as f64,
-            );
-        }
-        m.family(
-            "efi_plugin_quarantined",
-            "gauge",
-            "1 while a plugin is quarantined.",
-        );
-        for p in &plugins {
-            m.sample(
-                "efi_plugin_quarantined",
-                &[("plugin", p.name())],
-                f64::from(u8::from(p.health().is_quarantined())),
-            );
-        }
-        m.finish()
     }
 
     async fn cycle_inner(&self, pull: bool) -> Result<CycleReport, ArbiterError> {

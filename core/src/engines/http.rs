@@ -93,25 +93,27 @@ impl HttpEngine {
             .or_default());
     }
 
-    /// Requests, limit answers, throttling and failures by rate class, in the Prometheus
-    /// text format (`class="sonar"` is Sonar's API).
-    pub fn metrics(&self) -> String {
+    /// Requests, limit answers, throttling and failures by rate class (`class="sonar"` is
+    /// Sonar's API).
+    pub fn encode_metrics(
+        &self,
+        encoder: &mut prometheus_client::encoding::DescriptorEncoder,
+    ) -> std::fmt::Result {
         let stats = self.stats.lock().unwrap_or_else(|e| e.into_inner()).clone();
-        let mut m = crate::metrics::Exposition::default();
         type Field = fn(&ClassStats) -> u64;
         let families: [(&str, &str, Field); 4] = [
-            ("efi_http_requests_total", "HTTP requests sent, by rate class (retries count).", |s| s.sent),
-            ("efi_http_limited_total", "Answers saying the service is overloaded or rate-limiting (429, 502, 503, 504), by rate class.", |s| s.limited),
-            ("efi_http_throttled_total", "Requests that waited for this host's own rate limit ([http.rate_limits]), by rate class.", |s| s.throttled),
-            ("efi_http_failed_total", "Requests that got no answer (connection, TLS, timeout), by rate class.", |s| s.failed),
+            ("efi_http_requests", "HTTP requests sent, by rate class (retries count).", |s| s.sent),
+            ("efi_http_limited", "Answers saying the service is overloaded or rate-limiting (429, 502, 503, 504), by rate class.", |s| s.limited),
+            ("efi_http_throttled", "Requests that waited for this host's own rate limit ([http.rate_limits]), by rate class.", |s| s.throttled),
+            ("efi_http_failed", "Requests that got no answer (connection, TLS, timeout), by rate class.", |s| s.failed),
         ];
         for (name, help, field) in families {
-            m.family(name, "counter", help);
-            for (class, s) in &stats {
-                m.sample(name, &[("class", class)], field(s) as f64);
-            }
+            let samples = stats
+                .iter()
+                .map(|(class, s)| ([("class", class.as_str())], field(s)));
+            crate::metrics::counters(encoder, name, help, samples)?;
         }
-        m.finish()
+        Ok(())
     }
 
     fn client(

@@ -13,6 +13,7 @@ pub mod snmp_mux;
 use crate::config::Config;
 use crate::tr069::Tr069Cache;
 use efi_plugin_api::{IoError, IoErrorKind, IoReply, IoRequest, IoResponse, Target};
+use prometheus_client::encoding::DescriptorEncoder;
 use std::sync::Arc;
 
 /// All engines of the host.
@@ -90,13 +91,19 @@ impl Engines {
         &self.snmp
     }
 
-    /// `efi_snmp_stray_datagrams_total{kind}`: datagrams on the shared SNMP sockets that
-    /// were not SNMP (`malformed`) or answered nothing in flight (`unmatched`).
-    pub fn metrics(&self) -> String {
-        let mut out = stray_metrics(&self.snmp);
-        out.push_str(&self.http.metrics());
-        out.push_str(&self.tr069.metrics());
-        out
+    /// The engines' families: `efi_snmp_stray_datagrams_total{kind}` (datagrams on the
+    /// shared SNMP sockets that were not SNMP, `malformed`, or answered nothing in flight,
+    /// `unmatched`), the HTTP engine's and the TR-069 cache's.
+    pub fn encode_metrics(&self, encoder: &mut DescriptorEncoder) -> std::fmt::Result {
+        let (malformed, unmatched) = self.snmp.stray_answers();
+        crate::metrics::counters(
+            encoder,
+            "efi_snmp_stray_datagrams",
+            "Datagrams on the shared SNMP sockets that were not SNMP, or answered no request in flight.",
+            [([("kind", "malformed")], malformed), ([("kind", "unmatched")], unmatched)],
+        )?;
+        self.http.encode_metrics(encoder)?;
+        self.tr069.encode_metrics(encoder)
     }
 
     /// Runs the requests of one step, `poller.per_device_requests` at once (a CPE is not
@@ -111,26 +118,4 @@ impl Engines {
             .collect()
             .await
     }
-}
-
-/// The stray-datagram counters of an SNMP engine in the exposition format.
-pub fn stray_metrics(snmp: &snmp::SnmpEngine) -> String {
-    let (malformed, unmatched) = snmp.stray_answers();
-    let mut m = crate::metrics::Exposition::default();
-    m.family(
-        "efi_snmp_stray_datagrams_total",
-        "counter",
-        "Datagrams on the shared SNMP sockets that were not SNMP, or answered no request in flight.",
-    );
-    m.sample(
-        "efi_snmp_stray_datagrams_total",
-        &[("kind", "malformed")],
-        malformed as f64,
-    );
-    m.sample(
-        "efi_snmp_stray_datagrams_total",
-        &[("kind", "unmatched")],
-        unmatched as f64,
-    );
-    m.finish()
 }

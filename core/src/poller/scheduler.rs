@@ -118,9 +118,12 @@ pub struct SchedulerGauges {
 }
 
 impl SchedulerGauges {
-    /// The gauges in the exposition format.
-    pub fn metrics(&self) -> String {
-        let mut m = crate::metrics::Exposition::default();
+    /// The scheduler's families.
+    pub fn encode_metrics(
+        &self,
+        encoder: &mut prometheus_client::encoding::DescriptorEncoder,
+    ) -> std::fmt::Result {
+        use crate::metrics::{counter, gauge};
         for (name, help, value) in [
             (
                 "efi_poll_devices_scheduled",
@@ -138,16 +141,14 @@ impl SchedulerGauges {
                 self.lag_ms.load(Ordering::Relaxed) as f64 / 1000.0,
             ),
         ] {
-            m.family(name, "gauge", help);
-            m.sample(name, &[], value);
+            gauge(encoder, name, help, value)?;
         }
-        m.family("efi_poll_started_total", "counter", "Device polls started.");
-        m.sample(
-            "efi_poll_started_total",
-            &[],
-            self.started.load(Ordering::Relaxed) as f64,
-        );
-        m.finish()
+        counter(
+            encoder,
+            "efi_poll_started",
+            "Device polls started.",
+            self.started.load(Ordering::Relaxed),
+        )
     }
 }
 

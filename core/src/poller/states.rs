@@ -3,50 +3,55 @@
 //! that fills it.
 
 use crate::host::Host;
-use crate::metrics::Exposition;
+use crate::metrics::{counters, gauge, gauges, LabelValue};
 use crate::store::{DeviceState, DeviceWrite};
 use efi_plugin_api::{DeviceRecord, Target};
+use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::Histogram;
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, RwLock};
 
+/// Polls by driver and result ("ok" | "failed"); a device no driver recognised counts under
+/// the driver "".
+type Polls = Family<[(&'static str, LabelValue); 2], Counter>;
+
+/// How long polls took, by driver.
+type Durations = Family<[(&'static str, LabelValue); 1], Histogram, fn() -> Histogram>;
+
 /// Every device's current state, by address, and the poller's own counters.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub struct DeviceStates {
     devices: RwLock<BTreeMap<IpAddr, DeviceState>>,
-    /// Polls by (driver, "ok" | "failed"); a device no driver recognised counts under "".
-    polls: Mutex<BTreeMap<(String, &'static str), u64>>,
-    /// How long polls took, by driver.
-    durations: Mutex<BTreeMap<String, Histogram>>,
+    polls: Polls,
+    durations: Durations,
     schedule: std::sync::Arc<crate::poller::scheduler::SchedulerGauges>,
     /// What is waiting to be written to the durable store; `None` while nothing persists.
     persist: Mutex<Option<std::collections::VecDeque<DeviceWrite>>>,
     persist_gauges: PersistGauges,
 }
 
+impl Default for DeviceStates {
+    fn default() -> Self {
+        DeviceStates {
+            devices: RwLock::default(),
+            polls: Polls::default(),
+            durations: Durations::new_with_constructor(duration_histogram),
+            schedule: Default::default(),
+            persist: Mutex::default(),
+            persist_gauges: PersistGauges::default(),
+        }
+    }
+}
+
 /// Upper bounds (seconds) of the poll duration histogram's buckets.
 const DURATION_BUCKETS: [f64; 10] = [0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0];
 
-/// A Prometheus histogram of poll durations.
-#[derive(Debug, Default, Clone)]
-struct Histogram {
-    /// Observations at or below each bound of [`DURATION_BUCKETS`].
-    buckets: [u64; DURATION_BUCKETS.len()],
-    count: u64,
-    sum: f64,
-}
-
-impl Histogram {
-    fn observe(&mut self, seconds: f64) {
-        for (b, bound) in self.buckets.iter_mut().zip(DURATION_BUCKETS) {
-            if seconds <= bound {
-                *b += 1;
-            }
-        }
-        self.count += 1;
-        self.sum += seconds;
-    }
+fn duration_histogram() -> Histogram {
+    Histogram::new(DURATION_BUCKETS)
 }
 
 /// Most writes kept while the store is unreachable; the oldest go first beyond it.
@@ -128,17 +133,14 @@ impl DeviceStates {
         };
         let result = if outcome.is_ok() { "ok" } else { "failed" };
         self.durations
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .entry(driver.clone())
-            .or_default()
+            .get_or_create(&[("driver", LabelValue(driver.clone()))])
             .observe(began.elapsed().as_secs_f64());
-        *self
-            .polls
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .entry((driver, result))
-            .or_default() += 1;
+        self.polls
+            .get_or_create(&[
+                ("driver", LabelValue(driver)),
+                ("result", LabelValue(result.to_owned())),
+            ])
+            .inc();
         let mut devices = self.devices.write().unwrap_or_else(|e| e.into_inner());
         let was = previous_outcome(devices.get(&address));
         let entry = devices.entry(address).or_insert_with(|| DeviceState {
@@ -281,85 +283,77 @@ impl DeviceStates {
         devices.get(&address).cloned()
     }
 
-    /// The poller's counters and the devices' gauges in the Prometheus text format.
-    pub fn metrics(&self) -> String {
-        let mut m = Exposition::default();
-        m.family(
-            "efi_polls_total",
-            "counter",
+    /// The poller's counters, the devices' gauges, the store writer's and the scheduler's.
+    pub fn encode_metrics(&self, encoder: &mut DescriptorEncoder) -> std::fmt::Result {
+        self.polls.encode(encoder.encode_descriptor(
+            "efi_polls",
             "Device polls by driver and result.",
-        );
-        for ((driver, result), n) in self.polls.lock().unwrap_or_else(|e| e.into_inner()).iter() {
-            m.sample(
-                "efi_polls_total",
-                &[("driver", driver), ("result", result)],
-                *n as f64,
-            );
-        }
-
-        m.family(
+            None,
+            self.polls.metric_type(),
+        )?)?;
+        self.durations.encode(encoder.encode_descriptor(
             "efi_poll_duration_seconds",
-            "histogram",
             "How long device polls took, by driver (empty for a device no driver recognised).",
-        );
-        for (driver, h) in self
-            .durations
+            None,
+            self.durations.metric_type(),
+        )?)?;
+        self.encode_device_gauges(encoder)?;
+        if let Some(pending) = self
+            .persist
             .lock()
             .unwrap_or_else(|e| e.into_inner())
-            .iter()
+            .as_ref()
+            .map(|q| q.len())
         {
-            for (n, bound) in h.buckets.iter().zip(DURATION_BUCKETS) {
-                m.sample(
-                    "efi_poll_duration_seconds_bucket",
-                    &[("driver", driver), ("le", &bound.to_string())],
-                    *n as f64,
-                );
-            }
-            m.sample(
-                "efi_poll_duration_seconds_bucket",
-                &[("driver", driver), ("le", "+Inf")],
-                h.count as f64,
-            );
-            m.sample(
-                "efi_poll_duration_seconds_sum",
-                &[("driver", driver)],
-                h.sum,
-            );
-            m.sample(
-                "efi_poll_duration_seconds_count",
-                &[("driver", driver)],
-                h.count as f64,
-            );
+            let g = &self.persist_gauges;
+            counters(
+                encoder,
+                "efi_store_flushes",
+                "Writes of polled device state to the store, by result.",
+                [("ok", &g.flushes_ok), ("failed", &g.flushes_failed)]
+                    .map(|(result, c)| ([("result", result)], c.load(Ordering::Relaxed))),
+            )?;
+            gauge(
+                encoder,
+                "efi_store_pending_writes",
+                "Device states waiting to be written to the store.",
+                pending as f64,
+            )?;
+            crate::metrics::counter(
+                encoder,
+                "efi_store_dropped_writes",
+                "Device states dropped because the store stayed unreachable past the queue's bound.",
+                g.dropped.load(Ordering::Relaxed),
+            )?;
         }
+        self.schedule.encode_metrics(encoder)
+    }
 
-        // Rendered under the read lock: a scrape copies no record.
+    /// One gauge per device and field, rendered under the read lock: a scrape copies no
+    /// record.
+    fn encode_device_gauges(&self, encoder: &mut DescriptorEncoder) -> std::fmt::Result {
         let devices = self.devices.read().unwrap_or_else(|e| e.into_inner());
         let addresses: Vec<String> = devices.keys().map(IpAddr::to_string).collect();
-        m.family(
+        gauge(
+            encoder,
             "efi_devices_unidentified",
-            "gauge",
             "Devices no driver recognised, polled by a generic fallback driver (standard MIB-II) only.",
-        );
-        m.sample(
-            "efi_devices_unidentified",
-            &[],
             devices.values().filter(|d| d.unidentified).count() as f64,
-        );
-        m.family(
+        )?;
+        gauges(
+            encoder,
             "efi_device_up",
-            "gauge",
             "1 when the device's last poll produced a record.",
-        );
-        for (d, address) in devices.values().zip(&addresses) {
-            let driver = d.driver.as_deref().unwrap_or("");
-            m.sample(
-                "efi_device_up",
-                &[("address", address), ("driver", driver)],
-                f64::from(u8::from(d.up())),
-            );
-        }
+            devices.values().zip(&addresses).map(|(d, address)| {
+                let driver = d.driver.as_deref().unwrap_or("");
+                (
+                    [("address", address.as_str()), ("driver", driver)],
+                    f64::from(u8::from(d.up())),
+                )
+            }),
+        )?;
         type Field = fn(&DeviceRecord) -> Option<f64>;
-        let gauges: [(&str, &str, Field); 7] = [
+        let fields: [(&str, &str, Field); 7] = [
             ("efi_device_rsrp_dbm", "LTE RSRP in dBm.", |r| r.rsrp_dbm),
             ("efi_device_rsrq_db", "LTE RSRQ in dB.", |r| r.rsrq_db),
             ("efi_device_sinr_db", "LTE SINR in dB.", |r| r.sinr_db),
@@ -378,75 +372,22 @@ impl DeviceStates {
                 r.uptime_s.map(|u| u as f64)
             }),
         ];
-        for (name, help, field) in &gauges {
-            let values: Vec<(&str, f64)> = devices
+        for (name, help, field) in fields {
+            let values = devices
                 .values()
                 .zip(&addresses)
                 .filter(|(d, _)| d.up())
-                .filter_map(|(d, a)| Some((a.as_str(), field(d.record.as_ref()?)?)))
-                .collect();
-            if values.is_empty() {
-                continue;
-            }
-            m.family(name, "gauge", help);
-            for (address, v) in values {
-                m.sample(name, &[("address", address)], v);
-            }
+                .filter_map(|(d, a)| Some(([("address", a.as_str())], field(d.record.as_ref()?)?)));
+            gauges(encoder, name, help, values)?;
         }
-        m.family(
+        gauges(
+            encoder,
             "efi_device_last_ok_timestamp_seconds",
-            "gauge",
             "When the device's last good poll finished.",
-        );
-        for (d, address) in devices.values().zip(&addresses) {
-            if let Some(t) = d.last_ok_unix_s {
-                m.sample(
-                    "efi_device_last_ok_timestamp_seconds",
-                    &[("address", address)],
-                    t as f64,
-                );
-            }
-        }
-        if let Some(pending) = self
-            .persist
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .as_ref()
-            .map(|q| q.len())
-        {
-            let g = &self.persist_gauges;
-            m.family(
-                "efi_store_flushes_total",
-                "counter",
-                "Writes of polled device state to the store, by result.",
-            );
-            for (result, c) in [("ok", &g.flushes_ok), ("failed", &g.flushes_failed)] {
-                m.sample(
-                    "efi_store_flushes_total",
-                    &[("result", result)],
-                    c.load(Ordering::Relaxed) as f64,
-                );
-            }
-            m.family(
-                "efi_store_pending_writes",
-                "gauge",
-                "Device states waiting to be written to the store.",
-            );
-            m.sample("efi_store_pending_writes", &[], pending as f64);
-            m.family(
-                "efi_store_dropped_writes_total",
-                "counter",
-                "Device states dropped because the store stayed unreachable past the queue's bound.",
-            );
-            m.sample(
-                "efi_store_dropped_writes_total",
-                &[],
-                g.dropped.load(Ordering::Relaxed) as f64,
-            );
-        }
-        let mut out = m.finish();
-        out.push_str(&self.schedule.metrics());
-        out
+            devices.values().zip(&addresses).filter_map(|(d, address)| {
+                Some(([("address", address.as_str())], d.last_ok_unix_s? as f64))
+            }),
+        )
     }
 }
 
@@ -455,14 +396,32 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_duration_histogram_is_cumulative() {
-        let mut h = Histogram::default();
+    fn poll_durations_are_a_cumulative_histogram_per_driver() {
+        let states = DeviceStates::default();
         for s in [0.003, 0.07, 0.07, 4.0, 100.0] {
-            h.observe(s);
+            states
+                .durations
+                .get_or_create(&[("driver", LabelValue("bec-ridgewave".to_owned()))])
+                .observe(s);
         }
-        assert_eq!(h.buckets, [1, 1, 3, 3, 3, 3, 3, 4, 4, 4]);
-        assert_eq!(h.count, 5, "+Inf holds the 100 s poll too");
-        assert!((h.sum - 104.143).abs() < 1e-9);
+        let page =
+            crate::metrics::render_part(std::sync::Arc::new(states), DeviceStates::encode_metrics);
+        let bucket = |le: &str| {
+            let prefix = format!(
+                "efi_poll_duration_seconds_bucket{{le=\"{le}\",driver=\"bec-ridgewave\"}} "
+            );
+            page.lines()
+                .find_map(|l| l.strip_prefix(&prefix))
+                .unwrap_or_else(|| panic!("no bucket {le} in:\n{page}"))
+                .to_owned()
+        };
+        assert_eq!(bucket("0.01"), "1");
+        assert_eq!(bucket("0.1"), "3");
+        assert_eq!(bucket("5.0"), "4");
+        assert_eq!(bucket("30.0"), "4");
+        assert_eq!(bucket("+Inf"), "5", "+Inf holds the 100 s poll too");
+        assert!(page.contains("efi_poll_duration_seconds_count{driver=\"bec-ridgewave\"} 5"));
+        assert!(page.contains("efi_poll_duration_seconds_sum{driver=\"bec-ridgewave\"} 104.143"));
     }
 
     #[test]

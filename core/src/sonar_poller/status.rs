@@ -5,7 +5,6 @@ use super::checks::HostResult;
 use super::delivery::PostOutcome;
 use super::work::HostJob;
 use super::CycleReport;
-use crate::metrics::Exposition;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::sync::Mutex;
@@ -107,126 +106,99 @@ impl PollerStatus {
         serde_json::to_value(self.inner.lock().unwrap().clone()).expect("serialisable")
     }
 
-    /// Prometheus families `efi_sonar_poller_*` and per-host `efi_sonar_host_*`.
-    pub fn metrics(&self) -> String {
-        let s = self.inner.lock().unwrap();
-        let mut m = Exposition::default();
-        m.family(
-            "efi_sonar_poller_cycles_total",
-            "counter",
+    /// The families `efi_sonar_poller_*` and per-host `efi_sonar_host_*`.
+    pub fn encode_metrics(
+        &self,
+        encoder: &mut prometheus_client::encoding::DescriptorEncoder,
+    ) -> std::fmt::Result {
+        use crate::metrics::{counter, counters, gauge, gauges};
+        let s = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        counter(
+            encoder,
+            "efi_sonar_poller_cycles",
             "Sonar poller cycles run.",
-        );
-        m.sample("efi_sonar_poller_cycles_total", &[], s.cycles as f64);
-        m.family(
-            "efi_sonar_poller_posts_total",
-            "counter",
+            s.cycles,
+        )?;
+        counters(
+            encoder,
+            "efi_sonar_poller_posts",
             "Posts of results to /api/batch_poller, by result.",
-        );
-        for (result, n) in [
-            ("delivered", s.posts_delivered),
-            ("failed", s.posts_failed),
-            ("rejected", s.posts_rejected),
-        ] {
-            m.sample(
-                "efi_sonar_poller_posts_total",
-                &[("result", result)],
-                n as f64,
-            );
-        }
-        m.family(
-            "efi_sonar_poller_stray_datagrams_total",
-            "counter",
+            [
+                ("delivered", s.posts_delivered),
+                ("failed", s.posts_failed),
+                ("rejected", s.posts_rejected),
+            ]
+            .map(|(result, n)| ([("result", result)], n)),
+        )?;
+        counters(
+            encoder,
+            "efi_sonar_poller_stray_datagrams",
             "Datagrams on the role's SNMP sockets that were not SNMP, or answered nothing in flight.",
-        );
-        m.sample(
-            "efi_sonar_poller_stray_datagrams_total",
-            &[("kind", "malformed")],
-            s.stray_malformed as f64,
-        );
-        m.sample(
-            "efi_sonar_poller_stray_datagrams_total",
-            &[("kind", "unmatched")],
-            s.stray_unmatched as f64,
-        );
-        m.family(
+            [
+                ([("kind", "malformed")], s.stray_malformed),
+                ([("kind", "unmatched")], s.stray_unmatched),
+            ],
+        )?;
+        gauge(
+            encoder,
             "efi_sonar_poller_pending_hosts",
-            "gauge",
             "Hosts whose results wait for Sonar to accept them.",
-        );
-        m.sample(
-            "efi_sonar_poller_pending_hosts",
-            &[],
             s.pending_hosts as f64,
-        );
+        )?;
         if let Some(c) = &s.last_cycle {
-            m.family(
+            gauge(
+                encoder,
                 "efi_sonar_poller_hosts",
-                "gauge",
                 "Hosts in the last work document.",
-            );
-            m.sample("efi_sonar_poller_hosts", &[], c.hosts as f64);
-            m.family(
+                c.hosts as f64,
+            )?;
+            gauge(
+                encoder,
                 "efi_sonar_poller_skipped_hosts",
-                "gauge",
                 "Hosts of the last work document that could not be polled.",
-            );
-            m.sample(
-                "efi_sonar_poller_skipped_hosts",
-                &[],
                 c.skipped.len() as f64,
-            );
-            m.family(
+            )?;
+            gauge(
+                encoder,
                 "efi_sonar_poller_checks_seconds",
-                "gauge",
                 "Wall time of the last cycle's checks.",
-            );
-            m.sample(
-                "efi_sonar_poller_checks_seconds",
-                &[],
                 c.checks_ms as f64 / 1000.0,
-            );
+            )?;
         }
-        m.family(
+        gauges(
+            encoder,
             "efi_sonar_host_icmp_loss_ratio",
-            "gauge",
             "Share of echo requests lost in the last cycle (0..1).",
-        );
-        for (id, h) in &s.hosts {
-            if let Some(icmp) = &h.result.icmp {
-                let labels = [("host_id", id.as_str()), ("ip", h.ip.as_str())];
-                m.sample(
-                    "efi_sonar_host_icmp_loss_ratio",
-                    &labels,
-                    icmp.loss_percentage / 100.0,
-                );
-            }
-        }
-        m.family(
+            s.hosts.iter().filter_map(|(id, h)| {
+                Some((
+                    host_labels(id, h),
+                    h.result.icmp.as_ref()?.loss_percentage / 100.0,
+                ))
+            }),
+        )?;
+        gauges(
+            encoder,
             "efi_sonar_host_icmp_rtt_median_ms",
-            "gauge",
             "Median echo round trip of the last cycle's answered probes.",
-        );
-        for (id, h) in &s.hosts {
-            if let Some(median) = h.result.icmp.as_ref().and_then(|i| i.median) {
-                let labels = [("host_id", id.as_str()), ("ip", h.ip.as_str())];
-                m.sample("efi_sonar_host_icmp_rtt_median_ms", &labels, median);
-            }
-        }
-        m.family(
+            s.hosts
+                .iter()
+                .filter_map(|(id, h)| Some((host_labels(id, h), h.result.icmp.as_ref()?.median?))),
+        )?;
+        gauges(
+            encoder,
             "efi_sonar_host_snmp_up",
-            "gauge",
             "1 when the host's SNMP agent answered in the last cycle.",
-        );
-        for (id, h) in &s.hosts {
-            if let Some(snmp) = &h.result.snmp {
-                let labels = [("host_id", id.as_str()), ("ip", h.ip.as_str())];
-                m.sample(
-                    "efi_sonar_host_snmp_up",
-                    &labels,
-                    f64::from(u8::from(snmp.up)),
-                );
-            }
-        }
-        m.finish()
+            s.hosts.iter().filter_map(|(id, h)| {
+                Some((
+                    host_labels(id, h),
+                    f64::from(u8::from(h.result.snmp.as_ref()?.up)),
+                ))
+            }),
+        )
     }
+}
+
+/// The labels of one host's samples.
+fn host_labels<'a>(id: &'a str, host: &'a HostEntry) -> [(&'static str, &'a str); 2] {
+    [("host_id", id), ("ip", host.ip.as_str())]
 }

@@ -359,68 +359,66 @@ impl Tr069Cache {
         self.len() == 0
     }
 
-    /// `efi_tr069_*` families in the exposition format.
-    pub fn metrics(&self) -> String {
-        let mut m = crate::metrics::Exposition::default();
+    /// The `efi_tr069_*` families.
+    pub fn encode_metrics(
+        &self,
+        encoder: &mut prometheus_client::encoding::DescriptorEncoder,
+    ) -> std::fmt::Result {
+        use crate::metrics::{counter, gauge};
         let c = &self.counters;
-        m.family(
+        gauge(
+            encoder,
             "efi_tr069_cpes",
-            "gauge",
             "CPEs in the TR-069 cache (snooped or read from the ACS).",
-        );
-        m.sample("efi_tr069_cpes", &[], self.len() as f64);
-        m.family(
+            self.len() as f64,
+        )?;
+        gauge(
+            encoder,
             "efi_tr069_proxy_open_connections",
-            "gauge",
             "CPE connections open through the snooping proxy (at most tr069.max_connections).",
-        );
-        m.sample(
-            "efi_tr069_proxy_open_connections",
-            &[],
             c.open.load(Ordering::Relaxed) as f64,
-        );
+        )?;
         for (name, help, value) in [
-            ("efi_tr069_informs_total", "Informs recorded.", &c.informs),
+            ("efi_tr069_informs", "Informs recorded.", &c.informs),
             (
-                "efi_tr069_parameter_value_sets_total",
+                "efi_tr069_parameter_value_sets",
                 "GetParameterValuesResponses recorded.",
                 &c.value_sets,
             ),
             (
-                "efi_tr069_acs_devices_read_total",
+                "efi_tr069_acs_devices_read",
                 "CPEs read from the ACS (GenieACS source pulls).",
                 &c.acs_devices,
             ),
             (
-                "efi_tr069_unreadable_messages_total",
+                "efi_tr069_unreadable_messages",
                 "CWMP bodies that could not be read (logged with the CPE's address).",
                 &c.unreadable,
             ),
             (
-                "efi_tr069_dropped_parameters_total",
+                "efi_tr069_dropped_parameters",
                 "Parameters not cached because the CPE held the most allowed.",
                 &c.dropped_params,
             ),
             (
-                "efi_tr069_proxy_connections_total",
+                "efi_tr069_proxy_connections",
                 "CPE connections through the snooping proxy.",
                 &c.connections,
             ),
             (
-                "efi_tr069_proxy_upstream_failures_total",
+                "efi_tr069_proxy_upstream_failures",
                 "CPE connections that found the ACS unreachable (answered 502).",
                 &c.upstream_failures,
             ),
             (
-                "efi_tr069_proxy_passed_through_total",
+                "efi_tr069_proxy_passed_through",
                 "CPE connections forwarded unread (TLS, or not HTTP).",
                 &c.passed_through,
             ),
         ] {
-            m.family(name, "counter", help);
-            m.sample(name, &[], value.load(Ordering::Relaxed) as f64);
+            counter(encoder, name, help, value.load(Ordering::Relaxed))?;
         }
-        m.finish()
+        Ok(())
     }
 }
 
@@ -620,6 +618,8 @@ mod tests {
             [ip("10.0.0.2"), ip("10.0.0.3")],
             "the least recently heard went"
         );
-        assert!(cache.metrics().contains("efi_tr069_cpes 2"));
+        let page =
+            crate::metrics::render_part(std::sync::Arc::new(cache), Tr069Cache::encode_metrics);
+        assert!(page.contains("efi_tr069_cpes 2"), "{page}");
     }
 }
