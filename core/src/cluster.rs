@@ -8,9 +8,10 @@ use crate::config::ClusterConfig;
 use crate::store::sql::{Column, Database, Statement, Value};
 use crate::store::Store;
 use efi_plugin_api::Target;
+use parking_lot::RwLock;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// The advisory lock whose holder is the arbiter.
@@ -128,14 +129,14 @@ impl Cluster {
 
     /// What this host knows of the cluster.
     pub fn view(&self) -> ClusterView {
-        self.view.read().unwrap_or_else(|e| e.into_inner()).clone()
+        self.view.read().clone()
     }
 
     /// The addresses in use that this host polls: those whose rendezvous owner among the
     /// live hosts is this one.
     pub fn my_targets(&self) -> Vec<Target> {
         let view = self.view();
-        let targets = self.targets.read().unwrap_or_else(|e| e.into_inner());
+        let targets = self.targets.read();
         targets
             .iter()
             .filter(|t| owner(t.address, &view.live_hosts) == Some(self.host_id.as_str()))
@@ -163,7 +164,7 @@ impl Cluster {
         self.db
             .transaction("publishing the addresses in use", None, statements)
             .await?;
-        *self.targets.write().unwrap_or_else(|e| e.into_inner()) = targets.to_vec();
+        *self.targets.write() = targets.to_vec();
         Ok(())
     }
 
@@ -207,12 +208,12 @@ impl Cluster {
                 .filter_map(|r| r.into_iter().next().and_then(Value::text))
                 .filter_map(|json| serde_json::from_str(&json).ok())
                 .collect();
-            *self.targets.write().unwrap_or_else(|e| e.into_inner()) = targets;
+            *self.targets.write() = targets;
         }
-        let mut view = self.view.write().unwrap_or_else(|e| e.into_inner());
+        let mut view = self.view.write();
         view.live_hosts = live_hosts;
         view.arbiter = self.is_arbiter();
-        view.targets = self.targets.read().unwrap_or_else(|e| e.into_inner()).len();
+        view.targets = self.targets.read().len();
         Ok(())
     }
 
@@ -288,7 +289,7 @@ impl Cluster {
             } else {
                 tracing::warn!(host = %self.host_id, "cluster: this host is no longer the arbiter");
             }
-            self.view.write().unwrap_or_else(|e| e.into_inner()).arbiter = arbiter;
+            self.view.write().arbiter = arbiter;
             // A permit, not a broadcast: the run loop may not be waiting yet.
             self.role_changed.notify_one();
         }

@@ -17,13 +17,14 @@ use crate::step::Step;
 use abi_stable::library::{lib_header_from_path, LibraryError};
 use abi_stable::prefix_type::PrefixTypeTrait;
 use abi_stable::std_types::{RResult, RSlice, RStr};
+use parking_lot::{Mutex, RwLock};
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::marker::PhantomData;
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, RwLock};
+use std::sync::Arc;
 use tracing::Level;
 
 /// Why a file was not loaded. Every message names the file.
@@ -430,7 +431,7 @@ type CounterMap = BTreeMap<(u64, String), f64>;
 static COUNTERS: Mutex<CounterMap> = Mutex::new(BTreeMap::new());
 
 fn register_name(name: Arc<str>) -> u64 {
-    let mut names = NAMES.write().unwrap_or_else(|e| e.into_inner());
+    let mut names = NAMES.write();
     names.push(name);
     (names.len() - 1) as u64
 }
@@ -438,7 +439,6 @@ fn register_name(name: Arc<str>) -> u64 {
 fn name_of(plugin_id: u64) -> Arc<str> {
     NAMES
         .read()
-        .unwrap_or_else(|e| e.into_inner())
         .get(plugin_id as usize)
         .cloned()
         .unwrap_or_else(|| Arc::from("unknown-plugin"))
@@ -448,7 +448,6 @@ fn name_of(plugin_id: u64) -> Arc<str> {
 pub fn counters(plugin_id: u64) -> Vec<(String, f64)> {
     COUNTERS
         .lock()
-        .unwrap_or_else(|e| e.into_inner())
         .iter()
         .filter(|((id, _), _)| *id == plugin_id)
         .map(|((_, name), v)| (name.clone(), *v))
@@ -504,7 +503,6 @@ extern "C" fn host_counter_add(plugin_id: u64, name: RStr<'_>, value: f64) {
     let _ = catch_unwind(AssertUnwindSafe(|| {
         *COUNTERS
             .lock()
-            .unwrap_or_else(|e| e.into_inner())
             .entry((plugin_id, name.as_str().to_owned()))
             .or_insert(0.0) += value;
     }));

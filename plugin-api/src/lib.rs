@@ -55,7 +55,9 @@ pub use io::{
 };
 pub use logging::{counter_add, now_unix_ms};
 pub use oid::{oid, Oid, OidParseError};
-pub use plugin::{BoxTask, Driver, Plugin, PluginConfig, PluginInfo, PluginKind, Sink, Source};
+pub use plugin::{
+    check_url, BoxTask, Driver, Plugin, PluginConfig, PluginInfo, PluginKind, Sink, Source,
+};
 pub use record::{
     format_mac, Confidence, DeviceRecord, Fingerprint, Identity, InterfaceStats, Metric, Target,
     FALLBACK_CONFIDENCE,

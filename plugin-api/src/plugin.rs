@@ -86,6 +86,18 @@ impl PluginConfig {
     }
 }
 
+/// Checks a service URL setting (the `url` of a source or sink): it must start with
+/// `http://` or `https://`. The error names the setting and the value.
+pub fn check_url(key: &str, url: &str) -> Result<(), PluginError> {
+    if url.starts_with("http://") || url.starts_with("https://") {
+        Ok(())
+    } else {
+        Err(PluginError::config(format!(
+            "{key} {url:?} must start with http:// or https://"
+        )))
+    }
+}
+
 /// The entry point of a plugin: one per `.so`, created once by the host's `init`.
 ///
 /// Implement the constructors for the kinds listed in [`PluginInfo::kinds`]; the defaults
@@ -148,4 +160,21 @@ pub trait Sink: Send + Sync {
 
     /// Starts applying a change set; the report has one result per change.
     fn apply(&self, changes: &ChangeSet) -> BoxTask<ApplyReport>;
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_service_url_needs_its_scheme_and_the_error_names_the_setting() {
+        assert!(check_url("url", "https://epc.example.net").is_ok());
+        assert!(check_url("url", "http://127.0.0.1:8080/api").is_ok());
+        let e = check_url("url", "epc.example.net").unwrap_err();
+        assert_eq!(e.kind, crate::ErrorKind::Config);
+        assert_eq!(
+            e.message,
+            "url \"epc.example.net\" must start with http:// or https://"
+        );
+    }
 }

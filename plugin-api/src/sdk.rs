@@ -18,9 +18,10 @@ use crate::step::Step;
 use abi_stable::prefix_type::PrefixTypeTrait;
 use abi_stable::sabi_trait::TD_Opaque;
 use abi_stable::std_types::{RErr, ROk, RResult, RSlice, RStr, RVec};
+use parking_lot::RwLock;
 use serde::Serialize;
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::{Arc, RwLock};
+use std::sync::Arc;
 
 /// The plugin created by `init`, shared by all its instances.
 static PLUGIN: RwLock<Option<Arc<dyn Plugin>>> = RwLock::new(None);
@@ -49,7 +50,6 @@ pub fn guard<T>(f: impl FnOnce() -> Result<T, PluginError>) -> Result<T, PluginE
 fn current_plugin() -> Result<Arc<dyn Plugin>, PluginError> {
     PLUGIN
         .read()
-        .unwrap_or_else(|e| e.into_inner())
         .clone()
         .ok_or_else(|| PluginError::new(ErrorKind::Other, "the host did not call init first"))
 }
@@ -80,7 +80,7 @@ extern "C" fn init<P: Plugin>(host: HostServicesRef, config: RStr<'_>) -> RVec<u
         crate::logging::install(host);
         let config = PluginConfig::from_toml(config.as_str())?;
         let plugin = P::init(&config)?;
-        *PLUGIN.write().unwrap_or_else(|e| e.into_inner()) = Some(Arc::new(plugin));
+        *PLUGIN.write() = Some(Arc::new(plugin));
         Ok(())
     }))
 }

@@ -21,7 +21,7 @@ impl Arbiter {
         outbox: &OutboxStats,
         encoder: &mut DescriptorEncoder,
     ) -> std::fmt::Result {
-        let st = self.stats.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let st = self.stats.lock().clone();
         counters(
             encoder,
             "efi_arbiter_cycles",

@@ -20,10 +20,11 @@ use efi_plugin_api::Target;
 use ipnet::IpNet;
 use live::{EventOutcome, LiveState};
 use outbox::{EventLog, EventRow, Outbox};
+use parking_lot::Mutex;
 use planner::{Plan, Rules};
 use std::net::{IpAddr, Ipv4Addr};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use tokio::sync::Notify;
 
 /// Why the arbiter cannot start or a cycle could not plan.
@@ -262,7 +263,7 @@ impl Arbiter {
             .map_err(PushError::Storage)?;
         let mut outcome = PushOutcome::default();
         {
-            let mut live = self.live.lock().unwrap_or_else(|e| e.into_inner());
+            let mut live = self.live.lock();
             for e in &events {
                 match live.apply(name, e) {
                     EventOutcome::Applied => outcome.applied += 1,
@@ -291,10 +292,7 @@ impl Arbiter {
     /// The live picture: every source's sessions, and whether every source's picture is
     /// complete.
     pub fn live_sessions(&self) -> (Vec<Session>, bool) {
-        self.live
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .sessions()
+        self.live.lock().sessions()
     }
 
     /// The devices to poll: one target per address in use in the live picture, carrying
@@ -364,12 +362,9 @@ impl Arbiter {
                         ));
                     }
                     tracing::debug!(source = %s.name, sessions = batch.sessions.len(), "source pulled");
-                    self.live.lock().unwrap_or_else(|e| e.into_inner()).replace(
-                        &s.name,
-                        batch.sessions,
-                        batch.complete,
-                        started,
-                    );
+                    self.live
+                        .lock()
+                        .replace(&s.name, batch.sessions, batch.complete, started);
                 }
                 Err(e) if informs_only => {
                     tracing::warn!(source = %s.name, "information source pull failed (IPAM goes on without it): {e}");
@@ -378,19 +373,12 @@ impl Arbiter {
                 Err(e) => {
                     deciding_failed = true;
                     tracing::warn!(source = %s.name, "source pull failed: {e}");
-                    self.live
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .pull_failed(&s.name);
+                    self.live.lock().pull_failed(&s.name);
                     errors.push((s.name.clone(), e.to_string()));
                 }
             }
         }
-        let (sessions, complete) = self
-            .live
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .sessions();
+        let (sessions, complete) = self.live.lock().sessions();
         (sessions, complete && !deciding_failed, errors)
     }
 
@@ -424,11 +412,7 @@ impl Arbiter {
         let (sessions, complete, source_errors) = if pull {
             self.pull().await
         } else {
-            let (s, c) = self
-                .live
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .sessions();
+            let (s, c) = self.live.lock().sessions();
             (s, c, Vec::new())
         };
         let snapshot = self.snapshot().await?;
@@ -459,7 +443,7 @@ impl Arbiter {
                 tracing::warn!("old plans and pushed events not pruned: {e}");
             }
         }
-        let mut st = self.stats.lock().unwrap_or_else(|e| e.into_inner());
+        let mut st = self.stats.lock();
         if pull {
             st.full_cycles += 1;
         } else {
@@ -477,7 +461,7 @@ impl Arbiter {
             Err(_) => st.failed_cycles += 1,
         }
         drop(st);
-        *self.last_cycle.lock().unwrap_or_else(|e| e.into_inner()) = Some(LastCycle {
+        *self.last_cycle.lock() = Some(LastCycle {
             at_unix_s: crate::clock::now_unix_us() / 1_000_000,
             kind: if pull { "full" } else { "event" },
             report: result.as_ref().ok().cloned(),
@@ -488,10 +472,7 @@ impl Arbiter {
 
     /// The latest cycle: its plan and what became of it.
     pub fn last_cycle(&self) -> Option<LastCycle> {
-        self.last_cycle
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .clone()
+        self.last_cycle.lock().clone()
     }
 
     /// Counts a webhook refused before parsing (authentication, sender address).
@@ -503,7 +484,6 @@ impl Arbiter {
         *self
             .stats
             .lock()
-            .unwrap_or_else(|e| e.into_inner())
             .pushes
             .entry((source.to_owned(), result))
             .or_default() += 1;
@@ -512,12 +492,7 @@ impl Arbiter {
     async fn cycle_inner(&self, pull: bool) -> Result<CycleReport, ArbiterError> {
         let _one_at_a_time = self.cycle_lock.lock().await;
         // An event about a UE nobody has seen yet: pull, to learn its IMEI and name.
-        let pull = pull
-            || self
-                .live
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .needs_pull();
+        let pull = pull || self.live.lock().needs_pull();
         let superseded = self
             .outbox
             .supersede_unfinished()

@@ -148,7 +148,7 @@ pub async fn run(config: Config, args: SweepArgs) -> anyhow::Result<ExitCode> {
         .progress_chars("=> "),
     );
     let started = Instant::now();
-    let tally = Arc::new(std::sync::Mutex::new(Tally {
+    let tally = Arc::new(parking_lot::Mutex::new(Tally {
         devices: targets.len(),
         ..Tally::default()
     }));
@@ -195,7 +195,7 @@ pub async fn run(config: Config, args: SweepArgs) -> anyhow::Result<ExitCode> {
                 }
             };
             let (ping, poll) = tokio::join!(ping, poll);
-            let mut t = tally.lock().unwrap();
+            let mut t = tally.lock();
             if let Some(stats) = ping {
                 t.pinged += 1;
                 t.ping_answered += usize::from(stats.received() > 0);
@@ -236,7 +236,7 @@ pub async fn run(config: Config, args: SweepArgs) -> anyhow::Result<ExitCode> {
     .await?;
     all_bar.finish_and_clear();
     let wall = started.elapsed();
-    let t = all_tally.lock().unwrap();
+    let t = all_tally.lock();
     let failed = t.devices - t.ok;
     if args.json {
         println!(

@@ -7,8 +7,8 @@ use crate::config::{CredentialConfig, HttpConfig};
 use efi_plugin_api::{
     percent_encode, HttpRequest, HttpResponse, IoError, IoErrorKind, IoReply, IoResponse, TlsPolicy,
 };
+use parking_lot::Mutex;
 use std::collections::{BTreeMap, HashMap};
-use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
 /// Installs the process-wide TLS provider (ring) once.
@@ -68,6 +68,24 @@ struct ClassStats {
     failed: u64,
 }
 
+/// Reads and parses a PEM file of credential set `set` (`key` is its setting); the error
+/// names the set, the setting, the file and what was wrong.
+fn read_pem<T>(
+    set: &str,
+    key: &str,
+    path: &std::path::Path,
+    parse: impl FnOnce(&[u8]) -> reqwest::Result<T>,
+) -> Result<T, IoError> {
+    let failed = |e: &dyn std::fmt::Display| {
+        err(
+            IoErrorKind::Other,
+            format!("credentials {set}: {key} {}: {e}", path.display()),
+        )
+    };
+    let pem = std::fs::read(path).map_err(|e| failed(&e))?;
+    parse(&pem).map_err(|e| failed(&e))
+}
+
 fn err(kind: IoErrorKind, message: impl Into<String>) -> IoError {
     IoError::new(kind, message)
 }
@@ -87,7 +105,7 @@ impl HttpEngine {
     }
 
     fn count(&self, class: Option<&str>, f: impl FnOnce(&mut ClassStats)) {
-        let mut stats = self.stats.lock().unwrap_or_else(|e| e.into_inner());
+        let mut stats = self.stats.lock();
         f(stats
             .entry(class.unwrap_or("unclassed").to_owned())
             .or_default());
@@ -99,7 +117,7 @@ impl HttpEngine {
         &self,
         encoder: &mut prometheus_client::encoding::DescriptorEncoder,
     ) -> std::fmt::Result {
-        let stats = self.stats.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let stats = self.stats.lock().clone();
         type Field = fn(&ClassStats) -> u64;
         let families: [(&str, &str, Field); 4] = [
             ("efi_http_requests", "HTTP requests sent, by rate class (retries count).", |s| s.sent),
@@ -122,12 +140,7 @@ impl HttpEngine {
         credentials: Option<&str>,
     ) -> Result<reqwest::Client, IoError> {
         let key = (insecure, credentials.map(str::to_owned));
-        if let Some(c) = self
-            .clients
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .get(&key)
-        {
+        if let Some(c) = self.clients.lock().get(&key) {
             return Ok(c.clone());
         }
         let mut b = reqwest::Client::builder()
@@ -143,34 +156,16 @@ impl HttpEngine {
         if let Some(name) = credentials {
             let cred = self.credential(name)?;
             if let Some(ca) = &cred.ca_file {
-                let pem = std::fs::read(ca).map_err(|e| {
-                    err(
-                        IoErrorKind::Other,
-                        format!("credentials {name}: ca_file {}: {e}", ca.display()),
-                    )
-                })?;
-                let cert = reqwest::Certificate::from_pem(&pem).map_err(|e| {
-                    err(
-                        IoErrorKind::Other,
-                        format!("credentials {name}: ca_file {}: {e}", ca.display()),
-                    )
-                })?;
+                let cert = read_pem(name, "ca_file", ca, reqwest::Certificate::from_pem)?;
                 b = b.tls_certs_only([cert]);
             }
             if let Some(path) = &cred.client_cert {
-                let pem = std::fs::read(path).map_err(|e| {
-                    err(
-                        IoErrorKind::Other,
-                        format!("credentials {name}: client_cert {}: {e}", path.display()),
-                    )
-                })?;
-                let id = reqwest::Identity::from_pem(&pem).map_err(|e| {
-                    err(
-                        IoErrorKind::Other,
-                        format!("credentials {name}: client_cert {}: {e}", path.display()),
-                    )
-                })?;
-                b = b.identity(id);
+                b = b.identity(read_pem(
+                    name,
+                    "client_cert",
+                    path,
+                    reqwest::Identity::from_pem,
+                )?);
             }
         }
         let client = b.build().map_err(|e| {
@@ -179,10 +174,7 @@ impl HttpEngine {
                 format!("cannot build an HTTP client: {e}"),
             )
         })?;
-        self.clients
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .insert(key, client.clone());
+        self.clients.lock().insert(key, client.clone());
         Ok(client)
     }
 
@@ -223,7 +215,7 @@ impl HttpEngine {
         let mut waited = false;
         loop {
             let wait = {
-                let mut buckets = self.buckets.lock().unwrap_or_else(|e| e.into_inner());
+                let mut buckets = self.buckets.lock();
                 let Some(limit) = self.config.rate_limits.get(class) else {
                     return;
                 };

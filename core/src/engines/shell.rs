@@ -11,12 +11,13 @@ use crate::config::{CliConfig, CredentialConfig};
 use efi_plugin_api::{
     CliRequest, CliStep, CliTranscript, CliTransport, IoError, IoErrorKind, IoReply, IoResponse,
 };
+use parking_lot::Mutex;
 use regex::Regex;
 use std::collections::{BTreeMap, HashMap};
 use std::io::{Read, Write};
 use std::net::{IpAddr, SocketAddr, TcpStream};
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
 
@@ -643,7 +644,7 @@ impl KnownHosts {
         use base64::Engine as _;
         let host = Self::host_name(addr);
         let encoded = base64::engine::general_purpose::STANDARD.encode(key);
-        let mut guard = self.keys.lock().unwrap_or_else(|e| e.into_inner());
+        let mut guard = self.keys.lock();
         let keys = guard.get_or_insert_with(|| self.load());
         match keys.get(&host) {
             Some((t, k)) if t == key_type && *k == encoded => Ok(()),

@@ -7,10 +7,11 @@
 //! no waiter and is dropped. Requests are BER-encoded here (a GET, GETNEXT or GETBULK is a
 //! handful of TLVs); answers are decoded by snmp2.
 
+use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::atomic::{AtomicI32, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 use tokio::net::UdpSocket;
 use tokio::sync::{oneshot, OnceCell};
@@ -97,16 +98,16 @@ impl Mux {
     ) -> Result<Vec<u8>, MuxError> {
         let family = self.family(agent.ip()).await.map_err(MuxError::Io)?;
         let (tx, rx) = oneshot::channel();
-        self.waiters.lock().unwrap().insert(request_id, (agent, tx));
+        self.waiters.lock().insert(request_id, (agent, tx));
         let n = family.next.fetch_add(1, Ordering::Relaxed) % family.sockets.len();
         if let Err(e) = family.sockets[n].send_to(datagram, agent).await {
-            self.waiters.lock().unwrap().remove(&request_id);
+            self.waiters.lock().remove(&request_id);
             return Err(MuxError::Io(e));
         }
         match tokio::time::timeout(timeout, rx).await {
             Ok(Ok(answer)) => Ok(answer),
             _ => {
-                self.waiters.lock().unwrap().remove(&request_id);
+                self.waiters.lock().remove(&request_id);
                 Err(MuxError::Timeout)
             }
         }
@@ -161,7 +162,7 @@ async fn receive(socket: Arc<UdpSocket>, waiters: Waiters, counters: Arc<MuxCoun
         let (n, from) = match socket.try_recv_from(&mut buf) {
             Ok(r) => r,
             Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => {
-                let in_flight = waiters.lock().unwrap().len();
+                let in_flight = waiters.lock().len();
                 if in_flight >= COALESCE_ABOVE {
                     tokio::time::sleep(Duration::from_micros(500)).await;
                 }
@@ -179,7 +180,7 @@ async fn receive(socket: Arc<UdpSocket>, waiters: Waiters, counters: Arc<MuxCoun
             tracing::debug!(%from, bytes = n, "SNMP datagram that is not a v1/v2c message; dropped");
             continue;
         };
-        let mut w = waiters.lock().unwrap();
+        let mut w = waiters.lock();
         if w.get(&id).is_some_and(|(agent, _)| *agent == from) {
             let (_, tx) = w.remove(&id).expect("just seen");
             drop(w);

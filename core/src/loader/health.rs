@@ -1,6 +1,6 @@
 //! Plugin health: consecutive panics and quarantine.
 
-use std::sync::Mutex;
+use parking_lot::Mutex;
 
 /// Whether a plugin may run.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -35,8 +35,8 @@ impl Health {
         }
     }
 
-    fn counts(&self) -> std::sync::MutexGuard<'_, Counts> {
-        self.counts.lock().unwrap_or_else(|e| e.into_inner())
+    fn counts(&self) -> parking_lot::MutexGuard<'_, Counts> {
+        self.counts.lock()
     }
 
     /// A task ran to its end without a panic: the panic streak is over.

@@ -15,11 +15,12 @@ pub use health::{Health, Status};
 use crate::config::Config;
 use efi_plugin_api::host::{self, DriverInstance, Library, LoadError};
 use efi_plugin_api::{PluginInfo, PluginKind};
+use parking_lot::Mutex;
 use stamp::Stamp;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use tokio::sync::broadcast;
 
 /// A plugin that loaded, with its driver instance (when it has one) and its health.
@@ -170,7 +171,7 @@ impl Registry {
                 return Vec::new();
             }
         };
-        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        let mut entries = self.entries.lock();
         let mut events = Vec::new();
 
         let gone: Vec<PathBuf> = entries
@@ -319,7 +320,7 @@ impl Registry {
 
     /// Every loaded plugin (quarantined ones included), by name.
     pub fn plugins(&self) -> Vec<Arc<LoadedPlugin>> {
-        let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        let entries = self.entries.lock();
         let mut v: Vec<_> = entries
             .values()
             .filter_map(|e| match &e.outcome {
@@ -346,7 +347,7 @@ impl Registry {
 
     /// One row per file, loaded or not.
     pub fn listing(&self) -> Vec<Listing> {
-        let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        let entries = self.entries.lock();
         entries
             .iter()
             .map(|(file, e)| match &e.outcome {

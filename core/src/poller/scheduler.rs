@@ -304,7 +304,8 @@ impl Scheduler {
 mod tests {
     use super::*;
     use crate::config::PollGroupConfig;
-    use std::sync::{Arc, Mutex};
+    use parking_lot::Mutex;
+    use std::sync::Arc;
 
     fn target(ip: &str) -> Target {
         Target::new(ip.parse().unwrap())
@@ -403,12 +404,11 @@ mod tests {
                 let a = t.address;
                 starts
                     .lock()
-                    .unwrap()
                     .entry(a)
                     .or_default()
                     .push((Instant::now() - t0).as_secs_f64());
                 {
-                    let mut f = in_flight.lock().unwrap();
+                    let mut f = in_flight.lock();
                     let n = f.0.entry(a).or_default();
                     *n += 1;
                     let per_device = *n;
@@ -417,7 +417,7 @@ mod tests {
                     f.3 = f.3.max(per_device);
                 }
                 tokio::time::sleep(poll_time(a)).await;
-                let mut f = in_flight.lock().unwrap();
+                let mut f = in_flight.lock();
                 *f.0.get_mut(&a).unwrap() -= 1;
                 f.1 -= 1;
                 Some("drv".to_string())
@@ -426,8 +426,8 @@ mod tests {
         scheduler
             .run(targets, |_| {}, poll, tokio::time::sleep(run_for))
             .await;
-        let f = in_flight.lock().unwrap();
-        let starts = starts.lock().unwrap().clone();
+        let f = in_flight.lock();
+        let starts = starts.lock().clone();
         (starts, f.2, f.3)
     }
 

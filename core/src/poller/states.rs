@@ -6,6 +6,7 @@ use crate::host::Host;
 use crate::metrics::{counters, gauge, gauges, LabelValue};
 use crate::store::{DeviceState, DeviceWrite};
 use efi_plugin_api::{DeviceRecord, Target};
+use parking_lot::{Mutex, RwLock};
 use prometheus_client::encoding::{DescriptorEncoder, EncodeMetric};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -13,7 +14,6 @@ use prometheus_client::metrics::histogram::Histogram;
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Mutex, RwLock};
 
 /// Polls by driver and result ("ok" | "failed"); a device no driver recognised counts under
 /// the driver "".
@@ -141,7 +141,7 @@ impl DeviceStates {
                 ("result", LabelValue(result.to_owned())),
             ])
             .inc();
-        let mut devices = self.devices.write().unwrap_or_else(|e| e.into_inner());
+        let mut devices = self.devices.write();
         let was = previous_outcome(devices.get(&address));
         let entry = devices.entry(address).or_insert_with(|| DeviceState {
             address,
@@ -192,12 +192,12 @@ impl DeviceStates {
 
     /// Starts queueing every change for the durable store (see [`crate::store::persist`]).
     pub fn enable_persistence(&self) {
-        let mut q = self.persist.lock().unwrap_or_else(|e| e.into_inner());
+        let mut q = self.persist.lock();
         q.get_or_insert_with(Default::default);
     }
 
     fn queue(&self, item: DeviceWrite) {
-        let mut q = self.persist.lock().unwrap_or_else(|e| e.into_inner());
+        let mut q = self.persist.lock();
         let Some(q) = q.as_mut() else { return };
         if q.len() >= MAX_PERSIST_QUEUE {
             q.pop_front();
@@ -208,7 +208,7 @@ impl DeviceStates {
 
     /// Takes everything waiting to be written, oldest first.
     pub fn take_persist_queue(&self) -> Vec<DeviceWrite> {
-        let mut q = self.persist.lock().unwrap_or_else(|e| e.into_inner());
+        let mut q = self.persist.lock();
         q.as_mut()
             .map(|q| q.drain(..).collect())
             .unwrap_or_default()
@@ -216,7 +216,7 @@ impl DeviceStates {
 
     /// Puts back a batch that could not be written, ahead of what came since.
     pub fn requeue(&self, batch: Vec<DeviceWrite>) {
-        let mut q = self.persist.lock().unwrap_or_else(|e| e.into_inner());
+        let mut q = self.persist.lock();
         let Some(q) = q.as_mut() else { return };
         for item in batch.into_iter().rev() {
             if q.len() >= MAX_PERSIST_QUEUE {
@@ -234,7 +234,7 @@ impl DeviceStates {
 
     /// Loads devices read back from the store (after a restart), without queueing them.
     pub fn restore(&self, states: Vec<DeviceState>) {
-        let mut devices = self.devices.write().unwrap_or_else(|e| e.into_inner());
+        let mut devices = self.devices.write();
         for d in states {
             devices.insert(d.address, d);
         }
@@ -255,16 +255,12 @@ impl DeviceStates {
     /// Forgets a device in memory only (in a cluster, when another host takes it over);
     /// true when it was known.
     pub fn forget_locally(&self, address: IpAddr) -> bool {
-        self.devices
-            .write()
-            .unwrap_or_else(|e| e.into_inner())
-            .remove(&address)
-            .is_some()
+        self.devices.write().remove(&address).is_some()
     }
 
     /// The driver that produced the device's last good record, while it is up.
     pub fn driver_of(&self, address: IpAddr) -> Option<String> {
-        let devices = self.devices.read().unwrap_or_else(|e| e.into_inner());
+        let devices = self.devices.read();
         devices
             .get(&address)
             .filter(|d| d.up())
@@ -273,13 +269,13 @@ impl DeviceStates {
 
     /// Every device, by address.
     pub fn list(&self) -> Vec<DeviceState> {
-        let devices = self.devices.read().unwrap_or_else(|e| e.into_inner());
+        let devices = self.devices.read();
         devices.values().cloned().collect()
     }
 
     /// One device.
     pub fn get(&self, address: IpAddr) -> Option<DeviceState> {
-        let devices = self.devices.read().unwrap_or_else(|e| e.into_inner());
+        let devices = self.devices.read();
         devices.get(&address).cloned()
     }
 
@@ -298,13 +294,7 @@ impl DeviceStates {
             self.durations.metric_type(),
         )?)?;
         self.encode_device_gauges(encoder)?;
-        if let Some(pending) = self
-            .persist
-            .lock()
-            .unwrap_or_else(|e| e.into_inner())
-            .as_ref()
-            .map(|q| q.len())
-        {
+        if let Some(pending) = self.persist.lock().as_ref().map(|q| q.len()) {
             let g = &self.persist_gauges;
             counters(
                 encoder,
@@ -332,7 +322,7 @@ impl DeviceStates {
     /// One gauge per device and field, rendered under the read lock: a scrape copies no
     /// record.
     fn encode_device_gauges(&self, encoder: &mut DescriptorEncoder) -> std::fmt::Result {
-        let devices = self.devices.read().unwrap_or_else(|e| e.into_inner());
+        let devices = self.devices.read();
         let addresses: Vec<String> = devices.keys().map(IpAddr::to_string).collect();
         gauge(
             encoder,

@@ -9,12 +9,12 @@
 use super::checks::HostResult;
 use super::VERSION;
 use crate::config::Secret;
+use parking_lot::Mutex;
 use serde_json::{json, Value};
 use std::collections::BTreeMap;
 use std::fmt;
 use std::io::Write as _;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
 use std::time::Duration;
 
 /// How a post went.
@@ -138,7 +138,7 @@ impl Delivery {
 
     /// Hosts whose results wait for Sonar.
     pub fn pending_hosts(&self) -> usize {
-        self.pending.lock().unwrap().results.len()
+        self.pending.lock().results.len()
     }
 
     /// `POST /api/poller`: the work document.
@@ -164,7 +164,7 @@ impl Delivery {
         results: impl IntoIterator<Item = (&'r String, &'r HostResult)>,
         time_taken: u64,
     ) -> std::io::Result<()> {
-        let mut pending = self.pending.lock().unwrap();
+        let mut pending = self.pending.lock();
         for (id, r) in results {
             let text = serde_json::to_string(r).expect("results serialise");
             pending.results.insert(id.clone(), text);
@@ -178,7 +178,7 @@ impl Delivery {
     /// that fails; what was not accepted stays pending.
     pub async fn post(&self) -> PostOutcome {
         let (chunks, total) = {
-            let p = self.pending.lock().unwrap();
+            let p = self.pending.lock();
             let mut chunks: Vec<Vec<String>> = Vec::new();
             // The envelope (key, version, time taken) counts too.
             const ENVELOPE: usize = 256;
@@ -209,7 +209,7 @@ impl Delivery {
 
     async fn post_chunk(&self, ids: &[String]) -> PostOutcome {
         let (body, snapshot, time_taken) = {
-            let p = self.pending.lock().unwrap();
+            let p = self.pending.lock();
             let ids: Vec<&String> = ids
                 .iter()
                 .filter(|id| p.results.contains_key(*id))
@@ -232,7 +232,7 @@ impl Delivery {
         // Sonar's rate-limit answer is a 200 with an error body, like its GraphQL endpoint.
         let limited = text.contains("\"error\"") && text.to_ascii_lowercase().contains("limit");
         if status.is_success() && !limited {
-            let mut p = self.pending.lock().unwrap();
+            let mut p = self.pending.lock();
             // Keep results that a newer cycle put in while this post was in flight.
             p.results.retain(|id, v| snapshot.get(id) != Some(v));
             if let Err(e) = save_pending(&self.pending_file, &p) {
@@ -279,7 +279,7 @@ impl Delivery {
             time_taken,
         };
         save_pending(&path, &aside)?;
-        let mut p = self.pending.lock().unwrap();
+        let mut p = self.pending.lock();
         p.results.retain(|id, v| snapshot.get(id) != Some(v));
         save_pending(&self.pending_file, &p)?;
         Ok(path)
@@ -433,7 +433,7 @@ mod tests {
         drop(d);
         let d = open();
         assert_eq!(d.pending_hosts(), 2);
-        let p = d.pending.lock().unwrap();
+        let p = d.pending.lock();
         let one: Value = serde_json::from_str(&p.results["1"]).unwrap();
         assert_eq!(one["icmp"]["loss_percentage"], 10.0);
         assert_eq!(p.time_taken, 4);

@@ -5,9 +5,9 @@ use super::checks::HostResult;
 use super::delivery::PostOutcome;
 use super::work::HostJob;
 use super::CycleReport;
+use parking_lot::Mutex;
 use serde::Serialize;
 use std::collections::BTreeMap;
-use std::sync::Mutex;
 
 /// Shared state of the role.
 #[derive(Default)]
@@ -55,7 +55,7 @@ impl PollerStatus {
         mut results: BTreeMap<String, HostResult>,
         report: &CycleReport,
     ) {
-        let mut s = self.inner.lock().unwrap();
+        let mut s = self.inner.lock();
         s.cycles += 1;
         s.last_cycle = Some(LastCycle {
             hosts: report.hosts,
@@ -84,13 +84,13 @@ impl PollerStatus {
     }
 
     pub(super) fn record_strays(&self, (malformed, unmatched): (u64, u64)) {
-        let mut s = self.inner.lock().unwrap();
+        let mut s = self.inner.lock();
         s.stray_malformed = malformed;
         s.stray_unmatched = unmatched;
     }
 
     pub(super) fn record_post(&self, outcome: &PostOutcome, pending: usize) {
-        let mut s = self.inner.lock().unwrap();
+        let mut s = self.inner.lock();
         match outcome {
             PostOutcome::Delivered(0) => {}
             PostOutcome::Delivered(_) => s.posts_delivered += 1,
@@ -103,7 +103,7 @@ impl PollerStatus {
 
     /// The whole state as JSON (`/api/v1/sonar-poller`).
     pub fn to_json(&self) -> serde_json::Value {
-        serde_json::to_value(self.inner.lock().unwrap().clone()).expect("serialisable")
+        serde_json::to_value(self.inner.lock().clone()).expect("serialisable")
     }
 
     /// The families `efi_sonar_poller_*` and per-host `efi_sonar_host_*`.
@@ -112,7 +112,7 @@ impl PollerStatus {
         encoder: &mut prometheus_client::encoding::DescriptorEncoder,
     ) -> std::fmt::Result {
         use crate::metrics::{counter, counters, gauge, gauges};
-        let s = self.inner.lock().unwrap_or_else(|e| e.into_inner());
+        let s = self.inner.lock();
         counter(
             encoder,
             "efi_sonar_poller_cycles",

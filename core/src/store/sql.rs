@@ -3,8 +3,9 @@
 //! placeholders and portable types (BIGINT, DOUBLE PRECISION, TEXT), and this module runs
 //! them on whichever database `[store] url` names.
 
+use parking_lot::Mutex;
 use std::path::PathBuf;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 
 /// A statement parameter or a column value.
 #[derive(Debug, Clone, PartialEq)]
@@ -254,7 +255,7 @@ impl Database {
     ) -> Result<T, SqlError> {
         let conn = conn.clone();
         tokio::task::spawn_blocking(move || {
-            let mut conn = conn.lock().unwrap_or_else(|e| e.into_inner());
+            let mut conn = conn.lock();
             work(&mut conn)
         })
         .await

@@ -5,10 +5,10 @@
 
 use super::cwmp::{DeviceId, Inform};
 use efi_plugin_api::{tr069_path_matches, Tr069Param};
+use parking_lot::Mutex;
 use std::collections::{BTreeMap, HashMap};
 use std::net::IpAddr;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::Mutex;
 
 /// Limits of the cache.
 #[derive(Debug, Clone, Copy)]
@@ -155,7 +155,7 @@ impl Tr069Cache {
     /// address leaves its old one (the old address may belong to another CPE now).
     pub fn record_inform(&self, address: IpAddr, inform: &Inform, now_ms: u64) {
         self.counters.informs.fetch_add(1, Ordering::Relaxed);
-        let mut held = self.cpes.lock().unwrap_or_else(|p| p.into_inner());
+        let mut held = self.cpes.lock();
         self.record_locked(&mut held, address, inform, now_ms);
     }
 
@@ -204,7 +204,7 @@ impl Tr069Cache {
             product_class: device.product_class.clone(),
             serial: device.serial.clone(),
         };
-        let mut held = self.cpes.lock().unwrap_or_else(|p| p.into_inner());
+        let mut held = self.cpes.lock();
         if held
             .by_address
             .get(&address)
@@ -223,7 +223,7 @@ impl Tr069Cache {
     /// Records values the CPE at `address` gave its ACS (a GetParameterValuesResponse).
     pub fn record_values(&self, address: IpAddr, params: &[Tr069Param], now_ms: u64) {
         self.counters.value_sets.fetch_add(1, Ordering::Relaxed);
-        let mut held = self.cpes.lock().unwrap_or_else(|p| p.into_inner());
+        let mut held = self.cpes.lock();
         let cpe = self.entry(&mut held, address, now_ms);
         let dropped = insert(cpe, params, now_ms, self.limits.max_params_per_cpe);
         self.counters
@@ -265,7 +265,7 @@ impl Tr069Cache {
         paths: &[String],
         now_ms: u64,
     ) -> Option<Vec<Tr069Param>> {
-        let held = self.cpes.lock().unwrap_or_else(|p| p.into_inner());
+        let held = self.cpes.lock();
         let cpe = held.by_address.get(&address)?;
         let fresh = |heard: u64| now_ms.saturating_sub(heard) <= self.limits.max_age_ms;
         let wanted = |path: &str| paths.iter().any(|a| tr069_path_matches(a, path));
@@ -299,7 +299,7 @@ impl Tr069Cache {
 
     /// The DeviceId last informed from `address`, while it is fresh.
     pub fn device_id(&self, address: IpAddr, now_ms: u64) -> Option<DeviceId> {
-        let held = self.cpes.lock().unwrap_or_else(|p| p.into_inner());
+        let held = self.cpes.lock();
         let cpe = held.by_address.get(&address)?;
         let heard = cpe.last_inform_ms?;
         (now_ms.saturating_sub(heard) <= self.limits.max_age_ms)
@@ -309,7 +309,7 @@ impl Tr069Cache {
 
     /// Every CPE known, by address.
     pub fn summaries(&self) -> Vec<CpeSummary> {
-        let held = self.cpes.lock().unwrap_or_else(|p| p.into_inner());
+        let held = self.cpes.lock();
         let mut out: Vec<CpeSummary> = held
             .by_address
             .iter()
@@ -322,7 +322,7 @@ impl Tr069Cache {
     /// Everything held for the CPE at `address`, stale values included and marked;
     /// `None` when the cache has never heard of it.
     pub fn detail(&self, address: IpAddr, now_ms: u64) -> Option<CpeDetail> {
-        let held = self.cpes.lock().unwrap_or_else(|p| p.into_inner());
+        let held = self.cpes.lock();
         let c = held.by_address.get(&address)?;
         Some(CpeDetail {
             summary: summary(address, c),
@@ -347,11 +347,7 @@ impl Tr069Cache {
 
     /// CPEs held.
     pub fn len(&self) -> usize {
-        self.cpes
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .by_address
-            .len()
+        self.cpes.lock().by_address.len()
     }
 
     /// True when no CPE is held.

@@ -133,7 +133,7 @@ async fn connection(cpe: TcpStream, peer: SocketAddr, settings: &Settings, cache
     let (mut acs_read, mut acs_write) = upstream.into_split();
     let ip = peer.ip();
     let idle = settings.idle_timeout;
-    let pairing = std::sync::Mutex::new(Pairing::default());
+    let pairing = parking_lot::Mutex::new(Pairing::default());
     let up = async {
         let mut splitter = Splitter::new(
             settings.forwarded_header.then_some(ip),
@@ -154,10 +154,7 @@ async fn connection(cpe: TcpStream, peer: SocketAddr, settings: &Settings, cache
                     }
                     Piece::Request(request) => {
                         let message = read_message(ip, &request, settings, cache);
-                        let paired = pairing
-                            .lock()
-                            .unwrap_or_else(|e| e.into_inner())
-                            .on_request(message);
+                        let paired = pairing.lock().on_request(message);
                         if let Some((message, status)) = paired {
                             record(ip, message, status, cache);
                         }
@@ -197,10 +194,7 @@ async fn connection(cpe: TcpStream, peer: SocketAddr, settings: &Settings, cache
                 let Piece::Response(status @ 200..) = piece else {
                     continue;
                 };
-                let paired = pairing
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .on_response(status);
+                let paired = pairing.lock().on_response(status);
                 if let Some((message, status)) = paired {
                     record(ip, message, status, cache);
                 }

@@ -35,12 +35,7 @@ impl Plugin for GenieAcsPlugin {
 
     fn new_source(&self, config: &PluginConfig) -> Result<Box<dyn Source>, PluginError> {
         let config: GenieAcsConfig = config.parse()?;
-        if !(config.url.starts_with("http://") || config.url.starts_with("https://")) {
-            return Err(PluginError::config(format!(
-                "url {:?} must start with http:// or https://",
-                config.url
-            )));
-        }
+        efi_plugin_api::check_url("url", &config.url)?;
         if config.page_size == 0 {
             return Err(PluginError::config("page_size must be at least 1"));
         }

@@ -33,12 +33,7 @@ impl Plugin for RaemisPlugin {
 
     fn new_source(&self, config: &PluginConfig) -> Result<Box<dyn Source>, PluginError> {
         let config: RaemisConfig = config.parse()?;
-        if !(config.url.starts_with("http://") || config.url.starts_with("https://")) {
-            return Err(PluginError::config(format!(
-                "url {:?} must start with http:// or https://",
-                config.url
-            )));
-        }
+        efi_plugin_api::check_url("url", &config.url)?;
         Ok(Box::new(RaemisSource { config }))
     }
 }

@@ -121,12 +121,7 @@ fn one() -> i64 {
 
 impl SonarConfig {
     fn validate(&self) -> Result<(), PluginError> {
-        if !(self.url.starts_with("http://") || self.url.starts_with("https://")) {
-            return Err(PluginError::config(format!(
-                "url {:?} must start with http:// or https://",
-                self.url
-            )));
-        }
+        efi_plugin_api::check_url("url", &self.url)?;
         if self.managed_subnets.is_empty() {
             return Err(PluginError::config(
                 "managed_subnets is empty: nothing would ever be managed",
