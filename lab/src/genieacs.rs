@@ -419,8 +419,43 @@ fn project(doc: &Value, paths: &[String]) -> Value {
 /// identifiers only). `ips` are the UE addresses to report, one per device in this order:
 /// BEC RidgeWave 6900, Baicells ODU, Baicells IDU, Telrad CPE12000SG, Telrad CPE12300XG.
 pub fn model_fleet(ips: [&str; 5], last_inform: &str) -> Vec<Value> {
-    let igd = "InternetGatewayDevice";
-    let bec = DeviceDoc::new(
+    let odu = baicells(
+        "ODU/EG7010AM11/GDM7243QT",
+        "EG7010A_M11_Ver.B",
+        "1203000AQ0000000001",
+        "20",
+        ips[1],
+        Some("43"),
+        last_inform,
+    );
+    let idu = baicells(
+        "IDU/EG2013BM11/GDM7243QT",
+        "EG2013B_M11",
+        "1203000AQ0000000002",
+        "20000",
+        ips[2],
+        None,
+        last_inform,
+    );
+    vec![
+        ridgewave_6900(ips[0], last_inform),
+        odu,
+        idu,
+        cpe12000sg(ips[3], last_inform),
+        cpe12300xg(ips[4], last_inform),
+    ]
+    .into_iter()
+    .map(DeviceDoc::into_value)
+    .collect()
+}
+
+/// The root of the TR-069 data model these CPEs use.
+const IGD: &str = "InternetGatewayDevice";
+
+/// A BEC RidgeWave 6900: its `X_BEC_COM_ModuleA` tree (hex CellID, IMEI ending in `\r`).
+fn ridgewave_6900(ip: &str, last_inform: &str) -> DeviceDoc {
+    let igd = IGD;
+    DeviceDoc::new(
         "BEC",
         "600347",
         "RidgeWave 6900",
@@ -468,109 +503,20 @@ pub fn model_fleet(ips: [&str; 5], last_inform: &str) -> Vec<Value> {
     )
     .s(
         &format!("{igd}.WANDevice.1.WANConnectionDevice.12.WANPPPConnection.1.ExternalIPAddress"),
-        ips[0],
+        ip,
     )
     .s(
         &format!("{igd}.LANDevice.1.LANEthernetInterfaceConfig.1.MACAddress"),
         "60:03:47:A1:B2:C3",
     )
-    .tags(&["tower7"]);
-    let baicells =
-        |class: &str, model: &str, serial: &str, bandwidth: &str, ip: &str, band: Option<&str>| {
-            let mut d = DeviceDoc::new("Baicells", "48BF74", class, serial, last_inform)
-                .s(&format!("{igd}.DeviceInfo.ModelName"), model)
-                .s(&format!("{igd}.DeviceInfo.SerialNumber"), serial)
-                .s(
-                    &format!("{igd}.DeviceInfo.SoftwareVersion"),
-                    "BaiCE_BG_1.6.16",
-                )
-                .s(
-                    &format!("{igd}.DeviceInfo.ModemFirmwareVersion"),
-                    "0.3.3.12",
-                )
-                .param(
-                    &format!("{igd}.DeviceInfo.UpTime"),
-                    json!(3600),
-                    "xsd:unsignedInt",
-                    false,
-                )
-                .s(
-                    &format!("{igd}.WEB_GUI.Network.LTE_Setting.Status.Bandwidth"),
-                    bandwidth,
-                )
-                .s(
-                    &format!("{igd}.WEB_GUI.Network.LTE_Setting.Status.EARFCN"),
-                    "43690",
-                )
-                .s(
-                    &format!("{igd}.WEB_GUI.Network.LTE_Setting.Status.RSRP0"),
-                    "-95",
-                )
-                .s(
-                    &format!("{igd}.WEB_GUI.Network.LTE_Setting.Status.RSRP1"),
-                    "-97",
-                )
-                .s(
-                    &format!("{igd}.WEB_GUI.Network.LTE_Setting.Status.SINR"),
-                    "21",
-                )
-                .s(
-                    &format!("{igd}.WEB_GUI.Network.LTE_Setting.Status.PCI"),
-                    "451",
-                )
-                .s(
-                    &format!("{igd}.WEB_GUI.Network.LTE_Setting.Status.Cell_ID"),
-                    "42529",
-                )
-                .s(
-                    &format!("{igd}.WEB_GUI.Network.LTE_Setting.Status.eNB_ID"),
-                    "166",
-                )
-                .s(
-                    &format!("{igd}.WEB_GUI.Overview.DeviceInfo.IMEI"),
-                    &format!(
-                        "{}0000002",
-                        if class.starts_with("ODU") {
-                            "86794504"
-                        } else {
-                            "86628803"
-                        }
-                    ),
-                )
-                .s(
-                    &format!("{igd}.WEB_GUI.Overview.DeviceInfo.IMSI"),
-                    "001010000000102",
-                )
-                .s(
-                    &format!("{igd}.WEB_GUI.Overview.LANStatus.MacAddress"),
-                    "48:BF:74:00:00:02",
-                )
-                .s(
-                    &format!("{igd}.WEB_GUI.Overview.LTEStatus.APNList.1.IPAddress"),
-                    ip,
-                );
-            if let Some(b) = band {
-                d = d.s(&format!("{igd}.WEB_GUI.Network.LTE_Setting.Status.Band"), b);
-            }
-            d
-        };
-    let odu = baicells(
-        "ODU/EG7010AM11/GDM7243QT",
-        "EG7010A_M11_Ver.B",
-        "1203000AQ0000000001",
-        "20",
-        ips[1],
-        Some("43"),
-    );
-    let idu = baicells(
-        "IDU/EG2013BM11/GDM7243QT",
-        "EG2013B_M11",
-        "1203000AQ0000000002",
-        "20000",
-        ips[2],
-        None,
-    );
-    let t12000 = DeviceDoc::new(
+    .tags(&["tower7"])
+}
+
+/// A Telrad CPE12000SG: its `WEB_GUI.Status` tree (local CellID and eNodeBID apart, kHz
+/// bandwidth, a "4.320 kbps" rate, a text uptime).
+fn cpe12000sg(ip: &str, last_inform: &str) -> DeviceDoc {
+    let igd = IGD;
+    DeviceDoc::new(
         "Generic",
         "20107A",
         "CPE12000SG",
@@ -623,9 +569,15 @@ pub fn model_fleet(ips: [&str; 5], last_inform: &str) -> Vec<Value> {
     )
     .s(
         &format!("{igd}.WANDevice.1.WANConnectionDevice.1.WANIPConnection.1.ExternalIPAddress"),
-        ips[3],
-    );
-    let t12300 = DeviceDoc::new("Telrad", "34BA9A", "CPE12300", "00000000001", last_inform)
+        ip,
+    )
+}
+
+/// A Telrad CPE12300XG: its `WANNetConfigInfo` tree (7-hex-digit ECI, "20MHz", a `0.0`
+/// antenna, a 32-bit byte counter).
+fn cpe12300xg(ip: &str, last_inform: &str) -> DeviceDoc {
+    let igd = IGD;
+    DeviceDoc::new("Telrad", "34BA9A", "CPE12300", "00000000001", last_inform)
         .s(&format!("{igd}.DeviceInfo.ModelName"), "CPE12300XG")
         .s(
             &format!("{igd}.DeviceInfo.SoftwareVersion"),
@@ -671,16 +623,102 @@ pub fn model_fleet(ips: [&str; 5], last_inform: &str) -> Vec<Value> {
         )
         .s(
             &format!("{igd}.WANDevice.1.WANConnectionDevice.1.WANIPConnection.1.ExternalIPAddress"),
-            ips[4],
+            ip,
         )
         .s(
             &format!("{igd}.WANDevice.1.WANConnectionDevice.1.WANIPConnection.1.MACAddress"),
             "34:BA:9A:00:00:04",
+        )
+}
+
+/// A Baicells Atom (ODU or IDU by `class`): its `WEB_GUI` tree (bandwidth in MHz or kHz,
+/// decimal cell ID, two antennas).
+fn baicells(
+    class: &str,
+    model: &str,
+    serial: &str,
+    bandwidth: &str,
+    ip: &str,
+    band: Option<&str>,
+    last_inform: &str,
+) -> DeviceDoc {
+    let igd = IGD;
+    let mut d = DeviceDoc::new("Baicells", "48BF74", class, serial, last_inform)
+        .s(&format!("{igd}.DeviceInfo.ModelName"), model)
+        .s(&format!("{igd}.DeviceInfo.SerialNumber"), serial)
+        .s(
+            &format!("{igd}.DeviceInfo.SoftwareVersion"),
+            "BaiCE_BG_1.6.16",
+        )
+        .s(
+            &format!("{igd}.DeviceInfo.ModemFirmwareVersion"),
+            "0.3.3.12",
+        )
+        .param(
+            &format!("{igd}.DeviceInfo.UpTime"),
+            json!(3600),
+            "xsd:unsignedInt",
+            false,
+        )
+        .s(
+            &format!("{igd}.WEB_GUI.Network.LTE_Setting.Status.Bandwidth"),
+            bandwidth,
+        )
+        .s(
+            &format!("{igd}.WEB_GUI.Network.LTE_Setting.Status.EARFCN"),
+            "43690",
+        )
+        .s(
+            &format!("{igd}.WEB_GUI.Network.LTE_Setting.Status.RSRP0"),
+            "-95",
+        )
+        .s(
+            &format!("{igd}.WEB_GUI.Network.LTE_Setting.Status.RSRP1"),
+            "-97",
+        )
+        .s(
+            &format!("{igd}.WEB_GUI.Network.LTE_Setting.Status.SINR"),
+            "21",
+        )
+        .s(
+            &format!("{igd}.WEB_GUI.Network.LTE_Setting.Status.PCI"),
+            "451",
+        )
+        .s(
+            &format!("{igd}.WEB_GUI.Network.LTE_Setting.Status.Cell_ID"),
+            "42529",
+        )
+        .s(
+            &format!("{igd}.WEB_GUI.Network.LTE_Setting.Status.eNB_ID"),
+            "166",
+        )
+        .s(
+            &format!("{igd}.WEB_GUI.Overview.DeviceInfo.IMEI"),
+            &format!(
+                "{}0000002",
+                if class.starts_with("ODU") {
+                    "86794504"
+                } else {
+                    "86628803"
+                }
+            ),
+        )
+        .s(
+            &format!("{igd}.WEB_GUI.Overview.DeviceInfo.IMSI"),
+            "001010000000102",
+        )
+        .s(
+            &format!("{igd}.WEB_GUI.Overview.LANStatus.MacAddress"),
+            "48:BF:74:00:00:02",
+        )
+        .s(
+            &format!("{igd}.WEB_GUI.Overview.LTEStatus.APNList.1.IPAddress"),
+            ip,
         );
-    vec![bec, odu, idu, t12000, t12300]
-        .into_iter()
-        .map(DeviceDoc::into_value)
-        .collect()
+    if let Some(b) = band {
+        d = d.s(&format!("{igd}.WEB_GUI.Network.LTE_Setting.Status.Band"), b);
+    }
+    d
 }
 
 #[cfg(test)]

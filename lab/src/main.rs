@@ -83,154 +83,172 @@ async fn main() -> anyhow::Result<std::process::ExitCode> {
         .with_writer(std::io::stderr)
         .init();
     efi_lab::init_tls();
-    let args = Args::parse();
-    if let Simulator::Demo(options) = args.command {
-        return efi_lab::demo::run(options).await;
-    }
-    // Keep every simulator alive until Ctrl-C.
-    let mut keep: Vec<Box<dyn std::any::Any>> = Vec::new();
-    match args.command {
-        Simulator::Demo(_) => unreachable!("run above"),
-        Simulator::Sonar { bind, scenario } => {
-            let scenario = match scenario {
-                Some(path) => {
-                    let text = std::fs::read_to_string(&path)
-                        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-                    Scenario::parse(&text)
-                        .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?
-                }
-                None => Scenario::lab(),
-            };
-            let tokens = scenario.tokens.join(", ");
-            let key = scenario
-                .poller
-                .as_ref()
-                .map(|p| p.api_key.clone())
-                .unwrap_or_default();
-            let sim = efi_lab::sonar::SonarSim::start(bind, scenario).await?;
-            println!(
-                "sonar graphql {} (bearer tokens: {tokens})",
-                sim.graphql_url()
-            );
-            println!(
-                "sonar poller {}/api/poller (api_key: {key})",
-                sim.base_url()
-            );
-            keep.push(Box::new(sim));
-        }
-        Simulator::Raemis { bind, push_url } => {
-            let sim = RaemisSim::start(bind, RaemisOptions::default()).await?;
-            for (i, name) in ["Jane Doe", "Acme Farms LLC", "John Smith"]
-                .iter()
-                .enumerate()
-            {
-                let n = i + 1;
-                sim.add_subscriber(Subscriber::new(
-                    &format!("00101000000000{n}"),
-                    &format!("35000000000000{n}"),
-                    &format!("1555000000{n}"),
-                    name,
-                ));
-            }
-            if let Some(url) = push_url {
-                sim.set_push_target(Some(PushTarget {
-                    url,
-                    basic: None,
-                    headers: vec![],
-                }));
-            }
-            for n in 1..=3 {
-                sim.attach(
-                    &format!("00101000000000{n}"),
-                    efi_lab::fleet::device_ip(n).into(),
-                    "internet",
-                )
-                .await?;
-            }
-            println!("raemis {} (basic auth raemis / raemis-lab)", sim.base_url());
-            keep.push(Box::new(sim));
-        }
-        Simulator::Magma { bind, certs_dir } => {
-            let sim = efi_lab::magma::MagmaSim::start(bind).await?;
-            sim.add_network("lab");
-            sim.add_subscriber("lab", "001010000000001", "Jane Doe", "15550000001");
-            sim.attach(
-                "lab",
-                "001010000000001",
-                "internet",
-                efi_lab::fleet::device_ip(1).into(),
-                1_700_000_000,
-            );
-            std::fs::create_dir_all(&certs_dir)?;
-            std::fs::write(certs_dir.join("ca.pem"), &sim.pki().ca_pem)?;
-            std::fs::write(
-                certs_dir.join("client.pem"),
-                sim.pki().client("admin_operator").bundle_pem(),
-            )?;
-            println!(
-                "magma {} (mTLS: trust {0}/ca.pem, present {0}/client.pem)",
-                certs_dir.display()
-            );
-            println!("magma api {}", sim.api_url());
-            keep.push(Box::new(sim));
-        }
+    let running: Box<dyn std::any::Any> = match Args::parse().command {
+        Simulator::Demo(options) => return efi_lab::demo::run(options).await,
         Simulator::Soak(options) => {
             let report = efi_lab::soak::run(options).await?;
             print!("{report}");
-            std::process::exit(if report.equal() { 0 } else { 1 });
+            return Ok(if report.equal() {
+                std::process::ExitCode::SUCCESS
+            } else {
+                std::process::ExitCode::FAILURE
+            });
         }
-        Simulator::Genieacs { bind } => {
-            let now = chrono::Utc::now()
-                .format("%Y-%m-%dT%H:%M:%S%.3fZ")
-                .to_string();
-            let fleet = efi_lab::genieacs::model_fleet(
-                [
-                    "127.10.0.1",
-                    "127.10.0.2",
-                    "127.10.0.3",
-                    "127.10.0.4",
-                    "127.10.0.5",
-                ],
-                &now,
-            );
-            let sim = efi_lab::genieacs::GenieAcsSim::start(bind, fleet).await?;
-            println!("genieacs nbi {}/devices/", sim.base_url());
-            keep.push(Box::new(sim));
-        }
+        Simulator::Sonar { bind, scenario } => sonar(bind, scenario).await?,
+        Simulator::Raemis { bind, push_url } => raemis(bind, push_url).await?,
+        Simulator::Magma { bind, certs_dir } => magma(bind, certs_dir).await?,
+        Simulator::Genieacs { bind } => genieacs(bind).await?,
         Simulator::Snmp {
             devices,
             port,
             first,
             targets,
-        } => {
-            let agents = efi_lab::fleet::start_mib2_fleet_range(first, devices, port).await?;
-            let list: String = agents
-                .iter()
-                .map(|a| format!("{} {}\n", a.addr().ip(), a.addr().port()))
-                .collect();
-            if let Some(path) = targets {
-                std::fs::write(&path, &list)
-                    .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
-            }
-            if devices <= 20 {
-                for agent in &agents {
-                    println!("snmp v2c community=public {}", agent.addr());
-                }
-            } else {
-                println!(
-                    "snmp v2c community=public: {devices} devices from {}",
-                    agents[0].addr()
-                );
-            }
-            keep.extend(
-                agents
-                    .into_iter()
-                    .map(|a| Box::new(a) as Box<dyn std::any::Any>),
-            );
-        }
-    }
+        } => snmp(devices, port, first, targets).await?,
+    };
     println!("efi-lab running; Ctrl-C stops it");
     efi_lab::shutdown_signal().await;
-    drop(keep);
+    drop(running);
     Ok(std::process::ExitCode::SUCCESS)
+}
+
+/// Sonar with `scenario` (the built-in lab one by default).
+async fn sonar(
+    bind: SocketAddr,
+    scenario: Option<PathBuf>,
+) -> anyhow::Result<Box<dyn std::any::Any>> {
+    let scenario = match scenario {
+        Some(path) => {
+            let text = std::fs::read_to_string(&path)
+                .map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+            Scenario::parse(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?
+        }
+        None => Scenario::lab(),
+    };
+    let tokens = scenario.tokens.join(", ");
+    let key = scenario
+        .poller
+        .as_ref()
+        .map(|p| p.api_key.clone())
+        .unwrap_or_default();
+    let sim = efi_lab::sonar::SonarSim::start(bind, scenario).await?;
+    println!(
+        "sonar graphql {} (bearer tokens: {tokens})",
+        sim.graphql_url()
+    );
+    println!(
+        "sonar poller {}/api/poller (api_key: {key})",
+        sim.base_url()
+    );
+    Ok(Box::new(sim))
+}
+
+/// Raemis with three subscribers attached at 127.10.0.1-3, pushing to `push_url`.
+async fn raemis(
+    bind: SocketAddr,
+    push_url: Option<String>,
+) -> anyhow::Result<Box<dyn std::any::Any>> {
+    let sim = RaemisSim::start(bind, RaemisOptions::default()).await?;
+    for (i, name) in ["Jane Doe", "Acme Farms LLC", "John Smith"]
+        .iter()
+        .enumerate()
+    {
+        let n = i + 1;
+        sim.add_subscriber(Subscriber::new(
+            &format!("00101000000000{n}"),
+            &format!("35000000000000{n}"),
+            &format!("1555000000{n}"),
+            name,
+        ));
+    }
+    if let Some(url) = push_url {
+        sim.set_push_target(Some(PushTarget {
+            url,
+            basic: None,
+            headers: vec![],
+        }));
+    }
+    for n in 1..=3 {
+        sim.attach(
+            &format!("00101000000000{n}"),
+            efi_lab::fleet::device_ip(n).into(),
+            "internet",
+        )
+        .await?;
+    }
+    println!("raemis {} (basic auth raemis / raemis-lab)", sim.base_url());
+    Ok(Box::new(sim))
+}
+
+/// Magma with one network and one attached subscriber; its certificates in `certs_dir`.
+async fn magma(bind: SocketAddr, certs_dir: PathBuf) -> anyhow::Result<Box<dyn std::any::Any>> {
+    let sim = efi_lab::magma::MagmaSim::start(bind).await?;
+    sim.add_network("lab");
+    sim.add_subscriber("lab", "001010000000001", "Jane Doe", "15550000001");
+    sim.attach(
+        "lab",
+        "001010000000001",
+        "internet",
+        efi_lab::fleet::device_ip(1).into(),
+        1_700_000_000,
+    );
+    std::fs::create_dir_all(&certs_dir)?;
+    std::fs::write(certs_dir.join("ca.pem"), &sim.pki().ca_pem)?;
+    std::fs::write(
+        certs_dir.join("client.pem"),
+        sim.pki().client("admin_operator").bundle_pem(),
+    )?;
+    println!(
+        "magma {} (mTLS: trust {0}/ca.pem, present {0}/client.pem)",
+        certs_dir.display()
+    );
+    println!("magma api {}", sim.api_url());
+    Ok(Box::new(sim))
+}
+
+/// GenieACS with a device of every CPE family at 127.10.0.1-5.
+async fn genieacs(bind: SocketAddr) -> anyhow::Result<Box<dyn std::any::Any>> {
+    let now = chrono::Utc::now()
+        .format("%Y-%m-%dT%H:%M:%S%.3fZ")
+        .to_string();
+    let fleet = efi_lab::genieacs::model_fleet(
+        [
+            "127.10.0.1",
+            "127.10.0.2",
+            "127.10.0.3",
+            "127.10.0.4",
+            "127.10.0.5",
+        ],
+        &now,
+    );
+    let sim = efi_lab::genieacs::GenieAcsSim::start(bind, fleet).await?;
+    println!("genieacs nbi {}/devices/", sim.base_url());
+    Ok(Box::new(sim))
+}
+
+/// `devices` MIB-II agents from device number `first`, all on `port`.
+async fn snmp(
+    devices: u32,
+    port: u16,
+    first: u32,
+    targets: Option<PathBuf>,
+) -> anyhow::Result<Box<dyn std::any::Any>> {
+    let agents = efi_lab::fleet::start_mib2_fleet_range(first, devices, port).await?;
+    let list: String = agents
+        .iter()
+        .map(|a| format!("{} {}\n", a.addr().ip(), a.addr().port()))
+        .collect();
+    if let Some(path) = targets {
+        std::fs::write(&path, &list).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))?;
+    }
+    if devices <= 20 {
+        for agent in &agents {
+            println!("snmp v2c community=public {}", agent.addr());
+        }
+    } else {
+        println!(
+            "snmp v2c community=public: {devices} devices from {}",
+            agents[0].addr()
+        );
+    }
+    Ok(Box::new(agents))
 }

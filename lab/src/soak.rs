@@ -223,32 +223,171 @@ pub async fn run(options: SoakOptions) -> anyhow::Result<SoakReport> {
     });
     let sonar = SonarSim::start("127.0.0.1:0".parse()?, scenario).await?;
     let raemis = RaemisSim::start("127.0.0.1:0".parse()?, RaemisOptions::default()).await?;
-
-    // Every UE known to the EPC; three in four attached at the start, each on its own slot.
-    let mut imei_of_imsi = BTreeMap::new();
-    let mut free_slots: Vec<u32> = Vec::new();
-    let mut attached: BTreeMap<u32, u32> = BTreeMap::new(); // UE → slot
-    for n in 0..options.ues {
-        raemis.add_subscriber(Subscriber::new(&imsi(n), &imei(n), "", "_soak"));
-        imei_of_imsi.insert(imsi(n), imei(n));
-    }
-    for slot in 0..options.ues {
-        if slot % 4 == 3 {
-            free_slots.push(slot + 1);
-        } else {
-            raemis
-                .attach(&imsi(slot), ue_ip(slot + 1), "internet")
-                .await?;
-            attached.insert(slot, slot + 1);
-        }
-    }
+    let mut ues = Ues::attach_most(&raemis, options.ues).await?;
 
     let dir = tempfile::tempdir()?;
     let listen = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?;
     let secret = format!("soak-{}", rng.random::<u64>());
     let config = dir.path().join("config.toml");
-    std::fs::write(
+    write_config(
         &config,
+        &options,
+        dir.path(),
+        listen,
+        &raemis,
+        &sonar,
+        &secret,
+    )?;
+    raemis.set_push_target(Some(PushTarget {
+        url: format!("http://{listen}/webhooks/raemis"),
+        basic: None,
+        headers: vec![("x-efi-secret".into(), secret.clone())],
+    }));
+
+    let mut report = SoakReport {
+        ues: options.ues,
+        asked_events_per_sec: options.events_per_sec,
+        ..Default::default()
+    };
+    let mut host = Host::start(&options.host_binary, &config)?;
+    let started = Instant::now();
+    let churn = Duration::from_secs(options.seconds);
+    // The kills land at random points of the churn.
+    let mut kill_at: Vec<Duration> = (0..options.kills)
+        .map(|_| churn.mul_f64(rng.random_range(0.05..0.95)))
+        .collect();
+    kill_at.sort();
+    let mut next_kill = kill_at.into_iter().peekable();
+    let mut tick = tokio::time::interval(Duration::from_millis(100));
+    let per_tick = (options.events_per_sec / 10).max(1);
+    let mut second = 0u64;
+    while started.elapsed() < churn {
+        tick.tick().await;
+        for _ in 0..per_tick {
+            ues.event(&raemis, &mut rng, &mut report).await?;
+        }
+        let now_second = started.elapsed().as_secs();
+        if now_second != second {
+            second = now_second;
+            if rng.random_bool(options.fault_rate.clamp(0.0, 1.0)) {
+                report.faults_injected += inject_fault(&sonar, &mut rng);
+            }
+        }
+        if next_kill.peek().is_some_and(|at| started.elapsed() >= *at) {
+            next_kill.next();
+            host.kill();
+            // Events keep coming while it is down: their pushes are lost, pulls recover them.
+            host = Host::start(&options.host_binary, &config)?;
+            report.restarts += 1;
+        }
+    }
+    report.churn_s = started.elapsed().as_secs_f64();
+    settle(&options, &sonar, &raemis, &ues, &mut report).await;
+    count_polls(listen, &mut report).await;
+    host.kill();
+    report_traffic(&sonar, &raemis, &mut report);
+    Ok(report)
+}
+
+/// The UEs of the soak and the addresses (slots of 127.64.0.0/16) they hold.
+struct Ues {
+    count: u32,
+    imei_of_imsi: BTreeMap<String, String>,
+    free_slots: Vec<u32>,
+    /// UE → slot.
+    attached: BTreeMap<u32, u32>,
+}
+
+impl Ues {
+    /// Every UE known to the EPC; three in four attached at the start, each on its own slot.
+    async fn attach_most(raemis: &RaemisSim, count: u32) -> anyhow::Result<Ues> {
+        let mut ues = Ues {
+            count,
+            imei_of_imsi: BTreeMap::new(),
+            free_slots: Vec::new(),
+            attached: BTreeMap::new(),
+        };
+        for n in 0..count {
+            raemis.add_subscriber(Subscriber::new(&imsi(n), &imei(n), "", "_soak"));
+            ues.imei_of_imsi.insert(imsi(n), imei(n));
+        }
+        for slot in 0..count {
+            if slot % 4 == 3 {
+                ues.free_slots.push(slot + 1);
+            } else {
+                raemis
+                    .attach(&imsi(slot), ue_ip(slot + 1), "internet")
+                    .await?;
+                ues.attached.insert(slot, slot + 1);
+            }
+        }
+        Ok(ues)
+    }
+
+    /// One event for a random UE: an attached one detaches (70 %) or moves, a detached one
+    /// attaches; either way a UE that stays takes a free address.
+    async fn event(
+        &mut self,
+        raemis: &RaemisSim,
+        rng: &mut StdRng,
+        report: &mut SoakReport,
+    ) -> anyhow::Result<()> {
+        let n = rng.random_range(0..self.count);
+        match self.attached.get(&n).copied() {
+            Some(slot) if rng.random_bool(0.7) => {
+                raemis.detach(&imsi(n)).await?;
+                self.attached.remove(&n);
+                self.free_slots.push(slot);
+                report.detaches += 1;
+            }
+            held => {
+                if self.free_slots.is_empty() {
+                    return Ok(());
+                }
+                let i = rng.random_range(0..self.free_slots.len());
+                let to = self.free_slots.swap_remove(i);
+                raemis.attach(&imsi(n), ue_ip(to), "internet").await?;
+                self.attached.insert(n, to);
+                match held {
+                    Some(old) => {
+                        self.free_slots.push(old);
+                        report.moves += 1;
+                    }
+                    None => report.attaches += 1,
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// One to five Sonar faults of one kind (limit answers, 5xx, dropped connections) on its
+/// GraphQL or mutation endpoint; returns how many.
+fn inject_fault(sonar: &SonarSim, rng: &mut StdRng) -> u64 {
+    let times = rng.random_range(1..6);
+    let (endpoint, fault) = match rng.random_range(0..4) {
+        0 => ("mutation", Fault::RateLimited),
+        1 => ("graphql", Fault::Status(503)),
+        2 => ("graphql", Fault::Drop),
+        _ => ("mutation", Fault::Status(502)),
+    };
+    sonar.faults().inject(endpoint, fault, times);
+    times as u64
+}
+
+/// The host's configuration: the lab's Raemis (pushing with `secret`) and Sonar, the managed
+/// subnet of the UEs, polling on (nothing answers there, so every poll times out).
+fn write_config(
+    file: &Path,
+    options: &SoakOptions,
+    state: &Path,
+    listen: std::net::SocketAddr,
+    raemis: &RaemisSim,
+    sonar: &SonarSim,
+    secret: &str,
+) -> std::io::Result<()> {
+    std::fs::write(
+        file,
         format!(
             r#"[log]
 level = "warn"
@@ -280,7 +419,7 @@ interval_secs = 5
 url = {state:?}
 {lab}"#,
             plugins = options.plugins_dir,
-            state = dir.path().join("state.db"),
+            state = state.join("state.db"),
             lab = crate::lab_source_and_sink(
                 &raemis.base_url(),
                 &sonar.base_url(),
@@ -291,121 +430,61 @@ url = {state:?}
                 "",
             ),
         ),
-    )?;
-    raemis.set_push_target(Some(PushTarget {
-        url: format!("http://{listen}/webhooks/raemis"),
-        basic: None,
-        headers: vec![("x-efi-secret".into(), secret.clone())],
-    }));
+    )
+}
 
-    let mut report = SoakReport {
-        ues: options.ues,
-        asked_events_per_sec: options.events_per_sec,
-        ..Default::default()
-    };
-    let mut host = Host::start(&options.host_binary, &config)?;
-    let started = Instant::now();
-    let churn = Duration::from_secs(options.seconds);
-    // The kills land at random points of the churn.
-    let mut kill_at: Vec<Duration> = (0..options.kills)
-        .map(|_| churn.mul_f64(rng.random_range(0.05..0.95)))
-        .collect();
-    kill_at.sort();
-    let mut next_kill = kill_at.into_iter().peekable();
-    let mut tick = tokio::time::interval(Duration::from_millis(100));
-    let per_tick = (options.events_per_sec / 10).max(1);
-    let mut second = 0u64;
-    while started.elapsed() < churn {
-        tick.tick().await;
-        for _ in 0..per_tick {
-            let n = rng.random_range(0..options.ues);
-            match attached.get(&n).copied() {
-                Some(slot) if rng.random_bool(0.7) => {
-                    raemis.detach(&imsi(n)).await?;
-                    attached.remove(&n);
-                    free_slots.push(slot);
-                    report.detaches += 1;
-                }
-                // Attached and staying (a move to another address), or not attached (an
-                // attach): either way the UE takes a free address.
-                held => {
-                    if free_slots.is_empty() {
-                        continue;
-                    }
-                    let i = rng.random_range(0..free_slots.len());
-                    let to = free_slots.swap_remove(i);
-                    raemis.attach(&imsi(n), ue_ip(to), "internet").await?;
-                    attached.insert(n, to);
-                    match held {
-                        Some(old) => {
-                            free_slots.push(old);
-                            report.moves += 1;
-                        }
-                        None => report.attaches += 1,
-                    }
-                }
-            }
-        }
-        let now_second = started.elapsed().as_secs();
-        if now_second != second {
-            second = now_second;
-            if rng.random_bool(options.fault_rate.clamp(0.0, 1.0)) {
-                let times = rng.random_range(1..6);
-                let (endpoint, fault) = match rng.random_range(0..4) {
-                    0 => ("mutation", Fault::RateLimited),
-                    1 => ("graphql", Fault::Status(503)),
-                    2 => ("graphql", Fault::Drop),
-                    _ => ("mutation", Fault::Status(502)),
-                };
-                sonar.faults().inject(endpoint, fault, times);
-                report.faults_injected += times as u64;
-            }
-        }
-        if next_kill.peek().is_some_and(|at| started.elapsed() >= *at) {
-            next_kill.next();
-            host.kill();
-            // Events keep coming while it is down: their pushes are lost, pulls recover them.
-            host = Host::start(&options.host_binary, &config)?;
-            report.restarts += 1;
-        }
-    }
-
-    report.churn_s = started.elapsed().as_secs_f64();
-    // The churn stops; faults clear; Sonar must come to equal the EPC.
+/// The churn has stopped: faults clear, and Sonar must come to equal the EPC within
+/// `settle_seconds`.
+async fn settle(
+    options: &SoakOptions,
+    sonar: &SonarSim,
+    raemis: &RaemisSim,
+    ues: &Ues,
+    report: &mut SoakReport,
+) {
     report.faults_hit = report.faults_injected - sonar.faults().pending() as u64;
     sonar.faults().clear();
     let churn_ended = Instant::now();
     let deadline = churn_ended + Duration::from_secs(options.settle_seconds);
-    let epc = crate::compare::epc_truth(&raemis, &imei_of_imsi);
-    let mut diff =
-        crate::compare::differences(&epc, &crate::compare::sonar_truth(&sonar, "127.64."));
+    let epc = crate::compare::epc_truth(raemis, &ues.imei_of_imsi);
+    let differences =
+        || crate::compare::differences(&epc, &crate::compare::sonar_truth(sonar, "127.64."));
+    let mut diff = differences();
     while !diff.is_empty() && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(500)).await;
-        diff = crate::compare::differences(&epc, &crate::compare::sonar_truth(&sonar, "127.64."));
+        diff = differences();
     }
     report.settle_s = churn_ended.elapsed().as_secs_f64();
-    if let Ok(text) = reqwest::get(format!("http://{listen}/metrics"))
+    report.epc_sessions = epc.len();
+    report.differences = diff;
+}
+
+/// Device polls and failed polls, from the host's `/metrics`.
+async fn count_polls(listen: std::net::SocketAddr, report: &mut SoakReport) {
+    let Ok(answer) = reqwest::get(format!("http://{listen}/metrics"))
         .await
         .and_then(|r| r.error_for_status())
-    {
-        let text = text.text().await.unwrap_or_default();
-        for line in text.lines().filter(|l| l.starts_with("efi_polls_total{")) {
-            let n: u64 = line
-                .rsplit(' ')
-                .next()
-                .and_then(|v| v.parse::<f64>().ok())
-                .unwrap_or(0.0) as u64;
-            report.device_polls += n;
-            if line.contains("result=\"failed\"") {
-                report.device_polls_failed += n;
-            }
+    else {
+        return;
+    };
+    let text = answer.text().await.unwrap_or_default();
+    for line in text.lines().filter(|l| l.starts_with("efi_polls_total{")) {
+        let n: u64 = line
+            .rsplit(' ')
+            .next()
+            .and_then(|v| v.parse::<f64>().ok())
+            .unwrap_or(0.0) as u64;
+        report.device_polls += n;
+        if line.contains("result=\"failed\"") {
+            report.device_polls_failed += n;
         }
     }
-    host.kill();
-    let sonar_state = crate::compare::sonar_truth(&sonar, "127.64.");
-    report.epc_sessions = epc.len();
+}
+
+/// Sonar's assignments at the end, the pushes Raemis made and the requests Sonar took.
+fn report_traffic(sonar: &SonarSim, raemis: &RaemisSim, report: &mut SoakReport) {
+    let sonar_state = crate::compare::sonar_truth(sonar, "127.64.");
     report.sonar_assignments = sonar_state.values().map(Vec::len).sum();
-    report.differences = diff;
     for (_, result) in raemis.pushes() {
         match result {
             Ok(200) => report.pushes_ok += 1,
@@ -415,5 +494,4 @@ url = {state:?}
     let calls = sonar.calls();
     report.sonar_requests = calls.len() as u64;
     report.sonar_errors = calls.iter().filter(|c| c.status >= 400).count() as u64;
-    Ok(report)
 }

@@ -5,7 +5,9 @@
 use super::identity::{keys_of, ItemIndex};
 use super::names::normalise;
 use crate::config::ArbiterConfig;
-use efi_plugin_api::sink::{Assignment, Change, ChangeAction, ChangeSet, ItemRef, SinkSnapshot};
+use efi_plugin_api::sink::{
+    Account, Assignment, Change, ChangeAction, ChangeSet, InventoryItem, ItemRef, SinkSnapshot,
+};
 use efi_plugin_api::source::Session;
 use ipnet::IpNet;
 use serde::Serialize;
@@ -122,19 +124,46 @@ fn item_key(r: &ItemRef) -> String {
     }
 }
 
-/// Plans the changes that make the sink follow the sessions.
+/// Plans the changes that make the sink follow the sessions, in phases: the desired
+/// addresses; per address the CPE's item (found, or created with its identifiers; fields it
+/// lacks updated), its assignment (kept, moved or created) and its account link; then the
+/// soft assignments no session wants, under the guards; last the mass-delete hold and the
+/// order that never conflicts.
 pub fn plan(sessions: &[Session], snapshot: &SinkSnapshot, rules: &Rules<'_>) -> Plan {
-    let mut warnings = Vec::new();
-    let mut stats = PlanStats::default();
-    let managed = |ip: IpAddr| rules.managed.iter().any(|n| n.contains(&ip));
+    let mut draft = Draft::default();
+    let desired = desired_sessions(sessions, rules, &mut draft.warnings);
+    draft.stats.sessions = desired.len();
+    let sink = SinkView::new(snapshot, rules);
+    for (ip, session) in &desired {
+        let Some(item) = draft.item_for(*ip, session, &sink) else {
+            continue;
+        };
+        draft.assignment(*ip, &item, &sink);
+        if let Some(name) = &session.subscriber_name {
+            draft.account_link(*ip, name, &item, &sink, rules);
+        }
+    }
+    draft.release_stale(snapshot, &desired, rules);
+    draft.into_plan(snapshot, rules)
+}
 
-    // Desired: address → session (a duplicate address keeps the most recent session).
+/// True when `ip` is in one of the managed subnets.
+fn managed(rules: &Rules<'_>, ip: IpAddr) -> bool {
+    rules.managed.iter().any(|n| n.contains(&ip))
+}
+
+/// The desired state: address → session, in the managed subnets only; an address reported
+/// for two UEs keeps the more recent session.
+fn desired_sessions<'s>(
+    sessions: &'s [Session],
+    rules: &Rules<'_>,
+    warnings: &mut Vec<String>,
+) -> BTreeMap<IpAddr, &'s Session> {
     let mut desired: BTreeMap<IpAddr, &Session> = BTreeMap::new();
     for s in sessions {
-        let Some(ip) = s.ip else { continue };
-        if !managed(ip) {
+        let Some(ip) = s.ip.filter(|ip| managed(rules, *ip)) else {
             continue;
-        }
+        };
         match desired.get(&ip) {
             Some(other) if other.since_unix_s >= s.since_unix_s => {
                 warnings.push(format!(
@@ -147,242 +176,301 @@ pub fn plan(sessions: &[Session], snapshot: &SinkSnapshot, rules: &Rules<'_>) ->
             }
         }
     }
-    stats.sessions = desired.len();
+    desired
+}
 
-    let index = ItemIndex::new(&snapshot.items);
-    let items_by_id: HashMap<&str, &efi_plugin_api::sink::InventoryItem> =
-        snapshot.items.iter().map(|i| (i.id.as_str(), i)).collect();
-    let existing: HashMap<IpAddr, &Assignment> =
-        snapshot.assignments.iter().map(|a| (a.ip, a)).collect();
+/// The sink's snapshot, indexed for the planner's lookups.
+struct SinkView<'a> {
+    index: ItemIndex<'a>,
+    items_by_id: HashMap<&'a str, &'a InventoryItem>,
+    assignments: HashMap<IpAddr, &'a Assignment>,
+    /// Active (not archived) accounts by normalised name.
+    accounts: HashMap<String, Vec<&'a Account>>,
+}
 
-    // Accounts by normalised name (archived ones never match).
-    let mut accounts: HashMap<String, Vec<&efi_plugin_api::sink::Account>> = HashMap::new();
-    for a in snapshot.accounts.iter().filter(|a| !a.archived) {
-        if let Some(n) = normalise(&a.name, &rules.config.name_prefixes) {
-            accounts.entry(n).or_default().push(a);
+impl<'a> SinkView<'a> {
+    fn new(snapshot: &'a SinkSnapshot, rules: &Rules<'_>) -> SinkView<'a> {
+        let mut accounts: HashMap<String, Vec<&Account>> = HashMap::new();
+        for a in snapshot.accounts.iter().filter(|a| !a.archived) {
+            if let Some(n) = normalise(&a.name, &rules.config.name_prefixes) {
+                accounts.entry(n).or_default().push(a);
+            }
+        }
+        SinkView {
+            index: ItemIndex::new(&snapshot.items),
+            items_by_id: snapshot.items.iter().map(|i| (i.id.as_str(), i)).collect(),
+            assignments: snapshot.assignments.iter().map(|a| (a.ip, a)).collect(),
+            accounts,
+        }
+    }
+}
+
+/// The plan as it is built: changes by kind (applied in the order of the fields), and what
+/// the phases noticed.
+#[derive(Default)]
+struct Draft {
+    deletes: Vec<Change>,
+    new_items: BTreeMap<String, Change>,
+    updates: Vec<Change>,
+    creates: Vec<Change>,
+    links: Vec<Change>,
+    /// Field updates and links already planned (one per item, however many sessions).
+    planned: HashSet<String>,
+    warnings: Vec<String>,
+    stats: PlanStats,
+}
+
+impl Draft {
+    /// The item of the CPE behind `session`: the existing one its identifiers find (with the
+    /// identifier fields it lacks or has wrong updated, never cleared), or one to create
+    /// with them. `None` when the session carries no identifier at all.
+    fn item_for(&mut self, ip: IpAddr, session: &Session, sink: &SinkView<'_>) -> Option<ItemRef> {
+        let keys = keys_of(&session.identity);
+        if let Some(found) = sink.index.find(&keys) {
+            let item = ItemRef::Existing(found.id.clone());
+            self.update_fields(&item, found.id.as_str(), &keys, sink);
+            return Some(item);
+        }
+        let Some((k, v)) = keys.first() else {
+            self.warnings.push(format!(
+                "{ip}: the session carries no identifier (IMEI, MAC, serial or IMSI); skipped"
+            ));
+            return None;
+        };
+        let cid = format!("new-item:{k}:{v}");
+        self.new_items.entry(cid.clone()).or_insert_with(|| Change {
+            id: cid.clone(),
+            action: ChangeAction::CreateItem {
+                model: None,
+                fields: keys
+                    .iter()
+                    .map(|(k, v)| ((*k).to_owned(), v.clone()))
+                    .collect(),
+            },
+        });
+        Some(ItemRef::Created(cid))
+    }
+
+    fn update_fields(
+        &mut self,
+        item: &ItemRef,
+        id: &str,
+        keys: &[(&'static str, String)],
+        sink: &SinkView<'_>,
+    ) {
+        let Some(current) = sink.items_by_id.get(id) else {
+            return;
+        };
+        let changed: BTreeMap<String, String> = keys
+            .iter()
+            .filter(|(k, v)| {
+                current
+                    .fields
+                    .get(*k)
+                    .and_then(|c| super::identity::canonical(k, c))
+                    .as_ref()
+                    != Some(v)
+            })
+            .map(|(k, v)| ((*k).to_owned(), v.clone()))
+            .collect();
+        if !changed.is_empty() && self.planned.insert(format!("fields:{id}")) {
+            self.updates.push(Change {
+                id: format!("fields:{id}"),
+                action: ChangeAction::UpdateItemFields {
+                    item: item.clone(),
+                    model: current.model.clone(),
+                    fields: changed,
+                },
+            });
         }
     }
 
-    let mut deletes = Vec::new();
-    let mut new_items: BTreeMap<String, Change> = BTreeMap::new();
-    let mut updates = Vec::new();
-    let mut creates = Vec::new();
-    let mut links = Vec::new();
-    let mut handled_items: HashSet<String> = HashSet::new();
-
-    for (ip, session) in &desired {
-        let keys = keys_of(&session.identity);
-        let item = match index.find(&keys) {
-            Some(found) => ItemRef::Existing(found.id.clone()),
-            None => {
-                let Some((k, v)) = keys.first() else {
-                    warnings.push(format!("{ip}: the session carries no identifier (IMEI, MAC, serial or IMSI); skipped"));
-                    continue;
-                };
-                let cid = format!("new-item:{k}:{v}");
-                new_items.entry(cid.clone()).or_insert_with(|| Change {
-                    id: cid.clone(),
-                    action: ChangeAction::CreateItem {
-                        model: None,
-                        fields: keys
-                            .iter()
-                            .map(|(k, v)| ((*k).to_owned(), v.clone()))
-                            .collect(),
-                    },
-                });
-                ItemRef::Created(cid)
-            }
+    /// The soft assignment of `ip` to `item`: kept when it is already there, released and
+    /// taken again when another holds it, created when nothing does; a hard assignment is
+    /// left alone.
+    fn assignment(&mut self, ip: IpAddr, item: &ItemRef, sink: &SinkView<'_>) {
+        let create = Change {
+            id: format!("assign:{ip}:{}", item_key(item)),
+            action: ChangeAction::CreateAssignment {
+                ip,
+                item: item.clone(),
+            },
         };
-
-        // Identifier fields the item lacks or has wrong (never cleared).
-        if let ItemRef::Existing(id) = &item {
-            if let Some(current) = items_by_id.get(id.as_str()) {
-                let changed: BTreeMap<String, String> = keys
-                    .iter()
-                    .filter(|(k, v)| {
-                        current
-                            .fields
-                            .get(*k)
-                            .and_then(|c| super::identity::canonical(k, c))
-                            .as_ref()
-                            != Some(v)
-                    })
-                    .map(|(k, v)| ((*k).to_owned(), v.clone()))
-                    .collect();
-                if !changed.is_empty() && handled_items.insert(format!("fields:{id}")) {
-                    updates.push(Change {
-                        id: format!("fields:{id}"),
-                        action: ChangeAction::UpdateItemFields {
-                            item: item.clone(),
-                            model: current.model.clone(),
-                            fields: changed,
-                        },
-                    });
-                }
-            }
-        }
-
-        // The assignment.
-        match existing.get(ip) {
+        match sink.assignments.get(&ip) {
             Some(a)
                 if a.soft
-                    && matches!(&item, ItemRef::Existing(id) if a.item_id.as_deref() == Some(id.as_str())) =>
+                    && matches!(item, ItemRef::Existing(id) if a.item_id.as_deref() == Some(id.as_str())) =>
             {
-                stats.kept += 1;
+                self.stats.kept += 1;
             }
             Some(a) if !a.soft => {
-                warnings.push(format!(
+                self.warnings.push(format!(
                     "{ip} is held by a hard assignment ({} {}); left alone",
                     a.holder_kind, a.holder_id
                 ));
             }
             Some(a) => {
-                deletes.push(Change {
+                self.deletes.push(Change {
                     id: format!("delete:{}", a.id),
                     action: ChangeAction::DeleteAssignment {
                         assignment_id: a.id.clone(),
-                        ip: *ip,
+                        ip,
                     },
                 });
-                stats.moves += 1;
-                creates.push(Change {
-                    id: format!("assign:{ip}:{}", item_key(&item)),
-                    action: ChangeAction::CreateAssignment {
-                        ip: *ip,
-                        item: item.clone(),
-                    },
-                });
+                self.stats.moves += 1;
+                self.creates.push(create);
             }
-            None => creates.push(Change {
-                id: format!("assign:{ip}:{}", item_key(&item)),
-                action: ChangeAction::CreateAssignment {
-                    ip: *ip,
-                    item: item.clone(),
-                },
-            }),
-        }
-
-        // The account link.
-        if let Some(raw) = &session.subscriber_name {
-            match normalise(raw, &rules.config.name_prefixes) {
-                None => {}
-                Some(name) => match accounts.get(&name).map(Vec::as_slice) {
-                    None | Some([]) => warnings.push(format!(
-                        "{ip}: no account is named {raw:?}; the CPE is not linked"
-                    )),
-                    Some([account]) => {
-                        let current = match &item {
-                            ItemRef::Existing(id) => items_by_id
-                                .get(id.as_str())
-                                .and_then(|i| i.address_id.clone()),
-                            ItemRef::Created(_) => None,
-                        };
-                        let already = current
-                            .as_ref()
-                            .is_some_and(|c| account.address_ids.contains(c));
-                        match account.address_ids.first() {
-                            None => warnings.push(format!(
-                                "{ip}: account {:?} has no address to deploy the CPE at",
-                                account.name
-                            )),
-                            Some(address) if !already => {
-                                let id = format!("link:{}:{address}", item_key(&item));
-                                if handled_items.insert(id.clone()) {
-                                    links.push(Change {
-                                        id,
-                                        action: ChangeAction::AssignItem {
-                                            item: item.clone(),
-                                            address_id: address.clone(),
-                                            account_id: account.id.clone(),
-                                        },
-                                    });
-                                }
-                            }
-                            Some(_) => {}
-                        }
-                    }
-                    Some(several) => warnings.push(format!(
-                        "{ip}: {} accounts are named {raw:?} ({}); not guessing",
-                        several.len(),
-                        several
-                            .iter()
-                            .map(|a| a.id.as_str())
-                            .collect::<Vec<_>>()
-                            .join(", ")
-                    )),
-                },
-            }
+            None => self.creates.push(create),
         }
     }
 
-    // Soft assignments in the managed subnets that no session wants any more.
-    let managed_soft = snapshot
-        .assignments
-        .iter()
-        .filter(|a| a.soft && managed(a.ip))
-        .count();
-    let mut stale = Vec::new();
-    for a in &snapshot.assignments {
-        if a.soft && managed(a.ip) && !desired.contains_key(&a.ip) {
-            stale.push(Change {
+    /// Deploys the CPE at the address of the one active account whose normalised name is
+    /// the subscriber's; no match or several are reported, never guessed.
+    fn account_link(
+        &mut self,
+        ip: IpAddr,
+        raw: &str,
+        item: &ItemRef,
+        sink: &SinkView<'_>,
+        rules: &Rules<'_>,
+    ) {
+        let Some(name) = normalise(raw, &rules.config.name_prefixes) else {
+            return;
+        };
+        let account = match sink.accounts.get(&name).map(Vec::as_slice) {
+            None | Some([]) => {
+                self.warnings.push(format!(
+                    "{ip}: no account is named {raw:?}; the CPE is not linked"
+                ));
+                return;
+            }
+            Some([account]) => *account,
+            Some(several) => {
+                self.warnings.push(format!(
+                    "{ip}: {} accounts are named {raw:?} ({}); not guessing",
+                    several.len(),
+                    several
+                        .iter()
+                        .map(|a| a.id.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ));
+                return;
+            }
+        };
+        let current = match item {
+            ItemRef::Existing(id) => sink
+                .items_by_id
+                .get(id.as_str())
+                .and_then(|i| i.address_id.clone()),
+            ItemRef::Created(_) => None,
+        };
+        let already = current
+            .as_ref()
+            .is_some_and(|c| account.address_ids.contains(c));
+        match account.address_ids.first() {
+            None => self.warnings.push(format!(
+                "{ip}: account {:?} has no address to deploy the CPE at",
+                account.name
+            )),
+            Some(address) if !already => {
+                let id = format!("link:{}:{address}", item_key(item));
+                if self.planned.insert(id.clone()) {
+                    self.links.push(Change {
+                        id,
+                        action: ChangeAction::AssignItem {
+                            item: item.clone(),
+                            address_id: address.clone(),
+                            account_id: account.id.clone(),
+                        },
+                    });
+                }
+            }
+            Some(_) => {}
+        }
+    }
+
+    /// Deletes the soft assignments in the managed subnets that no session wants any more,
+    /// unless a source answered in part or no source reports any session at all.
+    fn release_stale(
+        &mut self,
+        snapshot: &SinkSnapshot,
+        desired: &BTreeMap<IpAddr, &Session>,
+        rules: &Rules<'_>,
+    ) {
+        let stale: Vec<Change> = snapshot
+            .assignments
+            .iter()
+            .filter(|a| a.soft && managed(rules, a.ip) && !desired.contains_key(&a.ip))
+            .map(|a| Change {
                 id: format!("delete:{}", a.id),
                 action: ChangeAction::DeleteAssignment {
                     assignment_id: a.id.clone(),
                     ip: a.ip,
                 },
-            });
+            })
+            .collect();
+        if stale.is_empty() {
+            return;
         }
-    }
-    let mut held = None;
-    if !stale.is_empty() {
         if !rules.complete {
-            warnings.push(format!(
+            self.warnings.push(format!(
                 "a source did not answer completely: {} stale assignment(s) kept until a complete answer",
                 stale.len()
             ));
-            stale.clear();
         } else if desired.is_empty() {
-            warnings.push(format!(
+            self.warnings.push(format!(
                 "the sources report no session at all: deleting nothing ({} soft assignment(s) kept)",
                 stale.len()
             ));
-            stale.clear();
+        } else {
+            self.deletes.extend(stale);
         }
     }
-    deletes.extend(stale);
-    let share = if managed_soft == 0 {
-        0.0
-    } else {
-        deletes.len() as f64 / managed_soft as f64
-    };
-    if deletes.len() >= rules.config.min_deletes_guarded && share > rules.config.max_delete_share {
-        held = Some(format!(
-            "the plan deletes {} of {} managed assignments ({:.0}%), more than arbiter.max_delete_share ({:.0}%)",
-            deletes.len(),
-            managed_soft,
-            share * 100.0,
-            rules.config.max_delete_share * 100.0
-        ));
-    }
 
-    stats.assignments_deleted = deletes.len();
-    stats.assignments_created = creates.len();
-    stats.items_created = new_items.len();
-    stats.items_updated = updates.len();
-    stats.items_linked = links.len();
-    let mut changes = deletes;
-    changes.extend(new_items.into_values());
-    changes.extend(updates);
-    changes.extend(creates);
-    changes.extend(links);
-    Plan {
-        changes: ChangeSet {
-            plan_id: rules.plan_id.clone(),
-            changes,
-        },
-        held,
-        warnings,
-        stats,
+    /// The plan: held when it would delete more than `max_delete_share` of the managed soft
+    /// assignments; changes ordered deletes, new items, field updates, assignments, links.
+    fn into_plan(mut self, snapshot: &SinkSnapshot, rules: &Rules<'_>) -> Plan {
+        let managed_soft = snapshot
+            .assignments
+            .iter()
+            .filter(|a| a.soft && managed(rules, a.ip))
+            .count();
+        let share = if managed_soft == 0 {
+            0.0
+        } else {
+            self.deletes.len() as f64 / managed_soft as f64
+        };
+        let held = (self.deletes.len() >= rules.config.min_deletes_guarded
+            && share > rules.config.max_delete_share)
+            .then(|| {
+                format!(
+                    "the plan deletes {} of {} managed assignments ({:.0}%), more than arbiter.max_delete_share ({:.0}%)",
+                    self.deletes.len(),
+                    managed_soft,
+                    share * 100.0,
+                    rules.config.max_delete_share * 100.0
+                )
+            });
+        self.stats.assignments_deleted = self.deletes.len();
+        self.stats.assignments_created = self.creates.len();
+        self.stats.items_created = self.new_items.len();
+        self.stats.items_updated = self.updates.len();
+        self.stats.items_linked = self.links.len();
+        let mut changes = self.deletes;
+        changes.extend(self.new_items.into_values());
+        changes.extend(self.updates);
+        changes.extend(self.creates);
+        changes.extend(self.links);
+        Plan {
+            changes: ChangeSet {
+                plan_id: rules.plan_id.clone(),
+                changes,
+            },
+            held,
+            warnings: self.warnings,
+            stats: self.stats,
+        }
     }
 }
 

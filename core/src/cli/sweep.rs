@@ -72,74 +72,185 @@ struct Tally {
     first_failures: Vec<String>,
 }
 
-/// Runs the subcommand.
-pub async fn run(config: Config, args: SweepArgs) -> anyhow::Result<ExitCode> {
-    let targets = match read_targets(&args.targets, config.poller.snmp_port) {
-        Ok(t) => t,
-        Err(e) => {
-            eprintln!("efi-poller: {e}");
-            return Ok(ExitCode::from(2));
+/// What one device answered: its pings, and its SNMP GET (complete or not) and walks.
+struct Answered {
+    ping: Option<efi_plugin_api::IcmpStats>,
+    /// `None` with `--no-snmp`.
+    snmp: Option<Result<(bool, usize), efi_plugin_api::IoError>>,
+}
+
+impl Tally {
+    fn record(&mut self, agent: SocketAddr, answered: Answered) {
+        if let Some(stats) = answered.ping {
+            self.pinged += 1;
+            self.ping_answered += usize::from(stats.received() > 0);
         }
-    };
-    if args.no_snmp && args.icmp == 0 {
-        eprintln!("efi-poller: --no-snmp needs --icmp N");
-        return Ok(ExitCode::from(2));
+        match answered.snmp {
+            None => self.ok += 1,
+            Some(Ok((complete, n))) => {
+                self.varbinds += n;
+                if complete {
+                    self.ok += 1;
+                } else {
+                    *self.errors.entry("incomplete GET".into()).or_default() += 1;
+                }
+            }
+            Some(Err(e)) => {
+                if e.kind == IoErrorKind::Timeout {
+                    self.timeouts += 1;
+                } else {
+                    *self.errors.entry(format!("{:?}", e.kind)).or_default() += 1;
+                }
+                if self.first_failures.len() < 5 {
+                    self.first_failures.push(format!("{agent}: {}", e.message));
+                }
+            }
+        }
     }
-    let parse = |list: &[String], what: &str| -> Result<Vec<Oid>, String> {
-        list.iter()
-            .map(|s| {
-                s.trim()
-                    .trim_start_matches('.')
-                    .parse()
-                    .map_err(|_| format!("--{what}: {s:?} is not a numeric OID"))
-            })
-            .collect()
-    };
-    let get = if args.get.is_empty() {
-        parse(
-            &[
+
+    /// The summary: one JSON line, or a sentence and the first failures.
+    fn print(&self, wall: std::time::Duration, json: bool) {
+        if json {
+            println!(
+                "{}",
+                serde_json::json!({
+                    "devices": self.devices, "devices_ok": self.ok, "timeouts": self.timeouts,
+                    "errors": self.errors, "varbinds": self.varbinds, "pinged": self.pinged,
+                    "ping_answered": self.ping_answered, "wall_s": wall.as_secs_f64(),
+                })
+            );
+            return;
+        }
+        println!(
+            "{} devices in {:.2} s ({:.0}/s): {} ok, {} failed ({} timeouts{}), {} varbinds{}",
+            self.devices,
+            wall.as_secs_f64(),
+            self.devices as f64 / wall.as_secs_f64().max(1e-9),
+            self.ok,
+            self.devices - self.ok,
+            self.timeouts,
+            self.errors
+                .iter()
+                .map(|(k, n)| format!(", {n} {k}"))
+                .collect::<String>(),
+            self.varbinds,
+            if self.pinged > 0 {
+                format!("; ping: {}/{} answered", self.ping_answered, self.pinged)
+            } else {
+                String::new()
+            }
+        );
+        for f in &self.first_failures {
+            println!("  {f}");
+        }
+    }
+}
+
+/// One sweep, its arguments checked.
+struct Sweep {
+    targets: Vec<SocketAddr>,
+    get: Vec<Oid>,
+    walks: Vec<Oid>,
+    credentials: SnmpCredentials,
+    snmp: SnmpEngine,
+    icmp: IcmpEngine,
+    max_repetitions: u32,
+    pings: u32,
+    no_snmp: bool,
+}
+
+impl Sweep {
+    /// The sweep `args` ask for; a usage error names the option.
+    fn new(config: &Config, args: &SweepArgs) -> Result<Sweep, String> {
+        let targets = read_targets(&args.targets, config.poller.snmp_port)?;
+        if args.no_snmp && args.icmp == 0 {
+            return Err("--no-snmp needs --icmp N".into());
+        }
+        let get = if args.get.is_empty() {
+            vec![
                 "1.3.6.1.2.1.1.1.0".into(),
                 "1.3.6.1.2.1.1.2.0".into(),
                 "1.3.6.1.2.1.1.3.0".into(),
-            ],
-            "get",
-        )
-    } else {
-        parse(&args.get, "get")
-    };
-    let (get, walks) = match (get, parse(&args.walk, "walk")) {
-        (Ok(g), Ok(w)) => (g, w),
-        (Err(e), _) | (_, Err(e)) => {
-            eprintln!("efi-poller: {e}");
-            return Ok(ExitCode::from(2));
-        }
-    };
-    let version = match args.snmp_version.as_deref() {
-        None => config.snmp.version,
-        Some("1") => SnmpVersion::V1,
-        Some("2c" | "2") => SnmpVersion::V2c,
-        Some(other) => {
-            eprintln!("efi-poller: --snmp-version {other:?} is not 1 or 2c");
-            return Ok(ExitCode::from(2));
-        }
-    };
-    let community = args
-        .community
-        .clone()
-        .map(Secret::new)
-        .unwrap_or_else(|| config.snmp.community.clone());
-    let credentials = match version {
-        SnmpVersion::V1 => SnmpCredentials::V1(community),
-        SnmpVersion::V2c => SnmpCredentials::V2c(community),
-    };
-    let snmp = Arc::new(SnmpEngine::new(SnmpConfig {
-        timeout_ms: args.timeout_ms.unwrap_or(config.snmp.timeout_ms),
-        retries: args.retries.unwrap_or(config.snmp.retries),
-        ..config.snmp.clone()
-    }));
-    let icmp = Arc::new(IcmpEngine::new(config.icmp.clone()));
+            ]
+        } else {
+            args.get.clone()
+        };
+        let version = match args.snmp_version.as_deref() {
+            None => config.snmp.version,
+            Some("1") => SnmpVersion::V1,
+            Some("2c" | "2") => SnmpVersion::V2c,
+            Some(other) => return Err(format!("--snmp-version {other:?} is not 1 or 2c")),
+        };
+        let community = args
+            .community
+            .clone()
+            .map(Secret::new)
+            .unwrap_or_else(|| config.snmp.community.clone());
+        Ok(Sweep {
+            targets,
+            get: parse_oids(&get, "get")?,
+            walks: parse_oids(&args.walk, "walk")?,
+            credentials: match version {
+                SnmpVersion::V1 => SnmpCredentials::V1(community),
+                SnmpVersion::V2c => SnmpCredentials::V2c(community),
+            },
+            snmp: SnmpEngine::new(SnmpConfig {
+                timeout_ms: args.timeout_ms.unwrap_or(config.snmp.timeout_ms),
+                retries: args.retries.unwrap_or(config.snmp.retries),
+                ..config.snmp.clone()
+            }),
+            icmp: IcmpEngine::new(config.icmp.clone()),
+            max_repetitions: args.max_repetitions,
+            pings: args.icmp,
+            no_snmp: args.no_snmp,
+        })
+    }
 
-    let bar = ProgressBar::new(targets.len() as u64);
+    /// One device: its pings and its SNMP GET and walks, side by side.
+    async fn device(&self, agent: SocketAddr) -> Answered {
+        let ping = async {
+            if self.pings == 0 {
+                return None;
+            }
+            self.icmp.probe(agent.ip(), self.pings).await.ok()
+        };
+        let snmp = async {
+            if self.no_snmp {
+                return None;
+            }
+            let mut session = self.snmp.session(agent, self.credentials.clone());
+            Some(
+                async {
+                    let answers = session.get(&self.get).await?;
+                    let complete = answers.len() == self.get.len()
+                        && answers.iter().all(|vb| !vb.value.is_absent());
+                    let mut varbinds = answers.len();
+                    for root in &self.walks {
+                        varbinds += session.walk(root, self.max_repetitions).await?.len();
+                    }
+                    Ok((complete, varbinds))
+                }
+                .await,
+            )
+        };
+        let (ping, snmp) = tokio::join!(ping, snmp);
+        Answered { ping, snmp }
+    }
+}
+
+fn parse_oids(list: &[String], option: &str) -> Result<Vec<Oid>, String> {
+    list.iter()
+        .map(|s| {
+            s.trim()
+                .trim_start_matches('.')
+                .parse()
+                .map_err(|_| format!("--{option}: {s:?} is not a numeric OID"))
+        })
+        .collect()
+}
+
+fn progress_bar(len: usize) -> ProgressBar {
+    let bar = ProgressBar::new(len as u64);
     bar.set_style(
         ProgressStyle::with_template(
             "{elapsed_precise} [{bar:40}] {pos}/{len} devices ({per_sec}, ETA {eta})",
@@ -147,131 +258,48 @@ pub async fn run(config: Config, args: SweepArgs) -> anyhow::Result<ExitCode> {
         .expect("valid template")
         .progress_chars("=> "),
     );
+    bar
+}
+
+/// Runs the subcommand.
+pub async fn run(config: Config, args: SweepArgs) -> anyhow::Result<ExitCode> {
+    let sweep = match Sweep::new(&config, &args) {
+        Ok(s) => Arc::new(s),
+        Err(e) => {
+            eprintln!("efi-poller: {e}");
+            return Ok(ExitCode::from(2));
+        }
+    };
+    let bar = progress_bar(sweep.targets.len());
     let started = Instant::now();
     let tally = Arc::new(parking_lot::Mutex::new(Tally {
-        devices: targets.len(),
+        devices: sweep.targets.len(),
         ..Tally::default()
     }));
-    let get = Arc::new(get);
-    let walks = Arc::new(walks);
     // Every device of the sweep is a future of one task, at most `concurrency` of them
     // alive at a time: no task per device, no cross-thread wake-ups, and a device's state
     // (session, buffers) exists only while it is in flight.
-    let (reps, pings, no_snmp) = (args.max_repetitions, args.icmp, args.no_snmp);
-    let (all_tally, all_bar) = (tally.clone(), bar.clone());
-    let devices = futures::stream::iter(targets).map(move |agent| {
-        let (snmp, icmp, tally, get, walks, bar, credentials) = (
-            snmp.clone(),
-            icmp.clone(),
-            tally.clone(),
-            get.clone(),
-            walks.clone(),
-            bar.clone(),
-            credentials.clone(),
-        );
-        async move {
-            let ping = async {
-                if pings == 0 {
-                    return None;
-                }
-                icmp.probe(agent.ip(), pings).await.ok()
-            };
-            let poll = async {
-                let mut session = snmp.session(agent, credentials);
-                let answers = session.get(&get).await?;
-                let complete =
-                    answers.len() == get.len() && answers.iter().all(|vb| !vb.value.is_absent());
-                let mut varbinds = answers.len();
-                for root in walks.iter() {
-                    varbinds += session.walk(root, reps).await?.len();
-                }
-                Ok::<_, efi_plugin_api::IoError>((complete, varbinds))
-            };
-            let poll = async {
-                if no_snmp {
-                    None
-                } else {
-                    Some(poll.await)
-                }
-            };
-            let (ping, poll) = tokio::join!(ping, poll);
-            let mut t = tally.lock();
-            if let Some(stats) = ping {
-                t.pinged += 1;
-                t.ping_answered += usize::from(stats.received() > 0);
+    let devices = futures::stream::iter(sweep.targets.clone()).map({
+        let (sweep, tally, bar) = (sweep.clone(), tally.clone(), bar.clone());
+        move |agent| {
+            let (sweep, tally, bar) = (sweep.clone(), tally.clone(), bar.clone());
+            async move {
+                let answered = sweep.device(agent).await;
+                tally.lock().record(agent, answered);
+                bar.inc(1);
             }
-            match poll {
-                None => t.ok += usize::from(no_snmp),
-                Some(Ok((complete, n))) => {
-                    t.varbinds += n;
-                    if complete {
-                        t.ok += 1;
-                    } else {
-                        *t.errors.entry("incomplete GET".into()).or_default() += 1;
-                    }
-                }
-                Some(Err(e)) if e.kind == IoErrorKind::Timeout => {
-                    t.timeouts += 1;
-                    if t.first_failures.len() < 5 {
-                        t.first_failures.push(format!("{agent}: {}", e.message));
-                    }
-                }
-                Some(Err(e)) => {
-                    *t.errors.entry(format!("{:?}", e.kind)).or_default() += 1;
-                    if t.first_failures.len() < 5 {
-                        t.first_failures.push(format!("{agent}: {}", e.message));
-                    }
-                }
-            }
-            drop(t);
-            bar.inc(1);
         }
     });
-    let concurrency = args.concurrency.max(1);
     tokio::spawn(
         devices
-            .buffer_unordered(concurrency)
+            .buffer_unordered(args.concurrency.max(1))
             .for_each(|()| async {}),
     )
     .await?;
-    all_bar.finish_and_clear();
-    let wall = started.elapsed();
-    let t = all_tally.lock();
-    let failed = t.devices - t.ok;
-    if args.json {
-        println!(
-            "{}",
-            serde_json::json!({
-                "devices": t.devices, "devices_ok": t.ok, "timeouts": t.timeouts,
-                "errors": t.errors, "varbinds": t.varbinds, "pinged": t.pinged,
-                "ping_answered": t.ping_answered, "wall_s": wall.as_secs_f64(),
-            })
-        );
-    } else {
-        println!(
-            "{} devices in {:.2} s ({:.0}/s): {} ok, {} failed ({} timeouts{}), {} varbinds{}",
-            t.devices,
-            wall.as_secs_f64(),
-            t.devices as f64 / wall.as_secs_f64().max(1e-9),
-            t.ok,
-            failed,
-            t.timeouts,
-            t.errors
-                .iter()
-                .map(|(k, n)| format!(", {n} {k}"))
-                .collect::<String>(),
-            t.varbinds,
-            if t.pinged > 0 {
-                format!("; ping: {}/{} answered", t.ping_answered, t.pinged)
-            } else {
-                String::new()
-            }
-        );
-        for f in &t.first_failures {
-            println!("  {f}");
-        }
-    }
-    Ok(if failed == 0 {
+    bar.finish_and_clear();
+    let t = tally.lock();
+    t.print(started.elapsed(), args.json);
+    Ok(if t.ok == t.devices {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
