@@ -5,6 +5,7 @@
 
 use efi_lab::fleet::{device_ip, start_mixed_fleet_on_one_port};
 use efi_lab::raemis::{RaemisOptions, RaemisSim, Subscriber};
+use efi_lab::snmp_agent::SnmpAgent;
 use efi_lab::sonar::scenario::Scenario;
 use efi_lab::sonar::SonarSim;
 use efi_tests::artifacts::artifacts;
@@ -102,57 +103,96 @@ fn soft_assignments(sonar: &SonarSim) -> BTreeMap<String, usize> {
     out
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn three_hosts_split_the_fleet_and_survive_the_arbiter_being_killed() {
-    efi_lab::init_tls();
-    let fleet = start_mixed_fleet_on_one_port(DEVICES).await.unwrap();
-    let snmp_port = fleet[0].addr().port();
-    let scenario = Scenario::lab_on_loopback();
-    let sonar = SonarSim::start("127.0.0.1:0".parse().unwrap(), scenario)
-        .await
-        .unwrap();
-    let raemis = RaemisSim::start("127.0.0.1:0".parse().unwrap(), RaemisOptions::default())
-        .await
-        .unwrap();
-    for n in 1..=DEVICES + 1 {
-        raemis.add_subscriber(Subscriber::new(
-            &imsi(n),
-            &format!("3500000000{n:05}"),
-            "",
-            "",
-        ));
-    }
-    for n in 1..=DEVICES {
-        raemis
-            .attach(&imsi(n), device_ip(n).into(), "internet")
+/// The lab (the mixed fleet, Sonar, Raemis with the fleet's UEs attached) and three hosts
+/// on one PostgreSQL schema. Fields drop in this order: the hosts are killed first.
+struct Cluster {
+    processes: BTreeMap<String, Running>,
+    /// Each live host's base URL, by host ID.
+    hosts: BTreeMap<String, String>,
+    schema: String,
+    _dir: PluginDir,
+    raemis: RaemisSim,
+    sonar: SonarSim,
+    _fleet: Vec<SnmpAgent>,
+}
+
+impl Cluster {
+    /// Starts the lab, attaches a UE per device (one more subscriber left detached) and
+    /// starts hosts h1, h2 and h3.
+    async fn start() -> Cluster {
+        let fleet = start_mixed_fleet_on_one_port(DEVICES).await.unwrap();
+        let snmp_port = fleet[0].addr().port();
+        let scenario = Scenario::lab_on_loopback();
+        let sonar = SonarSim::start("127.0.0.1:0".parse().unwrap(), scenario)
             .await
             .unwrap();
-    }
-    let schema = format!("efi_cluster_{}", std::process::id());
-    let dir = PluginDir::new();
-    for p in [
-        "raemis",
-        "sonar",
-        "hello-driver",
-        "bec-ridgewave",
-        "baicells-atom",
-        "telrad-cpe",
-    ] {
-        dir.install(p);
-    }
-    let lab = efi_lab::lab_source_and_sink(&raemis.base_url(), &sonar.base_url(), "raemis", "", "");
-    let mut processes = BTreeMap::new();
-    let mut hosts = BTreeMap::new();
-    for id in ["h1", "h2", "h3"] {
-        let listen = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
+        let raemis = RaemisSim::start("127.0.0.1:0".parse().unwrap(), RaemisOptions::default())
+            .await
             .unwrap();
-        let config = dir.path().join(format!("{id}.toml"));
-        std::fs::write(
-            &config,
-            format!(
-                r#"[log]
+        for n in 1..=DEVICES + 1 {
+            raemis.add_subscriber(Subscriber::new(
+                &imsi(n),
+                &format!("3500000000{n:05}"),
+                "",
+                "",
+            ));
+        }
+        for n in 1..=DEVICES {
+            raemis
+                .attach(&imsi(n), device_ip(n).into(), "internet")
+                .await
+                .unwrap();
+        }
+        let schema = format!("efi_cluster_{}", std::process::id());
+        let dir = PluginDir::new();
+        for p in [
+            "raemis",
+            "sonar",
+            "hello-driver",
+            "bec-ridgewave",
+            "baicells-atom",
+            "telrad-cpe",
+        ] {
+            dir.install(p);
+        }
+        let lab =
+            efi_lab::lab_source_and_sink(&raemis.base_url(), &sonar.base_url(), "raemis", "", "");
+        let mut processes = BTreeMap::new();
+        let mut hosts = BTreeMap::new();
+        for id in ["h1", "h2", "h3"] {
+            let (process, base) = start_host(id, &dir, snmp_port, &schema, &lab);
+            processes.insert(id.to_owned(), process);
+            hosts.insert(id.to_owned(), base);
+        }
+        Cluster {
+            processes,
+            hosts,
+            schema,
+            _dir: dir,
+            raemis,
+            sonar,
+            _fleet: fleet,
+        }
+    }
+}
+
+/// Writes host `id`'s config and starts it; returns it with its base URL.
+fn start_host(
+    id: &str,
+    dir: &PluginDir,
+    snmp_port: u16,
+    schema: &str,
+    lab: &str,
+) -> (Running, String) {
+    let listen = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let config = dir.path().join(format!("{id}.toml"));
+    std::fs::write(
+        &config,
+        format!(
+            r#"[log]
 level = "warn"
 [plugins]
 dir = {plugins:?}
@@ -178,24 +218,68 @@ host_id = "{id}"
 heartbeat_ms = 200
 lease_ms = 1000
 {lab}"#,
-                plugins = dir.path(),
-                url = postgres_url(),
-            ),
-        )
+            plugins = dir.path(),
+            url = postgres_url(),
+        ),
+    )
+    .unwrap();
+    let child = Command::new(artifacts().host_binary())
+        .args(["--config", config.to_str().unwrap(), "run"])
+        .env_remove("RUST_LOG")
+        .stdout(Stdio::null())
+        .spawn()
         .unwrap();
-        let child = Command::new(artifacts().host_binary())
-            .args(["--config", config.to_str().unwrap(), "run"])
-            .env_remove("RUST_LOG")
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap();
-        processes.insert(id.to_owned(), Running(child));
-        hosts.insert(id.to_owned(), format!("http://{listen}"));
-    }
+    (Running(child), format!("http://{listen}"))
+}
 
-    // Exactly one arbiter, and it has put every UE into Sonar, once.
-    let arbiter = eventually("one arbiter among three live hosts", WITHIN, || async {
-        let a = arbiters(&hosts).await?;
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn three_hosts_split_the_fleet_and_survive_the_arbiter_being_killed() {
+    efi_lab::init_tls();
+    let mut cluster = Cluster::start().await;
+
+    let arbiter = one_arbiter_among_three_live_hosts(&cluster.hosts).await;
+    let in_use: BTreeSet<String> = (1..=DEVICES).map(|n| device_ip(n).to_string()).collect();
+    sonar_holds_exactly(&cluster.sonar, &in_use, "every UE assigned in Sonar").await;
+    let split = the_fleet_split_among_the_three(&cluster.hosts, &in_use).await;
+    let client = connect_to_the_store(&cluster.schema).await;
+    check_each_device_has_one_poller(&client, &in_use, &split).await;
+
+    // SIGKILL the arbiter: no goodbye, its lease runs out and PostgreSQL drops its lock.
+    let killed_at = Instant::now();
+    drop(cluster.processes.remove(&arbiter));
+    cluster.hosts.remove(&arbiter);
+    let next = a_new_arbiter_among_the_survivors(&cluster.hosts).await;
+    println!(
+        "{next} took over the arbiter role {} ms after {arbiter} was killed",
+        killed_at.elapsed().as_millis()
+    );
+
+    let truth = the_epc_changes_after_the_kill(&cluster.raemis, &in_use).await;
+    sonar_holds_exactly(
+        &cluster.sonar,
+        &truth,
+        "Sonar equal to the EPC after the kill",
+    )
+    .await;
+    let soft = soft_assignments(&cluster.sonar);
+    assert!(
+        soft.values().all(|n| *n == 1),
+        "an assignment made twice: {soft:?}"
+    );
+    check_the_shared_outbox(&client, &cluster.schema, &arbiter, &next).await;
+    the_survivors_take_over_the_dead_hosts_devices(&cluster.hosts, &split, &truth, killed_at).await;
+
+    cluster.processes.clear();
+    client
+        .batch_execute(&format!("DROP SCHEMA IF EXISTS {} CASCADE", cluster.schema))
+        .await
+        .unwrap();
+}
+
+/// Exactly one arbiter among three hosts that each see three live hosts; returns its ID.
+async fn one_arbiter_among_three_live_hosts(hosts: &BTreeMap<String, String>) -> String {
+    eventually("one arbiter among three live hosts", WITHIN, || async {
+        let a = arbiters(hosts).await?;
         for base in hosts.values() {
             let s = get(&format!("{base}/api/v1/status")).await?;
             let live = s["cluster"]["live_hosts"].as_array().map_or(0, Vec::len);
@@ -208,23 +292,31 @@ lease_ms = 1000
             more => Err(format!("arbiters: {more:?}")),
         }
     })
-    .await;
-    let in_use: BTreeSet<String> = (1..=DEVICES).map(|n| device_ip(n).to_string()).collect();
-    eventually("every UE assigned in Sonar", WITHIN, || async {
-        let soft = soft_assignments(&sonar);
-        if soft.keys().cloned().collect::<BTreeSet<_>>() == in_use {
+    .await
+}
+
+/// Waits (as `what`) until Sonar's soft assignments are for exactly the addresses of `ips`.
+async fn sonar_holds_exactly(sonar: &SonarSim, ips: &BTreeSet<String>, what: &str) {
+    eventually(what, WITHIN, || async {
+        let soft = soft_assignments(sonar);
+        if soft.keys().cloned().collect::<BTreeSet<_>>() == *ips {
             Ok(())
         } else {
             Err(format!("{soft:?}"))
         }
     })
     .await;
+}
 
-    // The fleet is split: every device polled by exactly one host, and by more than one
-    // host in all.
+/// The fleet is split: every device polled by exactly one host, and by more than one host
+/// in all; any host answers for the whole fleet. Returns the shares.
+async fn the_fleet_split_among_the_three(
+    hosts: &BTreeMap<String, String>,
+    in_use: &BTreeSet<String>,
+) -> BTreeMap<String, BTreeSet<String>> {
     let split = eventually("the fleet split among the three", WITHIN, || async {
-        let s = shares(&hosts).await?;
-        split_exactly(&s, &in_use)?;
+        let s = shares(hosts).await?;
+        split_exactly(&s, in_use)?;
         Ok(s)
     })
     .await;
@@ -246,8 +338,11 @@ lease_ms = 1000
         "shares before the kill: {:?}",
         split.iter().map(|(h, s)| (h, s.len())).collect::<Vec<_>>()
     );
+    split
+}
 
-    // The store agrees: after this point, each device's history names one poller.
+/// A PostgreSQL client on the hosts' database, its search path on their schema.
+async fn connect_to_the_store(schema: &str) -> tokio_postgres::Client {
     let (client, conn) = tokio_postgres::connect(&postgres_url(), tokio_postgres::NoTls)
         .await
         .unwrap();
@@ -256,6 +351,16 @@ lease_ms = 1000
         .batch_execute(&format!("SET search_path TO {schema}"))
         .await
         .unwrap();
+    client
+}
+
+/// The store agrees: from now on, each device's history names one poller, the host whose
+/// share it is.
+async fn check_each_device_has_one_poller(
+    client: &tokio_postgres::Client,
+    in_use: &BTreeSet<String>,
+    split: &BTreeMap<String, BTreeSet<String>>,
+) {
     let t0: i64 = client
         .query_one("SELECT CAST(EXTRACT(EPOCH FROM now()) AS BIGINT) + 1", &[])
         .await
@@ -289,25 +394,25 @@ lease_ms = 1000
         assert_eq!(who.len(), 1, "{address} was polled by {who:?}");
         assert!(split[who.iter().next().unwrap()].contains(address));
     }
+}
 
-    // SIGKILL the arbiter: no goodbye, its lease runs out and PostgreSQL drops its lock.
-    let killed_at = Instant::now();
-    drop(processes.remove(&arbiter));
-    hosts.remove(&arbiter);
-    let next = eventually("a new arbiter among the survivors", WITHIN, || async {
-        match arbiters(&hosts).await?.as_slice() {
+/// Exactly one of the survivors becomes the arbiter; returns its ID.
+async fn a_new_arbiter_among_the_survivors(hosts: &BTreeMap<String, String>) -> String {
+    eventually("a new arbiter among the survivors", WITHIN, || async {
+        match arbiters(hosts).await?.as_slice() {
             [one] => Ok(one.clone()),
             more => Err(format!("arbiters: {more:?}")),
         }
     })
-    .await;
-    println!(
-        "{next} took over the arbiter role {} ms after {arbiter} was killed",
-        killed_at.elapsed().as_millis()
-    );
+    .await
+}
 
-    // The EPC changes after the kill: one UE leaves, another attaches. The new arbiter
-    // brings Sonar to the EPC's truth, with no assignment made twice.
+/// The EPC changes after the kill: one UE leaves, another attaches. Returns the addresses
+/// now in use, which the new arbiter must bring Sonar to, with no assignment made twice.
+async fn the_epc_changes_after_the_kill(
+    raemis: &RaemisSim,
+    in_use: &BTreeSet<String>,
+) -> BTreeSet<String> {
     raemis.detach(&imsi(3)).await.unwrap();
     raemis
         .attach(
@@ -320,30 +425,22 @@ lease_ms = 1000
     let mut truth = in_use.clone();
     truth.remove(&device_ip(3).to_string());
     truth.insert(device_ip(DEVICES + 1).to_string());
-    eventually("Sonar equal to the EPC after the kill", WITHIN, || async {
-        let soft = soft_assignments(&sonar);
-        if soft.keys().cloned().collect::<BTreeSet<_>>() == truth {
-            Ok(())
-        } else {
-            Err(format!("{soft:?}"))
-        }
-    })
-    .await;
-    let soft = soft_assignments(&sonar);
-    assert!(
-        soft.values().all(|n| *n == 1),
-        "an assignment made twice: {soft:?}"
-    );
-    // The hosts share one outbox: it holds the plans of both arbiters, and no change (its
-    // ID is the same whenever it is planned again) was applied twice.
-    let first_column = |sql: String| {
-        let client = &client;
-        async move {
-            let rows = client.query(&sql, &[]).await.unwrap();
-            rows.iter()
-                .map(|r| r.get::<_, String>(0))
-                .collect::<Vec<_>>()
-        }
+    truth
+}
+
+/// The hosts share one outbox: it holds the plans of both arbiters, and no change (its ID
+/// is the same whenever it is planned again) was applied twice.
+async fn check_the_shared_outbox(
+    client: &tokio_postgres::Client,
+    schema: &str,
+    arbiter: &str,
+    next: &str,
+) {
+    let first_column = |sql: String| async move {
+        let rows = client.query(&sql, &[]).await.unwrap();
+        rows.iter()
+            .map(|r| r.get::<_, String>(0))
+            .collect::<Vec<_>>()
     };
     let planners: BTreeSet<String> = first_column(format!(
         "SELECT DISTINCT planned_by FROM {schema}.outbox_plans WHERE planned_by IS NOT NULL"
@@ -352,7 +449,7 @@ lease_ms = 1000
     .into_iter()
     .collect();
     assert!(
-        planners.contains(&arbiter) && planners.contains(&next),
+        planners.contains(arbiter) && planners.contains(next),
         "plans by {planners:?}"
     );
     let twice = first_column(format!(
@@ -360,14 +457,22 @@ lease_ms = 1000
     ))
     .await;
     assert!(twice.is_empty(), "applied twice: {twice:?}");
+}
 
-    // The killed host's devices are polled by the survivors, each by exactly one.
+/// The killed host's devices are polled by the survivors, each by exactly one; what a
+/// survivor polled before, it still polls.
+async fn the_survivors_take_over_the_dead_hosts_devices(
+    hosts: &BTreeMap<String, String>,
+    split: &BTreeMap<String, BTreeSet<String>>,
+    truth: &BTreeSet<String>,
+    killed_at: Instant,
+) {
     let after = eventually(
         "the fleet split among the two survivors",
         WITHIN,
         || async {
-            let s = shares(&hosts).await?;
-            split_exactly(&s, &truth)?;
+            let s = shares(hosts).await?;
+            split_exactly(&s, truth)?;
             Ok(s)
         },
     )
@@ -379,17 +484,11 @@ lease_ms = 1000
     );
     for id in hosts.keys() {
         // What a survivor polled before, it still polls (only the dead host's devices moved).
-        let kept: BTreeSet<_> = split[id].intersection(&truth).cloned().collect();
+        let kept: BTreeSet<_> = split[id].intersection(truth).cloned().collect();
         assert!(
             kept.is_subset(&after[id]),
             "{id}: {kept:?} vs {:?}",
             after[id]
         );
     }
-
-    drop(processes);
-    client
-        .batch_execute(&format!("DROP SCHEMA IF EXISTS {schema} CASCADE"))
-        .await
-        .unwrap();
 }

@@ -8,40 +8,51 @@ use efi_lab::sonar::SonarSim;
 use efi_tests::artifacts::artifacts;
 use efi_tests::PluginDir;
 use std::collections::BTreeMap;
-use std::process::{Command, Stdio};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 const UES: u32 = 30;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_host_killed_mid_apply_converges_on_restart_without_duplicates() {
-    let sonar = SonarSim::start("127.0.0.1:0".parse().unwrap(), Scenario::lab())
-        .await
-        .unwrap();
-    let raemis = RaemisSim::start("127.0.0.1:0".parse().unwrap(), RaemisOptions::default())
-        .await
-        .unwrap();
-    for n in 1..=UES {
-        let imsi = format!("0010100000001{n:02}");
-        raemis.add_subscriber(Subscriber::new(
-            &imsi,
-            &format!("3500000000001{n:02}"),
-            "",
-            "Jane Doe",
-        ));
-        raemis
-            .attach(&imsi, format!("10.45.3.{n}").parse().unwrap(), "internet")
+/// Sonar, Raemis with the UEs attached in 10.45.3.0/24, and a host's config with its
+/// plugins (Sonar's changes applied three a batch). Fields drop in this order.
+struct CrashLab {
+    config: PathBuf,
+    dir: PluginDir,
+    _raemis: RaemisSim,
+    sonar: SonarSim,
+}
+
+impl CrashLab {
+    /// Starts the simulators, attaches the UEs, installs the plugins and writes the config.
+    async fn start() -> CrashLab {
+        let sonar = SonarSim::start("127.0.0.1:0".parse().unwrap(), Scenario::lab())
             .await
             .unwrap();
-    }
-    let dir = PluginDir::new();
-    dir.install("raemis");
-    dir.install("sonar");
-    let config = dir.path().join("config.toml");
-    std::fs::write(
-        &config,
-        format!(
-            r#"
+        let raemis = RaemisSim::start("127.0.0.1:0".parse().unwrap(), RaemisOptions::default())
+            .await
+            .unwrap();
+        for n in 1..=UES {
+            let imsi = format!("0010100000001{n:02}");
+            raemis.add_subscriber(Subscriber::new(
+                &imsi,
+                &format!("3500000000001{n:02}"),
+                "",
+                "Jane Doe",
+            ));
+            raemis
+                .attach(&imsi, format!("10.45.3.{n}").parse().unwrap(), "internet")
+                .await
+                .unwrap();
+        }
+        let dir = PluginDir::new();
+        dir.install("raemis");
+        dir.install("sonar");
+        let config = dir.path().join("config.toml");
+        std::fs::write(
+            &config,
+            format!(
+                r#"
 [log]
 level = "warn"
 [plugins]
@@ -52,32 +63,68 @@ managed_subnets = ["10.45.0.0/16"]
 [store]
 url = {state:?}
 {lab}"#,
-            dir = dir.path(),
-            state = dir.path().join("state.db"),
-            lab = efi_lab::lab_source_and_sink(
-                &raemis.base_url(),
-                &sonar.base_url(),
-                "raemis",
-                "",
-                ", batch_size = 3",
+                dir = dir.path(),
+                state = dir.path().join("state.db"),
+                lab = efi_lab::lab_source_and_sink(
+                    &raemis.base_url(),
+                    &sonar.base_url(),
+                    "raemis",
+                    "",
+                    ", batch_size = 3",
+                ),
             ),
-        ),
-    )
-    .unwrap();
-    let run = || {
+        )
+        .unwrap();
+        CrashLab {
+            config,
+            dir,
+            _raemis: raemis,
+            sonar,
+        }
+    }
+
+    /// Starts `efi-poller run --cycles 1`, its output piped.
+    fn run(&self) -> Child {
         Command::new(artifacts().host_binary())
-            .args(["--config", config.to_str().unwrap(), "run", "--cycles", "1"])
+            .args([
+                "--config",
+                self.config.to_str().unwrap(),
+                "run",
+                "--cycles",
+                "1",
+            ])
             .env_remove("RUST_LOG")
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
             .unwrap()
-    };
+    }
 
-    // A dry run first: `plan` prints what it would do and writes nothing, neither to Sonar
-    // nor to the store (its outbox is in memory).
+    /// How many soft IP assignments Sonar holds.
+    fn soft_assignments(&self) -> usize {
+        self.sonar
+            .entities("IpAssignment")
+            .into_iter()
+            .filter(|a| a["soft"] == true)
+            .count()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_host_killed_mid_apply_converges_on_restart_without_duplicates() {
+    let lab = CrashLab::start().await;
+    a_dry_run_writes_nothing(&lab);
+    kill_the_host_mid_apply(&lab).await;
+    let calls_before = lab.sonar.calls().len();
+    the_restart_completes_the_interrupted_plan(&lab);
+    check_nothing_lost_or_applied_twice(&lab, calls_before);
+}
+
+/// A dry run first: `plan` prints what it would do and writes nothing, neither to Sonar
+/// nor to the store (its outbox is in memory).
+fn a_dry_run_writes_nothing(lab: &CrashLab) {
     let dry = Command::new(artifacts().host_binary())
-        .args(["--config", config.to_str().unwrap(), "plan"])
+        .args(["--config", lab.config.to_str().unwrap(), "plan"])
         .env_remove("RUST_LOG")
         .output()
         .unwrap();
@@ -89,24 +136,20 @@ url = {state:?}
     );
     assert!(printed.contains(&format!("{UES} to assign")), "{printed}");
     assert!(
-        !dir.path().join("state.db").exists(),
+        !lab.dir.path().join("state.db").exists(),
         "plan created the store"
     );
-    assert_eq!(
-        sonar
-            .entities("IpAssignment")
-            .iter()
-            .filter(|a| a["soft"] == true)
-            .count(),
-        0
-    );
+    assert_eq!(lab.soft_assignments(), 0);
+}
 
-    // Every mutation document is answered slowly, so the kill lands in the middle.
-    sonar
+/// Every mutation document is answered slowly, so the SIGKILL lands in the middle of the
+/// apply: fewer assignments than UEs are made.
+async fn kill_the_host_mid_apply(lab: &CrashLab) {
+    lab.sonar
         .faults()
         .inject("graphql", Fault::Slow(Duration::from_millis(150)), 1000);
-    let mut first = run();
-    if tokio::time::timeout(Duration::from_secs(120), sonar.mutations_reached(4))
+    let mut first = lab.run();
+    if tokio::time::timeout(Duration::from_secs(120), lab.sonar.mutations_reached(4))
         .await
         .is_err()
     {
@@ -120,19 +163,17 @@ url = {state:?}
     }
     first.kill().unwrap(); // SIGKILL
     let _ = first.wait();
-    sonar.faults().clear();
-    let soft_after_crash = sonar
-        .entities("IpAssignment")
-        .into_iter()
-        .filter(|a| a["soft"] == true)
-        .count();
+    lab.sonar.faults().clear();
+    let soft_after_crash = lab.soft_assignments();
     assert!(
         soft_after_crash < UES as usize,
         "the kill landed before the plan finished ({soft_after_crash} assignments)"
     );
+}
 
-    let calls_before = sonar.calls().len();
-    let second = run().wait_with_output().unwrap();
+/// The restarted host finishes with no failure, knowing an earlier plan was interrupted.
+fn the_restart_completes_the_interrupted_plan(lab: &CrashLab) {
+    let second = lab.run().wait_with_output().unwrap();
     assert!(
         second.status.success(),
         "{}",
@@ -145,9 +186,12 @@ url = {state:?}
         stderr.contains("an earlier plan was interrupted"),
         "the outbox knew: {stderr}"
     );
+}
 
-    // Every UE has exactly one item and its one assignment; nothing was applied twice.
-    let data = sonar.entities("InventoryModelFieldData");
+/// Every UE has exactly one item and its one assignment; nothing was applied twice (no
+/// call since `calls_before` had errors).
+fn check_nothing_lost_or_applied_twice(lab: &CrashLab, calls_before: usize) {
+    let data = lab.sonar.entities("InventoryModelFieldData");
     let mut items_by_imei: BTreeMap<String, usize> = BTreeMap::new();
     for d in &data {
         let v = d["value"].as_str().unwrap();
@@ -164,13 +208,8 @@ url = {state:?}
         items_by_imei.values().all(|n| *n == 1),
         "no duplicated item: {items_by_imei:?}"
     );
-    let soft: Vec<_> = sonar
-        .entities("IpAssignment")
-        .into_iter()
-        .filter(|a| a["soft"] == true)
-        .collect();
-    assert_eq!(soft.len(), UES as usize, "no lost assignment");
-    let second_run_errors: Vec<_> = sonar.calls()[calls_before..]
+    assert_eq!(lab.soft_assignments(), UES as usize, "no lost assignment");
+    let second_run_errors: Vec<_> = lab.sonar.calls()[calls_before..]
         .iter()
         .filter(|c| c.had_errors)
         .map(|c| c.query.clone())

@@ -148,18 +148,41 @@ async fn the_dashboard_shows_the_fleet_a_device_the_plan_and_the_plugins() {
         dir.install(p);
     }
     let (_demo, base) = start_demo(&dir);
+    check_the_api_is_closed_and_the_page_open(&base).await;
+    let devices = every_device_polled(&base).await;
 
-    // The API is closed without the token, the page itself is not.
+    let (_driver, client) = start_browser().await;
+    client.goto(&format!("{base}/dashboard/")).await.unwrap();
+    sign_in_and_see_the_fleet(&client, &devices).await;
+    let bec = devices
+        .iter()
+        .find(|d| d["driver"] == "bec-ridgewave")
+        .expect("the lab fleet has a BEC RidgeWave");
+    check_the_search_by_model(&client, &devices, bec).await;
+    check_the_driver_filter(&client, &devices).await;
+    check_the_unidentified_filter(&client, &devices).await;
+    check_the_device_page(&client, &base, bec).await;
+    check_the_plan_and_outbox_page(&client, &base).await;
+    check_the_plugins_page(&client).await;
+    check_no_secret_is_shown(&client, &base).await;
+
+    client.close().await.unwrap();
+}
+
+/// The API is closed without the token, the page itself is not.
+async fn check_the_api_is_closed_and_the_page_open(base: &str) {
     let closed = reqwest::get(format!("{base}/api/v1/devices"))
         .await
         .unwrap();
     assert_eq!(closed.status(), 401);
     let page = reqwest::get(format!("{base}/dashboard/")).await.unwrap();
     assert_eq!(page.status(), 200);
+}
 
-    // What the API says, once the demo's first cycle has polled all eight.
+/// What the API says, once the demo's first cycle has polled all eight.
+async fn every_device_polled(base: &str) -> Vec<Value> {
     let devices = eventually("eight devices with records", WITHIN, || async {
-        let v = api(&base, "/api/v1/devices").await;
+        let v = api(base, "/api/v1/devices").await;
         let n = v
             .as_array()
             .map_or(0, |a| a.iter().filter(|d| !d["record"].is_null()).count());
@@ -170,12 +193,11 @@ async fn the_dashboard_shows_the_fleet_a_device_the_plan_and_the_plugins() {
         }
     })
     .await;
-    let devices = devices.as_array().unwrap().clone();
+    devices.as_array().unwrap().clone()
+}
 
-    let (_driver, client) = start_browser().await;
-    client.goto(&format!("{base}/dashboard/")).await.unwrap();
-
-    // The page asks for the token, and shows the fleet once given it.
+/// The page asks for the token, and shows the fleet once given it.
+async fn sign_in_and_see_the_fleet(client: &Client, devices: &[Value]) {
     eventually("the token form", WITHIN, || async {
         let form = client
             .find(Locator::Id("login"))
@@ -203,7 +225,7 @@ async fn the_dashboard_shows_the_fleet_a_device_the_plan_and_the_plugins() {
         .await
         .unwrap();
     eventually("all eight devices listed", WITHIN, || async {
-        let count = text_of(&client, "#fleet-count").await?;
+        let count = text_of(client, "#fleet-count").await?;
         if count == "8 of 8 devices" {
             Ok(())
         } else {
@@ -215,15 +237,14 @@ async fn the_dashboard_shows_the_fleet_a_device_the_plan_and_the_plugins() {
         .iter()
         .map(|d| d["address"].as_str().unwrap().to_owned())
         .collect();
-    assert_eq!(shown_rows(&client).await.unwrap(), all);
-    let summary = text_of(&client, "#summary").await.unwrap();
+    assert_eq!(shown_rows(client).await.unwrap(), all);
+    let summary = text_of(client, "#summary").await.unwrap();
     assert!(summary.contains("8 devices"), "{summary}");
+}
 
-    // Searching by a model narrows the table to the devices of that model.
-    let bec = devices
-        .iter()
-        .find(|d| d["driver"] == "bec-ridgewave")
-        .expect("the lab fleet has a BEC RidgeWave");
+/// Searching by a model narrows the table to the devices of that model; an empty search
+/// shows everyone again.
+async fn check_the_search_by_model(client: &Client, devices: &[Value], bec: &Value) {
     let model = bec["record"]["model"].as_str().unwrap().to_owned();
     let of_model: BTreeSet<String> = devices
         .iter()
@@ -234,7 +255,7 @@ async fn the_dashboard_shows_the_fleet_a_device_the_plan_and_the_plugins() {
     let search = client.find(Locator::Id("search")).await.unwrap();
     search.send_keys(&model).await.unwrap();
     eventually("the search applied", WITHIN, || async {
-        let rows = shown_rows(&client).await?;
+        let rows = shown_rows(client).await?;
         if rows == of_model {
             Ok(())
         } else {
@@ -246,7 +267,7 @@ async fn the_dashboard_shows_the_fleet_a_device_the_plan_and_the_plugins() {
     // Typing into a cleared field fires input; an empty search shows everyone again.
     search.send_keys(" ").await.unwrap();
     eventually("the search cleared", WITHIN, || async {
-        let rows = shown_rows(&client).await?;
+        let rows = shown_rows(client).await?;
         if rows.len() == 8 {
             Ok(())
         } else {
@@ -254,8 +275,10 @@ async fn the_dashboard_shows_the_fleet_a_device_the_plan_and_the_plugins() {
         }
     })
     .await;
+}
 
-    // Filtering by driver.
+/// Filtering by driver shows that driver's devices; the filter is then reset.
+async fn check_the_driver_filter(client: &Client, devices: &[Value]) {
     let telrad: BTreeSet<String> = devices
         .iter()
         .filter(|d| d["driver"] == "telrad-cpe")
@@ -269,7 +292,7 @@ async fn the_dashboard_shows_the_fleet_a_device_the_plan_and_the_plugins() {
         .await
         .unwrap();
     eventually("the driver filter applied", WITHIN, || async {
-        let rows = shown_rows(&client).await?;
+        let rows = shown_rows(client).await?;
         if rows == telrad {
             Ok(())
         } else {
@@ -284,8 +307,11 @@ async fn the_dashboard_shows_the_fleet_a_device_the_plan_and_the_plugins() {
         .click()
         .await
         .unwrap();
+}
 
-    // The state filter's "Unidentified": the devices only the generic MIB-II driver knows.
+/// The state filter's "Unidentified": the devices only the generic MIB-II driver knows;
+/// the filter is then reset.
+async fn check_the_unidentified_filter(client: &Client, devices: &[Value]) {
     let unidentified: BTreeSet<String> = devices
         .iter()
         .filter(|d| d["unidentified"] == true)
@@ -300,8 +326,8 @@ async fn the_dashboard_shows_the_fleet_a_device_the_plan_and_the_plugins() {
         .await
         .unwrap();
     eventually("the unidentified filter applied", WITHIN, || async {
-        let rows = shown_rows(&client).await?;
-        let table = text_of(&client, "#fleet tbody").await?;
+        let rows = shown_rows(client).await?;
+        let table = text_of(client, "#fleet tbody").await?;
         if rows == unidentified && table.contains("(unidentified)") {
             Ok(())
         } else {
@@ -316,8 +342,10 @@ async fn the_dashboard_shows_the_fleet_a_device_the_plan_and_the_plugins() {
         .click()
         .await
         .unwrap();
+}
 
-    // A device's page: its fields as the API has them, and its history from the store.
+/// A device's page: its fields as the API has them, and its history from the store.
+async fn check_the_device_page(client: &Client, base: &str, bec: &Value) {
     let address = bec["address"].as_str().unwrap();
     client
         .find(Locator::Css(&format!(
@@ -329,7 +357,7 @@ async fn the_dashboard_shows_the_fleet_a_device_the_plan_and_the_plugins() {
         .await
         .unwrap();
     let title = eventually("the device page", WITHIN, || async {
-        let t = text_of(&client, "#device-title").await?;
+        let t = text_of(client, "#device-title").await?;
         if t.contains(address) {
             Ok(t)
         } else {
@@ -338,7 +366,7 @@ async fn the_dashboard_shows_the_fleet_a_device_the_plan_and_the_plugins() {
     })
     .await;
     assert!(title.contains("up"), "{title}");
-    let fields = text_of(&client, "#device-fields").await.unwrap();
+    let fields = text_of(client, "#device-fields").await.unwrap();
     let record = &bec["record"];
     for key in ["model", "hostname"] {
         let v = record[key].as_str().unwrap();
@@ -363,11 +391,13 @@ async fn the_dashboard_shows_the_fleet_a_device_the_plan_and_the_plugins() {
         }
     })
     .await;
-    let history = api(&base, &format!("/api/v1/devices/{address}/history")).await;
+    let history = api(base, &format!("/api/v1/devices/{address}/history")).await;
     assert!(!history["points"].as_array().unwrap().is_empty());
+}
 
-    // The plan and outbox page: the IPAM lab's latest cycle, the outbox counts and the
-    // recent plans.
+/// The plan and outbox page: the IPAM lab's latest cycle, the outbox counts and the
+/// recent plans.
+async fn check_the_plan_and_outbox_page(client: &Client, base: &str) {
     client
         .find(Locator::Id("nav-plan"))
         .await
@@ -376,7 +406,7 @@ async fn the_dashboard_shows_the_fleet_a_device_the_plan_and_the_plugins() {
         .await
         .unwrap();
     let plan = eventually("the plan summary", WITHIN, || async {
-        let t = text_of(&client, "#plan-summary").await?;
+        let t = text_of(client, "#plan-summary").await?;
         if t.contains("cycle at") {
             Ok(t)
         } else {
@@ -384,13 +414,13 @@ async fn the_dashboard_shows_the_fleet_a_device_the_plan_and_the_plugins() {
         }
     })
     .await;
-    let last = api(&base, "/api/v1/plan").await;
+    let last = api(base, "/api/v1/plan").await;
     let sessions = last["last_cycle"]["report"]["plan"]["stats"]["sessions"]
         .as_u64()
         .unwrap();
     assert!(plan.contains("sessions"), "{plan}");
     assert!(sessions > 0, "{last:#}");
-    let outbox = text_of(&client, "#outbox").await.unwrap();
+    let outbox = text_of(client, "#outbox").await.unwrap();
     assert!(
         outbox.contains("Pending") && outbox.contains("Applied"),
         "{outbox}"
@@ -398,8 +428,8 @@ async fn the_dashboard_shows_the_fleet_a_device_the_plan_and_the_plugins() {
     // The recent plans, as recorded in the outbox: the table lists plans the API knows (the
     // demo goes on planning, so the newest may be newer than the page).
     eventually("the recent plans table", WITHIN, || async {
-        let table = text_of(&client, "#recent-plans").await?;
-        let recorded = api(&base, "/api/v1/plans?limit=100").await;
+        let table = text_of(client, "#recent-plans").await?;
+        let recorded = api(base, "/api/v1/plans?limit=100").await;
         let listed = recorded["plans"]
             .as_array()
             .unwrap()
@@ -413,8 +443,10 @@ async fn the_dashboard_shows_the_fleet_a_device_the_plan_and_the_plugins() {
         }
     })
     .await;
+}
 
-    // The plugins page lists what the demo loaded.
+/// The plugins page lists what the demo loaded, none quarantined.
+async fn check_the_plugins_page(client: &Client) {
     client
         .find(Locator::Id("nav-plugins"))
         .await
@@ -423,7 +455,7 @@ async fn the_dashboard_shows_the_fleet_a_device_the_plan_and_the_plugins() {
         .await
         .unwrap();
     let plugins = eventually("the plugins table", WITHIN, || async {
-        let t = text_of(&client, "#plugins").await?;
+        let t = text_of(client, "#plugins").await?;
         if t.contains("bec-ridgewave") {
             Ok(t)
         } else {
@@ -435,10 +467,12 @@ async fn the_dashboard_shows_the_fleet_a_device_the_plan_and_the_plugins() {
         assert!(plugins.contains(p), "{p} missing from:\n{plugins}");
     }
     assert!(!plugins.contains("quarantined"), "{plugins}");
+}
 
-    // No secret reaches the page or the API it reads: the lab's Sonar token, its Raemis
-    // Basic credentials (the password alone is also the lab source's name, so the encoded
-    // pair is what is looked for), nor this host's own API token.
+/// No secret reaches the page or the API it reads: the lab's Sonar token, its Raemis
+/// Basic credentials (the password alone is also the lab source's name, so the encoded
+/// pair is what is looked for), nor this host's own API token.
+async fn check_no_secret_is_shown(client: &Client, base: &str) {
     let mut seen = client.source().await.unwrap();
     for path in [
         "/api/v1/status",
@@ -449,7 +483,7 @@ async fn the_dashboard_shows_the_fleet_a_device_the_plan_and_the_plugins() {
         "/api/v1/plugins",
         "/api/v1/sessions",
     ] {
-        seen.push_str(&api(&base, path).await.to_string());
+        seen.push_str(&api(base, path).await.to_string());
     }
     for secret in [
         "lab-token",
@@ -462,6 +496,4 @@ async fn the_dashboard_shows_the_fleet_a_device_the_plan_and_the_plugins() {
             "{secret:?} shown by the dashboard or its API"
         );
     }
-
-    client.close().await.unwrap();
 }

@@ -6,27 +6,22 @@
 //! It serves the results at `/api/v1/devices`, `/api/v1/tr069` and on `/metrics`.
 
 use efi_lab::fleet::{device_ip, start_mixed_fleet_on_one_port};
+use efi_lab::genieacs::GenieAcsSim;
 use efi_lab::raemis::{RaemisOptions, RaemisSim, Subscriber};
+use efi_lab::snmp_agent::SnmpAgent;
 use efi_lab::sonar::scenario::Scenario;
 use efi_lab::sonar::SonarSim;
+use efi_lab::web_device::WebDevice;
 use efi_tests::artifacts::artifacts;
-use efi_tests::PluginDir;
+use efi_tests::{PluginDir, Running};
 use openmetrics_parser::openmetrics::parse_openmetrics;
 use openmetrics_parser::{MetricsExposition, OpenMetricsType, OpenMetricsValue};
 use serde_json::Value;
-use std::process::{Child, Command, Stdio};
+use std::net::SocketAddr;
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 /// Kills the host when the test ends, however it ends.
-struct Running(Child);
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
 fn imsi(n: u32) -> String {
     format!("00101000000{n:04}")
 }
@@ -115,92 +110,109 @@ async fn cpe12300(
     (agent, web)
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn run_polls_every_address_in_use_and_serves_the_results() {
-    efi_lab::init_tls();
-    let fleet = start_mixed_fleet_on_one_port(4).await.unwrap();
-    let snmp_port = fleet[0].addr().port();
-    // The UEs' addresses are loopback ones (the CPE simulators listen there): Sonar knows
-    // the subnet, and the arbiter manages it.
-    let scenario = Scenario::lab_on_loopback();
-    let sonar = SonarSim::start("127.0.0.1:0".parse().unwrap(), scenario)
-        .await
-        .unwrap();
-    let raemis = RaemisSim::start("127.0.0.1:0".parse().unwrap(), RaemisOptions::default())
-        .await
-        .unwrap();
-    // Four CPEs that answer SNMP (a MIB-II box no vendor driver knows, a RidgeWave 6900,
-    // an Atom OD04, a CPE12000SG), a Baicells ODU that speaks only TR-069 (to its ACS,
-    // through efi-poller's proxy), a CPE12300XG read from its web UI, a Baicells IDU only
-    // GenieACS knows, a RidgeWave 7000 with SNMP off and no ACS (its web UI's title and
-    // device-info page), and an attached UE whose CPE answers nothing.
-    for n in [1, 2, 3, 4, 5, 6, 7, 8, 99] {
-        raemis.add_subscriber(Subscriber::new(
-            &imsi(n),
-            &format!("3500000000{n:05}"),
-            "",
-            "Jane Doe",
-        ));
-        raemis
-            .attach(&imsi(n), device_ip(n).into(), "internet")
+/// The simulators the host polls and the host's plugins, config directory and addresses,
+/// before the host runs. Fields drop in this order, the reverse of how they were started.
+struct Lab {
+    acs: efi_lab::cwmp::Acs,
+    cwmp_listen: SocketAddr,
+    listen: SocketAddr,
+    dir: PluginDir,
+    genieacs: GenieAcsSim,
+    bec7000: WebDevice,
+    _cpe12300_snmp: SnmpAgent,
+    cpe12300_web: WebDevice,
+    raemis: RaemisSim,
+    sonar: SonarSim,
+    snmp_port: u16,
+    _fleet: Vec<SnmpAgent>,
+}
+
+impl Lab {
+    /// Starts the fleet, Sonar, Raemis (the nine UEs attached), the web UIs, GenieACS and
+    /// the ACS, and installs the plugins.
+    async fn start() -> Lab {
+        let fleet = start_mixed_fleet_on_one_port(4).await.unwrap();
+        let snmp_port = fleet[0].addr().port();
+        // The UEs' addresses are loopback ones (the CPE simulators listen there): Sonar knows
+        // the subnet, and the arbiter manages it.
+        let scenario = Scenario::lab_on_loopback();
+        let sonar = SonarSim::start("127.0.0.1:0".parse().unwrap(), scenario)
             .await
             .unwrap();
-    }
-    let (_cpe12300_snmp, cpe12300_web) = cpe12300(snmp_port).await;
-    let fixture = efi_lab::web_device::fixture("bec-ridgewave-7000");
-    let bec7000 = efi_lab::web_device::WebDevice::start((device_ip(8), 0).into(), &fixture)
+        let raemis = RaemisSim::start("127.0.0.1:0".parse().unwrap(), RaemisOptions::default())
+            .await
+            .unwrap();
+        attach_the_ues(&raemis).await;
+        let (_cpe12300_snmp, cpe12300_web) = cpe12300(snmp_port).await;
+        let fixture = efi_lab::web_device::fixture("bec-ridgewave-7000");
+        let bec7000 = WebDevice::start((device_ip(8), 0).into(), &fixture)
+            .await
+            .unwrap();
+        // GenieACS's documents: the IDU at 127.10.0.7, the ODU where it informs from; the
+        // others at addresses no UE holds.
+        let genieacs = GenieAcsSim::start(
+            "127.0.0.1:0".parse().unwrap(),
+            efi_lab::genieacs::model_fleet(
+                [
+                    "127.10.3.1",
+                    "127.10.0.5",
+                    "127.10.0.7",
+                    "127.10.3.4",
+                    "127.10.3.5",
+                ],
+                "2026-11-26T00:00:00.000Z",
+            ),
+        )
         .await
         .unwrap();
-    // GenieACS's documents: the IDU at 127.10.0.7, the ODU where it informs from; the
-    // others at addresses no UE holds.
-    let genieacs = efi_lab::genieacs::GenieAcsSim::start(
-        "127.0.0.1:0".parse().unwrap(),
-        efi_lab::genieacs::model_fleet(
-            [
-                "127.10.3.1",
-                "127.10.0.5",
-                "127.10.0.7",
-                "127.10.3.4",
-                "127.10.3.5",
+        let dir = PluginDir::new();
+        for p in [
+            "raemis",
+            "sonar",
+            "genieacs",
+            "hello-driver",
+            "bec-ridgewave",
+            "baicells-atom",
+            "telrad-cpe",
+        ] {
+            dir.install(p);
+        }
+        let listen = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        let cwmp_listen = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        let acs = efi_lab::cwmp::Acs::start(
+            "127.0.0.1:0".parse().unwrap(),
+            vec![
+                "InternetGatewayDevice.DeviceInfo.".into(),
+                "InternetGatewayDevice.WEB_GUI.".into(),
             ],
-            "2026-11-26T00:00:00.000Z",
-        ),
-    )
-    .await
-    .unwrap();
-    let dir = PluginDir::new();
-    for p in [
-        "raemis",
-        "sonar",
-        "genieacs",
-        "hello-driver",
-        "bec-ridgewave",
-        "baicells-atom",
-        "telrad-cpe",
-    ] {
-        dir.install(p);
+            None,
+        )
+        .await
+        .unwrap();
+        Lab {
+            acs,
+            cwmp_listen,
+            listen,
+            dir,
+            genieacs,
+            bec7000,
+            _cpe12300_snmp,
+            cpe12300_web,
+            raemis,
+            sonar,
+            snmp_port,
+            _fleet: fleet,
+        }
     }
-    let listen = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
-    let cwmp_listen = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap();
-    let acs = efi_lab::cwmp::Acs::start(
-        "127.0.0.1:0".parse().unwrap(),
-        vec![
-            "InternetGatewayDevice.DeviceInfo.".into(),
-            "InternetGatewayDevice.WEB_GUI.".into(),
-        ],
-        None,
-    )
-    .await
-    .unwrap();
-    let config = dir.path().join("config.toml");
-    std::fs::write(
-        &config,
+
+    /// The host's config: this lab's peers, ports and plugins directory.
+    fn config_toml(&self) -> String {
         format!(
             r#"
 [log]
@@ -241,33 +253,97 @@ name = "acs"
 plugin = "genieacs"
 settings = {{ url = "{genieacs}" }}
 "#,
-            acs = acs.addr(),
-            web_port = cpe12300_web.addr().port(),
-            bec_web_port = bec7000.addr().port(),
-            genieacs = genieacs.base_url(),
-            dir = dir.path(),
-            state = dir.path().join("state.db").display(),
+            listen = self.listen,
+            snmp_port = self.snmp_port,
+            cwmp_listen = self.cwmp_listen,
+            acs = self.acs.addr(),
+            web_port = self.cpe12300_web.addr().port(),
+            bec_web_port = self.bec7000.addr().port(),
+            genieacs = self.genieacs.base_url(),
+            dir = self.dir.path(),
+            state = self.dir.path().join("state.db").display(),
             lab = efi_lab::lab_source_and_sink(
-                &raemis.base_url(),
-                &sonar.base_url(),
+                &self.raemis.base_url(),
+                &self.sonar.base_url(),
                 "raemis-lab",
                 "",
                 "",
             ),
-        ),
-    )
-    .unwrap();
-    let _host = Running(
-        Command::new(artifacts().host_binary())
-            .args(["--config", config.to_str().unwrap(), "run"])
-            .env_remove("RUST_LOG")
-            .stdout(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
+        )
+    }
+}
 
-    // The ODU informs its ACS as it would every PeriodicInformInterval, through the proxy
-    // once the host has opened it.
+/// Four CPEs that answer SNMP (a MIB-II box no vendor driver knows, a RidgeWave 6900, an
+/// Atom OD04, a CPE12000SG), a Baicells ODU that speaks only TR-069 (to its ACS, through
+/// efi-poller's proxy), a CPE12300XG read from its web UI, a Baicells IDU only GenieACS
+/// knows, a RidgeWave 7000 with SNMP off and no ACS (its web UI's title and device-info
+/// page), and an attached UE whose CPE answers nothing: their UEs attached in Raemis.
+async fn attach_the_ues(raemis: &RaemisSim) {
+    for n in [1, 2, 3, 4, 5, 6, 7, 8, 99] {
+        raemis.add_subscriber(Subscriber::new(
+            &imsi(n),
+            &format!("3500000000{n:05}"),
+            "",
+            "Jane Doe",
+        ));
+        raemis
+            .attach(&imsi(n), device_ip(n).into(), "internet")
+            .await
+            .unwrap();
+    }
+}
+
+/// The lab with `efi-poller run` polling it. Fields drop in this order: the host is killed
+/// before its lab goes away.
+struct MixedNetwork {
+    _host: Running,
+    lab: Lab,
+}
+
+impl MixedNetwork {
+    /// Starts the lab, writes the host's config and starts the host.
+    async fn start() -> MixedNetwork {
+        let lab = Lab::start().await;
+        let config = lab.dir.path().join("config.toml");
+        std::fs::write(&config, lab.config_toml()).unwrap();
+        let host = Running(
+            Command::new(artifacts().host_binary())
+                .args(["--config", config.to_str().unwrap(), "run"])
+                .env_remove("RUST_LOG")
+                .stdout(Stdio::null())
+                .spawn()
+                .unwrap(),
+        );
+        MixedNetwork { _host: host, lab }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_polls_every_address_in_use_and_serves_the_results() {
+    efi_lab::init_tls();
+    let net = MixedNetwork::start().await;
+    the_odu_informs_its_acs_through_the_proxy(net.lab.cwmp_listen).await;
+
+    let base = format!("http://{}", net.lab.listen);
+    let api = format!("{base}/api/v1/devices");
+    let devices = every_device_polled(&api).await;
+    check_the_odu_and_the_snmp_cpes(&devices);
+    check_the_web_and_genieacs_cpes(&net.lab, &devices);
+    let rsrp = bec_rsrp(&devices);
+    check_the_silent_ue(&devices);
+    check_the_history_in_the_store(&api).await;
+    check_single_device_lookups(&api).await;
+    check_metrics(&base, &devices, rsrp).await;
+    check_the_api_matches_its_description(&base, &devices).await;
+    check_the_tr069_cache(&base).await;
+    check_sessions_and_outbox(&base).await;
+    a_detached_ue_is_no_longer_polled(&net.lab.raemis, &api).await;
+    check_every_plan_is_in_the_outbox(&base).await;
+}
+
+/// The ODU informs its ACS as it would every PeriodicInformInterval, through the proxy
+/// once the host has opened it.
+async fn the_odu_informs_its_acs_through_the_proxy(cwmp_listen: SocketAddr) {
     let odu = efi_lab::cwmp::DataModel::from_genieacs(
         &efi_lab::genieacs::model_fleet(
             [
@@ -295,10 +371,13 @@ settings = {{ url = "{genieacs}" }}
             Err(e) => panic!("the CPE never got through the proxy: {e:#}"),
         }
     }
+}
 
-    let api = format!("http://{listen}/api/v1/devices");
-    let devices = wait_for(
-        &api,
+/// Waits until the API lists all nine devices, the ODU, the IDU and the RidgeWave 7000
+/// identified, and returns the list.
+async fn every_device_polled(api: &str) -> Value {
+    wait_for(
+        api,
         "nine devices polled, the ODU, the IDU and the RidgeWave 7000 identified",
         |v| {
             v.as_array().is_some_and(|a| a.len() == 9)
@@ -307,8 +386,12 @@ settings = {{ url = "{genieacs}" }}
                 && device(v, "127.10.0.7").is_some_and(|d| d["driver"] == "baicells-atom")
         },
     )
-    .await;
-    let odu = device(&devices, "127.10.0.5").unwrap();
+    .await
+}
+
+/// The ODU is polled from what it told its ACS; the four SNMP CPEs each by its driver.
+fn check_the_odu_and_the_snmp_cpes(devices: &Value) {
+    let odu = device(devices, "127.10.0.5").unwrap();
     assert!(odu["last_error"].is_null(), "{odu:#}");
     assert_eq!(odu["unidentified"], false, "{odu:#}");
     let r = &odu["record"];
@@ -323,7 +406,7 @@ settings = {{ url = "{genieacs}" }}
         (4, "telrad-cpe"),
     ] {
         let ip = device_ip(n).to_string();
-        let d = device(&devices, &ip).unwrap();
+        let d = device(devices, &ip).unwrap();
         assert_eq!(
             d["driver"].as_str(),
             Some(driver),
@@ -336,18 +419,23 @@ settings = {{ url = "{genieacs}" }}
         // and it is reported as unidentified; every CPE model is recognised.
         assert_eq!(d["unidentified"], n == 1, "{ip}: {d:#}");
     }
+}
+
+/// The CPE12300XG read from its web UI, the IDU from GenieACS and the RidgeWave 7000 from
+/// its web UI behind HTTP Basic.
+fn check_the_web_and_genieacs_cpes(lab: &Lab, devices: &Value) {
     // The CPE12300XG: recognised by its sysDescr, its radio read from its CGI pages.
-    let t12300 = device(&devices, "127.10.0.6").unwrap();
+    let t12300 = device(devices, "127.10.0.6").unwrap();
     assert_eq!(t12300["driver"], "telrad-cpe", "{t12300:#}");
     assert!(t12300["last_error"].is_null(), "{t12300:#}");
     let r = &t12300["record"];
     assert_eq!(r["model"], "CPE12300", "{t12300:#}");
     assert_eq!(r["rx_rate_bps"].as_f64(), Some(1_200_000.0), "{t12300:#}");
     assert_eq!(r["rsrp_dbm"].as_f64(), Some(-93.5), "{t12300:#}");
-    assert!(cpe12300_web.requests() >= 4, "its four pages were read");
+    assert!(lab.cpe12300_web.requests() >= 4, "its four pages were read");
     // The IDU: nothing but GenieACS knows it; identified by its OUI, polled from the
     // ACS's document (bandwidth in kHz there).
-    let idu = device(&devices, "127.10.0.7").unwrap();
+    let idu = device(devices, "127.10.0.7").unwrap();
     assert!(idu["last_error"].is_null(), "{idu:#}");
     assert_eq!(idu["unidentified"], false, "{idu:#}");
     assert_eq!(
@@ -361,7 +449,7 @@ settings = {{ url = "{genieacs}" }}
     );
     // The RidgeWave 7000: recognised by its web UI's title, its MAC from the device-info
     // page behind HTTP Basic (the credential set the driver's settings name).
-    let r7000 = device(&devices, "127.10.0.8").unwrap();
+    let r7000 = device(devices, "127.10.0.8").unwrap();
     assert!(r7000["last_error"].is_null(), "{r7000:#}");
     assert_eq!(r7000["unidentified"], false, "{r7000:#}");
     assert_eq!(
@@ -369,14 +457,22 @@ settings = {{ url = "{genieacs}" }}
         "{r7000:#}"
     );
     assert!(
-        bec7000.requests() >= 2,
+        lab.bec7000.requests() >= 2,
         "its front page (identification) and its device-info page"
     );
-    let bec = device(&devices, "127.10.0.2").unwrap();
-    let rsrp = bec["record"]["rsrp_dbm"]
+}
+
+/// The RSRP the BEC RidgeWave 6900 at 127.10.0.2 reports.
+fn bec_rsrp(devices: &Value) -> f64 {
+    let bec = device(devices, "127.10.0.2").unwrap();
+    bec["record"]["rsrp_dbm"]
         .as_f64()
-        .expect("BEC reports RSRP");
-    let silent = device(&devices, "127.10.0.99").unwrap();
+        .expect("BEC reports RSRP")
+}
+
+/// The UE whose CPE answers nothing has no record and a failure naming it.
+fn check_the_silent_ue(devices: &Value) {
+    let silent = device(devices, "127.10.0.99").unwrap();
     assert!(silent["record"].is_null(), "{silent:#}");
     assert!(
         silent["last_error"]
@@ -384,8 +480,10 @@ settings = {{ url = "{genieacs}" }}
             .is_some_and(|e| e.contains("127.10.0.99")),
         "the failure names the device: {silent:#}"
     );
+}
 
-    // Each poll leaves a point in the device's history, in the store.
+/// Each poll leaves a point in the device's history, in the store.
+async fn check_the_history_in_the_store(api: &str) {
     let history = wait_for(
         &format!("{api}/127.10.0.2/history?hours=1"),
         "a history point of 127.10.0.2",
@@ -405,7 +503,11 @@ settings = {{ url = "{genieacs}" }}
         silent_history["points"][0]["error"].as_str().is_some(),
         "{silent_history:#}"
     );
+}
 
+/// One device by its address; 404 for an address not polled, 400 for one that is no
+/// address.
+async fn check_single_device_lookups(api: &str) {
     let one: Value = reqwest::get(format!("{api}/127.10.0.3"))
         .await
         .unwrap()
@@ -418,8 +520,11 @@ settings = {{ url = "{genieacs}" }}
     let junk = reqwest::get(format!("{api}/not-an-ip")).await.unwrap();
     assert_eq!(junk.status(), 400);
     assert!(junk.text().await.unwrap().contains("not-an-ip"));
+}
 
-    let text = reqwest::get(format!("http://{listen}/metrics"))
+/// `/metrics` is valid OpenMetrics text with the devices' and the poller's metrics.
+async fn check_metrics(base: &str, devices: &Value, rsrp: f64) {
+    let text = reqwest::get(format!("{base}/metrics"))
         .await
         .unwrap()
         .text()
@@ -427,9 +532,20 @@ settings = {{ url = "{genieacs}" }}
         .unwrap();
     let metrics = parse_openmetrics(&text)
         .unwrap_or_else(|e| panic!("/metrics is not valid OpenMetrics text ({e:?}):\n{text}"));
+    check_the_device_metrics(&metrics, &text, devices, rsrp);
+    check_the_poller_metrics(&metrics, &text);
+}
+
+/// Each device's up gauge, RSRP and downlink rate as the API reports them.
+fn check_the_device_metrics(
+    metrics: &MetricsExposition<OpenMetricsType, OpenMetricsValue>,
+    text: &str,
+    devices: &Value,
+    rsrp: f64,
+) {
     assert_eq!(
         sample(
-            &metrics,
+            metrics,
             "efi_device_up",
             &[("address", "127.10.0.2"), ("driver", "bec-ridgewave")]
         ),
@@ -438,7 +554,7 @@ settings = {{ url = "{genieacs}" }}
     );
     assert_eq!(
         sample(
-            &metrics,
+            metrics,
             "efi_device_up",
             &[("address", "127.10.0.99"), ("driver", "")]
         ),
@@ -446,29 +562,33 @@ settings = {{ url = "{genieacs}" }}
         "{text}"
     );
     assert_eq!(
-        sample(
-            &metrics,
-            "efi_device_rsrp_dbm",
-            &[("address", "127.10.0.2")]
-        ),
+        sample(metrics, "efi_device_rsrp_dbm", &[("address", "127.10.0.2")]),
         Some(rsrp),
         "{text}"
     );
-    let telrad_rx = device(&devices, "127.10.0.4").unwrap()["record"]["rx_rate_bps"]
+    let telrad_rx = device(devices, "127.10.0.4").unwrap()["record"]["rx_rate_bps"]
         .as_f64()
         .expect("the CPE12000SG reports its downlink rate");
     assert_eq!(
         sample(
-            &metrics,
+            metrics,
             "efi_device_rx_bits_per_second",
             &[("address", "127.10.0.4")]
         ),
         Some(telrad_rx),
         "{text}"
     );
+}
+
+/// The polls by driver and result, their durations, Sonar's requests, the TR-069 cache and
+/// the scheduler.
+fn check_the_poller_metrics(
+    metrics: &MetricsExposition<OpenMetricsType, OpenMetricsValue>,
+    text: &str,
+) {
     assert!(
         sample(
-            &metrics,
+            metrics,
             "efi_polls",
             &[("driver", "bec-ridgewave"), ("result", "ok")]
         )
@@ -477,7 +597,7 @@ settings = {{ url = "{genieacs}" }}
     );
     assert!(
         sample(
-            &metrics,
+            metrics,
             "efi_polls",
             &[("driver", ""), ("result", "failed")]
         )
@@ -487,7 +607,7 @@ settings = {{ url = "{genieacs}" }}
     // How long polls took, per driver, as a histogram; Sonar's requests by rate class.
     assert!(
         sample(
-            &metrics,
+            metrics,
             "efi_poll_duration_seconds",
             &[("driver", "bec-ridgewave")]
         )
@@ -502,37 +622,37 @@ settings = {{ url = "{genieacs}" }}
         "{text}"
     );
     assert!(
-        sample(&metrics, "efi_http_requests", &[("class", "sonar")]).is_some_and(|n| n >= 1.0),
+        sample(metrics, "efi_http_requests", &[("class", "sonar")]).is_some_and(|n| n >= 1.0),
         "{text}"
     );
     assert_eq!(
-        sample(&metrics, "efi_tr069_cpes", &[]),
+        sample(metrics, "efi_tr069_cpes", &[]),
         Some(5.0),
         "the ODU (proxy and ACS) and GenieACS's four others: {text}"
     );
     assert_eq!(
-        sample(&metrics, "efi_tr069_informs", &[]),
+        sample(metrics, "efi_tr069_informs", &[]),
         Some(1.0),
         "{text}"
     );
     assert_eq!(
-        sample(&metrics, "efi_http_limited", &[("class", "sonar")]),
+        sample(metrics, "efi_http_limited", &[("class", "sonar")]),
         Some(0.0),
         "{text}"
     );
     assert_eq!(
-        sample(&metrics, "efi_devices_unidentified", &[]),
+        sample(metrics, "efi_devices_unidentified", &[]),
         Some(1.0),
         "the MIB-II box: {text}"
     );
     // The scheduler has every address in use on its schedule and has polled each.
     assert_eq!(
-        sample(&metrics, "efi_poll_devices_scheduled", &[]),
+        sample(metrics, "efi_poll_devices_scheduled", &[]),
         Some(9.0),
         "{text}"
     );
     assert!(
-        sample(&metrics, "efi_poll_started", &[]).is_some_and(|n| n >= 9.0),
+        sample(metrics, "efi_poll_started", &[]).is_some_and(|n| n >= 9.0),
         "{text}"
     );
     assert!(
@@ -542,9 +662,11 @@ settings = {{ url = "{genieacs}" }}
         ),
         "{text}"
     );
+}
 
-    // The API is described at /api/openapi.json; every path it lists answers as described.
-    let base = format!("http://{listen}");
+/// The API is described at /api/openapi.json; every path it lists answers as described,
+/// and a device as served has exactly the fields described.
+async fn check_the_api_matches_its_description(base: &str, devices: &Value) {
     let spec: Value = reqwest::get(format!("{base}/api/openapi.json"))
         .await
         .unwrap()
@@ -598,7 +720,11 @@ settings = {{ url = "{genieacs}" }}
         served.sort();
         assert_eq!(served, described, "a device as served vs as described");
     }
-    // What the ODU told its ACS, as the TR-069 cache holds it.
+}
+
+/// What the ODU told its ACS, as the TR-069 cache holds it; an address that never spoke
+/// TR-069 is not there.
+async fn check_the_tr069_cache(base: &str) {
     let cpes: Value = reqwest::get(format!("{base}/api/v1/tr069"))
         .await
         .unwrap()
@@ -625,6 +751,11 @@ settings = {{ url = "{genieacs}" }}
         .await
         .unwrap();
     assert_eq!(unknown.status(), 404, "127.10.0.2 answers SNMP, not TR-069");
+}
+
+/// The EPC's complete list of sessions, every UE's address in order, and the outbox's
+/// counts.
+async fn check_sessions_and_outbox(base: &str) {
     let sessions: Value = reqwest::get(format!("{base}/api/v1/sessions"))
         .await
         .unwrap()
@@ -662,17 +793,21 @@ settings = {{ url = "{genieacs}" }}
         outbox["pending"].is_u64() && outbox["applied"].is_u64(),
         "{outbox:#}"
     );
+}
 
-    // A UE that detaches is no longer polled once the arbiter has pulled the change.
+/// A UE that detaches is no longer polled once the arbiter has pulled the change.
+async fn a_detached_ue_is_no_longer_polled(raemis: &RaemisSim, api: &str) {
     raemis.detach(&imsi(4)).await.unwrap();
-    let devices = wait_for(&api, "the detached CPE forgotten", |v| {
+    let devices = wait_for(api, "the detached CPE forgotten", |v| {
         device(v, "127.10.0.4").is_none()
     })
     .await;
     assert!(device(&devices, "127.10.0.2").is_some(), "{devices:#}");
+}
 
-    // Every plan is recorded in the outbox (the store) with what became of each change: the
-    // first cycle's assignments of the attached UEs, and the detach's deletion.
+/// Every plan is recorded in the outbox (the store) with what became of each change: the
+/// first cycle's assignments of the attached UEs, and the detach's deletion.
+async fn check_every_plan_is_in_the_outbox(base: &str) {
     let client = reqwest::Client::new();
     let get = |url: String| {
         let client = client.clone();

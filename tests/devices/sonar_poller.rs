@@ -3,6 +3,7 @@
 //! and a host that answers nothing. Runs in a private network namespace
 //! (efi_lab::netns) so that a silent loopback address exists.
 
+use efi_core::sonar_poller::status::PollerStatus;
 use efi_lab::fleet::{device_ip, mib2_device};
 use efi_lab::netsnmpd::{self, NetSnmpd};
 use efi_lab::sim::Fault;
@@ -14,11 +15,14 @@ use efi_tests::artifacts::artifacts;
 use openmetrics_parser::openmetrics::parse_openmetrics;
 use serde_json::{json, Value};
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::Command;
+use std::sync::Arc;
 
 const KEY: &str = "poller-api-key-7f3a";
 const SILENT: &str = "127.200.0.1";
+/// Where snmpd listens (and on [::1]).
+const SNMPD_IP: &str = "127.11.0.1";
 
 fn template(version: Value, community: &str) -> Value {
     json!({"icmp": true, "collect_interface_statistics": true, "snmp_version": version,
@@ -100,17 +104,23 @@ fn run_poller(config: &Path, cycles: u32) -> (bool, String) {
     (out.status.success(), text)
 }
 
-#[test]
-fn sonar_poller_reports_every_template_kind_and_loses_nothing_when_sonar_fails() {
-    if !efi_lab::netns::enter(
-        module_path!(),
-        "sonar_poller_reports_every_template_kind_and_loses_nothing_when_sonar_fails",
-    ) {
-        return;
-    }
-    let rt = tokio::runtime::Runtime::new().unwrap();
-    rt.block_on(async {
-        // Lab agents at 127.10.0.1 and .2, snmpd at 127.11.0.1 and [::1], one port for all.
+/// Lab agents at 127.10.0.1 and .2, snmpd at 127.11.0.1 and [::1], one port for all; Sonar
+/// with the poller's work; the poller's config, API key and pending file. Fields drop in
+/// this order, the reverse of how they were started.
+struct PollerLab {
+    config: PathBuf,
+    pending: PathBuf,
+    _dir: tempfile::TempDir,
+    sonar: SonarSim,
+    _snmpd: NetSnmpd,
+    _second: SnmpAgent,
+    _first: SnmpAgent,
+}
+
+impl PollerLab {
+    /// Starts the agents, snmpd and Sonar (host 101 in the work), and writes the poller's
+    /// config, which allows 3000 bytes a post.
+    async fn start() -> PollerLab {
         let first = SnmpAgent::start(
             SocketAddr::from((device_ip(1), 0)),
             AgentData::parse(&mib2_device(1)).unwrap(),
@@ -119,15 +129,15 @@ fn sonar_poller_reports_every_template_kind_and_loses_nothing_when_sonar_fails()
         .await
         .unwrap();
         let port = first.addr().port();
-        let _second = SnmpAgent::start(
+        let second = SnmpAgent::start(
             SocketAddr::from((device_ip(2), port)),
             AgentData::parse(&mib2_device(2)).unwrap(),
             AgentOptions::default(),
         )
         .await
         .unwrap();
-        let snmpd_ip = "127.11.0.1";
-        let _snmpd = NetSnmpd::start(
+        let snmpd_ip = SNMPD_IP;
+        let snmpd = NetSnmpd::start(
             &[
                 format!("{snmpd_ip}:{port}").parse().unwrap(),
                 format!("[::1]:{port}").parse().unwrap(),
@@ -162,132 +172,191 @@ fn sonar_poller_reports_every_template_kind_and_loses_nothing_when_sonar_fails()
             ),
         )
         .unwrap();
-
-        // Run 1: Sonar fails the post. The results stay on disk; the run says so.
-        sonar.faults().inject("batch_poller", Fault::Status(503), 1);
-        let (ok, text) = tokio::task::spawn_blocking({
-            let config = config.clone();
-            move || run_poller(&config, 1)
-        })
-        .await
-        .unwrap();
-        assert!(!ok, "an undelivered cycle exits non-zero:\n{text}");
-        assert!(text.contains("kept for the next attempt"), "{text}");
-        assert!(
-            text.contains("skipped host 110: `ip` \"not-an-address\""),
-            "{text}"
-        );
-        assert!(sonar.batch_reports().is_empty());
-        assert!(pending.exists());
-
-        // Run 2, a new process: Sonar no longer lists host 101, yet its kept result is
-        // delivered with the fresh ones.
-        sonar.set_poller_work(work(snmpd_ip, false));
-        let (ok, text) = tokio::task::spawn_blocking({
-            let config = config.clone();
-            move || run_poller(&config, 1)
-        })
-        .await
-        .unwrap();
-        assert!(ok, "{text}");
-        assert!(!pending.exists(), "delivered results are not kept");
-        // Ten results do not fit in one body of 3000 bytes: several posts, each within it
-        // (unless one host alone is larger).
-        let reports = sonar.batch_reports();
-        assert!(reports.len() > 1, "{text}");
-        let mut results = serde_json::Map::new();
-        for body in &reports {
-            assert_eq!(body["api_key"], KEY);
-            let hosts = body["results"].as_object().unwrap().len();
-            assert!(body.to_string().len() <= 3000 || hosts == 1, "{hosts} hosts, {} bytes", body.to_string().len());
-            for (id, r) in body["results"].as_object().unwrap() {
-                assert!(results.insert(id.clone(), r.clone()).is_none(), "{id} posted twice");
-            }
+        PollerLab {
+            config,
+            pending,
+            _dir: dir,
+            sonar,
+            _snmpd: snmpd,
+            _second: second,
+            _first: first,
         }
-        let results = &results;
-        let mut ids: Vec<&str> = results.keys().map(String::as_str).collect();
-        ids.sort();
-        assert_eq!(
-            ids,
-            ["101", "102", "103", "104", "105", "106", "107", "108", "109", "111", "112"],
-            "every host once, 110 skipped"
-        );
-        check_results(results);
+    }
 
-        // In process, the same results feed /metrics and the REST state.
-        let parsed = efi_core::config::Config::load(&config).unwrap();
-        let poller = efi_core::sonar_poller::SonarPoller::new(&parsed).unwrap();
-        poller.cycle().await.unwrap();
+    /// Runs `efi-poller sonar-poller` for one cycle in a new process.
+    async fn run_once(&self) -> (bool, String) {
+        tokio::task::spawn_blocking({
+            let config = self.config.clone();
+            move || run_poller(&config, 1)
+        })
+        .await
+        .unwrap()
+    }
+}
+
+#[test]
+fn sonar_poller_reports_every_template_kind_and_loses_nothing_when_sonar_fails() {
+    if !efi_lab::netns::enter(
+        module_path!(),
+        "sonar_poller_reports_every_template_kind_and_loses_nothing_when_sonar_fails",
+    ) {
+        return;
+    }
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let lab = PollerLab::start().await;
+        a_failed_post_keeps_the_results(&lab).await;
+        let results = the_next_run_delivers_everything(&lab).await;
+        check_results(&results);
+        let poller = a_cycle_in_process(&lab.config).await;
         let status = poller.status();
-        let text = efi_core::metrics::render_part(
-            status.clone(),
-            efi_core::sonar_poller::status::PollerStatus::encode_metrics,
+        check_the_metrics(&status);
+        check_the_rest_api(&status).await;
+    });
+}
+
+/// Run 1: Sonar fails the post. The results stay on disk; the run says so.
+async fn a_failed_post_keeps_the_results(lab: &PollerLab) {
+    lab.sonar
+        .faults()
+        .inject("batch_poller", Fault::Status(503), 1);
+    let (ok, text) = lab.run_once().await;
+    assert!(!ok, "an undelivered cycle exits non-zero:\n{text}");
+    assert!(text.contains("kept for the next attempt"), "{text}");
+    assert!(
+        text.contains("skipped host 110: `ip` \"not-an-address\""),
+        "{text}"
+    );
+    assert!(lab.sonar.batch_reports().is_empty());
+    assert!(lab.pending.exists());
+}
+
+/// Run 2, a new process: Sonar no longer lists host 101, yet its kept result is delivered
+/// with the fresh ones, in several posts each within the size bound, every host once.
+/// Returns the results by host ID.
+async fn the_next_run_delivers_everything(lab: &PollerLab) -> serde_json::Map<String, Value> {
+    lab.sonar.set_poller_work(work(SNMPD_IP, false));
+    let (ok, text) = lab.run_once().await;
+    assert!(ok, "{text}");
+    assert!(!lab.pending.exists(), "delivered results are not kept");
+    // Ten results do not fit in one body of 3000 bytes: several posts, each within it
+    // (unless one host alone is larger).
+    let reports = lab.sonar.batch_reports();
+    assert!(reports.len() > 1, "{text}");
+    let mut results = serde_json::Map::new();
+    for body in &reports {
+        assert_eq!(body["api_key"], KEY);
+        let hosts = body["results"].as_object().unwrap().len();
+        assert!(
+            body.to_string().len() <= 3000 || hosts == 1,
+            "{hosts} hosts, {} bytes",
+            body.to_string().len()
         );
-        let metrics = parse_openmetrics(&text)
-            .unwrap_or_else(|e| panic!("not OpenMetrics ({e:?}):\n{text}"));
-        let value = |family: &str, id: &str| -> f64 {
-            let f = &metrics.families[family];
-            f.iter_samples()
-                .find(|s| s.get_labelset().unwrap().get_label_value("host_id") == Some(id))
-                .map(|s| match &s.value {
-                    openmetrics_parser::OpenMetricsValue::Gauge(g) => g.as_f64(),
-                    other => panic!("{other:?}"),
-                })
-                .unwrap_or_else(|| panic!("{family} has no host {id}"))
-        };
-        assert_eq!(value("efi_sonar_host_snmp_up", "102"), 1.0);
-        assert_eq!(value("efi_sonar_host_snmp_up", "109"), 0.0);
-        assert_eq!(value("efi_sonar_host_icmp_loss_ratio", "109"), 1.0);
-        assert_eq!(value("efi_sonar_host_icmp_loss_ratio", "106"), 0.0);
-        // Served over HTTP as the standalone role serves them.
-        let (addr, _server) = efi_core::server::serve(
-            efi_core::server::sonar_poller_router(
-                status.clone(),
-                Some(efi_core::config::Secret::new("api-token-9")),
-            ),
-            "127.0.0.1:0".parse().unwrap(),
-        )
+        for (id, r) in body["results"].as_object().unwrap() {
+            assert!(
+                results.insert(id.clone(), r.clone()).is_none(),
+                "{id} posted twice"
+            );
+        }
+    }
+    let mut ids: Vec<&str> = results.keys().map(String::as_str).collect();
+    ids.sort();
+    assert_eq!(
+        ids,
+        ["101", "102", "103", "104", "105", "106", "107", "108", "109", "111", "112"],
+        "every host once, 110 skipped"
+    );
+    results
+}
+
+/// In process, the same work polled by one cycle of the role; returns the poller.
+async fn a_cycle_in_process(config: &Path) -> efi_core::sonar_poller::SonarPoller {
+    let parsed = efi_core::config::Config::load(config).unwrap();
+    let poller = efi_core::sonar_poller::SonarPoller::new(&parsed).unwrap();
+    poller.cycle().await.unwrap();
+    poller
+}
+
+/// The cycle's results feed /metrics: SNMP up and ICMP loss by host.
+fn check_the_metrics(status: &Arc<PollerStatus>) {
+    let text = efi_core::metrics::render_part(status.clone(), PollerStatus::encode_metrics);
+    let metrics =
+        parse_openmetrics(&text).unwrap_or_else(|e| panic!("not OpenMetrics ({e:?}):\n{text}"));
+    let value = |family: &str, id: &str| -> f64 {
+        let f = &metrics.families[family];
+        f.iter_samples()
+            .find(|s| s.get_labelset().unwrap().get_label_value("host_id") == Some(id))
+            .map(|s| match &s.value {
+                openmetrics_parser::OpenMetricsValue::Gauge(g) => g.as_f64(),
+                other => panic!("{other:?}"),
+            })
+            .unwrap_or_else(|| panic!("{family} has no host {id}"))
+    };
+    assert_eq!(value("efi_sonar_host_snmp_up", "102"), 1.0);
+    assert_eq!(value("efi_sonar_host_snmp_up", "109"), 0.0);
+    assert_eq!(value("efi_sonar_host_icmp_loss_ratio", "109"), 1.0);
+    assert_eq!(value("efi_sonar_host_icmp_loss_ratio", "106"), 0.0);
+}
+
+/// The same state served over HTTP as the standalone role serves it: the read API and
+/// /metrics want the token, /healthz does not.
+async fn check_the_rest_api(status: &Arc<PollerStatus>) {
+    let (addr, _server) = efi_core::server::serve(
+        efi_core::server::sonar_poller_router(
+            status.clone(),
+            Some(efi_core::config::Secret::new("api-token-9")),
+        ),
+        "127.0.0.1:0".parse().unwrap(),
+    )
+    .await
+    .unwrap();
+    // The read API wants the token; /healthz does not.
+    let client = reqwest::Client::new();
+    let url = format!("http://{addr}/api/v1/sonar-poller");
+    let refused = client.get(&url).send().await.unwrap();
+    assert_eq!(refused.status(), 401);
+    assert_eq!(refused.headers()["www-authenticate"], "Bearer");
+    let wrong = client
+        .get(&url)
+        .bearer_auth("api-token-8")
+        .send()
         .await
         .unwrap();
-        // The read API wants the token; /healthz does not.
-        let client = reqwest::Client::new();
-        let url = format!("http://{addr}/api/v1/sonar-poller");
-        let refused = client.get(&url).send().await.unwrap();
-        assert_eq!(refused.status(), 401);
-        assert_eq!(refused.headers()["www-authenticate"], "Bearer");
-        let wrong = client.get(&url).bearer_auth("api-token-8").send().await.unwrap();
-        assert_eq!(wrong.status(), 401);
-        let health = client.get(format!("http://{addr}/healthz")).send().await.unwrap();
-        assert_eq!(health.status(), 200);
-        let state: Value = client
-            .get(&url)
-            .bearer_auth("api-token-9")
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        assert_eq!(state["hosts"]["106"]["ip"], "::1");
-        assert_eq!(state["hosts"]["109"]["result"]["snmp"]["up"], false);
-        assert_eq!(state["last_cycle"]["skipped"].as_array().unwrap().len(), 1);
-        assert_eq!(state["pending_hosts"], 0);
-        let metrics_url = format!("http://{addr}/metrics");
-        assert_eq!(client.get(&metrics_url).send().await.unwrap().status(), 401);
-        let served = client
-            .get(&metrics_url)
-            .bearer_auth("api-token-9")
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        assert!(
-            served.contains("efi_sonar_poller_posts_total{result=\"delivered\"} 1"),
-            "{served}"
-        );
-    });
+    assert_eq!(wrong.status(), 401);
+    let health = client
+        .get(format!("http://{addr}/healthz"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
+    let state: Value = client
+        .get(&url)
+        .bearer_auth("api-token-9")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(state["hosts"]["106"]["ip"], "::1");
+    assert_eq!(state["hosts"]["109"]["result"]["snmp"]["up"], false);
+    assert_eq!(state["last_cycle"]["skipped"].as_array().unwrap().len(), 1);
+    assert_eq!(state["pending_hosts"], 0);
+    let metrics_url = format!("http://{addr}/metrics");
+    assert_eq!(client.get(&metrics_url).send().await.unwrap().status(), 401);
+    let served = client
+        .get(&metrics_url)
+        .bearer_auth("api-token-9")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        served.contains("efi_sonar_poller_posts_total{result=\"delivered\"} 1"),
+        "{served}"
+    );
 }
 
 fn check_results(results: &serde_json::Map<String, Value>) {

@@ -7,6 +7,11 @@ use efi_core::config::{Config, Tr069Config};
 use efi_core::tr069::proxy::Proxy;
 use efi_core::tr069::Tr069Cache;
 use efi_lab::cwmp::{Acs, Cpe, DataModel, Transport};
+use efi_lab::genieacs::{model_fleet, GenieAcsSim};
+use efi_lab::raemis::{RaemisOptions, RaemisSim, Subscriber};
+use efi_lab::sim::Fault;
+use efi_lab::sonar::scenario::Scenario;
+use efi_lab::sonar::SonarSim;
 use efi_plugin_api::Target;
 use efi_tests::PluginDir;
 use std::net::{IpAddr, SocketAddr};
@@ -405,58 +410,96 @@ async fn a_cpe_without_snmp_is_identified_and_polled_from_what_it_told_its_acs()
     assert!(metrics.contains("efi_tr069_informs_total 1"), "{metrics}");
 }
 
-/// A lab where Raemis says which UEs hold which addresses and GenieACS knows the CPEs
-/// behind them: the genieacs source fills the TR-069 cache and never touches IPAM.
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_genieacs_source_fills_the_cache_and_never_decides_ipam() {
-    use efi_lab::genieacs::{model_fleet, GenieAcsSim};
-    use efi_lab::raemis::{RaemisOptions, RaemisSim, Subscriber};
-    use efi_lab::sim::Fault;
-    use efi_lab::sonar::scenario::Scenario;
-    use efi_lab::sonar::SonarSim;
+/// The addresses of GenieACS's five CPEs; the UE in Raemis holds the second.
+const ACS_IPS: [&str; 5] = [
+    "127.10.70.1",
+    "127.10.70.2",
+    "127.10.70.3",
+    "127.10.70.4",
+    "127.10.70.5",
+];
 
-    let ips = [
-        "127.10.70.1",
-        "127.10.70.2",
-        "127.10.70.3",
-        "127.10.70.4",
-        "127.10.70.5",
-    ];
-    let acs = GenieAcsSim::start(
-        "127.0.0.1:0".parse().unwrap(),
-        model_fleet(ips, "2026-11-26T00:00:00.000Z"),
-    )
-    .await
-    .unwrap();
-    let sonar = SonarSim::start("127.0.0.1:0".parse().unwrap(), Scenario::lab_on_loopback())
+/// GenieACS knowing five CPEs, Sonar, Raemis with one UE attached, and an in-process host
+/// with its arbiter over them. Fields drop in this order, the reverse of how they were
+/// started.
+struct AcsLab {
+    arbiter: efi_core::arbiter::Arbiter,
+    host: Arc<efi_core::host::Host>,
+    _dir: PluginDir,
+    _raemis: RaemisSim,
+    _sonar: SonarSim,
+    acs: GenieAcsSim,
+}
+
+impl AcsLab {
+    /// Starts the simulators, attaches the UE, installs the plugins and builds the host
+    /// and its arbiter.
+    async fn start() -> AcsLab {
+        let ips = ACS_IPS;
+        let acs = GenieAcsSim::start(
+            "127.0.0.1:0".parse().unwrap(),
+            model_fleet(ips, "2026-11-26T00:00:00.000Z"),
+        )
         .await
         .unwrap();
-    let raemis = RaemisSim::start("127.0.0.1:0".parse().unwrap(), RaemisOptions::default())
-        .await
-        .unwrap();
-    raemis.add_subscriber(Subscriber::new(
-        "001010000000102",
-        "35000000001",
-        "",
-        "Jane Doe",
-    ));
-    raemis
-        .attach("001010000000102", ips[1].parse().unwrap(), "internet")
-        .await
-        .unwrap();
-    let dir = PluginDir::new();
-    for p in [
-        "raemis",
-        "sonar",
-        "genieacs",
-        "baicells-atom",
-        "bec-ridgewave",
-        "telrad-cpe",
-        "hello-driver",
-    ] {
-        dir.install(p);
+        let sonar = SonarSim::start("127.0.0.1:0".parse().unwrap(), Scenario::lab_on_loopback())
+            .await
+            .unwrap();
+        let raemis = RaemisSim::start("127.0.0.1:0".parse().unwrap(), RaemisOptions::default())
+            .await
+            .unwrap();
+        raemis.add_subscriber(Subscriber::new(
+            "001010000000102",
+            "35000000001",
+            "",
+            "Jane Doe",
+        ));
+        raemis
+            .attach("001010000000102", ips[1].parse().unwrap(), "internet")
+            .await
+            .unwrap();
+        let dir = PluginDir::new();
+        for p in [
+            "raemis",
+            "sonar",
+            "genieacs",
+            "baicells-atom",
+            "bec-ridgewave",
+            "telrad-cpe",
+            "hello-driver",
+        ] {
+            dir.install(p);
+        }
+        let toml = acs_lab_config(&dir, &acs, &raemis, &sonar);
+        let config = Config::parse(&toml, std::path::Path::new("t.toml")).unwrap();
+        let host = Arc::new(
+            tokio::task::spawn_blocking(move || efi_core::host::Host::new(config))
+                .await
+                .unwrap(),
+        );
+        let arbiter = efi_tests::arbiter(host.clone())
+            .await
+            .unwrap_or_else(|e| panic!("{e}\n{:#?}", host.registry.listing()));
+        AcsLab {
+            arbiter,
+            host,
+            _dir: dir,
+            _raemis: raemis,
+            _sonar: sonar,
+            acs,
+        }
     }
-    let toml = format!(
+}
+
+/// The host's config: the lab's source and sink, and GenieACS as a source read two
+/// devices a page.
+fn acs_lab_config(
+    dir: &PluginDir,
+    acs: &GenieAcsSim,
+    raemis: &RaemisSim,
+    sonar: &SonarSim,
+) -> String {
+    format!(
         r#"
 [plugins]
 dir = {dir:?}
@@ -491,18 +534,24 @@ settings = {{ url = "{acs_url}", page_size = 2 }}
             "",
             "",
         ),
-    );
-    let config = Config::parse(&toml, std::path::Path::new("t.toml")).unwrap();
-    let host = Arc::new(
-        tokio::task::spawn_blocking(move || efi_core::host::Host::new(config))
-            .await
-            .unwrap(),
-    );
-    let arbiter = efi_tests::arbiter(host.clone())
-        .await
-        .unwrap_or_else(|e| panic!("{e}\n{:#?}", host.registry.listing()));
+    )
+}
 
-    let (sessions, complete, errors) = arbiter.pull().await;
+/// A lab where Raemis says which UEs hold which addresses and GenieACS knows the CPEs
+/// behind them: the genieacs source fills the TR-069 cache and never touches IPAM.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_genieacs_source_fills_the_cache_and_never_decides_ipam() {
+    let lab = AcsLab::start().await;
+    check_the_pull_fills_the_cache_not_the_sessions(&lab).await;
+    check_cpes_polled_from_the_acs_data(&lab.host).await;
+    check_genieacs_down_never_holds_back_ipam(&lab).await;
+}
+
+/// Only the EPC's session is a session: GenieACS's five CPEs are information, cached by
+/// their addresses.
+async fn check_the_pull_fills_the_cache_not_the_sessions(lab: &AcsLab) {
+    let ips = ACS_IPS;
+    let (sessions, complete, errors) = lab.arbiter.pull().await;
     assert!(errors.is_empty(), "{errors:?}");
     assert!(complete);
     // Only the EPC's session: GenieACS's five CPEs are information, not sessions.
@@ -512,7 +561,7 @@ settings = {{ url = "{acs_url}", page_size = 2 }}
         .map(|ip| ip.to_string())
         .collect();
     assert_eq!(addresses, [ips[1]]);
-    let cache = host.runner.engines().tr069();
+    let cache = lab.host.runner.engines().tr069();
     let known: Vec<String> = cache
         .summaries()
         .iter()
@@ -523,9 +572,14 @@ settings = {{ url = "{acs_url}", page_size = 2 }}
         cache.summaries()[1].genieacs_id.as_deref(),
         Some("48BF74-ODU%2FEG7010AM11%2FGDM7243QT-1203000AQ0000000001")
     );
+}
 
+/// CPEs that answer no SNMP, each identified and described from the ACS's data: the UE's
+/// Baicells, a RidgeWave, a CPE12000SG and a CPE12300XG.
+async fn check_cpes_polled_from_the_acs_data(host: &efi_core::host::Host) {
+    let ips = ACS_IPS;
     // The UE's CPE answers no SNMP; the ACS's data identifies and describes it.
-    let outcome = efi_core::poller::poll(&host, &Target::new(ips[1].parse().unwrap()), None)
+    let outcome = efi_core::poller::poll(host, &Target::new(ips[1].parse().unwrap()), None)
         .await
         .unwrap();
     assert_eq!(outcome.driver, "baicells-atom");
@@ -537,7 +591,7 @@ settings = {{ url = "{acs_url}", page_size = 2 }}
     assert_eq!(outcome.record.bandwidth_mhz, Some(20.0));
 
     // A RidgeWave without SNMP, from its X_BEC_COM_ModuleA tree in the ACS.
-    let bec = efi_core::poller::poll(&host, &Target::new(ips[0].parse().unwrap()), None)
+    let bec = efi_core::poller::poll(host, &Target::new(ips[0].parse().unwrap()), None)
         .await
         .unwrap();
     assert_eq!(bec.driver, "bec-ridgewave");
@@ -551,7 +605,7 @@ settings = {{ url = "{acs_url}", page_size = 2 }}
     // The Telrads without SNMP: the CPE12000SG from its WEB_GUI.Status tree; the CPE12300XG
     // recognised by its WANNetConfigInfo tree, its web UI tried (nothing listens) and its
     // record taken from the ACS's data.
-    let t12000 = efi_core::poller::poll(&host, &Target::new(ips[3].parse().unwrap()), None)
+    let t12000 = efi_core::poller::poll(host, &Target::new(ips[3].parse().unwrap()), None)
         .await
         .unwrap();
     assert_eq!(t12000.driver, "telrad-cpe");
@@ -566,7 +620,7 @@ settings = {{ url = "{acs_url}", page_size = 2 }}
         t12000.record.identity.imsi.as_deref(),
         Some("001010000000103")
     );
-    let t12300 = efi_core::poller::poll(&host, &Target::new(ips[4].parse().unwrap()), None)
+    let t12300 = efi_core::poller::poll(host, &Target::new(ips[4].parse().unwrap()), None)
         .await
         .unwrap();
     assert_eq!(t12300.driver, "telrad-cpe");
@@ -579,17 +633,21 @@ settings = {{ url = "{acs_url}", page_size = 2 }}
         t12300.record.identity.mac.as_deref(),
         Some("34:ba:9a:00:00:04")
     );
+}
 
-    // GenieACS down: reported, but the EPC's picture stays complete (detaches go on).
-    acs.faults().inject("devices", Fault::Status(503), 1);
-    let (_, complete, errors) = arbiter.pull().await;
+/// GenieACS down: reported, but the EPC's picture stays complete (detaches go on), and
+/// what was read stays cached.
+async fn check_genieacs_down_never_holds_back_ipam(lab: &AcsLab) {
+    let cache = lab.host.runner.engines().tr069();
+    lab.acs.faults().inject("devices", Fault::Status(503), 1);
+    let (_, complete, errors) = lab.arbiter.pull().await;
     assert!(complete, "an ACS failure never holds back IPAM");
     assert_eq!(errors.len(), 1, "{errors:?}");
     assert_eq!(errors[0].0, "acs");
     assert!(errors[0].1.contains("HTTP 503"), "{errors:?}");
     assert_eq!(cache.len(), 5, "what was read stays cached");
     let metrics = efi_core::metrics::render_part(
-        host.runner.engines().clone(),
+        lab.host.runner.engines().clone(),
         efi_core::engines::Engines::encode_metrics,
     );
     assert!(
