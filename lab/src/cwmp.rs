@@ -541,7 +541,7 @@ async fn acs(
     {
         let mut received = state.received.lock().unwrap();
         if received.len() >= KEPT {
-            // A long-running lab (`efi-poller demo`) keeps the latest half.
+            // A long-running lab (`efi-lab demo`) keeps the latest half.
             received.drain(..KEPT / 2);
         }
         received.push(Received {
