@@ -23,3 +23,4 @@ pub mod service;
 pub mod sonar_poller;
 pub mod store;
 pub mod tr069;
+pub mod version;

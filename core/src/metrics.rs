@@ -101,6 +101,24 @@ pub fn gauge(encoder: &mut DescriptorEncoder, name: &str, help: &str, value: f64
     ConstGauge::new(value).encode(encoder.encode_descriptor(name, help, None, MetricType::Gauge)?)
 }
 
+/// `efi_build_info{version,commit,plugin_api} 1`: what is running, for dashboards and
+/// alerts that compare hosts.
+pub fn build_info(encoder: &mut DescriptorEncoder) -> fmt::Result {
+    gauges(
+        encoder,
+        "efi_build_info",
+        "The running efi-poller: its version, the commit it was built from, the plugin API it speaks.",
+        [(
+            [
+                ("version", crate::version::VERSION),
+                ("commit", crate::version::COMMIT),
+                ("plugin_api", efi_plugin_api::API_VERSION),
+            ],
+            1.0,
+        )],
+    )
+}
+
 /// The collectors of one scrape.
 #[derive(Default)]
 pub struct Page {
@@ -129,6 +147,13 @@ where
 }
 
 impl Page {
+    /// A page that starts with [`build_info`].
+    pub fn new() -> Page {
+        let mut page = Page::default();
+        page.add("build", build_info);
+        page
+    }
+
     /// Adds the families `encode` writes (`part` names it in debug output).
     pub fn add(
         &mut self,

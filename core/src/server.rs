@@ -195,7 +195,7 @@ async fn webhook(
 }
 
 async fn metrics(State(app): State<Arc<AppState>>) -> Response {
-    let mut page = crate::metrics::Page::default();
+    let mut page = crate::metrics::Page::new();
     if let Some(arbiter) = &app.arbiter {
         // Read before encoding: the store answers asynchronously, the encoder is not.
         let outbox = arbiter.outbox_counts().await;
@@ -230,7 +230,7 @@ pub fn sonar_poller_router(status: Arc<PollerStatus>, token: Option<Secret>) -> 
         .route(
             "/metrics",
             get(|State(s): State<Arc<PollerStatus>>| async move {
-                let mut page = crate::metrics::Page::default();
+                let mut page = crate::metrics::Page::new();
                 page.add("sonar_poller", move |e| s.encode_metrics(e));
                 (
                     [("content-type", crate::metrics::CONTENT_TYPE)],

@@ -76,6 +76,8 @@ struct Service {
 impl Service {
     /// Starts every part of `config`; a part that cannot start stops the start, named.
     async fn start(config: Config) -> anyhow::Result<Service> {
+        // What cannot run stops the start before anything is opened or created.
+        Arbiter::check_config(&config)?;
         // A token file that cannot be read stops the start, naming the key and the file.
         config.server.api_token().map_err(|e| anyhow::anyhow!(e))?;
         let sonar_poller = if config.sonar_poller.enabled {

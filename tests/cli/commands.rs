@@ -404,37 +404,43 @@ fn config_check_names_file_line_and_key() {
 }
 
 #[test]
-fn service_install_writes_a_systemd_unit_that_runs_this_binary() {
-    let dir = tempfile::tempdir().unwrap();
+fn service_install_renders_the_packaged_unit_for_this_binary() {
+    // The writing half (the unit, the system user, the group's right to read the
+    // configuration) changes the machine; .ci/package-test.sh runs it as root.
     let out = efi_poller(&[
         "service",
         "install",
-        "--unit-dir",
-        dir.path().to_str().unwrap(),
+        "--dry-run",
         "--config",
-        "/etc/efi-poller/config.toml",
+        "/opt/efi/config.toml",
     ]);
     assert!(out.status.success(), "{}", text(&out.stderr));
-    let unit = std::fs::read_to_string(dir.path().join("efi-poller.service")).unwrap();
+    let unit = text(&out.stdout);
     let binary = artifacts().host_binary().canonicalize().unwrap();
     assert!(
         unit.contains(&format!(
-            "ExecStart={} --config /etc/efi-poller/config.toml run",
+            "ExecStart={} --config /opt/efi/config.toml run",
             binary.display()
         )),
         "{unit}"
     );
     for line in [
         "Restart=on-failure",
+        "RestartPreventExitStatus=78",
+        "User=efi-poller",
+        "Group=efi-poller",
         "WantedBy=multi-user.target",
         "StateDirectory=efi-poller",
     ] {
         assert!(unit.lines().any(|l| l == line), "{line} missing:\n{unit}");
     }
-    assert!(
-        text(&out.stdout).contains("systemctl daemon-reload && systemctl enable --now efi-poller")
-    );
-
+    for gone in ["DynamicUser", "RUST_LOG", "example.invalid"] {
+        assert!(!unit.contains(gone), "{gone} in:\n{unit}");
+    }
+    let packaged = std::fs::read_to_string(
+        efi_tests::artifacts::workspace_root().join("packaging/debian/efi-poller.service"),
+    )
+    .unwrap();
     let out = efi_poller(&[
         "service",
         "install",
@@ -442,6 +448,95 @@ fn service_install_writes_a_systemd_unit_that_runs_this_binary() {
         "--binary",
         "/usr/bin/efi-poller",
     ]);
-    assert!(text(&out.stdout)
-        .contains("ExecStart=/usr/bin/efi-poller --config /etc/efi-poller/config.toml run"));
+    assert_eq!(
+        text(&out.stdout),
+        packaged,
+        "the package's unit and a from-source install's differ only in their paths"
+    );
+}
+
+/// Runs the binary with stderr going to a file (as under a service manager or `2>log`),
+/// returning the exit code and what was written.
+fn efi_poller_to_file(level: &str, args: &[&str]) -> (Option<i32>, Vec<u8>, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("stderr.log");
+    let status = Command::new(artifacts().host_binary())
+        .args(args)
+        .current_dir(dir.path())
+        .env_remove("EFI_POLLER_CONFIG")
+        .env_remove("NO_COLOR")
+        .env_remove("JOURNAL_STREAM")
+        .env("RUST_LOG", level)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .status()
+        .unwrap();
+    (status.code(), std::fs::read(&log).unwrap(), dir)
+}
+
+#[test]
+fn an_unconfigured_run_says_everything_it_lacks_once_and_creates_nothing() {
+    // The shipped config.toml: every key at its default, so no EPC, no Sonar, no subnet.
+    let shipped = efi_tests::artifacts::workspace_root().join("config.toml");
+    let (code, written, dir) =
+        efi_poller_to_file("debug", &["--config", shipped.to_str().unwrap(), "run"]);
+    let text = String::from_utf8_lossy(&written);
+    assert_eq!(
+        code,
+        Some(78),
+        "EX_CONFIG, which the unit does not restart on:\n{text}"
+    );
+    assert!(
+        text.contains("efi-poller is not configured to run with")
+            && text.contains("no [[sources]] configured")
+            && text.contains("no [sink] configured")
+            && text.contains("arbiter.managed_subnets is empty")
+            && text.contains("efi-poller config check"),
+        "{text}"
+    );
+    assert!(
+        !dir.path().join("efi-poller-state.db").exists(),
+        "nothing is created for a configuration that cannot run"
+    );
+}
+
+#[test]
+fn a_log_written_to_a_file_holds_no_escape_byte() {
+    let dir = artifacts().dir.clone();
+    let (code, written, _dir) =
+        efi_poller_to_file("info", &["plugins", "list", "--dir", dir.to_str().unwrap()]);
+    let text = String::from_utf8_lossy(&written);
+    assert_eq!(code, Some(0), "{text}");
+    assert!(
+        text.lines()
+            .any(|l| l.contains(" INFO ") && l.contains("plugin loaded")),
+        "the log reached the file:\n{text}"
+    );
+    assert!(
+        !written.contains(&0x1b),
+        "an escape byte in a log written to a file:\n{text}"
+    );
+}
+
+#[test]
+fn version_names_the_commit_and_the_plugin_api() {
+    let out = efi_poller(&["--version"]);
+    assert!(out.status.success());
+    let line = text(&out.stdout);
+    let rest = line
+        .trim()
+        .strip_prefix(&format!(
+            "efi-poller {} (commit ",
+            env!("CARGO_PKG_VERSION")
+        ))
+        .unwrap_or_else(|| panic!("{line}"));
+    let (commit, api) = rest
+        .split_once(", plugin API ")
+        .unwrap_or_else(|| panic!("{line}"));
+    assert!(
+        commit == "unknown"
+            || (commit.len() == 12 && commit.chars().all(|c| c.is_ascii_hexdigit())),
+        "{line}"
+    );
+    assert_eq!(api, format!("{})", efi_plugin_api::API_VERSION), "{line}");
 }

@@ -154,12 +154,7 @@ impl Arbiter {
                 store.describe()
             );
         }
-        crate::config::check::check_webhooks(&config).map_err(ArbiterError::Config)?;
-        if config.arbiter.managed_subnets.is_empty() {
-            return Err(ArbiterError::Config(
-                "arbiter.managed_subnets is empty: say which subnets' soft assignments this tool owns".into(),
-            ));
-        }
+        Arbiter::check_config(&config)?;
         let managed = config
             .arbiter
             .managed_subnets
@@ -190,13 +185,10 @@ impl Arbiter {
                 instance,
             });
         }
-        if sources.is_empty() {
-            return Err(ArbiterError::Config("no [[sources]] configured".into()));
-        }
         let sink_cfg = config
             .sink
             .as_ref()
-            .ok_or_else(|| ArbiterError::Config("no [sink] configured".into()))?;
+            .ok_or_else(|| ArbiterError::Config("no [sink] configured (Sonar)".into()))?;
         let sink_plugin = plugin("sink", &sink_cfg.plugin)?;
         let mut settings = sink_cfg.settings.clone();
         settings.insert(
@@ -232,6 +224,33 @@ impl Arbiter {
             stats: Mutex::new(ArbiterStats::default()),
             last_cycle: Mutex::new(None),
         })
+    }
+
+    /// What the configuration lacks for the arbiter to run at all, every part at once: an
+    /// EPC to read (`[[sources]]`), Sonar (`[sink]`), the subnets it owns
+    /// (`arbiter.managed_subnets`), and authentication on every webhook.
+    pub fn check_config(config: &crate::config::Config) -> Result<(), ArbiterError> {
+        let mut missing = Vec::new();
+        if config.sources.is_empty() {
+            missing.push("no [[sources]] configured (the EPC to read)".to_owned());
+        }
+        if config.sink.is_none() {
+            missing.push("no [sink] configured (Sonar)".to_owned());
+        }
+        if config.arbiter.managed_subnets.is_empty() {
+            missing.push(
+                "arbiter.managed_subnets is empty: say which subnets' soft assignments this tool owns"
+                    .to_owned(),
+            );
+        }
+        if let Err(e) = crate::config::check::check_webhooks(config) {
+            missing.push(e);
+        }
+        if missing.is_empty() {
+            Ok(())
+        } else {
+            Err(ArbiterError::Config(missing.join("; ")))
+        }
     }
 
     /// Resolves when a pushed event changed the picture (the run loop then plans at once).

@@ -15,9 +15,10 @@ use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+
 /// IPAM arbiter and device information poller for Sonar, for private LTE networks.
 #[derive(Parser, Debug)]
-#[command(name = "efi-poller", version, about, propagate_version = true)]
+#[command(name = "efi-poller", version = crate::version::long(), propagate_version = true)]
 pub struct Cli {
     /// Configuration file. Default: $EFI_POLLER_CONFIG, then /etc/efi-poller/config.toml
     /// when it exists, else built-in defaults.
@@ -55,6 +56,14 @@ pub enum Command {
     /// Install efi-poller as a system service (systemd).
     #[command(subcommand)]
     Service(service::ServiceCommand),
+    /// Print the shell completions for bash, zsh, fish, elvish or powershell (the package
+    /// installs bash's, zsh's and fish's).
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
+    /// Print the manual page (roff), as `man 1 efi-poller` shows it.
+    Manual,
 }
 
 /// `efi-poller config ...`
@@ -73,7 +82,9 @@ const SYSTEM_CONFIG: &str = "/etc/efi-poller/config.toml";
 pub fn load_config(explicit: Option<&PathBuf>) -> Result<(Config, Option<PathBuf>), String> {
     let path = explicit.cloned().or_else(|| {
         let p = PathBuf::from(SYSTEM_CONFIG);
-        p.exists().then_some(p)
+        // A file this user may not even look at is still the one meant: loading it says so,
+        // rather than silently running on the built-in defaults.
+        (!matches!(p.try_exists(), Ok(false))).then_some(p)
     });
     match path {
         Some(p) => Config::load(&p)
@@ -86,6 +97,24 @@ pub fn load_config(explicit: Option<&PathBuf>) -> Result<(Config, Option<PathBuf
 /// Entry point of the binary.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
+    match &cli.command {
+        Command::Completions { shell } => {
+            let mut command = <Cli as clap::CommandFactory>::command();
+            clap_complete::generate(*shell, &mut command, "efi-poller", &mut std::io::stdout());
+            return ExitCode::SUCCESS;
+        }
+        Command::Manual => {
+            let command = <Cli as clap::CommandFactory>::command();
+            return match clap_mangen::Man::new(command).render(&mut std::io::stdout()) {
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    ExitCode::FAILURE
+                }
+            };
+        }
+        _ => {}
+    }
     if let Command::Config(ConfigCommand::Check { file }) = &cli.command {
         return match load_config(file.as_ref().or(cli.config.as_ref())) {
             Ok((_, Some(p))) => {
@@ -142,7 +171,10 @@ pub fn main() -> ExitCode {
             Command::Plugins(cmd) => plugins::run(config, cmd).await,
             Command::SonarPoller(args) => sonar_poller::run(config, args).await,
             Command::Sweep(args) => sweep::run(config, args).await,
-            Command::Config(_) | Command::Service(_) => unreachable!("handled above"),
+            Command::Config(_)
+            | Command::Service(_)
+            | Command::Completions { .. }
+            | Command::Manual => unreachable!("handled above"),
         }
     });
     match result {

@@ -380,8 +380,7 @@ impl ServerConfig {
     /// naming the key and the file.
     pub fn api_token(&self) -> Result<Option<Secret>, String> {
         if let Some(path) = &self.api_token_file {
-            let text = std::fs::read_to_string(path)
-                .map_err(|e| format!("[server] api_token_file {}: {e}", path.display()))?;
+            let text = read_file(path).map_err(|e| format!("[server] api_token_file {e}"))?;
             let token = text.trim_end();
             if token.is_empty() {
                 return Err(format!(
@@ -432,8 +431,10 @@ pub enum LogFormat {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct PluginsConfig {
-    /// Directory scanned for plugin `.so` files. Default: the directory of the efi-poller
-    /// binary, so `target/release/efi-poller` finds the plugins built beside it.
+    /// Directory scanned for plugin `.so` files. Default: `lib/efi-poller/plugins` beside
+    /// the binary's `bin/` directory when it exists — `/usr/lib/efi-poller/plugins` for the
+    /// packaged `/usr/bin/efi-poller` — else the binary's own directory, so
+    /// `target/release/efi-poller` finds the plugins built beside it.
     pub dir: Option<PathBuf>,
     /// Seconds between rescans of the directory: new files are loaded, changed files
     /// reloaded, removed files dropped, without a restart. `0` disables rescanning.
@@ -461,18 +462,30 @@ impl Default for PluginsConfig {
 }
 
 impl PluginsConfig {
-    /// The configured directory, or the binary's own directory.
+    /// The configured directory, or the default one ([`default_plugins_dir`]).
     pub fn resolved_dir(&self) -> PathBuf {
         self.dir.clone().unwrap_or_else(default_plugins_dir)
     }
 }
 
-/// The directory of the running executable (the default plugins directory).
+/// The plugins directory of an installation: `<prefix>/lib/efi-poller/plugins` for a
+/// binary in `<prefix>/bin` (`/usr/bin` of the package, `/usr/local/bin` of a from-source
+/// install) when that directory exists, else the binary's own directory (a build tree).
 pub fn default_plugins_dir() -> PathBuf {
-    std::env::current_exe()
-        .ok()
-        .and_then(|p| p.parent().map(Path::to_path_buf))
-        .unwrap_or_else(|| PathBuf::from("."))
+    let exe = std::env::current_exe().ok();
+    let bin = exe.as_deref().and_then(Path::parent);
+    plugins_dir_for(bin.unwrap_or(Path::new(".")))
+}
+
+fn plugins_dir_for(bin: &Path) -> PathBuf {
+    let installed = bin
+        .parent()
+        .filter(|_| bin.file_name().is_some_and(|n| n == "bin"))
+        .map(|prefix| prefix.join("lib/efi-poller/plugins"));
+    match installed {
+        Some(dir) if dir.is_dir() => dir,
+        _ => bin.to_path_buf(),
+    }
 }
 
 /// `[tr069]`: TR-069 snooping. CPEs report to their ACS (GenieACS) over CWMP; pointed at
@@ -779,11 +792,29 @@ impl fmt::Debug for Secret {
     }
 }
 
+/// Why `path` could not be read, in words an operator can act on: for a permission error,
+/// who may read it in the package's layout and the three ways to be one of them.
+pub fn unreadable(path: &Path, e: &std::io::Error) -> String {
+    match e.kind() {
+        std::io::ErrorKind::PermissionDenied => format!(
+            "{}: permission denied. efi-poller's configuration and secrets are readable by root and the `efi-poller` group only; run this as root (sudo), as the service's user (sudo -u efi-poller efi-poller ...), or join the group (sudo adduser $USER efi-poller, then log in again)",
+            path.display()
+        ),
+        std::io::ErrorKind::NotFound => format!("{}: no such file", path.display()),
+        _ => format!("{}: {e}", path.display()),
+    }
+}
+
+/// Reads a file of the configuration (a secret, a token), naming it and the fix on error.
+pub fn read_file(path: &Path) -> Result<String, String> {
+    std::fs::read_to_string(path).map_err(|e| unreadable(path, &e))
+}
+
 /// A configuration file that could not be used.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     /// The file could not be read.
-    #[error("{file}: {source}")]
+    #[error("{}", unreadable(file, source))]
     Read {
         /// The file.
         file: PathBuf,
@@ -935,6 +966,20 @@ mod tests {
             parse_subnet("10.46.0/8").unwrap_err(),
             "\"10.46.0/8\": bad address"
         );
+    }
+
+    #[test]
+    fn an_installed_binary_finds_the_plugins_of_its_prefix() {
+        let prefix = tempfile::tempdir().unwrap();
+        let bin = prefix.path().join("bin");
+        std::fs::create_dir(&bin).unwrap();
+        assert_eq!(plugins_dir_for(&bin), bin, "no lib/efi-poller/plugins yet");
+        let plugins = prefix.path().join("lib/efi-poller/plugins");
+        std::fs::create_dir_all(&plugins).unwrap();
+        assert_eq!(plugins_dir_for(&bin), plugins);
+        let build = prefix.path().join("target/release");
+        std::fs::create_dir_all(&build).unwrap();
+        assert_eq!(plugins_dir_for(&build), build, "a build tree keeps its own");
     }
 
     #[test]

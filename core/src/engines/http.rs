@@ -76,14 +76,21 @@ fn read_pem<T>(
     path: &std::path::Path,
     parse: impl FnOnce(&[u8]) -> reqwest::Result<T>,
 ) -> Result<T, IoError> {
-    let failed = |e: &dyn std::fmt::Display| {
+    let pem = std::fs::read(path).map_err(|e| {
+        err(
+            IoErrorKind::Other,
+            format!(
+                "credentials {set}: {key} {}",
+                crate::config::unreadable(path, &e)
+            ),
+        )
+    })?;
+    parse(&pem).map_err(|e| {
         err(
             IoErrorKind::Other,
             format!("credentials {set}: {key} {}: {e}", path.display()),
         )
-    };
-    let pem = std::fs::read(path).map_err(|e| failed(&e))?;
-    parse(&pem).map_err(|e| failed(&e))
+    })
 }
 
 fn err(kind: IoErrorKind, message: impl Into<String>) -> IoError {
@@ -200,10 +207,10 @@ impl HttpEngine {
             return Ok(Some(format!("Bearer {}", token.expose())));
         }
         if let Some(path) = &c.bearer_file {
-            let token = std::fs::read_to_string(path).map_err(|e| {
+            let token = crate::config::read_file(path).map_err(|e| {
                 err(
                     IoErrorKind::Auth,
-                    format!("credentials {name}: bearer_file {}: {e}", path.display()),
+                    format!("credentials {name}: bearer_file {e}"),
                 )
             })?;
             return Ok(Some(format!("Bearer {}", token.trim())));

@@ -279,8 +279,8 @@ fn api_key(c: &SonarPollerConfig) -> Result<Secret, String> {
         return Ok(k.clone());
     }
     if let Some(path) = &c.api_key_file {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| format!("[sonar_poller] api_key_file {}: {e}", path.display()))?;
+        let text = crate::config::read_file(path)
+            .map_err(|e| format!("[sonar_poller] api_key_file {e}"))?;
         let key = text.trim_end();
         if key.is_empty() {
             return Err(format!(
