@@ -266,7 +266,7 @@ settings = {{ url = "{genieacs}" }}
                 &self.raemis.base_url(),
                 &self.sonar.base_url(),
                 "raemis-lab",
-                "",
+                "[sources.webhook]\nsecret_header = \"x-efi-secret\"\nsecret = \"poller-test\"",
                 "",
             ),
         )
@@ -333,6 +333,7 @@ async fn run_polls_every_address_in_use_and_serves_the_results() {
     check_the_silent_ue(&devices);
     check_the_history_in_the_store(&api).await;
     check_single_device_lookups(&api).await;
+    a_malformed_push_is_refused(&base).await;
     check_metrics(&base, &devices, rsrp).await;
     check_the_api_matches_its_description(&base, &devices).await;
     check_the_tr069_cache(&base).await;
@@ -534,6 +535,64 @@ async fn check_metrics(base: &str, devices: &Value, rsrp: f64) {
         .unwrap_or_else(|e| panic!("/metrics is not valid OpenMetrics text ({e:?}):\n{text}"));
     check_the_device_metrics(&metrics, &text, devices, rsrp);
     check_the_poller_metrics(&metrics, &text);
+    check_the_dashboard_and_alerts_name_real_metrics(&metrics, &text);
+}
+
+/// A push the raemis plugin cannot read is answered 400 and counted (and changes nothing).
+async fn a_malformed_push_is_refused(base: &str) {
+    let answer = efi_lab::http_client()
+        .post(format!("{base}/webhooks/raemis-lab"))
+        .header("x-efi-secret", "poller-test")
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body("event_type=pdp_context_activated")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        answer.status().as_u16(),
+        400,
+        "{}",
+        answer.text().await.unwrap()
+    );
+}
+
+/// Every metric the shipped Grafana dashboard and Prometheus alerts name is one the running
+/// host exposes (a counter's `_total`, a histogram's `_bucket`/`_sum`/`_count` samples
+/// belong to their family).
+fn check_the_dashboard_and_alerts_name_real_metrics(
+    metrics: &MetricsExposition<OpenMetricsType, OpenMetricsValue>,
+    text: &str,
+) {
+    let root = efi_tests::artifacts::workspace_root();
+    for file in [
+        "packaging/grafana/efi-poller.json",
+        "packaging/prometheus/alerts.yml",
+    ] {
+        let source = std::fs::read_to_string(root.join(file)).unwrap();
+        let names: std::collections::BTreeSet<&str> = source
+            .match_indices("efi_")
+            .map(|(at, _)| {
+                let rest = &source[at..];
+                let end = rest
+                    .find(|c: char| !(c.is_ascii_alphanumeric() || c == '_'))
+                    .unwrap_or(rest.len());
+                &rest[..end]
+            })
+            .filter(|n| *n != "efi_")
+            .collect();
+        assert!(names.len() >= 10, "{file}: only {names:?}");
+        for name in names {
+            let family = ["_total", "_bucket", "_sum", "_count"]
+                .iter()
+                .find_map(|suffix| name.strip_suffix(suffix))
+                .filter(|f| metrics.families.contains_key(*f))
+                .unwrap_or(name);
+            assert!(
+                metrics.families.contains_key(family),
+                "{file} names {name}, which /metrics does not have:\n{text}"
+            );
+        }
+    }
 }
 
 /// Each device's up gauge, RSRP and downlink rate as the API reports them.

@@ -15,7 +15,6 @@ use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-
 /// IPAM arbiter and device information poller for Sonar, for private LTE networks.
 #[derive(Parser, Debug)]
 #[command(name = "efi-poller", version = crate::version::long(), propagate_version = true)]

@@ -401,7 +401,9 @@ impl ServerConfig {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LogConfig {
-    /// `text` (human-readable) or `json` (one object per line).
+    /// `text` (human-readable) or `json` (one object per line), on stderr. Colours only on a
+    /// terminal and never with `NO_COLOR` set; when stderr is the journal, text lines carry
+    /// no timestamp (the journal stamps each line).
     pub format: LogFormat,
     /// Filter in `RUST_LOG` syntax, e.g. `info` or `info,efi::plugin=debug`.
     /// The `RUST_LOG` environment variable, when set, wins.
@@ -734,8 +736,12 @@ pub struct RateLimit {
 pub struct CredentialConfig {
     /// HTTP Basic user name.
     pub username: Option<String>,
-    /// HTTP Basic password (a secret).
+    /// HTTP Basic (or SSH/Telnet login) password (a secret).
     pub password: Option<Secret>,
+    /// File holding the password instead (trailing whitespace ignored), read when the
+    /// configuration is loaded or reloaded; keep it readable by root and the efi-poller
+    /// group only.
+    pub password_file: Option<PathBuf>,
     /// Bearer token (a secret).
     pub bearer: Option<Secret>,
     /// File holding the bearer token (trailing whitespace ignored).
@@ -843,12 +849,14 @@ impl Config {
 
     /// Parses configuration text; `file` is used in messages.
     pub fn parse(text: &str, file: &Path) -> Result<Config, ConfigError> {
-        let config: Config = toml::from_str(text).map_err(|e| ConfigError::Invalid {
+        let mut config: Config = toml::from_str(text).map_err(|e| ConfigError::Invalid {
             file: file.to_path_buf(),
             message: e.to_string().trim_end().to_owned(),
         })?;
-        // Values that parse but cannot work, named by key and line.
-        let problems = crate::config::check::problems(&config);
+        // Secrets kept in files of their own, then values that parse but cannot work, all
+        // named by key and line.
+        let mut problems = config.read_secret_files();
+        problems.extend(crate::config::check::problems(&config));
         if !problems.is_empty() {
             return Err(ConfigError::Invalid {
                 file: file.to_path_buf(),
@@ -858,6 +866,36 @@ impl Config {
             });
         }
         Ok(config)
+    }
+
+    /// Reads the `password_file` of every credential set into its `password`; each file
+    /// that cannot be read, or a set giving both, is a problem naming its key.
+    fn read_secret_files(&mut self) -> Vec<check::Problem> {
+        let mut problems = Vec::new();
+        for (name, set) in &mut self.credentials {
+            let Some(path) = &set.password_file else {
+                continue;
+            };
+            let key = format!("credentials.{name}.password_file");
+            if set.password.is_some() {
+                problems.push(check::Problem::new(
+                    key,
+                    "give password or password_file, not both",
+                ));
+                continue;
+            }
+            match read_file(path) {
+                Ok(text) if !text.trim_end().is_empty() => {
+                    set.password = Some(Secret::new(text.trim_end()));
+                }
+                Ok(_) => problems.push(check::Problem::new(
+                    key,
+                    format!("{} is empty", path.display()),
+                )),
+                Err(e) => problems.push(check::Problem::new(key, e)),
+            }
+        }
+        problems
     }
 
     /// The driver settings for plugin `name` as TOML text (empty when none).
@@ -980,6 +1018,46 @@ mod tests {
         let build = prefix.path().join("target/release");
         std::fs::create_dir_all(&build).unwrap();
         assert_eq!(plugins_dir_for(&build), build, "a build tree keeps its own");
+    }
+
+    #[test]
+    fn a_password_is_read_from_its_file_and_a_bad_one_is_named_with_its_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("raemis.password");
+        std::fs::write(&file, "s3cr3t\n").unwrap();
+        let text = format!(
+            "[credentials.raemis]\nusername = \"efi\"\npassword_file = {:?}\n",
+            file.display().to_string()
+        );
+        let c = Config::parse(&text, Path::new("c.toml")).unwrap();
+        assert_eq!(
+            c.credentials["raemis"]
+                .password
+                .as_ref()
+                .map(Secret::expose),
+            Some("s3cr3t")
+        );
+        let missing = dir.path().join("nope");
+        let text = format!(
+            "[credentials.raemis]\nusername = \"efi\"\npassword_file = {:?}\n",
+            missing.display().to_string()
+        );
+        let err = Config::parse(&text, Path::new("c.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("line 3: credentials.raemis.password_file:")
+                && err.contains("no such file"),
+            "{err}"
+        );
+        let both = format!("{text}password = \"x\"\n");
+        let err = Config::parse(&both, Path::new("c.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("give password or password_file, not both"),
+            "{err}"
+        );
     }
 
     #[test]
