@@ -171,7 +171,8 @@ pub type Confidence = u8;
 /// scores above it.
 pub const FALLBACK_CONFIDENCE: Confidence = 9;
 
-/// Everything known about one device after a poll. See DESIGN section 5.
+/// Everything known about one device after a poll: identity, connection, radio and
+/// performance, units in the field names, absent never zero.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct DeviceRecord {

@@ -1,5 +1,5 @@
 //! The IPAM arbiter: pulls the sources, reads the sink, plans, records the plan in the
-//! outbox and applies it, one cycle at a time. Rules: DESIGN.md section 6.
+//! outbox and applies it, one cycle at a time. Rules: docs/ipam.md.
 
 pub mod cycles;
 pub mod identity;
