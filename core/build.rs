@@ -30,15 +30,18 @@ fn git_commit() -> Option<String> {
         .map(|o| String::from_utf8_lossy(&o.stdout).trim().to_owned());
     if let Some(dir) = git_dir {
         let dir = Path::new(&dir);
-        println!("cargo:rerun-if-changed={}", dir.join("HEAD").display());
-        println!(
-            "cargo:rerun-if-changed={}",
-            dir.join("packed-refs").display()
-        );
+        // refs/heads as a directory: cargo scans it, so a branch ref written loose for the
+        // first time (it was packed) counts too.
+        let mut watched = vec![dir.join("HEAD"), dir.join("packed-refs"), dir.join("refs/heads")];
         if let Ok(head) = std::fs::read_to_string(dir.join("HEAD")) {
             if let Some(reference) = head.trim().strip_prefix("ref: ") {
-                println!("cargo:rerun-if-changed={}", dir.join(reference).display());
+                watched.push(dir.join(reference));
             }
+        }
+        // Only files that exist: cargo takes a missing one as changed, and would build
+        // again every time (and under the test suite's own build, mid-run).
+        for file in watched.iter().filter(|f| f.exists()) {
+            println!("cargo:rerun-if-changed={}", file.display());
         }
     }
     Some(String::from_utf8_lossy(&out.stdout).into_owned())

@@ -4,14 +4,15 @@ use crate::config::{LogConfig, LogFormat};
 use std::io::IsTerminal;
 use tracing_subscriber::EnvFilter;
 
-/// Installs the global subscriber. `RUST_LOG` overrides the configured level.
+/// Installs the global subscriber with `level` (`[log] level` for the service; a command's
+/// own default for interactive ones). `RUST_LOG` overrides both.
 ///
 /// Colours only for a person at a terminal, and never with `NO_COLOR` set: the journal, a
 /// file or a pipe get plain text. When stderr is the journal (systemd says so in
 /// `JOURNAL_STREAM`), text lines carry no timestamp: the journal stamps each line itself.
-pub fn init(config: &LogConfig) {
+pub fn init(config: &LogConfig, level: &str) {
     let filter = EnvFilter::try_from_default_env()
-        .or_else(|_| EnvFilter::try_new(&config.level))
+        .or_else(|_| EnvFilter::try_new(level))
         .unwrap_or_else(|_| EnvFilter::new("info"));
     let colour = std::io::stderr().is_terminal() && std::env::var_os("NO_COLOR").is_none();
     let builder = tracing_subscriber::fmt()

@@ -27,7 +27,7 @@ pub async fn run(config: Config, cycles: Option<u64>, file: Option<PathBuf>) -> 
     let mut hangup = Hangup::new();
     let mut config = config;
     loop {
-        let service = Service::start(config).await?;
+        let service = Service::start(config, file.as_deref()).await?;
         match service.run(cycles, file.as_deref(), &mut hangup).await {
             Ended::Stopped => return Ok(()),
             Ended::Reload(new) => {
@@ -40,8 +40,14 @@ pub async fn run(config: Config, cycles: Option<u64>, file: Option<PathBuf>) -> 
 
 /// The arbiter of `config`, on a host of its own, its outbox in `store`.
 pub async fn arbiter(config: Config, store: &Store) -> anyhow::Result<Arc<Arbiter>> {
-    let host = Arc::new(tokio::task::spawn_blocking(move || Host::new(config)).await?);
-    Ok(Arc::new(Arbiter::new(host, store)?))
+    Ok(Arc::new(Arbiter::new(host(config).await?, store)?))
+}
+
+/// A host for `config`: its plugins loaded (file I/O and `dlopen`, so off the runtime).
+async fn host(config: Config) -> anyhow::Result<Arc<Host>> {
+    Ok(Arc::new(
+        tokio::task::spawn_blocking(move || Host::new(config)).await?,
+    ))
 }
 
 /// How one configuration's run ended.
@@ -74,10 +80,15 @@ struct Service {
 }
 
 impl Service {
-    /// Starts every part of `config`; a part that cannot start stops the start, named.
-    async fn start(config: Config) -> anyhow::Result<Service> {
-        // What cannot run stops the start before anything is opened or created.
+    /// Starts every part of `config` (read from `file`); a part that cannot start stops the
+    /// start, named.
+    async fn start(config: Config, file: Option<&Path>) -> anyhow::Result<Service> {
+        // What cannot run stops the start before anything is opened or created: what the
+        // configuration lacks, then what `config check` finds (plugin settings, credential
+        // sets, secret files, the log filter).
         Arbiter::check_config(&config)?;
+        let host = host(config.clone()).await?;
+        crate::preflight::verify(&config, &host.registry, file)?;
         // A token file that cannot be read stops the start, naming the key and the file.
         config.server.api_token().map_err(|e| anyhow::anyhow!(e))?;
         let sonar_poller = if config.sonar_poller.enabled {
@@ -89,7 +100,7 @@ impl Service {
         };
         let shared = Arc::new(config.clone());
         let (store, cluster) = open_store(&config).await?;
-        let arbiter = arbiter(config.clone(), &store).await?;
+        let arbiter = Arc::new(Arbiter::new(host, &store)?);
         let devices = Arc::new(DeviceStates::default());
         // In a cluster the store holds every host's devices: each host learns its share
         // from the cluster instead.
@@ -317,6 +328,12 @@ fn reread(file: Option<&Path>) -> Result<Config, String> {
         file.ok_or("efi-poller runs on built-in defaults (no --config file): nothing to reload")?;
     let config = Config::load(file).map_err(|e| e.to_string())?;
     config.server.api_token().map_err(|e| e.to_string())?;
+    Arbiter::check_config(&config).map_err(|e| e.to_string())?;
+    // The new file's plugins and settings, checked before the running service is stopped.
+    let registry =
+        crate::loader::Registry::new(config.plugins.resolved_dir(), Arc::new(config.clone()));
+    registry.rescan();
+    crate::preflight::verify(&config, &registry, Some(file)).map_err(|e| e.to_string())?;
     Ok(config)
 }
 

@@ -61,6 +61,20 @@ impl NetSnmpd {
     /// config lines, and waits until it has bound its sockets. [`NetSnmpd::addr`] is the
     /// first address.
     pub fn start(addrs: &[SocketAddr], extra: &str) -> anyhow::Result<NetSnmpd> {
+        Self::start_with(addrs, true, extra)
+    }
+
+    /// As [`NetSnmpd::start`], but answering SNMPv3 only: no community is configured, so
+    /// v1 and v2c requests are ignored as a v3-only CPE's agent ignores them.
+    pub fn start_v3_only(addrs: &[SocketAddr]) -> anyhow::Result<NetSnmpd> {
+        Self::start_with(addrs, false, "")
+    }
+
+    fn start_with(
+        addrs: &[SocketAddr],
+        communities: bool,
+        extra: &str,
+    ) -> anyhow::Result<NetSnmpd> {
         let dir = TempDir::new()?;
         let addr = *addrs
             .first()
@@ -73,11 +87,14 @@ impl NetSnmpd {
             })
             .collect();
         let mut conf = format!(
-            "agentaddress {}\nengineID efilab-v3\nrocommunity {COMMUNITY} default\nrocommunity6 {COMMUNITY} default\n\
+            "agentaddress {}\nengineID efilab-v3\n\
              sysname {SYS_NAME}\nsyscontact noc@lab.invalid\nsyslocation efi-lab rack 1\n\
              sysdescr efi-lab net-snmp peer\n",
             listen.join(",")
         );
+        if communities {
+            conf += &format!("rocommunity {COMMUNITY} default\nrocommunity6 {COMMUNITY} default\n");
+        }
         for (user, auth, auth_pass, privacy) in USERS {
             match privacy {
                 Some((p, pp)) => {

@@ -398,9 +398,20 @@ fn config_check_names_file_line_and_key() {
         "{stderr}"
     );
 
+    // The shipped file is valid but names no EPC, no Sonar and no subnet: `run` would
+    // refuse it, and the check says so with its own exit code.
     let shipped = efi_tests::artifacts::workspace_root().join("config.toml");
     let out = efi_poller(&["config", "check", shipped.to_str().unwrap()]);
-    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert_eq!(out.status.code(), Some(3), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    for lacking in [
+        "valid, but `efi-poller run` cannot start",
+        "[[sources]]",
+        "[sink]",
+        "managed_subnets",
+    ] {
+        assert!(stdout.contains(lacking), "{lacking} not in {stdout}");
+    }
 }
 
 #[test]

@@ -190,21 +190,9 @@ impl Arbiter {
             .as_ref()
             .ok_or_else(|| ArbiterError::Config("no [sink] configured (Sonar)".into()))?;
         let sink_plugin = plugin("sink", &sink_cfg.plugin)?;
-        let mut settings = sink_cfg.settings.clone();
-        settings.insert(
-            "managed_subnets".into(),
-            toml::Value::Array(
-                config
-                    .arbiter
-                    .managed_subnets
-                    .iter()
-                    .map(|s| toml::Value::String(s.clone()))
-                    .collect(),
-            ),
-        );
         let sink = sink_plugin
             .library()
-            .new_sink(&toml::to_string(&settings).unwrap_or_default())
+            .new_sink(&Arbiter::sink_settings(&config, sink_cfg))
             .map_err(|e| ArbiterError::Config(format!("sink (plugin {}): {e}", sink_cfg.plugin)))?;
         let outbox = Outbox::new(store);
         let events = EventLog::start(store);
@@ -224,6 +212,27 @@ impl Arbiter {
             stats: Mutex::new(ArbiterStats::default()),
             last_cycle: Mutex::new(None),
         })
+    }
+
+    /// The sink's settings as its plugin gets them: `[sink] settings` with the managed
+    /// subnets of `[arbiter]` (the sink reads and changes only assignments inside them).
+    pub fn sink_settings(
+        config: &crate::config::Config,
+        sink: &crate::config::SinkConfig,
+    ) -> String {
+        let mut settings = sink.settings.clone();
+        settings.insert(
+            "managed_subnets".into(),
+            toml::Value::Array(
+                config
+                    .arbiter
+                    .managed_subnets
+                    .iter()
+                    .map(|s| toml::Value::String(s.clone()))
+                    .collect(),
+            ),
+        );
+        toml::to_string(&settings).unwrap_or_default()
     }
 
     /// What the configuration lacks for the arbiter to run at all, every part at once: an

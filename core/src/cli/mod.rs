@@ -1,5 +1,6 @@
 //! The `efi-poller` command line.
 
+mod check;
 mod plan;
 mod plugins;
 mod poll;
@@ -23,6 +24,12 @@ pub struct Cli {
     /// when it exists, else built-in defaults.
     #[arg(long, short, global = true, env = "EFI_POLLER_CONFIG")]
     pub config: Option<PathBuf>,
+
+    /// More log lines on stderr: -v info, -vv debug, -vvv trace. Commands you run by hand
+    /// log warnings and errors only; `run` and `sonar-poller` log at `[log] level`.
+    /// RUST_LOG overrides both.
+    #[arg(long, short, global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
 
     #[command(subcommand)]
     pub command: Command,
@@ -49,7 +56,7 @@ pub enum Command {
     /// Inspect plugins.
     #[command(subcommand)]
     Plugins(plugins::PluginsCommand),
-    /// Check a configuration file and print the first problem, with file, line and key.
+    /// Check a configuration file: every problem, with file, line and key.
     #[command(subcommand)]
     Config(ConfigCommand),
     /// Install efi-poller as a system service (systemd).
@@ -68,7 +75,10 @@ pub enum Command {
 /// `efi-poller config ...`
 #[derive(Subcommand, Debug)]
 pub enum ConfigCommand {
-    /// Validate the configuration file.
+    /// Check the configuration as `run` would before starting, without starting
+    /// anything: the file, every plugin's settings (parsed by the plugin), the credential
+    /// sets and secret files named, the log filter. Exit codes: 0 it can run; 2 problems,
+    /// each with its line and key path; 3 valid, but `run` would not start with it.
     Check {
         /// The file (default: the global --config resolution).
         file: Option<PathBuf>,
@@ -79,17 +89,34 @@ const SYSTEM_CONFIG: &str = "/etc/efi-poller/config.toml";
 
 /// Loads the configuration the way every subcommand does.
 pub fn load_config(explicit: Option<&PathBuf>) -> Result<(Config, Option<PathBuf>), String> {
-    let path = explicit.cloned().or_else(|| {
-        let p = PathBuf::from(SYSTEM_CONFIG);
-        // A file this user may not even look at is still the one meant: loading it says so,
-        // rather than silently running on the built-in defaults.
-        (!matches!(p.try_exists(), Ok(false))).then_some(p)
-    });
-    match path {
+    match config_path(explicit) {
         Some(p) => Config::load(&p)
             .map(|c| (c, Some(p)))
             .map_err(|e| e.to_string()),
         None => Ok((Config::default(), None)),
+    }
+}
+
+/// The configuration file meant: `explicit`, else the system file if it exists. A file this
+/// user may not even look at is still the one meant: loading it says so, rather than
+/// silently running on the built-in defaults.
+fn config_path(explicit: Option<&PathBuf>) -> Option<PathBuf> {
+    explicit.cloned().or_else(|| {
+        let p = PathBuf::from(SYSTEM_CONFIG);
+        (!matches!(p.try_exists(), Ok(false))).then_some(p)
+    })
+}
+
+/// The log filter of this invocation: the service logs at `[log] level`; a command run by
+/// hand at warnings only, so its output is what it prints; each -v one level more.
+fn log_level(cli: &Cli, config: &Config) -> String {
+    let service = matches!(cli.command, Command::Run(_) | Command::SonarPoller(_));
+    match (cli.verbose, service) {
+        (0, true) => config.log.level.clone(),
+        (0, false) => "warn".into(),
+        (1, _) => "info".into(),
+        (2, _) => "debug".into(),
+        _ => "trace".into(),
     }
 }
 
@@ -115,20 +142,7 @@ pub fn main() -> ExitCode {
         _ => {}
     }
     if let Command::Config(ConfigCommand::Check { file }) = &cli.command {
-        return match load_config(file.as_ref().or(cli.config.as_ref())) {
-            Ok((_, Some(p))) => {
-                println!("{}: ok", p.display());
-                ExitCode::SUCCESS
-            }
-            Ok((_, None)) => {
-                println!("no configuration file; built-in defaults apply");
-                ExitCode::SUCCESS
-            }
-            Err(e) => {
-                eprintln!("error: {e}");
-                ExitCode::from(2)
-            }
-        };
+        return check::run(file.as_ref().or(cli.config.as_ref()));
     }
     if let Command::Service(cmd) = cli.command {
         return match service::run(cmd) {
@@ -146,7 +160,7 @@ pub fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    crate::logging::init(&config.log);
+    crate::logging::init(&config.log, &log_level(&cli, &config));
     // A sweep is one task of futures plus the SNMP receive task: on one thread they wake each
     // other without crossing threads (measured: less CPU, the same wall time). Every other
     // command runs plugins and servers side by side and gets the multi-threaded runtime.

@@ -1,6 +1,7 @@
 //! `efi-poller poll <ip>`: one device, one record.
 
-use crate::config::Config;
+use crate::config::{Config, Secret, SnmpLogin, SnmpLoginVersion};
+use crate::engines::snmp::SnmpCredentials;
 use crate::host::Host;
 use clap::Args;
 use efi_plugin_api::{DeviceRecord, Target};
@@ -22,6 +23,36 @@ pub struct DeviceArgs {
     /// Use this driver instead of identifying the device.
     #[arg(long)]
     pub driver: Option<String>,
+    /// SNMP community to poll with, instead of the configuration's (its group's
+    /// identities, else `[snmp] community`). Not `-c`: that is `--config`. The environment
+    /// variable keeps it out of the process list.
+    #[arg(long, env = "EFI_SNMP_COMMUNITY", hide_env_values = true)]
+    pub community: Option<String>,
+    /// SNMP version of the identity given here: 1, 2c or 3 (default 2c; 3 with --v3-user).
+    #[arg(long, value_parser = ["1", "2c", "3"])]
+    pub snmp_version: Option<String>,
+    /// SNMPv3 user name.
+    #[arg(long)]
+    pub v3_user: Option<String>,
+    /// SNMPv3 authentication protocol: MD5, SHA, SHA-224, SHA-256, SHA-384, SHA-512.
+    #[arg(long)]
+    pub auth: Option<String>,
+    /// SNMPv3 authentication passphrase.
+    #[arg(long, env = "EFI_SNMP_AUTH_PASSPHRASE", hide_env_values = true)]
+    pub auth_passphrase: Option<String>,
+    /// SNMPv3 privacy protocol: DES, AES, AES-192, AES-256.
+    #[arg(long = "priv")]
+    pub privacy: Option<String>,
+    /// SNMPv3 privacy passphrase.
+    #[arg(
+        long = "priv-passphrase",
+        env = "EFI_SNMP_PRIV_PASSPHRASE",
+        hide_env_values = true
+    )]
+    pub privacy_passphrase: Option<String>,
+    /// SNMPv3 context name.
+    #[arg(long)]
+    pub context: Option<String>,
 }
 
 impl DeviceArgs {
@@ -31,6 +62,62 @@ impl DeviceArgs {
         target.snmp_port = self.port;
         target.web_port = self.web_port;
         target
+    }
+
+    /// The SNMP identity given on the command line, if any; the error names the flag.
+    pub fn snmp_identity(&self) -> Result<Option<SnmpCredentials>, String> {
+        let v3 = self.v3_user.is_some() || self.snmp_version.as_deref() == Some("3");
+        if self.community.is_none() && !v3 && self.snmp_version.is_none() {
+            return Ok(None);
+        }
+        let secret = |s: &Option<String>| s.as_deref().map(Secret::new);
+        let login = SnmpLogin {
+            version: match (self.snmp_version.as_deref(), v3) {
+                (Some("1"), _) => SnmpLoginVersion::V1,
+                (_, true) => SnmpLoginVersion::V3,
+                _ => SnmpLoginVersion::V2c,
+            },
+            community: secret(&self.community),
+            user: self.v3_user.clone(),
+            auth_protocol: self.auth.clone(),
+            auth_passphrase: secret(&self.auth_passphrase),
+            privacy_protocol: self.privacy.clone(),
+            privacy_passphrase: secret(&self.privacy_passphrase),
+            context: self.context.clone(),
+        };
+        crate::engines::credentials::snmp_credentials(&login)
+            .map(Some)
+            .map_err(|e| {
+                // The configuration's key names, as flags.
+                let flags = [
+                    ("privacy_passphrase", "--priv-passphrase"),
+                    ("privacy_protocol", "--priv"),
+                    ("auth_passphrase", "--auth-passphrase"),
+                    ("auth_protocol", "--auth"),
+                    ("community", "--community"),
+                    ("user", "--v3-user"),
+                    ("context", "--context"),
+                    ("version \"3\"", "--snmp-version 3"),
+                ];
+                let mut e = e;
+                for (key, flag) in flags {
+                    e = e.replace(key, flag);
+                }
+                e
+            })
+    }
+
+    /// A host for `config` that polls this device with the identity given here, if any.
+    pub async fn host(&self, config: Config) -> anyhow::Result<Host> {
+        let identity = self.snmp_identity().map_err(|e| anyhow::anyhow!(e))?;
+        let host = tokio::task::spawn_blocking(move || Host::new(config)).await?;
+        if let Some(identity) = identity {
+            host.runner
+                .engines()
+                .credentials()
+                .pin_snmp(self.address, vec![identity]);
+        }
+        Ok(host)
     }
 }
 
@@ -44,10 +131,30 @@ pub struct PollArgs {
     pub json: bool,
 }
 
-/// Runs the subcommand.
+/// Runs the subcommand. With `--json` it prints one JSON object whatever happens: the
+/// record, or `{"address", "error", "stage"}`.
 pub async fn run(config: Config, args: PollArgs) -> anyhow::Result<ExitCode> {
-    let host = tokio::task::spawn_blocking(move || Host::new(config)).await?;
     let device = &args.device;
+    let failed = |error: String, stage: &str, diagnosis: Option<String>| {
+        if args.json {
+            let mut out =
+                serde_json::json!({"address": device.address, "error": error, "stage": stage});
+            if let Some(d) = diagnosis {
+                out["diagnosis"] = d.into();
+            }
+            println!("{out}");
+        } else {
+            eprintln!("error: {}: {error}", device.address);
+            if let Some(d) = diagnosis {
+                eprintln!("  why: {d}");
+            }
+        }
+        Ok(ExitCode::FAILURE)
+    };
+    let host = match device.host(config).await {
+        Ok(host) => host,
+        Err(e) => return failed(format!("{e:#}"), "setup", None),
+    };
     match crate::poller::poll(&host, &device.target(), device.driver.as_deref()).await {
         Ok(outcome) => {
             if args.json {
@@ -64,8 +171,17 @@ pub async fn run(config: Config, args: PollArgs) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
         Err(e) => {
-            eprintln!("error: {}: {e}", device.address);
-            Ok(ExitCode::FAILURE)
+            let diagnosis = match e.snmp_silent() {
+                true => Some(
+                    crate::poller::diagnose::no_snmp_answer(
+                        host.runner.engines(),
+                        &device.target(),
+                    )
+                    .await,
+                ),
+                false => None,
+            };
+            failed(e.to_string(), e.stage(), diagnosis)
         }
     }
 }

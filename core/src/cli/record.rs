@@ -3,7 +3,6 @@
 //! fixture, or a bug report from the field).
 
 use crate::config::Config;
-use crate::host::Host;
 use clap::Args;
 use efi_plugin_api::testing::Recording;
 use std::collections::BTreeMap;
@@ -24,7 +23,7 @@ pub struct RecordArgs {
 /// Runs the subcommand. A poll that fails is recorded too (its answers explain the
 /// failure), and the exit code says it failed.
 pub async fn run(config: Config, args: RecordArgs) -> anyhow::Result<ExitCode> {
-    let host = tokio::task::spawn_blocking(move || Host::new(config)).await?;
+    let host = args.device.host(config).await?;
     let target = args.device.target();
     let (plugin, _) =
         match crate::poller::choose_driver(&host, &target, args.device.driver.as_deref()).await {

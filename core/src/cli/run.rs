@@ -38,6 +38,14 @@ pub async fn run(config: Config, args: RunArgs, file: Option<PathBuf>) -> anyhow
             );
             Ok(ExitCode::from(EXIT_NOT_CONFIGURED))
         }
+        Err(e) if e.downcast_ref::<crate::preflight::Refused>().is_some() => {
+            eprintln!(
+                "error: efi-poller cannot start with {shown}:\n{e}\n\
+                 Fix these (`efi-poller config check` shows the same list), then start it again \
+                 (systemctl restart efi-poller)."
+            );
+            Ok(ExitCode::from(EXIT_NOT_CONFIGURED))
+        }
         Err(e) => Err(e),
     }
 }

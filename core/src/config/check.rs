@@ -89,7 +89,7 @@ pub fn problems(config: &Config) -> Vec<Problem> {
         out.push(Problem::new("poller.interval_secs", "must be at least 1"));
     }
     for (i, g) in p.groups.iter().enumerate() {
-        if g.interval_secs == 0 {
+        if g.interval_secs == Some(0) {
             out.push(Problem::new(
                 format!("poller.groups[{i}].interval_secs"),
                 format!("group {:?}: must be at least 1", g.name),
@@ -229,6 +229,286 @@ pub fn line_of(text: &str, key: &str) -> Option<usize> {
     Some(text[..span.start.min(text.len())].matches('\n').count() + 1)
 }
 
+/// Why a file does not deserialise, every mistake. Each top-level section is read on its
+/// own (the rest blanked, line and column kept), and within it, after each mistake the lines
+/// of the value at fault are blanked and the section read again, so one mistake does not
+/// hide the next. Each line names the key path and says what was expected in an operator's
+/// words; a syntax error is reported as TOML says it.
+///
+/// Also returns the text with every value at fault blanked, which parses when only values
+/// were wrong: the rest of the file can then be checked too.
+pub fn type_problems<T: serde::de::DeserializeOwned>(
+    text: &str,
+    first: &toml::de::Error,
+) -> (Vec<String>, Option<String>) {
+    if toml::de::DeTable::parse(text).is_err() {
+        return (vec![first.to_string().trim_end().to_owned()], None);
+    }
+    let mut found: Vec<(usize, String)> = Vec::new();
+    let mut repaired_lines: Vec<usize> = Vec::new();
+    for section in sections(text) {
+        let mut masked = blank_lines(text, &section, false);
+        let mut last_fault: Option<usize> = None;
+        // A bound, so a mistake that blanking cannot remove never loops.
+        for _ in 0..100 {
+            let Err(e) = toml::from_str::<T>(&masked) else {
+                break;
+            };
+            // A key that must be there, blanked by us: blank its whole table instead (the
+            // table's other mistakes were found before this one).
+            if let (Some(fault), true) = (last_fault, e.message().starts_with("missing field")) {
+                let table = table_lines(text, fault);
+                masked = blank_lines(&masked, &table, true);
+                repaired_lines.extend(table);
+                last_fault = None;
+                continue;
+            }
+            let line = line_at(text, e.span().map_or(0, |s| s.start));
+            let described = (line, describe_type_error(text, &e));
+            if found.contains(&described) {
+                break;
+            }
+            found.push(described);
+            let Some(span) = e.span() else { break };
+            let last = line_at(text, span.end.max(span.start + 1) - 1);
+            let at_fault: Vec<usize> = (line - 1..last).collect();
+            // A table header: blanking it would change what the rest of the file means.
+            if text
+                .lines()
+                .enumerate()
+                .any(|(n, l)| at_fault.contains(&n) && l.trim_start().starts_with('['))
+            {
+                break;
+            }
+            masked = blank_lines(&masked, &at_fault, true);
+            repaired_lines.extend(at_fault);
+            last_fault = Some(line - 1);
+        }
+    }
+    if found.is_empty() {
+        return (vec![describe_type_error(text, first)], None);
+    }
+    found.sort();
+    let repaired = blank_lines(text, &repaired_lines, true);
+    let repaired = toml::from_str::<T>(&repaired).is_ok().then_some(repaired);
+    (found.into_iter().map(|(_, line)| line).collect(), repaired)
+}
+
+/// The lines of the table (header and body) that 0-based line `line` belongs to.
+fn table_lines(text: &str, line: usize) -> Vec<usize> {
+    let lines: Vec<&str> = text.lines().collect();
+    let is_header = |n: usize| {
+        lines
+            .get(n)
+            .is_some_and(|l| l.trim_start().starts_with('['))
+    };
+    let start = (0..=line).rev().find(|&n| is_header(n)).unwrap_or(0);
+    let end = (line + 1..lines.len())
+        .find(|&n| is_header(n))
+        .unwrap_or(lines.len());
+    (start..end).collect()
+}
+
+/// The 1-based line of byte `offset`.
+fn line_at(text: &str, offset: usize) -> usize {
+    text[..offset.min(text.len())].matches('\n').count() + 1
+}
+
+/// The lines of each top-level section (`""` before the first header), by 0-based number.
+fn sections(text: &str) -> Vec<Vec<usize>> {
+    let mut by_name: Vec<(String, Vec<usize>)> = Vec::new();
+    let mut current = String::new();
+    for (n, line) in text.lines().enumerate() {
+        if let Some(header) = line.trim_start().strip_prefix('[') {
+            let name: String = header
+                .trim_start_matches('[')
+                .chars()
+                .take_while(|c| !matches!(c, '.' | ']'))
+                .collect::<String>()
+                .trim()
+                .trim_matches('"')
+                .to_owned();
+            if !name.is_empty() {
+                current = name;
+            }
+        }
+        match by_name.iter_mut().find(|(s, _)| *s == current) {
+            Some((_, lines)) => lines.push(n),
+            None => by_name.push((current.clone(), vec![n])),
+        }
+    }
+    by_name.into_iter().map(|(_, lines)| lines).collect()
+}
+
+/// `text` with the lines listed (`listed`) or all others (`!listed`) made of spaces, so
+/// positions in the result are positions in `text`.
+fn blank_lines(text: &str, lines: &[usize], listed: bool) -> String {
+    text.split_inclusive('\n')
+        .enumerate()
+        .map(|(n, line)| {
+            if lines.contains(&n) == listed {
+                line.chars()
+                    .map(|c| if c == '\n' { '\n' } else { ' ' })
+                    .collect()
+            } else {
+                line.to_owned()
+            }
+        })
+        .collect()
+}
+
+/// `line N: key.path: what was expected`.
+fn describe_type_error(text: &str, e: &toml::de::Error) -> String {
+    let mut message = operator_words(e.message());
+    match e.span() {
+        Some(span) => {
+            // Messages that do not show the value get it from the file.
+            if message.starts_with("is not") {
+                let written = text.get(span.clone()).unwrap_or_default().trim();
+                message = format!("{written} {message}");
+            }
+            let line = line_at(text, span.start);
+            match key_at(text, span.start) {
+                Some(key) => format!("line {line}: {key}: {message}"),
+                None => format!("line {line}: {message}"),
+            }
+        }
+        None => message,
+    }
+}
+
+/// The key path of the innermost value at byte `offset` (`poller.groups[1].interval_secs`).
+pub fn key_at(text: &str, offset: usize) -> Option<String> {
+    use toml::de::{DeTable, DeValue};
+    /// The path below `table` to the value or key at `offset`. A table's own span covers
+    /// only its header, so every table is searched whatever its span.
+    fn in_table(table: &DeTable<'_>, offset: usize) -> Option<String> {
+        for (key, value) in table.iter() {
+            let inside = |s: std::ops::Range<usize>| s.start <= offset && offset < s.end;
+            if inside(key.span()) {
+                return Some(key.get_ref().to_string());
+            }
+            if let Some(below) = in_value(value.get_ref(), offset) {
+                return Some(format!("{}{below}", key.get_ref()));
+            }
+            if inside(value.span()) && !matches!(value.get_ref(), DeValue::Table(_)) {
+                return Some(key.get_ref().to_string());
+            }
+        }
+        None
+    }
+    /// `.key...` or `[i]...` below `value`, if `offset` is inside one of its parts.
+    fn in_value(value: &DeValue<'_>, offset: usize) -> Option<String> {
+        match value {
+            DeValue::Table(t) => in_table(t, offset).map(|p| format!(".{p}")),
+            DeValue::Array(a) => a.iter().enumerate().find_map(|(i, v)| {
+                let s = v.span();
+                match in_value(v.get_ref(), offset) {
+                    Some(below) => Some(format!("[{i}]{below}")),
+                    None if s.start <= offset
+                        && offset < s.end
+                        && !matches!(v.get_ref(), DeValue::Table(_)) =>
+                    {
+                        Some(format!("[{i}]"))
+                    }
+                    None => None,
+                }
+            }),
+            _ => None,
+        }
+    }
+    let root = DeTable::parse(text).ok()?;
+    in_table(root.get_ref(), offset)
+}
+
+/// serde's wording ("invalid type: string \"x\", expected u64") in an operator's.
+pub fn operator_words(message: &str) -> String {
+    let message = message.trim();
+    let expected = |what: &str| -> String {
+        match what.trim() {
+            "u8" => "a whole number from 0 to 255".into(),
+            "u16" => "a whole number from 0 to 65535".into(),
+            "u32" | "u64" | "usize" => "a whole number (0 or more)".into(),
+            "i8" | "i16" | "i32" | "i64" | "isize" => "a whole number".into(),
+            "f32" | "f64" => "a number".into(),
+            "a boolean" => "true or false".into(),
+            "a string" | "a borrowed string" | "a character" => "text in quotes".into(),
+            "a sequence" => "a list, like [\"a\", \"b\"]".into(),
+            "a map" => "a table".into(),
+            other if other.starts_with("struct ") => "a table".into(),
+            other => other.to_owned(),
+        }
+    };
+    let shown = |found: &str| -> String {
+        let found = found.trim();
+        for (kind, words) in [
+            ("string ", ""),
+            ("integer ", ""),
+            ("floating point ", ""),
+            ("boolean ", ""),
+        ] {
+            if let Some(v) = found.strip_prefix(kind) {
+                return format!("{words}{}", v.trim_matches('`'));
+            }
+        }
+        match found {
+            "sequence" => "a list".into(),
+            "map" => "a table".into(),
+            other => other.to_owned(),
+        }
+    };
+    if let Some(rest) = message
+        .strip_prefix("invalid type: ")
+        .or_else(|| message.strip_prefix("invalid value: "))
+    {
+        if let Some((found, what)) = rest.split_once(", expected ") {
+            return format!("{} is not {}", shown(found), expected(what));
+        }
+    }
+    if let Some(rest) = message.strip_prefix("unknown field ") {
+        let (field, valid) = rest.split_once(", expected ").unwrap_or((rest, ""));
+        let field = field.trim_end_matches(", there are no fields");
+        let valid = valid
+            .trim_start_matches("one of ")
+            .replace('`', "")
+            .replace(" or ", ", ");
+        return if valid.is_empty() {
+            format!("unknown key {field}")
+        } else {
+            format!("unknown key {field}; the keys here are {valid}")
+        };
+    }
+    if let Some(field) = message.strip_prefix("missing field ") {
+        return format!("{field} is required here");
+    }
+    if let Some(rest) = message.strip_prefix("unknown variant ") {
+        let (found, valid) = rest.split_once(", expected ").unwrap_or((rest, ""));
+        let valid = valid
+            .trim_start_matches("one of ")
+            .replace('`', "")
+            .replace(" or ", ", ");
+        return format!("{found} is not one of: {valid}");
+    }
+    match message {
+        "invalid socket address syntax" => {
+            "is not an address and port, like \"0.0.0.0:8080\"".into()
+        }
+        "invalid IP address syntax" => "is not an IP address".into(),
+        other => other.to_owned(),
+    }
+}
+
+/// Sorts `line N: ...` lines by N (lines without a number first), keeping the order of
+/// equals.
+pub fn sort_by_line(lines: &mut [String]) {
+    lines.sort_by_key(|l| {
+        l.strip_prefix("line ")
+            .and_then(|rest| rest.split(':').next())
+            .and_then(|n| n.trim().parse::<usize>().ok())
+            .unwrap_or(0)
+    });
+}
+
 /// The problems as lines of an error: `line 4: poller.groups[0].subnets[0]: ...`.
 pub fn describe(text: &str, problems: &[Problem]) -> Vec<String> {
     problems
@@ -252,6 +532,50 @@ mod tests {
         assert!(!is_identifier("efi; DROP TABLE x"));
         assert!(!is_identifier("1abc"));
         assert!(!is_identifier(""));
+    }
+
+    #[test]
+    fn type_mistakes_name_their_key_in_an_operators_words_all_at_once() {
+        let text = "[snmp]\ntimeout_ms = \"2s\"\n\n[poller]\ninterval_secs = -5\n\n[[poller.groups]]\nname = \"a\"\ninterval_secs = true\n\n[log]\nformat = \"xml\"\n\n[server]\nlisten = \"8080\"\nmax_body = 1\n";
+        let first = toml::from_str::<Config>(text).unwrap_err();
+        let (lines, repaired) = type_problems::<Config>(text, &first);
+        for expected in [
+            "line 2: snmp.timeout_ms: \"2s\" is not a whole number (0 or more)",
+            "line 5: poller.interval_secs: -5 is not a whole number (0 or more)",
+            "line 12: log.format: `xml` is not one of: text, json",
+            "line 15: server.listen: \"8080\" is not an address and port",
+        ] {
+            assert!(
+                lines.iter().any(|l| l.starts_with(expected)),
+                "{expected} not in {lines:#?}"
+            );
+        }
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.starts_with("line 9: poller.groups[0].interval_secs: true is not")),
+            "{lines:#?}"
+        );
+        assert!(lines.iter().any(|l| l.starts_with("line 16: server.max_body: unknown key `max_body`; the keys here are listen, max_body_bytes")), "{lines:#?}");
+        assert_eq!(lines.len(), 6, "every mistake once: {lines:#?}");
+        // Without the values at fault the rest of the file is read: the group's name stays.
+        let repaired: Config = toml::from_str(&repaired.expect("only values were wrong")).unwrap();
+        assert_eq!(repaired.poller.groups.len(), 1);
+        assert_eq!(
+            repaired.poller.groups[0].interval_secs, None,
+            "back to the default"
+        );
+        assert_eq!(repaired.log.level, Config::default().log.level);
+        assert_eq!(
+            key_at(text, text.find("true").unwrap()).as_deref(),
+            Some("poller.groups[0].interval_secs")
+        );
+        let syntax = "[snmp\n";
+        let first = toml::from_str::<Config>(syntax).unwrap_err();
+        let (lines, repaired) = type_problems::<Config>(syntax, &first);
+        assert!(repaired.is_none());
+        assert_eq!(lines.len(), 1);
+        assert!(lines[0].contains("line 1"), "{lines:?}");
     }
 
     #[test]

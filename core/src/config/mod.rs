@@ -251,21 +251,108 @@ impl Default for PollerConfig {
     }
 }
 
-/// `[[poller.groups]]`: devices polled at their own interval. A device belongs to the first
-/// group whose every given condition it meets (an empty list is no condition).
+/// `[[poller.groups]]`: devices with settings of their own: how often they are polled and
+/// the credentials they are polled with. A device belongs to the first group whose every
+/// given condition it meets (an empty list is no condition).
+///
+/// ```toml
+/// [[poller.groups]]
+/// name = "tower-7"
+/// subnets = ["10.45.7.0/24"]
+/// interval_secs = 60
+/// web_credentials = "tower-7-web"
+/// [[poller.groups.snmp]]          # tried in order; the one that answers is remembered
+/// community = "t7-ro"
+/// [[poller.groups.snmp]]
+/// version = "3"
+/// user = "efi"
+/// auth_protocol = "SHA-256"
+/// auth_passphrase = "..."
+/// privacy_protocol = "AES"
+/// privacy_passphrase = "..."
+/// ```
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PollGroupConfig {
     /// Name, for logs and `/metrics`.
     pub name: String,
-    /// Seconds between two polls of a device of this group.
-    pub interval_secs: u64,
+    /// Seconds between two polls of a device of this group (default: `[poller]
+    /// interval_secs`).
+    #[serde(default)]
+    pub interval_secs: Option<u64>,
     /// The device's address is in one of these networks (CIDR).
     #[serde(default)]
     pub subnets: Vec<String>,
     /// The driver that last recognised the device is one of these (plugin names).
     #[serde(default)]
     pub drivers: Vec<String>,
+    /// The model the device last reported is one of these (compared without case; the
+    /// `model` that `efi-poller poll` and `/api/v1/devices` show).
+    #[serde(default)]
+    pub models: Vec<String>,
+    /// SNMP identities tried in order until one answers, instead of `[snmp]`'s community.
+    /// The one that answered is remembered per device and tried first next time; it is
+    /// forgotten when it stops working. A device not identified yet is tried with the
+    /// identities of every group whose subnets hold it (driver and model are not known
+    /// yet), then with `[snmp]`'s. Each identity costs a timeout on a dead device, so keep
+    /// the list short.
+    #[serde(default)]
+    pub snmp: Vec<SnmpLogin>,
+    /// The credential set (`[credentials.<name>]`) for the web UI of this group's devices,
+    /// in place of the one the driver's settings name.
+    #[serde(default)]
+    pub web_credentials: Option<String>,
+    /// The credential set for SSH/Telnet logins to this group's devices, in place of the
+    /// one the driver's settings name.
+    #[serde(default)]
+    pub cli_credentials: Option<String>,
+}
+
+/// One SNMP identity (`[[poller.groups.snmp]]`): a v1/v2c community, or an SNMPv3 user
+/// whose security level follows from the passphrases given (none: noAuthNoPriv;
+/// `auth_passphrase`: authNoPriv; both: authPriv).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SnmpLogin {
+    /// `"1"`, `"2c"` (the default) or `"3"`.
+    #[serde(default)]
+    pub version: SnmpLoginVersion,
+    /// The community (v1 and v2c; a secret, never logged).
+    #[serde(default)]
+    pub community: Option<Secret>,
+    /// The USM user name (v3).
+    #[serde(default)]
+    pub user: Option<String>,
+    /// `MD5`, `SHA` (SHA-1), `SHA-224`, `SHA-256`, `SHA-384` or `SHA-512` (v3).
+    #[serde(default)]
+    pub auth_protocol: Option<String>,
+    /// The authentication passphrase (v3; at least 8 characters).
+    #[serde(default)]
+    pub auth_passphrase: Option<Secret>,
+    /// `DES`, `AES` (AES-128), `AES-192` or `AES-256` (v3; needs authentication).
+    #[serde(default)]
+    pub privacy_protocol: Option<String>,
+    /// The privacy passphrase (v3; at least 8 characters).
+    #[serde(default)]
+    pub privacy_passphrase: Option<Secret>,
+    /// The contextName sent with every request (v3; default: the default context).
+    #[serde(default)]
+    pub context: Option<String>,
+}
+
+/// The SNMP version of an identity.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub enum SnmpLoginVersion {
+    /// SNMPv1.
+    #[serde(rename = "1")]
+    V1,
+    /// SNMPv2c.
+    #[serde(rename = "2c")]
+    #[default]
+    V2c,
+    /// SNMPv3 (USM).
+    #[serde(rename = "3")]
+    V3,
 }
 
 /// `[arbiter]`: the rules of IPAM arbitration.
@@ -837,6 +924,15 @@ pub enum ConfigError {
     },
 }
 
+/// What [`Config::examine`] found.
+#[derive(Debug)]
+pub struct Examined {
+    /// The configuration, if the file could be read as one (see [`Config::examine`]).
+    pub config: Option<Config>,
+    /// Every problem, one `line N: key.path: ...` line each, in file order.
+    pub problems: Vec<String>,
+}
+
 impl Config {
     /// Reads and checks a configuration file.
     pub fn load(path: &Path) -> Result<Config, ConfigError> {
@@ -849,23 +945,39 @@ impl Config {
 
     /// Parses configuration text; `file` is used in messages.
     pub fn parse(text: &str, file: &Path) -> Result<Config, ConfigError> {
-        let mut config: Config = toml::from_str(text).map_err(|e| ConfigError::Invalid {
-            file: file.to_path_buf(),
-            message: e.to_string().trim_end().to_owned(),
-        })?;
-        // Secrets kept in files of their own, then values that parse but cannot work, all
-        // named by key and line.
-        let mut problems = config.read_secret_files();
-        problems.extend(crate::config::check::problems(&config));
-        if !problems.is_empty() {
-            return Err(ConfigError::Invalid {
+        let examined = Config::examine(text);
+        match examined.config {
+            Some(config) if examined.problems.is_empty() => Ok(config),
+            _ => Err(ConfigError::Invalid {
                 file: file.to_path_buf(),
                 // One problem per line, each starting with the file, as compilers do.
-                message: crate::config::check::describe(text, &problems)
-                    .join(&format!("\n{}: ", file.display())),
-            });
+                message: examined.problems.join(&format!("\n{}: ", file.display())),
+            }),
         }
-        Ok(config)
+    }
+
+    /// Every problem of configuration text, in file order, as `line N: key.path: what is
+    /// wrong` lines: values of the wrong type (each one, not the first), secret files that
+    /// cannot be read, and values that parse but cannot work. When only values were wrong,
+    /// `config` is the configuration without them (each at its default), so later checks
+    /// can still look at the rest.
+    pub fn examine(text: &str) -> Examined {
+        let (config, mut problems) = match toml::from_str::<Config>(text) {
+            Ok(config) => (Some(config), Vec::new()),
+            Err(e) => {
+                let (lines, repaired) = check::type_problems::<Config>(text, &e);
+                let config = repaired.and_then(|r| toml::from_str::<Config>(&r).ok());
+                (config, lines)
+            }
+        };
+        let config = config.map(|mut config| {
+            let mut found = config.read_secret_files();
+            found.extend(check::problems(&config));
+            problems.extend(check::describe(text, &found));
+            config
+        });
+        check::sort_by_line(&mut problems);
+        Examined { config, problems }
     }
 
     /// Reads the `password_file` of every credential set into its `password`; each file

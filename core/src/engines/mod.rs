@@ -4,6 +4,7 @@
 //! module routes each request to the engine of its protocol. Request kinds without an engine
 //! in this host are answered `unsupported`, so a driver can fall back to another method.
 
+pub mod credentials;
 pub mod http;
 pub mod icmp;
 pub mod shell;
@@ -23,6 +24,7 @@ pub struct Engines {
     icmp: icmp::IcmpEngine,
     shell: shell::ShellEngine,
     tr069: Arc<Tr069Cache>,
+    credentials: credentials::DeviceCredentials,
     per_device_requests: usize,
 }
 
@@ -35,6 +37,7 @@ impl Engines {
             icmp: icmp::IcmpEngine::new(config.icmp.clone()),
             shell: shell::ShellEngine::new(config.cli.clone(), config.credentials.clone()),
             tr069: Arc::new(Tr069Cache::new((&config.tr069).into())),
+            credentials: credentials::DeviceCredentials::new(config),
             per_device_requests: config.poller.per_device_requests.max(1),
         }
     }
@@ -43,9 +46,22 @@ impl Engines {
     pub async fn execute(&self, target: &Target, request: &IoRequest) -> IoResponse {
         match request {
             IoRequest::SnmpGet { .. } | IoRequest::SnmpWalk { .. } => {
-                self.snmp.execute(target, request).await
+                self.execute_snmp(target, request).await
             }
-            IoRequest::Http(http) => self.http.execute(http).await,
+            IoRequest::Http(http) => match (&http.credentials, self.credentials.web_set(target.address)) {
+                // The device's group names the web login in place of the driver's.
+                (Some(_), Some(set)) => {
+                    let mut http = http.clone();
+                    http.credentials = Some(set);
+                    self.http.execute(&http).await
+                }
+                _ => self.http.execute(http).await,
+            },
+            IoRequest::Cli(cli) if self.credentials.cli_set(target.address).is_some() => {
+                let mut cli = cli.clone();
+                cli.credentials = self.credentials.cli_set(target.address).unwrap_or_default();
+                self.shell.execute(target.address, &cli).await
+            }
             IoRequest::Icmp { count } => self
                 .icmp
                 .probe(target.address, *count)
@@ -74,6 +90,46 @@ impl Engines {
                 format!("this host has no {} engine yet", other.kind()),
             )),
         }
+    }
+
+    /// An SNMP request as each of the device's identities in turn (see
+    /// [`credentials::DeviceCredentials::snmp_for`]) until one is answered; the identity
+    /// that answered is tried first next time. With several identities, the error of a
+    /// device that answered none says how many were tried.
+    async fn execute_snmp(&self, target: &Target, request: &IoRequest) -> IoResponse {
+        let identities = self.credentials.snmp_for(target.address);
+        let mut last = None;
+        for identity in &identities {
+            match self.snmp.execute(target, request, identity.clone()).await {
+                Ok(reply) => {
+                    self.credentials.answered(target.address, identity);
+                    return Ok(reply);
+                }
+                // Silence (a wrong community looks the same as a dead device) or a v3
+                // refusal: the next identity may be the right one.
+                Err(e) if matches!(e.kind, IoErrorKind::Timeout | IoErrorKind::Auth) => {
+                    last = Some(e)
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        self.credentials.none_answered(target.address);
+        let mut e = last.unwrap_or_else(|| {
+            IoError::new(IoErrorKind::Unsupported, "no SNMP identity is configured")
+        });
+        if identities.len() > 1 {
+            e.message = format!(
+                "{} (as each of {} SNMP identities)",
+                e.message,
+                identities.len()
+            );
+        }
+        Err(e)
+    }
+
+    /// Which credentials each device is polled with.
+    pub fn credentials(&self) -> &credentials::DeviceCredentials {
+        &self.credentials
     }
 
     /// The ICMP engine.

@@ -6,7 +6,7 @@
 //! answer to the next one.
 
 use super::snmp_mux::{self, Mux, MuxError};
-use crate::config::{Secret, SnmpConfig, SnmpVersion};
+use crate::config::{Secret, SnmpConfig};
 use efi_plugin_api::{
     IoError, IoErrorKind, IoReply, IoRequest, IoResponse, Oid, SnmpValue, Target, VarBind,
 };
@@ -83,6 +83,42 @@ pub enum PrivProtocol {
     Aes256,
 }
 
+/// Names compared without case or punctuation (`SHA-256`, `sha256`).
+fn normalised(name: &str) -> String {
+    name.chars()
+        .filter(|c| c.is_ascii_alphanumeric())
+        .collect::<String>()
+        .to_ascii_lowercase()
+}
+
+impl AuthProtocol {
+    /// `MD5`, `SHA` (or `SHA1`), `SHA-224`, `SHA-256`, `SHA-384`, `SHA-512`, without case.
+    pub fn from_name(name: &str) -> Option<AuthProtocol> {
+        Some(match normalised(name).as_str() {
+            "md5" => AuthProtocol::Md5,
+            "sha" | "sha1" => AuthProtocol::Sha1,
+            "sha224" => AuthProtocol::Sha224,
+            "sha256" => AuthProtocol::Sha256,
+            "sha384" => AuthProtocol::Sha384,
+            "sha512" => AuthProtocol::Sha512,
+            _ => return None,
+        })
+    }
+}
+
+impl PrivProtocol {
+    /// `DES`, `AES` (or `AES-128`), `AES-192`, `AES-256`, without case.
+    pub fn from_name(name: &str) -> Option<PrivProtocol> {
+        Some(match normalised(name).as_str() {
+            "des" => PrivProtocol::Des,
+            "aes" | "aes128" => PrivProtocol::Aes128,
+            "aes192" => PrivProtocol::Aes192,
+            "aes256" => PrivProtocol::Aes256,
+            _ => return None,
+        })
+    }
+}
+
 enum Op<'a> {
     Get(&'a [Oid]),
     Bulk(&'a Oid, u32),
@@ -113,12 +149,9 @@ impl SnmpEngine {
         })
     }
 
-    /// The credentials of the `[snmp]` section, used for driver requests.
-    pub fn default_credentials(&self) -> SnmpCredentials {
-        match self.config.version {
-            SnmpVersion::V1 => SnmpCredentials::V1(self.config.community.clone()),
-            SnmpVersion::V2c => SnmpCredentials::V2c(self.config.community.clone()),
-        }
+    /// Time per try and tries of one request (for messages).
+    pub fn patience(&self) -> (u64, u32) {
+        (self.config.timeout_ms, self.config.retries + 1)
     }
 
     /// A session with one agent. It keeps its socket (and, for v3, the discovered engine)
@@ -135,10 +168,15 @@ impl SnmpEngine {
         }
     }
 
-    /// Runs an SNMP GET or walk with the default credentials.
-    pub async fn execute(&self, target: &Target, request: &IoRequest) -> IoResponse {
+    /// Runs an SNMP GET or walk as `credentials`.
+    pub async fn execute(
+        &self,
+        target: &Target,
+        request: &IoRequest,
+        credentials: SnmpCredentials,
+    ) -> IoResponse {
         let addr = SocketAddr::new(target.address, target.snmp_port);
-        let mut session = self.session(addr, self.default_credentials());
+        let mut session = self.session(addr, credentials);
         match request {
             IoRequest::SnmpGet { oids } => session.get(oids).await.map(IoReply::Snmp),
             IoRequest::SnmpWalk {
@@ -340,7 +378,8 @@ impl SnmpSession<'_> {
         Err(IoError::new(
             IoErrorKind::Timeout,
             format!(
-                "no SNMP answer from {addr} after {tries} tries of {} ms",
+                "no SNMP answer from {addr} after {tries} tr{} of {} ms",
+                if tries == 1 { "y" } else { "ies" },
                 self.timeout.as_millis()
             ),
         ))
@@ -397,7 +436,8 @@ impl SnmpSession<'_> {
         Err(IoError::new(
             IoErrorKind::Timeout,
             format!(
-                "no SNMP answer from {addr} after {tries} tries of {} ms",
+                "no SNMP answer from {addr} after {tries} tr{} of {} ms",
+                if tries == 1 { "y" } else { "ies" },
                 timeout.as_millis()
             ),
         ))
@@ -500,6 +540,7 @@ fn varbinds_of(addr: SocketAddr, pdu: snmp2::Pdu<'_>) -> Result<Vec<VarBind>, Io
 fn map_error(addr: SocketAddr, e: snmp2::Error) -> IoError {
     let kind = match e {
         snmp2::Error::Send | snmp2::Error::Receive => IoErrorKind::Refused,
+        snmp2::Error::AuthFailure(_) => IoErrorKind::Auth,
         _ => IoErrorKind::Protocol,
     };
     IoError::new(kind, format!("SNMP exchange with {addr} failed: {e:?}"))

@@ -17,7 +17,7 @@ const WEB_TIMEOUT_MS: u32 = 3000;
 /// the title of the web UI's front page at the target's `web_port` (or the realm of its
 /// HTTP Basic challenge). A device that answers none of them gets a fingerprint of what
 /// the EPC knows.
-pub async fn fingerprint(engines: &Engines, target: &Target) -> Fingerprint {
+pub async fn fingerprint(engines: &Engines, target: &Target) -> (Fingerprint, Heard) {
     let request = IoRequest::SnmpGet {
         oids: vec![oid("1.3.6.1.2.1.1.1.0"), oid("1.3.6.1.2.1.1.2.0")],
     };
@@ -26,6 +26,7 @@ pub async fn fingerprint(engines: &Engines, target: &Target) -> Fingerprint {
         mac: target.known.mac.clone(),
         ..Fingerprint::default()
     };
+    let mut heard = Heard::default();
     if let Some(id) = engines
         .tr069()
         .device_id(target.address, crate::clock::now_unix_ms() as u64)
@@ -34,24 +35,85 @@ pub async fn fingerprint(engines: &Engines, target: &Target) -> Fingerprint {
         fp.tr069_oui = Some(id.oui);
         fp.tr069_product_class = Some(id.product_class).filter(|p| !p.is_empty());
     }
-    if let Ok(IoReply::Snmp(vbs)) = engines.execute(target, &request).await {
-        let mut it = vbs.into_iter();
-        fp.sys_descr = it.next().and_then(|vb| vb.value.as_text());
-        fp.sys_object_id = it.next().and_then(|vb| vb.value.as_text());
+    match engines.execute(target, &request).await {
+        Ok(IoReply::Snmp(vbs)) => {
+            let mut it = vbs.into_iter();
+            fp.sys_descr = it.next().and_then(|vb| vb.value.as_text());
+            fp.sys_object_id = it.next().and_then(|vb| vb.value.as_text());
+        }
+        Ok(_) => {}
+        Err(e) => heard.snmp_error = Some(e.message),
     }
     if fp.sys_descr.is_none() && fp.sys_object_id.is_none() && fp.tr069_oui.is_none() {
         let authority = std::net::SocketAddr::new(target.address, target.web_port);
         let mut front = HttpRequest::get(format!("http://{authority}/"));
         front.timeout_ms = Some(WEB_TIMEOUT_MS);
-        if let Ok(IoReply::Http(page)) = engines.execute(target, &IoRequest::Http(front)).await {
-            fp.http_title = page_title(&page.text()).or_else(|| {
-                page.header("www-authenticate")
-                    .and_then(basic_realm)
-                    .map(str::to_owned)
-            });
+        match engines.execute(target, &IoRequest::Http(front)).await {
+            Ok(IoReply::Http(page)) => {
+                fp.http_title = page_title(&page.text()).or_else(|| {
+                    page.header("www-authenticate")
+                        .and_then(basic_realm)
+                        .map(str::to_owned)
+                });
+                heard.web = Some(format!(
+                    "port {} (web UI) answered {}",
+                    target.web_port, page.status
+                ));
+            }
+            Ok(_) => {}
+            Err(e) => {
+                let what = match e.kind {
+                    efi_plugin_api::IoErrorKind::Refused => "refused the connection".to_owned(),
+                    efi_plugin_api::IoErrorKind::Timeout => "did not answer".to_owned(),
+                    _ => e.message,
+                };
+                heard.web = Some(format!("port {} (web UI): {what}", target.web_port));
+            }
         }
     }
-    fp
+    (fp, heard)
+}
+
+/// What identification heard besides the fingerprint: why a device that gave nothing to
+/// identify it by gave nothing.
+#[derive(Debug, Clone, Default)]
+pub struct Heard {
+    /// The SNMP request's error (no answer with any identity, a refusal...).
+    pub snmp_error: Option<String>,
+    /// What the web UI said, when it was asked.
+    pub web: Option<String>,
+}
+
+impl Heard {
+    /// One sentence on why no driver recognised a device that gave `fp`.
+    pub fn why_unrecognised(&self, fp: &Fingerprint) -> String {
+        if fp.sys_object_id.is_some() || fp.sys_descr.is_some() {
+            return format!(
+                "it answered SNMP (sysObjectID {}, sysDescr {:?}), but no installed driver claims it; `efi-poller plugins list` shows the drivers and their models",
+                fp.sys_object_id.as_deref().unwrap_or("none"),
+                fp.sys_descr.as_deref().unwrap_or("")
+            );
+        }
+        let mut parts = Vec::new();
+        if let Some(e) = &self.snmp_error {
+            parts.push(e.clone());
+        }
+        if let Some(oui) = &fp.tr069_oui {
+            parts.push(format!(
+                "its TR-069 DeviceId (OUI {oui}) is claimed by no driver"
+            ));
+        } else {
+            parts.push("no TR-069 data (it has not informed through this host)".into());
+        }
+        match (&fp.http_title, &self.web) {
+            (Some(title), _) => parts.push(format!(
+                "its web UI's title {title:?} is claimed by no driver"
+            )),
+            (None, Some(web)) => parts.push(web.clone()),
+            (None, None) => {}
+        }
+        parts.join("; ")
+    }
 }
 
 /// The text of an HTML page's `<title>`, trimmed; `None` when there is none or it is empty.

@@ -2,6 +2,7 @@
 //! current state ([`states`]) written behind to the store ([`persist`]), the schedule of
 //! `run` ([`scheduler`]), and how a device is identified ([`fingerprint`]).
 
+pub mod diagnose;
 pub mod fingerprint;
 pub mod persist;
 pub mod scheduler;
@@ -30,15 +31,60 @@ pub struct PollOutcome {
 /// Why a poll produced no record.
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum PollError {
-    /// No driver matched the device.
-    #[error("no driver recognises {0} (is it reachable, and is a driver for it installed?)")]
-    Unidentified(String),
+    /// No driver matched the device; `why` says what it answered (or did not).
+    #[error("no driver recognises {address}: {why}")]
+    Unidentified {
+        /// The device.
+        address: String,
+        /// What identification heard.
+        why: String,
+        /// SNMP got no answer at all (a dead device and a wrong community look alike;
+        /// [`diagnose`] tells them apart).
+        snmp_silent: bool,
+    },
     /// The named driver is not loaded.
     #[error("no loaded driver named {0:?}; see `efi-poller plugins list`")]
     UnknownDriver(String),
     /// The driver failed.
-    #[error(transparent)]
-    Run(#[from] RunError),
+    #[error("driver {driver} failed: {error}")]
+    Driver {
+        /// The driver's plugin name.
+        driver: String,
+        /// What failed, as the runner or the driver said it.
+        error: String,
+    },
+}
+
+impl PollError {
+    /// The stage that failed: `identify` (no driver recognised the device), `driver` (the
+    /// named driver is not installed) or `collect` (the driver failed while polling).
+    pub fn stage(&self) -> &'static str {
+        match self {
+            PollError::Unidentified { .. } => "identify",
+            PollError::UnknownDriver(_) => "driver",
+            PollError::Driver { .. } => "collect",
+        }
+    }
+
+    /// True when the device gave no SNMP answer at all.
+    pub fn snmp_silent(&self) -> bool {
+        match self {
+            PollError::Unidentified { snmp_silent, .. } => *snmp_silent,
+            PollError::Driver { error, .. } => error.contains("no SNMP answer"),
+            PollError::UnknownDriver(_) => false,
+        }
+    }
+
+    fn from_run(driver: &str, e: RunError) -> PollError {
+        PollError::Driver {
+            driver: driver.to_owned(),
+            // The runner's own words name the plugin already; the driver's do not.
+            error: match e {
+                RunError::Plugin { error, .. } => error.to_string(),
+                other => other.to_string(),
+            },
+        }
+    }
 }
 
 /// The driver `driver` names, or the one that identifies the device best (with its
@@ -57,10 +103,17 @@ pub async fn choose_driver(
             None,
         ),
         None => {
-            let fp = fingerprint::fingerprint(host.runner.engines(), target).await;
+            let (fp, heard) = fingerprint::fingerprint(host.runner.engines(), target).await;
             let (plugin, score) = fingerprint::choose_driver(&host.runner, &host.registry, &fp)
                 .await
-                .ok_or_else(|| PollError::Unidentified(target.address.to_string()))?;
+                .ok_or_else(|| PollError::Unidentified {
+                    address: target.address.to_string(),
+                    why: heard.why_unrecognised(&fp),
+                    snmp_silent: heard
+                        .snmp_error
+                        .as_deref()
+                        .is_some_and(|e| e.contains("no SNMP answer")),
+                })?;
             if score <= efi_plugin_api::FALLBACK_CONFIDENCE {
                 tracing::warn!(
                     address = %target.address,
@@ -84,7 +137,17 @@ pub async fn poll(
 ) -> Result<PollOutcome, PollError> {
     let started = Instant::now();
     let (plugin, confidence) = choose_driver(host, target, driver).await?;
-    let record = host.runner.collect(&plugin, target).await?;
+    let record = host
+        .runner
+        .collect(&plugin, target)
+        .await
+        .map_err(|e| PollError::from_run(plugin.name(), e))?;
+    // Its group may depend on both: the credentials follow from now on.
+    host.runner.engines().credentials().identified(
+        target.address,
+        plugin.name(),
+        record.model.as_deref(),
+    );
     Ok(PollOutcome {
         driver: plugin.name().to_owned(),
         confidence,
@@ -127,6 +190,7 @@ pub async fn run<T>(
         scheduler::Scheduler::new(schedule, poller.concurrency, fleet.refresh, gauges.clone());
     let deadline = Duration::from_secs(poller.deadline_secs.max(1));
     let summary = summarise_every_minute(devices.clone(), gauges);
+    let engines = host.runner.engines().clone();
     let poll = {
         let devices = devices.clone();
         move |target: Target, driver: Option<String>| {
@@ -140,6 +204,7 @@ pub async fn run<T>(
         }
     };
     let forget = |address| {
+        engines.credentials().forget(address);
         if fleet.shared {
             devices.forget_locally(address);
         } else {

@@ -8,9 +8,9 @@
 //! overlap itself.
 
 use crate::config::PollerConfig;
+use crate::groups::Groups;
 use efi_plugin_api::Target;
 use futures::stream::{FuturesUnordered, StreamExt};
-use ipnet::IpNet;
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
 use std::future::Future;
@@ -19,21 +19,21 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 use tokio::time::Instant;
 
-/// One `[[poller.groups]]` entry, parsed.
-#[derive(Debug, Clone)]
-struct Group {
-    name: String,
-    interval: Duration,
-    subnets: Vec<IpNet>,
-    drivers: Vec<String>,
-}
-
 /// Which interval applies to which device.
 #[derive(Debug, Clone)]
 pub struct Schedule {
-    groups: Vec<Group>,
-    default_interval: Duration,
+    groups: Groups,
     jitter: f64,
+}
+
+/// What a poll learnt of a device: the driver that recognised it and the model it reported
+/// (for group matching).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Recognised {
+    /// The driver's plugin name.
+    pub driver: String,
+    /// The model in its record, if any.
+    pub model: Option<String>,
 }
 
 impl Schedule {
@@ -48,49 +48,19 @@ impl Schedule {
         if poller.interval_secs == 0 {
             return Err("poller.interval_secs must be at least 1".into());
         }
-        let groups = poller
-            .groups
-            .iter()
-            .enumerate()
-            .map(|(i, g)| {
-                let at = format!("poller.groups[{i}] ({:?})", g.name);
-                if g.interval_secs == 0 {
-                    return Err(format!("{at}: interval_secs must be at least 1"));
-                }
-                let subnets = g
-                    .subnets
-                    .iter()
-                    .map(|s| {
-                        crate::config::parse_subnet(s).map_err(|e| format!("{at}: subnets: {e}"))
-                    })
-                    .collect::<Result<Vec<_>, _>>()?;
-                Ok(Group {
-                    name: g.name.clone(),
-                    interval: Duration::from_secs(g.interval_secs),
-                    subnets,
-                    drivers: g.drivers.clone(),
-                })
-            })
-            .collect::<Result<Vec<_>, _>>()?;
         Ok(Schedule {
-            groups,
-            default_interval: Duration::from_secs(poller.interval_secs),
+            groups: Groups::from_config(poller)?,
             jitter: poller.jitter,
         })
     }
 
     /// The group name (`"default"` for none) and interval of a device.
-    pub fn interval_for(&self, address: IpAddr, driver: Option<&str>) -> (&str, Duration) {
-        self.groups
-            .iter()
-            .find(|g| {
-                (g.subnets.is_empty() || g.subnets.iter().any(|n| n.contains(&address)))
-                    && (g.drivers.is_empty()
-                        || driver.is_some_and(|d| g.drivers.iter().any(|x| x == d)))
-            })
-            .map_or(("default", self.default_interval), |g| {
-                (g.name.as_str(), g.interval)
-            })
+    pub fn interval_for(&self, address: IpAddr, seen: Option<&Recognised>) -> (&str, Duration) {
+        self.groups.interval_for(
+            address,
+            seen.map(|r| r.driver.as_str()),
+            seen.and_then(|r| r.model.as_deref()),
+        )
     }
 
     /// `interval` stretched or shrunk by a random share within ± jitter.
@@ -155,8 +125,8 @@ impl SchedulerGauges {
 /// What the scheduler knows of one device.
 struct Slot {
     target: Target,
-    /// The driver that last recognised it (for group matching).
-    driver: Option<String>,
+    /// What its last successful poll learnt (for group matching).
+    seen: Option<Recognised>,
     due: Instant,
 }
 
@@ -187,8 +157,9 @@ impl Scheduler {
     }
 
     /// Runs until `stop` resolves. `targets` gives the devices in use now; `forget` is told
-    /// of each device that left; `poll` polls one and returns the driver that recognised it
-    /// (`None` when none did or the poll failed).
+    /// of each device that left; `poll` polls one (given the driver that last recognised
+    /// it) and returns what it learnt (`None` when no driver recognised it or the poll
+    /// failed).
     pub async fn run<T, F, P, Fut>(
         self,
         mut targets: T,
@@ -199,7 +170,7 @@ impl Scheduler {
         T: FnMut() -> Vec<Target>,
         F: FnMut(IpAddr),
         P: Fn(Target, Option<String>) -> Fut,
-        Fut: Future<Output = Option<String>>,
+        Fut: Future<Output = Option<Recognised>>,
     {
         let mut slots: HashMap<IpAddr, Slot> = HashMap::new();
         let mut heap: BinaryHeap<Reverse<(Instant, IpAddr)>> = BinaryHeap::new();
@@ -225,7 +196,7 @@ impl Scheduler {
                                 t.address,
                                 Slot {
                                     target: t,
-                                    driver: None,
+                                    seen: None,
                                     due: now,
                                 },
                             );
@@ -264,7 +235,10 @@ impl Scheduler {
                     .lag_ms
                     .store((now - due).as_millis() as u64, Ordering::Relaxed);
                 self.gauges.started.fetch_add(1, Ordering::Relaxed);
-                let fut = poll(slot.target.clone(), slot.driver.clone());
+                let fut = poll(
+                    slot.target.clone(),
+                    slot.seen.as_ref().map(|r| r.driver.clone()),
+                );
                 running.push(async move { (address, now, fut.await) });
             }
             self.gauges
@@ -278,7 +252,7 @@ impl Scheduler {
             tokio::select! {
                 biased;
                 _ = &mut stop => return,
-                Some((address, started, driver)) = running.next(), if !running.is_empty() => {
+                Some((address, started, seen)) = running.next(), if !running.is_empty() => {
                     polling.remove(&address);
                     let Some(slot) = slots.get_mut(&address) else {
                         // The device left while its poll ran; the poll may have recorded it
@@ -286,10 +260,10 @@ impl Scheduler {
                         forget(address);
                         continue;
                     };
-                    if driver.is_some() {
-                        slot.driver = driver;
+                    if seen.is_some() {
+                        slot.seen = seen;
                     }
-                    let (_, interval) = self.schedule.interval_for(address, slot.driver.as_deref());
+                    let (_, interval) = self.schedule.interval_for(address, slot.seen.as_ref());
                     let due = (started + self.schedule.jittered(interval)).max(Instant::now());
                     slot.due = due;
                     heap.push(Reverse((due, address)));
@@ -320,33 +294,45 @@ mod tests {
         }
     }
 
+    fn group(
+        name: &str,
+        interval_secs: u64,
+        subnets: &[&str],
+        drivers: &[&str],
+    ) -> PollGroupConfig {
+        PollGroupConfig {
+            name: name.into(),
+            interval_secs: Some(interval_secs),
+            subnets: subnets.iter().map(|s| s.to_string()).collect(),
+            drivers: drivers.iter().map(|s| s.to_string()).collect(),
+            models: Vec::new(),
+            snmp: Vec::new(),
+            web_credentials: None,
+            cli_credentials: None,
+        }
+    }
+
     #[test]
-    fn groups_match_by_subnet_and_driver_first_match_wins() {
+    fn intervals_follow_the_group_of_what_the_last_poll_learnt() {
         let s = Schedule::from_config(&config(
             vec![
-                PollGroupConfig {
-                    name: "telrad-towers".into(),
-                    interval_secs: 30,
-                    subnets: vec!["10.45.1.0/24".into()],
-                    drivers: vec!["telrad-cpe".into()],
-                },
-                PollGroupConfig {
-                    name: "tower-1".into(),
-                    interval_secs: 120,
-                    subnets: vec!["10.45.1.0/24".into()],
-                    drivers: vec![],
-                },
+                group("telrad-towers", 30, &["10.45.1.0/24"], &["telrad-cpe"]),
+                group("tower-1", 120, &["10.45.1.0/24"], &[]),
             ],
             0.1,
         ))
         .unwrap();
         let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        let seen = |d: &str| Recognised {
+            driver: d.into(),
+            model: None,
+        };
         assert_eq!(
-            s.interval_for(ip("10.45.1.9"), Some("telrad-cpe")),
+            s.interval_for(ip("10.45.1.9"), Some(&seen("telrad-cpe"))),
             ("telrad-towers", Duration::from_secs(30))
         );
         assert_eq!(
-            s.interval_for(ip("10.45.1.9"), Some("bec-ridgewave")),
+            s.interval_for(ip("10.45.1.9"), Some(&seen("bec-ridgewave"))),
             ("tower-1", Duration::from_secs(120))
         );
         assert_eq!(
@@ -357,15 +343,7 @@ mod tests {
 
     #[test]
     fn bad_groups_and_jitter_are_named() {
-        let bad = config(
-            vec![PollGroupConfig {
-                name: "x".into(),
-                interval_secs: 10,
-                subnets: vec!["10.0.0.0/40".into()],
-                drivers: vec![],
-            }],
-            0.1,
-        );
+        let bad = config(vec![group("x", 10, &["10.0.0.0/40"], &[])], 0.1);
         let e = Schedule::from_config(&bad).unwrap_err();
         assert!(
             e.contains("poller.groups[0]") && e.contains("subnets"),
@@ -420,7 +398,10 @@ mod tests {
                 let mut f = in_flight.lock();
                 *f.0.get_mut(&a).unwrap() -= 1;
                 f.1 -= 1;
-                Some("drv".to_string())
+                Some(Recognised {
+                    driver: "drv".into(),
+                    model: None,
+                })
             }
         };
         scheduler
@@ -434,12 +415,7 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn each_group_is_polled_at_its_interval_and_new_devices_at_once() {
         let schedule = Schedule::from_config(&config(
-            vec![PollGroupConfig {
-                name: "fast".into(),
-                interval_secs: 10,
-                subnets: vec!["127.10.1.0/24".into()],
-                drivers: vec![],
-            }],
+            vec![group("fast", 10, &["127.10.1.0/24"], &[])],
             0.0,
         ))
         .unwrap();

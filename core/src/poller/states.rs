@@ -2,6 +2,7 @@
 //! and the last error, kept for the REST API and `/metrics`; and the poll of one device
 //! that fills it.
 
+use super::scheduler::Recognised;
 use crate::host::Host;
 use crate::metrics::{counters, gauge, gauges, LabelValue};
 use crate::store::{DeviceState, DeviceWrite};
@@ -113,7 +114,7 @@ impl DeviceStates {
         target: &Target,
         known_driver: Option<&str>,
         deadline: std::time::Duration,
-    ) -> Result<String, String> {
+    ) -> Result<Recognised, String> {
         let address = target.address;
         let began = std::time::Instant::now();
         // A device that keeps a poll busy past its deadline is failed, so one slow CPE
@@ -172,11 +173,15 @@ impl DeviceStates {
                 if let Some(score) = o.confidence {
                     entry.unidentified = score <= efi_plugin_api::FALLBACK_CONFIDENCE;
                 }
-                entry.driver = Some(o.driver.clone());
+                let seen = Recognised {
+                    driver: o.driver.clone(),
+                    model: o.record.model.clone(),
+                };
+                entry.driver = Some(o.driver);
                 entry.record = Some(o.record);
                 entry.last_ok_unix_s = Some(now);
                 entry.last_error = None;
-                Ok(o.driver)
+                Ok(seen)
             }
             Err(e) => {
                 tracing::debug!(%address, "poll failed: {e}");

@@ -261,19 +261,9 @@ fn usm_user(user: String, fields: &Map<String, Value>) -> Result<UsmUser, String
     };
     let auth = if auth {
         let name = text(fields, "snmp3_auth_protocol").unwrap_or_else(|| "MD5".into());
-        let protocol = match normalized(&name).as_str() {
-            "md5" => AuthProtocol::Md5,
-            "sha" | "sha1" => AuthProtocol::Sha1,
-            "sha224" => AuthProtocol::Sha224,
-            "sha256" => AuthProtocol::Sha256,
-            "sha384" => AuthProtocol::Sha384,
-            "sha512" => AuthProtocol::Sha512,
-            _ => {
-                return Err(format!(
-                    "`snmp3_auth_protocol` {name:?} is not MD5 or SHA(-224/256/384/512)"
-                ))
-            }
-        };
+        let protocol = AuthProtocol::from_name(&name).ok_or_else(|| {
+            format!("`snmp3_auth_protocol` {name:?} is not MD5 or SHA(-224/256/384/512)")
+        })?;
         let pass = text(fields, "snmp3_auth_passphrase")
             .ok_or("`snmp3_auth_passphrase` is empty but the level needs authentication")?;
         Some((protocol, Secret::new(pass)))
@@ -282,17 +272,8 @@ fn usm_user(user: String, fields: &Map<String, Value>) -> Result<UsmUser, String
     };
     let privacy = if privacy {
         let name = text(fields, "snmp3_priv_protocol").unwrap_or_else(|| "DES".into());
-        let protocol = match normalized(&name).as_str() {
-            "des" => PrivProtocol::Des,
-            "aes" | "aes128" => PrivProtocol::Aes128,
-            "aes192" => PrivProtocol::Aes192,
-            "aes256" => PrivProtocol::Aes256,
-            _ => {
-                return Err(format!(
-                    "`snmp3_priv_protocol` {name:?} is not DES or AES(-192/256)"
-                ))
-            }
-        };
+        let protocol = PrivProtocol::from_name(&name)
+            .ok_or_else(|| format!("`snmp3_priv_protocol` {name:?} is not DES or AES(-192/256)"))?;
         let pass = text(fields, "snmp3_priv_passphrase")
             .ok_or("`snmp3_priv_passphrase` is empty but the level needs privacy")?;
         Some((protocol, Secret::new(pass)))

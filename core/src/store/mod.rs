@@ -312,7 +312,12 @@ impl Store {
                 }
                 return Err(e.into());
             }
-            tracing::info!(store = %self.describe(), "schema migrated to version {}: {}", m.version, m.name);
+            // A scratch database (`:memory:`, a dry run's) is new every time: not news.
+            if self.describe().ends_with(":memory:") {
+                tracing::debug!(store = %self.describe(), "schema migrated to version {}: {}", m.version, m.name);
+            } else {
+                tracing::info!(store = %self.describe(), "schema migrated to version {}: {}", m.version, m.name);
+            }
         }
         Ok(())
     }
