@@ -32,7 +32,11 @@ fn git_commit() -> Option<String> {
         let dir = Path::new(&dir);
         // refs/heads as a directory: cargo scans it, so a branch ref written loose for the
         // first time (it was packed) counts too.
-        let mut watched = vec![dir.join("HEAD"), dir.join("packed-refs"), dir.join("refs/heads")];
+        let mut watched = vec![
+            dir.join("HEAD"),
+            dir.join("packed-refs"),
+            dir.join("refs/heads"),
+        ];
         if let Ok(head) = std::fs::read_to_string(dir.join("HEAD")) {
             if let Some(reference) = head.trim().strip_prefix("ref: ") {
                 watched.push(dir.join(reference));
