@@ -18,7 +18,9 @@ struct Lab {
     raemis: RaemisSim,
     arbiter: Arc<Arbiter>,
     config: Arc<Config>,
-    _dir: PluginDir,
+    /// The configuration's text (for the command line).
+    toml: String,
+    dir: PluginDir,
 }
 
 async fn lab_with(scenario: Scenario) -> Lab {
@@ -82,6 +84,7 @@ url = {state:?}
         ),
     );
     let config = Config::parse(&toml, Path::new("arbiter-test.toml")).unwrap();
+    let toml = toml.clone();
     let shared = Arc::new(config.clone());
     let host = Arc::new(
         tokio::task::spawn_blocking(move || Host::new(config))
@@ -96,7 +99,8 @@ url = {state:?}
         raemis,
         arbiter: Arc::new(arbiter),
         config: shared,
-        _dir: dir,
+        toml,
+        dir,
     }
 }
 
@@ -215,7 +219,7 @@ async fn attach_detach_and_move_follow_the_epc_exactly() {
             .plan
             .warnings
             .iter()
-            .any(|w| w.contains("no session at all")),
+            .any(|w| w.message.contains("no session at all")),
         "{:?}",
         report.plan.warnings
     );
@@ -263,7 +267,7 @@ async fn a_failing_or_empty_epc_deletes_nothing() {
             .plan
             .warnings
             .iter()
-            .any(|w| w.contains("no session at all")),
+            .any(|w| w.message.contains("no session at all")),
         "{:?}",
         report.plan.warnings
     );
@@ -370,7 +374,13 @@ async fn ambiguous_or_unknown_names_are_reported_and_nothing_is_guessed() {
         .unwrap();
     let report = lab.arbiter.cycle().await.unwrap();
     assert!(report.failed.is_empty(), "{:?}", report.failed);
-    let w = report.plan.warnings.join("\n");
+    let w = report
+        .plan
+        .warnings
+        .iter()
+        .map(|w| w.message.as_str())
+        .collect::<Vec<_>>()
+        .join("\n");
     assert!(w.contains("2 accounts are named \"Acme Farms LLC\""), "{w}");
     assert!(w.contains("no account is named \"Nobody Known\""), "{w}");
     for imei in ["350000000000012", "350000000000013"] {
@@ -630,4 +640,62 @@ fn a_webhook_without_authentication_is_a_configuration_error() {
             && err.contains("no authentication"),
         "{err}"
     );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plan_with_every_session_outside_the_managed_subnets_says_so() {
+    let lab = lab().await;
+    for (imsi, ip) in [
+        ("001010000000011", "10.99.0.11"),
+        ("001010000000012", "10.99.0.12"),
+    ] {
+        lab.raemis
+            .attach(imsi, ip.parse().unwrap(), "internet")
+            .await
+            .unwrap();
+    }
+    let (plan, _) = lab.arbiter.plan().await.unwrap();
+    assert_eq!(plan.stats.sessions, 0);
+    assert_eq!(plan.stats.outside_managed, 2);
+    assert_eq!(plan.sources.len(), 1, "{:?}", plan.sources);
+    assert_eq!(
+        (plan.sources[0].sessions, plan.sources[0].outside_managed),
+        (2, 2)
+    );
+    let w = plan
+        .warnings
+        .iter()
+        .find(|w| w.kind == efi_core::arbiter::warnings::WarningKind::OutsideManaged)
+        .unwrap_or_else(|| panic!("{:?}", plan.warnings));
+    assert!(
+        w.message
+            .contains("[10.45.0.0/16], e.g. 10.99.0.11, 10.99.0.12"),
+        "{}",
+        w.message
+    );
+    // What an operator sees from the command line.
+    let file = lab.dir.path().join("config.toml");
+    std::fs::write(&file, &lab.toml).unwrap();
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new(efi_tests::artifacts::artifacts().host_binary())
+            .args(["--config", file.to_str().unwrap(), "plan"])
+            .env_remove("RUST_LOG")
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let printed = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{printed}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for says in [
+        "source raemis-lab: 2 sessions, 2 of them outside the managed subnets",
+        "0 sessions (and 2 outside the managed subnets, left alone)",
+        "warning: every session with an address (2) is outside the managed subnets",
+    ] {
+        assert!(printed.contains(says), "{says} not in:\n{printed}");
+    }
 }

@@ -125,6 +125,13 @@ impl LiveState {
         }
     }
 
+    /// Each source's name and its sessions.
+    pub fn by_source(&self) -> impl Iterator<Item = (&str, impl Iterator<Item = &Session>)> {
+        self.sources
+            .iter()
+            .map(|(name, s)| (name.as_str(), s.sessions.values()))
+    }
+
     /// Every source's sessions, and whether every source's picture is complete.
     pub fn sessions(&self) -> (Vec<Session>, bool) {
         let complete = !self.sources.is_empty() && self.sources.values().all(|s| s.complete);

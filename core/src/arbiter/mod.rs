@@ -8,6 +8,7 @@ mod metrics;
 pub mod names;
 pub mod outbox;
 pub mod planner;
+pub mod warnings;
 
 use crate::host::runner::RunError;
 use crate::host::Host;
@@ -106,6 +107,8 @@ pub struct Arbiter {
     events: EventLog,
     stats: Mutex<ArbiterStats>,
     last_cycle: Mutex<Option<LastCycle>>,
+    /// The warnings of the last cycle, so the log reports each when it starts and ends.
+    conditions: Mutex<warnings::Conditions>,
 }
 
 /// The latest cycle, for the REST API and the dashboard.
@@ -211,6 +214,7 @@ impl Arbiter {
             events,
             stats: Mutex::new(ArbiterStats::default()),
             last_cycle: Mutex::new(None),
+            conditions: Mutex::new(warnings::Conditions::default()),
         })
     }
 
@@ -450,7 +454,39 @@ impl Arbiter {
             complete,
             plan_id: self.next_plan_id(),
         };
-        Ok((planner::plan(&sessions, &snapshot, &rules), source_errors))
+        let mut plan = planner::plan(&sessions, &snapshot, &rules);
+        plan.sources = self.sessions_by_source();
+        Ok((plan, source_errors))
+    }
+
+    /// Sessions with an address per source, and how many of them are outside the managed
+    /// subnets.
+    fn sessions_by_source(&self) -> Vec<planner::SourceSessions> {
+        let live = self.live.lock();
+        let mut out: Vec<planner::SourceSessions> = live
+            .by_source()
+            .map(|(name, sessions)| {
+                let addresses: Vec<IpAddr> = sessions.filter_map(|s| s.ip).collect();
+                planner::SourceSessions {
+                    source: name.to_owned(),
+                    sessions: addresses.len(),
+                    outside_managed: addresses
+                        .iter()
+                        .filter(|ip| !self.managed.iter().any(|n| n.contains(*ip)))
+                        .count(),
+                }
+            })
+            .collect();
+        // A deciding source that has reported nothing yet is listed too.
+        for s in &self.sources {
+            if !out.iter().any(|o| o.source == s.name) && !s.plugin.info().information_only {
+                out.push(planner::SourceSessions {
+                    source: s.name.clone(),
+                    ..Default::default()
+                });
+            }
+        }
+        out
     }
 
     /// One full cycle: pull, plan, record, apply, acknowledge.
@@ -533,8 +569,17 @@ impl Arbiter {
             );
         }
         let (plan, source_errors) = self.plan_with(pull).await?;
-        for w in &plan.warnings {
-            tracing::warn!("{w}");
+        // Each condition when it starts and ends, one summary per cycle; never one line per
+        // CPE per cycle.
+        let lines = self.conditions.lock().cycle(&plan.warnings);
+        for l in &lines.started {
+            tracing::warn!("{l}");
+        }
+        for l in &lines.ended {
+            tracing::info!("{l}");
+        }
+        if let Some(summary) = &lines.summary {
+            tracing::warn!("{summary}");
         }
         let mut report = CycleReport {
             plan,

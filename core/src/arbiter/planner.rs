@@ -4,6 +4,7 @@
 
 use super::identity::{keys_of, ItemIndex};
 use super::names::normalise;
+use super::warnings::{Warning, WarningKind as Kind};
 use crate::config::ArbiterConfig;
 use efi_plugin_api::sink::{
     Account, Assignment, Change, ChangeAction, ChangeSet, InventoryItem, ItemRef, SinkSnapshot,
@@ -63,8 +64,12 @@ impl Plan {
     /// Its counts in one line: `N sessions: K kept, ...`.
     pub fn summary(&self) -> String {
         let s = &self.stats;
+        let outside = match s.outside_managed {
+            0 => String::new(),
+            n => format!(" (and {n} outside the managed subnets, left alone)"),
+        };
         format!(
-            "{} sessions: {} kept, {} to assign, {} to delete ({} moves), {} new items, {} field updates, {} account links",
+            "{} sessions{outside}: {} kept, {} to assign, {} to delete ({} moves), {} new items, {} field updates, {} account links",
             s.sessions, s.kept, s.assignments_created, s.assignments_deleted, s.moves, s.items_created, s.items_updated, s.items_linked
         )
     }
@@ -75,6 +80,8 @@ impl Plan {
 pub struct PlanStats {
     /// Sessions considered (inside the managed subnets).
     pub sessions: usize,
+    /// Sessions whose address is outside the managed subnets (never considered).
+    pub outside_managed: usize,
     /// Correct assignments left as they are.
     pub kept: usize,
     /// Assignments created.
@@ -99,9 +106,22 @@ pub struct Plan {
     /// Why the plan must not be applied, when a guard stopped it.
     pub held: Option<String>,
     /// Things an operator should know (name not found, conflicts, ...).
-    pub warnings: Vec<String>,
+    pub warnings: Vec<Warning>,
     /// Counts.
     pub stats: PlanStats,
+    /// Sessions per source (filled in by the arbiter, which knows the sources).
+    pub sources: Vec<SourceSessions>,
+}
+
+/// What one source reported for a plan.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct SourceSessions {
+    /// The source's name (`[[sources]] name`).
+    pub source: String,
+    /// Sessions it reports with an address.
+    pub sessions: usize,
+    /// How many of those are outside the managed subnets.
+    pub outside_managed: usize,
 }
 
 /// Inputs besides the two states.
@@ -133,6 +153,24 @@ pub fn plan(sessions: &[Session], snapshot: &SinkSnapshot, rules: &Rules<'_>) ->
     let mut draft = Draft::default();
     let desired = desired_sessions(sessions, rules, &mut draft.warnings);
     draft.stats.sessions = desired.len();
+    let outside: Vec<IpAddr> = sessions
+        .iter()
+        .filter_map(|s| s.ip)
+        .filter(|ip| !managed(rules, *ip))
+        .collect();
+    draft.stats.outside_managed = outside.len();
+    if desired.is_empty() && !outside.is_empty() {
+        let examples: Vec<String> = outside.iter().take(3).map(|ip| ip.to_string()).collect();
+        draft.warnings.push(Warning::new(
+            Kind::OutsideManaged,
+            format!(
+                "every session with an address ({}) is outside the managed subnets [{}], e.g. {}: nothing is managed (nor polled, unless [poller] subnets says otherwise); check [arbiter] managed_subnets",
+                outside.len(),
+                rules.managed.iter().map(|n| n.to_string()).collect::<Vec<_>>().join(", "),
+                examples.join(", ")
+            ),
+        ));
+    }
     let sink = SinkView::new(snapshot, rules);
     for (ip, session) in &desired {
         let Some(item) = draft.item_for(*ip, session, &sink) else {
@@ -157,7 +195,7 @@ fn managed(rules: &Rules<'_>, ip: IpAddr) -> bool {
 fn desired_sessions<'s>(
     sessions: &'s [Session],
     rules: &Rules<'_>,
-    warnings: &mut Vec<String>,
+    warnings: &mut Vec<Warning>,
 ) -> BTreeMap<IpAddr, &'s Session> {
     let mut desired: BTreeMap<IpAddr, &Session> = BTreeMap::new();
     for s in sessions {
@@ -166,9 +204,12 @@ fn desired_sessions<'s>(
         };
         match desired.get(&ip) {
             Some(other) if other.since_unix_s >= s.since_unix_s => {
-                warnings.push(format!(
-                    "{ip} is reported for two UEs ({:?} and {:?}); keeping the more recent",
-                    other.identity.imsi, s.identity.imsi
+                warnings.push(Warning::new(
+                    Kind::DuplicateAddress,
+                    format!(
+                        "{ip} is reported for two UEs ({:?} and {:?}); keeping the more recent",
+                        other.identity.imsi, s.identity.imsi
+                    ),
                 ));
             }
             _ => {
@@ -216,7 +257,7 @@ struct Draft {
     links: Vec<Change>,
     /// Field updates and links already planned (one per item, however many sessions).
     planned: HashSet<String>,
-    warnings: Vec<String>,
+    warnings: Vec<Warning>,
     stats: PlanStats,
 }
 
@@ -232,8 +273,11 @@ impl Draft {
             return Some(item);
         }
         let Some((k, v)) = keys.first() else {
-            self.warnings.push(format!(
-                "{ip}: the session carries no identifier (IMEI, MAC, serial or IMSI); skipped"
+            self.warnings.push(Warning::new(
+                Kind::NoIdentifier,
+                format!(
+                    "{ip}: the session carries no identifier (IMEI, MAC, serial or IMSI); skipped"
+                ),
             ));
             return None;
         };
@@ -304,9 +348,12 @@ impl Draft {
                 self.stats.kept += 1;
             }
             Some(a) if !a.soft => {
-                self.warnings.push(format!(
-                    "{ip} is held by a hard assignment ({} {}); left alone",
-                    a.holder_kind, a.holder_id
+                self.warnings.push(Warning::new(
+                    Kind::HardAssignment,
+                    format!(
+                        "{ip} is held by a hard assignment ({} {}); left alone",
+                        a.holder_kind, a.holder_id
+                    ),
                 ));
             }
             Some(a) => {
@@ -339,21 +386,25 @@ impl Draft {
         };
         let account = match sink.accounts.get(&name).map(Vec::as_slice) {
             None | Some([]) => {
-                self.warnings.push(format!(
-                    "{ip}: no account is named {raw:?}; the CPE is not linked"
+                self.warnings.push(Warning::new(
+                    Kind::NotLinked,
+                    format!("{ip}: no account is named {raw:?}; the CPE is not linked"),
                 ));
                 return;
             }
             Some([account]) => *account,
             Some(several) => {
-                self.warnings.push(format!(
-                    "{ip}: {} accounts are named {raw:?} ({}); not guessing",
-                    several.len(),
-                    several
-                        .iter()
-                        .map(|a| a.id.as_str())
-                        .collect::<Vec<_>>()
-                        .join(", ")
+                self.warnings.push(Warning::new(
+                    Kind::AmbiguousName,
+                    format!(
+                        "{ip}: {} accounts are named {raw:?} ({}); not guessing",
+                        several.len(),
+                        several
+                            .iter()
+                            .map(|a| a.id.as_str())
+                            .collect::<Vec<_>>()
+                            .join(", ")
+                    ),
                 ));
                 return;
             }
@@ -369,9 +420,12 @@ impl Draft {
             .as_ref()
             .is_some_and(|c| account.address_ids.contains(c));
         match account.address_ids.first() {
-            None => self.warnings.push(format!(
-                "{ip}: account {:?} has no address to deploy the CPE at",
-                account.name
+            None => self.warnings.push(Warning::new(
+                Kind::NoAccountAddress,
+                format!(
+                    "{ip}: account {:?} has no address to deploy the CPE at",
+                    account.name
+                ),
             )),
             Some(address) if !already => {
                 let id = format!("link:{}:{address}", item_key(item));
@@ -414,15 +468,15 @@ impl Draft {
             return;
         }
         if !rules.complete {
-            self.warnings.push(format!(
+            self.warnings.push(Warning::new(Kind::IncompleteSource, format!(
                 "a source did not answer completely: {} stale assignment(s) kept until a complete answer",
                 stale.len()
-            ));
+            )));
         } else if desired.is_empty() {
-            self.warnings.push(format!(
+            self.warnings.push(Warning::new(Kind::NoSessions, format!(
                 "the sources report no session at all: deleting nothing ({} soft assignment(s) kept)",
                 stale.len()
-            ));
+            )));
         } else {
             self.deletes.extend(stale);
         }
@@ -470,6 +524,7 @@ impl Draft {
             held,
             warnings: self.warnings,
             stats: self.stats,
+            sources: Vec::new(),
         }
     }
 }
@@ -646,14 +701,14 @@ mod tests {
         assert!(
             p.warnings
                 .iter()
-                .any(|w| w.contains("2 accounts are named")),
+                .any(|w| w.message.contains("2 accounts are named")),
             "{:?}",
             p.warnings
         );
         assert!(
             p.warnings
                 .iter()
-                .any(|w| w.contains("no account is named \"Old\"")),
+                .any(|w| w.message.contains("no account is named \"Old\"")),
             "archived never matches: {:?}",
             p.warnings
         );
@@ -672,7 +727,10 @@ mod tests {
         };
         let p = run(&[], &snap, true);
         assert!(p.changes.changes.is_empty() && p.held.is_none());
-        assert!(p.warnings.iter().any(|w| w.contains("no session at all")));
+        assert!(p
+            .warnings
+            .iter()
+            .any(|w| w.message.contains("no session at all")));
         let p = run(
             &[session("350000000000001", "10.45.0.1", "_")],
             &snap,
@@ -713,6 +771,9 @@ mod tests {
             "{:?}",
             kinds(&p)
         );
-        assert!(p.warnings.iter().any(|w| w.contains("hard assignment")));
+        assert!(p
+            .warnings
+            .iter()
+            .any(|w| w.message.contains("hard assignment")));
     }
 }

@@ -33,7 +33,21 @@ pub async fn run(config: Config, args: PlanArgs) -> anyhow::Result<ExitCode> {
         );
         return Ok(ExitCode::SUCCESS);
     }
-    for (source, e) in &source_errors {
+    for s in &plan.sources {
+        let error = source_errors.iter().find(|(name, _)| *name == s.source);
+        match (error, s.outside_managed) {
+            (Some((_, e)), _) => println!("source {}: {e}", s.source),
+            (None, 0) => println!("source {}: {} sessions", s.source, s.sessions),
+            (None, n) => println!(
+                "source {}: {} sessions, {n} of them outside the managed subnets",
+                s.source, s.sessions
+            ),
+        }
+    }
+    for (source, e) in source_errors
+        .iter()
+        .filter(|(name, _)| !plan.sources.iter().any(|s| s.source == *name))
+    {
         println!("source {source}: {e}");
     }
     println!("{}", plan.summary());

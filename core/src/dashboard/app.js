@@ -219,6 +219,33 @@ function describeChange(c) {
   return `${kind} ${detail}`.trim();
 }
 
+// A plan's warnings grouped by kind: a count per kind, the first few in full, the rest on demand.
+function renderWarnings(warnings) {
+  const byKind = new Map();
+  for (const w of warnings) {
+    const kind = (w && w.kind) || "warning";
+    if (!byKind.has(kind)) byKind.set(kind, []);
+    byKind.get(kind).push(w && w.message !== undefined ? w.message : String(w));
+  }
+  const box = el("div", { id: "plan-warnings" });
+  for (const [kind, messages] of byKind) {
+    const shown = 5;
+    const list = el("ul", {}, ...messages.slice(0, shown).map((m) => el("li", { class: "muted", text: m })));
+    const group = el("details", { class: "warning-kind", open: messages.length <= shown ? "" : undefined },
+      el("summary", { text: `${kind.replaceAll("_", " ")}: ${messages.length} warning${messages.length === 1 ? "" : "s"}` }), list);
+    if (messages.length > shown) {
+      const more = el("button", { text: `show ${messages.length - shown} more` });
+      more.addEventListener("click", () => {
+        for (const m of messages.slice(shown)) list.append(el("li", { class: "muted", text: m }));
+        more.remove();
+      });
+      group.append(more);
+    }
+    box.append(group);
+  }
+  return box;
+}
+
 async function renderPlan(view) {
   view.append(el("h2", { text: "Latest plan" }));
   let plan;
@@ -243,7 +270,7 @@ async function renderPlan(view) {
     const changes = rep.plan.changes.changes || [];
     view.append(el("ul", { id: "plan-changes" }, ...changes.map((c) => el("li", { text: describeChange(c) }))));
     if (!changes.length) view.append(el("p", { class: "muted", text: "Nothing to change." }));
-    for (const w of rep.plan.warnings) view.append(el("p", { class: "muted", text: "warning: " + w }));
+    view.append(renderWarnings(rep.plan.warnings || []));
     for (const [id, why] of rep.failed) view.append(el("p", { class: "error-text", text: `failed ${id}: ${why}` }));
   }
   view.append(el("h3", { text: "Outbox" }));
