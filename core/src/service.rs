@@ -215,6 +215,29 @@ impl Service {
     /// Starts polling every address in use; devices restored from the store that are no
     /// longer in use are forgotten now, not kept as stale rows.
     fn start_polling(&mut self) {
+        let subnets = self.arbiter.polled_subnets();
+        tracing::info!(
+            "polling the devices the EPC reports in {} every {} s ({}){}",
+            subnets
+                .iter()
+                .map(|n| n.to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
+            self.poller.interval_secs,
+            if self.poller.subnets.is_some() {
+                "[poller] subnets"
+            } else {
+                "the managed subnets; [poller] subnets polls others"
+            },
+            if self.poller.groups.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    ", {} groups with their own settings",
+                    self.poller.groups.len()
+                )
+            }
+        );
         let in_use: std::collections::HashSet<IpAddr> = self
             .arbiter
             .targets_in_use(self.poller.snmp_port, self.poller.web_port)
@@ -300,24 +323,43 @@ async fn start_tr069_proxy(config: &Config, host: &Host) -> anyhow::Result<Optio
     Ok(Some(proxy))
 }
 
-/// One line per cycle on stdout (the journal), and one per failed change.
+/// Changes of one cycle told one per line on stdout; the rest are counted (`plan` and
+/// `/api/v1/plan` list them all).
+const CHANGE_LINES_PER_CYCLE: usize = 10;
+
+/// One line per cycle on stdout (the journal), what changed, and one line per failed change.
 fn report(cycled: &crate::arbiter::cycles::Cycled) {
     let n = cycled.number;
+    let kind = if cycled.full {
+        "full pull"
+    } else {
+        "pushed events"
+    };
     match &cycled.result {
         Ok(report) => {
             println!(
-                "cycle {n}: {}; applied {}, failed {}",
+                "cycle {n} ({kind}): {}; applied {}, failed {}",
                 report.plan.summary(),
                 report.applied,
                 report.failed.len()
             );
+            let told = &report.plan.narrative;
+            for line in told.iter().take(CHANGE_LINES_PER_CYCLE) {
+                println!("  {line}");
+            }
+            if told.len() > CHANGE_LINES_PER_CYCLE {
+                println!(
+                    "  ... and {} more (efi-poller plan, /api/v1/plan)",
+                    told.len() - CHANGE_LINES_PER_CYCLE
+                );
+            }
             for (id, e) in &report.failed {
                 println!("  failed {id}: {e}");
             }
         }
         Err(e) => {
-            tracing::error!("cycle {n} failed: {e}");
-            println!("cycle {n}: failed: {e}");
+            tracing::error!("cycle {n} ({kind}) failed: {e}");
+            println!("cycle {n} ({kind}): failed: {e}");
         }
     }
 }

@@ -9,16 +9,27 @@ use std::collections::BTreeMap;
 /// Sonar's soft assignments of addresses starting with `prefix` as IP → the IMEIs of the
 /// items holding them (one per assignment: two would be an assignment made twice).
 pub fn sonar_truth(sonar: &SonarSim, prefix: &str) -> BTreeMap<String, Vec<String>> {
+    // The IMEI fields of every model, by ID.
+    let imei_fields: Vec<String> = sonar
+        .entities("InventoryModelField")
+        .into_iter()
+        .filter(|f| {
+            f["name"]
+                .as_str()
+                .is_some_and(|n| n.eq_ignore_ascii_case("imei"))
+        })
+        .map(|f| f["id"].to_string())
+        .collect();
     let imei_of: BTreeMap<String, String> = sonar
         .entities("InventoryModelFieldData")
         .into_iter()
+        .filter(|d| imei_fields.contains(&d["inventory_model_field_id"].to_string()))
         .filter_map(|d| {
             Some((
                 d["inventory_item_id"].to_string(),
                 d["value"].as_str()?.to_owned(),
             ))
         })
-        .filter(|(_, v)| v.len() == 15 && v.starts_with("35"))
         .collect();
     let mut out: BTreeMap<String, Vec<String>> = BTreeMap::new();
     for a in sonar.entities("IpAssignment") {

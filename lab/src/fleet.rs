@@ -122,12 +122,90 @@ pub async fn start_mixed_device_at(
     SnmpAgent::start(bind, data, options.clone()).await
 }
 
-/// The `.snmprec` data of lab device `n` of the mixed fleet.
+/// The `.snmprec` data of lab device `n` of the mixed fleet: a vendor model's recorded walk
+/// with its IMEI and MAC replaced by the device's own ([`device_imei`], [`device_mac`]), so
+/// no two lab CPEs share an identifier and the EPC can report the same ones.
 fn mixed_device(n: u32) -> String {
     match n % 4 {
         1 => mib2_device(n),
-        k => MODELS[(k as usize + 2) % 4].1.to_owned(),
+        k => {
+            let model = (k as usize + 2) % 4;
+            let (imei, mac) = (device_imei(n), device_mac(n));
+            let recorded = RECORDED_IDENTITIES[model];
+            let hex = |text: &str| text.bytes().map(|b| format!("{b:02x}")).collect::<String>();
+            MODELS[model]
+                .1
+                .replace(
+                    &hex(&format!("{}\r", recorded.0)),
+                    &hex(&format!("{imei}\r")),
+                )
+                .replace(recorded.0, &imei)
+                .replace(&recorded.1.replace(':', ""), &mac.replace(':', ""))
+                .replace(&recorded.1.to_uppercase(), &mac.to_uppercase())
+        }
     }
+}
+
+/// The IMEI and MAC (lower case) of each model's recorded walk in [`MODELS`].
+const RECORDED_IDENTITIES: [(&str, &str); 3] = [
+    ("869910040000001", "60:03:47:a1:b2:c3"),
+    ("867945040000002", "48:bf:74:00:00:02"),
+    ("357498100000003", "80:02:9c:11:22:33"),
+];
+
+/// The type allocation code (the IMEI's first 8 digits) of each model in [`MODELS`], as its
+/// driver identifies it; MIB-II boxes get a code no driver claims.
+const TACS: [&str; 3] = ["86991004", "86794504", "35749810"];
+
+/// The IMEI of lab device `n`: its model's type allocation code, `n` as the serial, and the
+/// Luhn check digit.
+pub fn device_imei(n: u32) -> String {
+    let tac = match n % 4 {
+        1 => "35000001",
+        k => TACS[(k as usize + 2) % 4],
+    };
+    imei(tac, n)
+}
+
+/// An IMEI: the 8-digit type allocation code `tac`, `serial` (6 digits) and the Luhn check
+/// digit.
+pub fn imei(tac: &str, serial: u32) -> String {
+    let body = format!("{tac}{:06}", serial % 1_000_000);
+    format!("{body}{}", luhn_digit(&body))
+}
+
+/// The MAC of lab device `n`: its model's vendor prefix (the recorded walk's) and `n`.
+/// MIB-II boxes keep the locally administered `02:ef:1a:..` of [`mib2_device`].
+pub fn device_mac(n: u32) -> String {
+    let oui = match n % 4 {
+        1 => "02:ef:1a",
+        k => &RECORDED_IDENTITIES[(k as usize + 2) % 4].1[..8],
+    };
+    format!(
+        "{oui}:{:02x}:{:02x}:{:02x}",
+        (n >> 16) & 0xff,
+        (n >> 8) & 0xff,
+        n & 0xff
+    )
+}
+
+/// The check digit that makes `digits` + it pass the Luhn check (as IMEIs do).
+fn luhn_digit(digits: &str) -> u32 {
+    let sum: u32 = digits
+        .bytes()
+        .rev()
+        .enumerate()
+        .map(|(i, b)| {
+            let d = u32::from(b - b'0');
+            if i % 2 == 0 {
+                let doubled = d * 2;
+                doubled / 10 + doubled % 10
+            } else {
+                d
+            }
+        })
+        .sum();
+    (10 - sum % 10) % 10
 }
 
 async fn start_mixed_fleet_from(
@@ -168,4 +246,46 @@ pub async fn start_mib2_fleet_range(
         agents.push(SnmpAgent::start(bind, data, AgentOptions::default()).await?);
     }
     Ok(agents)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_check_digit_is_the_luhn_digit_of_a_known_imei() {
+        // The IMEI example of 3GPP TS 23.003 annex B.
+        assert_eq!(luhn_digit("49015420323751"), 8);
+    }
+
+    #[test]
+    fn every_model_device_carries_its_own_imei_and_mac() {
+        let mut seen = std::collections::HashSet::new();
+        // Every model twice (MIB-II boxes carry no IMEI).
+        for n in (2..=8).filter(|n| n % 4 != 1) {
+            let walk = mixed_device(n);
+            let (imei, mac) = (device_imei(n), device_mac(n));
+            assert!(seen.insert(imei.clone()), "IMEI {imei} twice");
+            let hex_imei: String = format!("{imei}\r")
+                .bytes()
+                .map(|b| format!("{b:02x}"))
+                .collect();
+            assert!(
+                walk.contains(&imei) || walk.contains(&hex_imei),
+                "device {n} ({}) lacks its IMEI {imei}",
+                mixed_kind(n)
+            );
+            assert!(
+                walk.contains(&mac.replace(':', "")) || walk.contains(&mac.to_uppercase()),
+                "device {n} ({}) lacks its MAC {mac}",
+                mixed_kind(n)
+            );
+            for (recorded_imei, _) in RECORDED_IDENTITIES {
+                assert!(
+                    !walk.contains(recorded_imei),
+                    "device {n} kept {recorded_imei}"
+                );
+            }
+        }
+    }
 }

@@ -1,5 +1,7 @@
 //! The initial sync of a large EPC: Sonar sees no more requests than the pages it must read
-//! plus one mutation document per 25 changes. The count is printed.
+//! plus one mutation document per 25 changes (the count is printed), and a fleet whose
+//! subscriber names match no account is reported in full by the plan but in a handful of
+//! log lines per cycle.
 
 use efi_core::config::Config;
 use efi_core::host::Host;
@@ -10,12 +12,48 @@ use efi_tests::PluginDir;
 use std::path::Path;
 use std::sync::Arc;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+/// Every log line written on this thread (a current-thread runtime runs every task of the
+/// test here).
+#[derive(Clone, Default)]
+struct Captured(Arc<parking_lot::Mutex<Vec<u8>>>);
+
+impl Captured {
+    /// The lines written since the last call.
+    fn take_lines(&self) -> Vec<String> {
+        let bytes = std::mem::take(&mut *self.0.lock());
+        String::from_utf8_lossy(&bytes)
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    }
+}
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Most log lines a cycle may write, however many CPEs it warns about.
+const LOG_LINES_PER_CYCLE: usize = 50;
+
+#[tokio::test(flavor = "current_thread")]
 async fn an_initial_sync_costs_pages_plus_one_request_per_25_changes() {
-    let _ = tracing_subscriber::fmt()
-        .with_test_writer()
-        .with_env_filter("warn")
-        .try_init();
+    let log = Captured::default();
+    let _logging = tracing::subscriber::set_default(
+        tracing_subscriber::fmt()
+            .with_writer({
+                let log = log.clone();
+                move || log.clone()
+            })
+            .with_ansi(false)
+            .with_env_filter("info")
+            .finish(),
+    );
     let sessions: u32 = std::env::var("EFI_SYNC_SESSIONS")
         .ok()
         .and_then(|v| v.parse().ok())
@@ -30,7 +68,13 @@ async fn an_initial_sync_costs_pages_plus_one_request_per_25_changes() {
         .unwrap();
     for n in 0..sessions {
         let imsi = format!("00102{n:010}");
-        raemis.add_subscriber(Subscriber::new(&imsi, &format!("36{n:013}"), "", "_"));
+        // Named as no account is: every CPE is "not linked", every cycle.
+        raemis.add_subscriber(Subscriber::new(
+            &imsi,
+            &format!("36{n:013}"),
+            "",
+            &format!("Nobody {n}"),
+        ));
         raemis
             .attach(
                 &imsi,
@@ -78,9 +122,11 @@ url = {state:?}
     );
     let arbiter = efi_tests::arbiter(host).await.unwrap();
 
+    log.take_lines();
     let started = std::time::Instant::now();
     let report = arbiter.cycle().await.unwrap();
     let first_cycle = started.elapsed();
+    let first_lines = log.take_lines();
     assert!(
         report.failed.is_empty(),
         "{:?}",
@@ -119,10 +165,50 @@ url = {state:?}
     let second_cycle = started.elapsed();
     assert!(report.plan.changes.changes.is_empty());
     assert_eq!(report.plan.stats.kept, sessions as usize);
+    let second_lines = log.take_lines();
     let quiet = sonar.calls().len() - before;
     println!(
         "steady state: {quiet} read requests, 0 writes, {} kept, {:.1} s",
         report.plan.stats.kept,
         second_cycle.as_secs_f64()
+    );
+
+    // The plan (what /api/v1/plan and the dashboard show) lists every CPE; the log does not.
+    let not_linked = report
+        .plan
+        .warnings
+        .iter()
+        .filter(|w| w.kind == efi_core::arbiter::warnings::WarningKind::NotLinked)
+        .count();
+    assert_eq!(
+        not_linked, sessions as usize,
+        "one warning per CPE in the plan"
+    );
+    println!(
+        "log lines: {} in the first cycle, {} in the second, for {not_linked} CPEs not linked",
+        first_lines.len(),
+        second_lines.len()
+    );
+    for (cycle, lines) in [("first", &first_lines), ("second", &second_lines)] {
+        assert!(
+            lines.len() < LOG_LINES_PER_CYCLE,
+            "the {cycle} cycle logged {} lines:\n{}",
+            lines.len(),
+            lines[..lines.len().min(20)].join("\n")
+        );
+    }
+    assert!(
+        first_lines
+            .iter()
+            .any(|l| l.contains("not linked") && l.contains("WARN")),
+        "the first cycle says CPEs are not linked: {first_lines:#?}"
+    );
+    assert!(
+        first_lines.iter().any(|l| l.contains("more")),
+        "the rest are counted, not listed: {first_lines:#?}"
+    );
+    assert!(
+        second_lines.iter().all(|l| !l.contains("Nobody 1")),
+        "a condition already logged is not logged again: {second_lines:#?}"
     );
 }

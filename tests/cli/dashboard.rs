@@ -393,6 +393,21 @@ async fn check_the_device_page(client: &Client, base: &str, bec: &Value) {
     .await;
     let history = api(base, &format!("/api/v1/devices/{address}/history")).await;
     assert!(!history["points"].as_array().unwrap().is_empty());
+    // Its RSRP chart, with the value axis in dBm (a device without RSRP has no such chart).
+    let ticks = client
+        .find_all(Locator::Css(
+            "#charts figure[data-metric='rsrp_dbm'] svg text",
+        ))
+        .await
+        .unwrap();
+    let mut labels = Vec::new();
+    for t in ticks {
+        labels.push(t.text().await.unwrap_or_default());
+    }
+    assert!(
+        labels.iter().any(|l| l.ends_with("dBm")),
+        "the RSRP chart's axis has no dBm label: {labels:?}"
+    );
 }
 
 /// The plan and outbox page: the IPAM lab's latest cycle, the outbox counts and the
@@ -443,6 +458,40 @@ async fn check_the_plan_and_outbox_page(client: &Client, base: &str) {
         }
     })
     .await;
+    // The lab's "Lab Spare" subscriber matches no account: the warning is listed by kind.
+    let warnings = text_of(client, "#plan-warnings").await.unwrap();
+    assert!(
+        warnings.contains("not linked") && warnings.contains("Lab Spare"),
+        "{warnings}"
+    );
+    // A plan's ID opens that plan: its changes with their status.
+    let link = client
+        .find(Locator::Css("#recent-plans tbody tr a"))
+        .await
+        .unwrap();
+    let id = link.text().await.unwrap();
+    link.click().await.unwrap();
+    let title = eventually("the recorded plan", WITHIN, || async {
+        let t = text_of(client, "#plan-title").await?;
+        if t.contains(&id) {
+            Ok(t)
+        } else {
+            Err(t)
+        }
+    })
+    .await;
+    let recorded = api(base, &format!("/api/v1/plans/{id}")).await;
+    let changes = recorded["changes"].as_array().unwrap();
+    if let Some(first) = changes.first() {
+        let table = text_of(client, "#plan-detail").await.unwrap();
+        assert!(
+            table.contains(first["status"].as_str().unwrap()),
+            "{title}: {table}"
+        );
+    } else {
+        let view = text_of(client, "#view").await.unwrap();
+        assert!(view.contains("changed nothing"), "{view}");
+    }
 }
 
 /// The plugins page lists what the demo loaded, none quarantined.

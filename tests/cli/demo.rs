@@ -70,7 +70,14 @@ fn the_demo_polls_the_lab_through_a_configuration_efi_poller_accepts() {
     assert!(
         stdout
             .lines()
-            .any(|l| l.starts_with("  efi-poller | cycle 1: 3 sessions")),
+            .any(|l| l.starts_with("  efi-poller | cycle 1 (full pull): 3 sessions")),
+        "{stdout}"
+    );
+    // What changed, per address: the CPE's new item with its identifiers.
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.starts_with("  efi-poller |   127.10.0.1 -> a new item (")),
         "{stdout}"
     );
     assert!(
@@ -95,6 +102,12 @@ fn the_demo_polls_the_lab_through_a_configuration_efi_poller_accepts() {
         "{stdout}"
     );
     assert!(stdout.contains("cycle 2: 2 addresses in use"), "{stdout}");
+    assert!(
+        stdout
+            .lines()
+            .any(|l| l.starts_with("  efi-poller |   127.10.0.1 released: no session holds it")),
+        "{stdout}"
+    );
     assert!(
         stdout.contains("sonar: in step with the EPC: 2 soft assignments"),
         "{stdout}"

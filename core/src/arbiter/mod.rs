@@ -6,6 +6,7 @@ pub mod identity;
 pub mod live;
 mod metrics;
 pub mod names;
+pub mod narrate;
 pub mod outbox;
 pub mod planner;
 pub mod warnings;
@@ -95,6 +96,8 @@ pub struct Arbiter {
     sink_plugin: Arc<LoadedPlugin>,
     sink: SinkInstance,
     managed: Vec<IpNet>,
+    /// The subnets whose devices are polled ([`crate::config::Config::polled_subnets`]).
+    polled: Vec<IpNet>,
     outbox: Outbox,
     /// Random per arbiter, in plan IDs: arbiters of a cluster share the outbox, and their
     /// clocks need not agree.
@@ -205,6 +208,7 @@ impl Arbiter {
             sink_plugin,
             sink,
             managed,
+            polled: config.polled_subnets(),
             outbox,
             instance: format!("{:08x}", rand::random::<u32>()),
             seq: AtomicU64::new(0),
@@ -327,13 +331,23 @@ impl Arbiter {
         self.live.lock().sessions()
     }
 
-    /// The devices to poll: one target per address in use in the live picture, carrying
-    /// the identifiers the EPC knows, on the given SNMP and web ports.
+    /// The subnets whose devices are polled (`[poller] subnets`, by default the managed
+    /// ones).
+    pub fn polled_subnets(&self) -> &[IpNet] {
+        &self.polled
+    }
+
+    /// The devices to poll: one target per address in use in the live picture and inside
+    /// the polled subnets, carrying the identifiers the EPC knows, on the given SNMP and web
+    /// ports.
     pub fn targets_in_use(&self, snmp_port: u16, web_port: u16) -> Vec<Target> {
         let (sessions, _) = self.live_sessions();
         let mut targets: std::collections::BTreeMap<IpAddr, Target> = Default::default();
         for s in sessions.into_iter().filter(|s| s.connected) {
             let Some(ip) = s.ip else { continue };
+            if !self.polled.iter().any(|n| n.contains(&ip)) {
+                continue;
+            }
             let mut t = Target::new(ip);
             t.snmp_port = snmp_port;
             t.web_port = web_port;

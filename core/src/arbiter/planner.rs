@@ -69,7 +69,7 @@ impl Plan {
             n => format!(" (and {n} outside the managed subnets, left alone)"),
         };
         format!(
-            "{} sessions{outside}: {} kept, {} to assign, {} to delete ({} moves), {} new items, {} field updates, {} account links",
+            "{} sessions{outside}: {} kept, {} to assign, {} to delete ({} taken from another CPE), {} new items, {} field updates, {} account links",
             s.sessions, s.kept, s.assignments_created, s.assignments_deleted, s.moves, s.items_created, s.items_updated, s.items_linked
         )
     }
@@ -111,6 +111,9 @@ pub struct Plan {
     pub stats: PlanStats,
     /// Sessions per source (filled in by the arbiter, which knows the sources).
     pub sources: Vec<SourceSessions>,
+    /// The changes in an operator's words, one line per address or item
+    /// ([`super::narrate`]).
+    pub narrative: Vec<String>,
 }
 
 /// What one source reported for a plan.
@@ -517,6 +520,7 @@ impl Draft {
         changes.extend(self.creates);
         changes.extend(self.links);
         Plan {
+            narrative: super::narrate::describe(&changes, snapshot),
             changes: ChangeSet {
                 plan_id: rules.plan_id.clone(),
                 changes,

@@ -54,7 +54,15 @@ pub async fn run(config: Config, args: PlanArgs) -> anyhow::Result<ExitCode> {
     if let Some(reason) = &plan.held {
         println!("HELD (would not be applied): {reason}");
     }
-    print!("{}", plan.describe());
+    for line in &plan.narrative {
+        println!("  {line}");
+    }
+    if !plan.changes.changes.is_empty() {
+        println!("changes, in the order they would be applied:");
+        for line in plan.describe().lines() {
+            println!("  {line}");
+        }
+    }
     for w in &plan.warnings {
         println!("warning: {w}");
     }

@@ -104,6 +104,11 @@ pub fn problems(config: &Config) -> Vec<Problem> {
             }
         }
     }
+    for (i, s) in p.subnets.iter().flatten().enumerate() {
+        if let Err(e) = crate::config::parse_subnet(s) {
+            out.push(Problem::new(format!("poller.subnets[{i}]"), e));
+        }
+    }
     for (i, s) in config.arbiter.managed_subnets.iter().enumerate() {
         if let Err(e) = crate::config::parse_subnet(s) {
             out.push(Problem::new(format!("arbiter.managed_subnets[{i}]"), e));

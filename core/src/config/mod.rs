@@ -230,6 +230,10 @@ pub struct PollerConfig {
     /// Most seconds one device's poll may take (identification, every request and retry);
     /// past it the poll fails and its slot goes to the next device.
     pub deadline_secs: u64,
+    /// The addresses polled: a session's device is polled when its address is in one of
+    /// these subnets (CIDR). Unset, it is `[arbiter] managed_subnets`, the addresses this
+    /// tool owns; `["0.0.0.0/0", "::/0"]` polls every address the EPC reports.
+    pub subnets: Option<Vec<String>>,
     /// Device groups with their own interval, first match wins:
     /// `[[poller.groups]] name = "towers", subnets = ["10.45.0.0/24"], interval_secs = 60`.
     pub groups: Vec<PollGroupConfig>,
@@ -246,6 +250,7 @@ impl Default for PollerConfig {
             snmp_port: 161,
             web_port: 80,
             deadline_secs: 60,
+            subnets: None,
             groups: Vec::new(),
         }
     }
@@ -843,6 +848,20 @@ pub struct CredentialConfig {
     pub private_key_file: Option<PathBuf>,
     /// Passphrase of `private_key_file` (a secret).
     pub private_key_passphrase: Option<Secret>,
+}
+
+impl Config {
+    /// The subnets whose devices are polled: `[poller] subnets`, or else `[arbiter]
+    /// managed_subnets`. Entries that do not parse are left out (`config check` names them).
+    pub fn polled_subnets(&self) -> Vec<ipnet::IpNet> {
+        self.poller
+            .subnets
+            .as_ref()
+            .unwrap_or(&self.arbiter.managed_subnets)
+            .iter()
+            .filter_map(|s| parse_subnet(s).ok())
+            .collect()
+    }
 }
 
 /// Parses a subnet of the configuration (`10.45.0.0/16`), naming the text on error.

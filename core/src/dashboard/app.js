@@ -156,25 +156,45 @@ const FIELDS = [
   ["Downlink", (r) => fmt.rate(r.rx_rate_bps)], ["Uplink", (r) => fmt.rate(r.tx_rate_bps)], ["Uptime", (r) => fmt.uptime(r.uptime_s)],
 ];
 
+// A line chart of one metric over the device's history, with its value axis (in `unit`)
+// and time axis labelled; null when no poll reported the metric (the caller leaves it out).
 function chart(points, key, label, unit) {
   const values = points.filter((p) => p[key] !== null && p[key] !== undefined).reverse();
-  const w = 420, h = 90, pad = 6;
-  const svg = document.createElementNS("http://www.w3.org/2000/svg", "svg");
-  svg.setAttribute("class", "chart");
-  svg.setAttribute("width", w);
-  svg.setAttribute("height", h);
-  svg.setAttribute("role", "img");
-  const last = values.length ? values[values.length - 1][key] : null;
-  svg.setAttribute("aria-label", `${label}: ${values.length} points, latest ${fmt.num(last, unit)}`);
+  if (!values.length) return null;
+  const w = 460, h = 130, left = 62, right = 8, top = 8, bottom = 22;
+  const ns = "http://www.w3.org/2000/svg";
+  const svgEl = (tag, attrs, text) => {
+    const node = document.createElementNS(ns, tag);
+    for (const [k, v] of Object.entries(attrs)) node.setAttribute(k, v);
+    if (text !== undefined) node.textContent = text;
+    return node;
+  };
+  const svg = svgEl("svg", { class: "chart", width: w, height: h, role: "img" });
+  const last = values[values.length - 1][key];
+  svg.setAttribute("aria-label", `${label} in ${unit}: ${values.length} points, latest ${fmt.num(last, unit)}`);
+  const ys = values.map((p) => p[key]);
+  const ts = values.map((p) => p.at_unix_s);
+  const min = Math.min(...ys), max = Math.max(...ys), span = max - min || 1;
+  const t0 = Math.min(...ts), t1 = Math.max(...ts), tspan = t1 - t0 || 1;
+  const x = (t) => left + ((t - t0) * (w - left - right)) / tspan;
+  const y = (v) => h - bottom - ((v - min) * (h - top - bottom)) / span;
+  // Axes: the value axis with its extremes and unit, the time axis with its ends.
+  svg.append(svgEl("line", { class: "axis", x1: left, y1: top, x2: left, y2: h - bottom }));
+  svg.append(svgEl("line", { class: "axis", x1: left, y1: h - bottom, x2: w - right, y2: h - bottom }));
+  svg.append(svgEl("text", { class: "tick", x: left - 4, y: top + 8, "text-anchor": "end" }, fmt.num(max, unit)));
+  svg.append(svgEl("text", { class: "tick", x: left - 4, y: h - bottom, "text-anchor": "end" }, fmt.num(min, unit)));
+  const clock = (t) => new Date(t * 1000).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+  svg.append(svgEl("text", { class: "tick", x: left, y: h - 6, "text-anchor": "start" }, clock(t0)));
+  svg.append(svgEl("text", { class: "tick", x: w - right, y: h - 6, "text-anchor": "end" }, clock(t1)));
   if (values.length >= 2) {
-    const ys = values.map((p) => p[key]);
-    const min = Math.min(...ys), max = Math.max(...ys), span = max - min || 1;
-    const line = document.createElementNS("http://www.w3.org/2000/svg", "polyline");
-    line.setAttribute("points", values.map((p, i) => `${pad + (i * (w - 2 * pad)) / (values.length - 1)},${h - pad - ((p[key] - min) * (h - 2 * pad)) / span}`).join(" "));
-    line.setAttribute("stroke", key === "rsrp_dbm" ? "#1570ef" : "#7a5af8");
-    svg.append(line);
+    svg.append(svgEl("polyline", {
+      points: values.map((p) => `${x(p.at_unix_s)},${y(p[key])}`).join(" "),
+      stroke: key === "rsrp_dbm" ? "#1570ef" : "#7a5af8",
+    }));
+  } else {
+    svg.append(svgEl("circle", { cx: x(ts[0]), cy: y(ys[0]), r: 3, fill: "#1570ef" }));
   }
-  return el("figure", {}, el("figcaption", { text: `${label} (${fmt.num(last, unit)} now, ${values.length} points)` }), svg);
+  return el("figure", { "data-metric": key }, el("figcaption", { text: `${label}, ${unit} (${fmt.num(last, unit)} now, ${values.length} points)` }), svg);
 }
 
 async function renderDevice(view, address) {
@@ -199,7 +219,8 @@ async function renderDevice(view, address) {
   view.append(el("h3", { text: "Recent history" }));
   const points = history.points || [];
   if (history.error) view.append(el("p", { class: "muted", text: history.error }));
-  view.append(el("div", { class: "cards" }, chart(points, "rsrp_dbm", "RSRP", "dBm"), chart(points, "sinr_db", "SINR", "dB")));
+  const charts = [chart(points, "rsrp_dbm", "RSRP", "dBm"), chart(points, "sinr_db", "SINR", "dB")].filter(Boolean);
+  if (charts.length) view.append(el("div", { class: "cards", id: "charts" }, ...charts));
   const rows = points.slice(0, 30).map((p) => el("tr", {},
     el("td", { text: fmt.time(p.at_unix_s) }),
     el("td", {}, p.error ? el("span", { class: "error-text", text: p.error }) : badge(true)),
@@ -268,7 +289,11 @@ async function renderPlan(view) {
       `${st.assignments_deleted} deleted, ${st.items_created} items created; applied ${rep.applied}, failed ${rep.failed.length}`));
     if (rep.plan.held) view.append(el("p", { class: "error-text", text: "Held: " + rep.plan.held }));
     const changes = rep.plan.changes.changes || [];
-    view.append(el("ul", { id: "plan-changes" }, ...changes.map((c) => el("li", { text: describeChange(c) }))));
+    view.append(el("ul", { id: "plan-narrative" }, ...(rep.plan.narrative || []).map((line) => el("li", { text: line }))));
+    if (changes.length) {
+      view.append(el("details", {}, el("summary", { text: `${changes.length} changes, in apply order` }),
+        el("ul", { id: "plan-changes" }, ...changes.map((c) => el("li", { text: describeChange(c) })))));
+    }
     if (!changes.length) view.append(el("p", { class: "muted", text: "Nothing to change." }));
     view.append(renderWarnings(rep.plan.warnings || []));
     for (const [id, why] of rep.failed) view.append(el("p", { class: "error-text", text: `failed ${id}: ${why}` }));
@@ -293,7 +318,7 @@ async function renderPlan(view) {
     view.append(el("table", { id: "recent-plans" },
       el("thead", {}, el("tr", {}, ...["Planned", "Plan", "Status", "Changes", "Applied", "Failed", "By"].map((h) => el("th", { text: h })))),
       el("tbody", {}, ...plans.map((p) => el("tr", {},
-        el("td", { text: fmt.time(p.created_unix_ms / 1000) }), el("td", { text: p.id }),
+        el("td", { text: fmt.time(p.created_unix_ms / 1000) }), el("td", {}, el("a", { href: "#/plan/" + encodeURIComponent(p.id), text: p.id })),
         el("td", { text: p.held_reason ? `${p.status}: ${p.held_reason}` : p.status }),
         el("td", { text: String(p.changes) }), el("td", { text: String(p.applied) }), el("td", { text: String(p.failed) }),
         el("td", { text: p.planned_by || dash }))))));
@@ -301,6 +326,25 @@ async function renderPlan(view) {
     if (e instanceof Unauthorised) throw e;
     view.append(el("p", { class: "muted", text: e.message }));
   }
+}
+
+// One recorded plan: every change with its status, attempts, error and the sink's ID.
+async function renderRecordedPlan(view, id) {
+  view.append(el("p", {}, el("a", { href: "#/plan", text: "← Latest plan" })));
+  view.append(el("h2", { id: "plan-title", text: "Plan " + id }));
+  const plan = await api("/api/v1/plans/" + encodeURIComponent(id));
+  if (!plan.changes.length) {
+    view.append(el("p", { class: "muted", text: "This plan changed nothing." }));
+    return;
+  }
+  view.append(el("table", { id: "plan-detail" },
+    el("thead", {}, el("tr", {}, ...["Change", "Status", "Attempts", "Error", "Sink ID"].map((h) => el("th", { text: h })))),
+    el("tbody", {}, ...plan.changes.map((c) => el("tr", {},
+      el("td", { text: describeChange(c) }),
+      el("td", { class: c.status === "failed" ? "error-text" : "", text: c.status }),
+      el("td", { class: "num", text: String(c.attempts) }),
+      el("td", { text: c.error || dash }),
+      el("td", { text: c.remote_id || dash }))))));
 }
 
 async function renderPlugins(view) {
@@ -324,6 +368,8 @@ async function render() {
     await renderSummary();
     if (hash.startsWith("#/device/")) {
       await renderDevice(view, decodeURIComponent(hash.slice("#/device/".length)));
+    } else if (hash.startsWith("#/plan/")) {
+      await renderRecordedPlan(view, decodeURIComponent(hash.slice("#/plan/".length)));
     } else if (hash.startsWith("#/plan")) {
       await renderPlan(view);
     } else if (hash.startsWith("#/plugins")) {

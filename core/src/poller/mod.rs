@@ -115,12 +115,14 @@ pub async fn choose_driver(
                         .is_some_and(|e| e.contains("no SNMP answer")),
                 })?;
             if score <= efi_plugin_api::FALLBACK_CONFIDENCE {
-                tracing::warn!(
+                // `run` says so once per device (a few per minute, the rest counted: see
+                // `states`); the fingerprint is here for whoever looks closer.
+                tracing::debug!(
                     address = %target.address,
                     sys_descr = fp.sys_descr.as_deref().unwrap_or(""),
                     sys_object_id = fp.sys_object_id.as_deref().unwrap_or(""),
                     tr069_oui = fp.tr069_oui.as_deref().unwrap_or(""),
-                    "unidentified device: no driver knows its model; {} polls its standard MIB only (install its vendor's driver for its radio fields)",
+                    "unidentified device: only the fallback driver {} matched",
                     plugin.name()
                 );
             }
@@ -230,6 +232,12 @@ fn summarise_every_minute(
             tick.tick().await;
             let all = devices.list();
             let up = all.iter().filter(|d| d.up()).count();
+            let unlogged = devices.take_unlogged_unidentified();
+            if unlogged > 0 {
+                tracing::warn!(
+                    "{unlogged} more devices were found unidentified this minute (no driver knows their model; a fallback driver polls their standard MIB only): /api/v1/devices and the dashboard list them all, efi_devices_unidentified counts them"
+                );
+            }
             tracing::info!(
                 "devices: {} scheduled, {} up, {} down, {} polls started, lag {} ms",
                 gauges.scheduled.load(Relaxed),

@@ -33,7 +33,13 @@ pub struct DeviceStates {
     /// What is waiting to be written to the durable store; `None` while nothing persists.
     persist: Mutex<Option<std::collections::VecDeque<DeviceWrite>>>,
     persist_gauges: PersistGauges,
+    /// Newly unidentified devices: (logged one by one this minute, counted only).
+    unidentified_news: Mutex<(usize, usize)>,
 }
+
+/// Newly unidentified devices logged one by one per minute; the rest are counted in the
+/// minute's summary line, so a fleet of unknown CPEs cannot flood the journal.
+const UNIDENTIFIED_LINES_PER_MINUTE: usize = 5;
 
 impl Default for DeviceStates {
     fn default() -> Self {
@@ -44,6 +50,7 @@ impl Default for DeviceStates {
             schedule: Default::default(),
             persist: Mutex::default(),
             persist_gauges: PersistGauges::default(),
+            unidentified_news: Mutex::default(),
         }
     }
 }
@@ -171,7 +178,11 @@ impl DeviceStates {
             Ok(o) => {
                 // A fresh identification says; a reused driver keeps what the last one said.
                 if let Some(score) = o.confidence {
-                    entry.unidentified = score <= efi_plugin_api::FALLBACK_CONFIDENCE;
+                    let unidentified = score <= efi_plugin_api::FALLBACK_CONFIDENCE;
+                    if unidentified && !entry.unidentified {
+                        self.newly_unidentified(address, &o.driver);
+                    }
+                    entry.unidentified = unidentified;
                 }
                 let seen = Recognised {
                     driver: o.driver.clone(),
@@ -193,6 +204,26 @@ impl DeviceStates {
         drop(devices);
         self.queue(saved);
         result
+    }
+
+    /// Logs that `address` is unidentified, unless this minute's lines are spent.
+    fn newly_unidentified(&self, address: IpAddr, driver: &str) {
+        let mut news = self.unidentified_news.lock();
+        if news.0 < UNIDENTIFIED_LINES_PER_MINUTE {
+            news.0 += 1;
+            tracing::warn!(
+                %address,
+                "unidentified device: no driver knows its model; {driver} polls its standard MIB only (install its vendor's driver for its radio fields; `efi-poller poll {address} -v` shows what it answered)"
+            );
+        } else {
+            news.1 += 1;
+        }
+    }
+
+    /// How many newly unidentified devices were not logged one by one since the last call;
+    /// starts a new minute.
+    pub fn take_unlogged_unidentified(&self) -> usize {
+        std::mem::take(&mut *self.unidentified_news.lock()).1
     }
 
     /// Starts queueing every change for the durable store (see [`crate::store::persist`]).

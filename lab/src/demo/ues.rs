@@ -29,8 +29,32 @@ fn imsi(ue: u32) -> String {
     format!("00101{ue:010}")
 }
 
+/// The IMEI the EPC reports for SNMP CPE `ue`: the lab device's own (it answers with the
+/// same one).
 fn imei(ue: u32) -> String {
-    format!("35{ue:013}")
+    crate::fleet::device_imei(ue)
+}
+
+/// TR-069 CPE `n`'s data model with an IMEI and serial number of its own (its model's type
+/// allocation code kept), and that IMEI, which the EPC reports too.
+fn personalise(mut model: DataModel, n: u32) -> (DataModel, String) {
+    let mut own = None;
+    for p in model
+        .params
+        .iter_mut()
+        .filter(|p| p.path.ends_with(".IMEI"))
+    {
+        let recorded = p.value.trim_end_matches('\r');
+        let Some(tac) = recorded.get(..8) else {
+            continue;
+        };
+        let imei = crate::fleet::imei(tac, 900_000 + n);
+        p.value = p.value.replace(recorded, &imei);
+        own = Some(imei);
+    }
+    model.serial = format!("{}-{n}", model.serial);
+    let imei = own.unwrap_or_else(|| crate::fleet::imei("35000002", 900_000 + n));
+    (model, imei)
 }
 
 /// Where SNMP CPE `n` attaches first: its own address, 127.10.0.n.
@@ -60,6 +84,8 @@ pub struct Lab {
     moved: BTreeMap<u32, SnmpAgent>,
     acs: Option<Acs>,
     cpes: Vec<Cpe>,
+    /// The IMEI of each TR-069 CPE, as it and the EPC report it.
+    tr069_imeis: Vec<String>,
     informed: bool,
     devices: u32,
 }
@@ -81,20 +107,6 @@ impl Lab {
         let agents =
             crate::fleet::start_mixed_fleet_on_one_port_with(options.devices, &agent_options)
                 .await?;
-        let ues = (1..=options.devices).chain((1..=tr069_cpes).map(|n| TR069_UE + n));
-        for (i, ue) in ues.enumerate() {
-            raemis.add_subscriber(Subscriber::new(
-                &imsi(ue),
-                &imei(ue),
-                &format!("1555{ue:07}"),
-                NAMES[i % NAMES.len()],
-            ));
-        }
-        let mut attached = BTreeMap::new();
-        for n in 1..=options.devices {
-            raemis.attach(&imsi(n), home_ip(n), "internet").await?;
-            attached.insert(n, home_ip(n));
-        }
         let (acs, cpes) = if tr069_cpes > 0 {
             // Every parameter, as a GenieACS provision declaring the whole tree would ask.
             let acs = Acs::start(
@@ -109,13 +121,33 @@ impl Lab {
                     let ip = tr069_ip(n).to_string();
                     let fleet =
                         crate::genieacs::model_fleet([ip.as_str(); 5], "2026-01-01T00:00:00Z");
-                    Cpe::new(DataModel::from_genieacs(&fleet[index]), tr069_ip(n))
+                    let (model, imei) = personalise(DataModel::from_genieacs(&fleet[index]), n);
+                    (Cpe::new(model, tr069_ip(n)), imei)
                 })
                 .collect();
             (Some(acs), cpes)
         } else {
             (None, Vec::new())
         };
+        let (cpes, tr069_imeis): (Vec<Cpe>, Vec<String>) = cpes.into_iter().unzip();
+        let ues = (1..=options.devices).map(|n| (n, imei(n))).chain(
+            (1..=tr069_cpes)
+                .zip(tr069_imeis.iter().cloned())
+                .map(|(n, imei)| (TR069_UE + n, imei)),
+        );
+        for (i, (ue, imei)) in ues.enumerate() {
+            raemis.add_subscriber(Subscriber::new(
+                &imsi(ue),
+                &imei,
+                &format!("1555{ue:07}"),
+                NAMES[i % NAMES.len()],
+            ));
+        }
+        let mut attached = BTreeMap::new();
+        for n in 1..=options.devices {
+            raemis.attach(&imsi(n), home_ip(n), "internet").await?;
+            attached.insert(n, home_ip(n));
+        }
         Ok(Lab {
             sonar,
             raemis,
@@ -125,6 +157,7 @@ impl Lab {
             moved: BTreeMap::new(),
             acs,
             cpes,
+            tr069_imeis,
             informed: false,
             devices: options.devices,
         })
@@ -232,8 +265,12 @@ impl Lab {
 
     fn imei_of_imsi(&self) -> BTreeMap<String, String> {
         (1..=self.devices)
-            .chain((1..=self.cpes.len() as u32).map(|n| TR069_UE + n))
             .map(|ue| (imsi(ue), imei(ue)))
+            .chain(
+                (1..=self.cpes.len() as u32)
+                    .zip(&self.tr069_imeis)
+                    .map(|(n, imei)| (imsi(TR069_UE + n), imei.clone())),
+            )
             .collect()
     }
 

@@ -131,9 +131,10 @@ impl WebPhase {
         }
         if pages.iter().all(BTreeMap::is_empty) {
             if let Some(mut r) = cached {
-                // Not a failure of the poll: the cache answered. Logged for the operator
-                // who expected the pages to answer.
-                efi_plugin_api::tracing::info!(
+                // Not a failure of the poll: the cache answered, as it does on every poll
+                // of a CPE12300 whose web UI is closed (a debug line, not one per poll in
+                // the journal); the record's fields say where they came from.
+                efi_plugin_api::tracing::debug!(
                     device = %self.address,
                     "CPE12300 web pages unreadable, record from the TR-069 cache: {}",
                     problems.join("; ")
