@@ -698,4 +698,18 @@ async fn a_plan_with_every_session_outside_the_managed_subnets_says_so() {
     ] {
         assert!(printed.contains(says), "{says} not in:\n{printed}");
     }
+    // The poller polls the managed subnets only ([poller] subnets is not set): of three
+    // sessions, the one inside.
+    lab.raemis
+        .attach("001010000000013", "10.45.0.13".parse().unwrap(), "internet")
+        .await
+        .unwrap();
+    lab.arbiter.plan().await.unwrap();
+    let polled: Vec<String> = lab
+        .arbiter
+        .targets_in_use(161, 80)
+        .iter()
+        .map(|t| t.address.to_string())
+        .collect();
+    assert_eq!(polled, ["10.45.0.13"]);
 }

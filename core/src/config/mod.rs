@@ -1052,6 +1052,26 @@ mod tests {
     use super::*;
 
     #[test]
+    fn the_polled_subnets_are_the_managed_ones_unless_the_poller_names_its_own() {
+        let managed = Config::parse(
+            "[arbiter]\nmanaged_subnets = [\"10.45.0.0/16\"]\n",
+            Path::new("t.toml"),
+        )
+        .unwrap();
+        assert_eq!(
+            managed.polled_subnets(),
+            vec!["10.45.0.0/16".parse::<ipnet::IpNet>().unwrap()]
+        );
+        let own = Config::parse(
+            "[arbiter]\nmanaged_subnets = [\"10.45.0.0/16\"]\n[poller]\nsubnets = [\"0.0.0.0/0\", \"::/0\"]\n",
+            Path::new("t.toml"),
+        )
+        .unwrap();
+        assert_eq!(own.polled_subnets().len(), 2);
+        assert!(own.polled_subnets()[0].contains(&"192.0.2.1".parse::<std::net::IpAddr>().unwrap()));
+    }
+
+    #[test]
     fn empty_file_is_all_defaults() {
         let c = Config::parse("", Path::new("c.toml")).unwrap();
         assert_eq!(c.plugins.rescan_secs, 5);
