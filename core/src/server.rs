@@ -181,8 +181,12 @@ async fn webhook(
             refuse(StatusCode::NOT_FOUND, format!("no source named {s:?}"))
         }
         Err(PushError::Malformed(reason)) => {
-            tracing::warn!("malformed webhook refused: {reason}");
+            tracing::warn!(source, peer = %peer.ip(), "malformed webhook refused: {reason}");
             refuse(StatusCode::BAD_REQUEST, reason)
+        }
+        Err(PushError::UnsupportedMediaType(reason)) => {
+            tracing::warn!(source, peer = %peer.ip(), "webhook in an unreadable format refused: {reason}");
+            refuse(StatusCode::UNSUPPORTED_MEDIA_TYPE, reason)
         }
         Err(PushError::Storage(reason)) => {
             tracing::error!("webhook not stored: {reason}");

@@ -571,19 +571,44 @@ async fn malformed_or_unauthenticated_webhooks_are_refused_with_the_reason() {
         .unwrap();
     assert_eq!(r.status().as_u16(), 401, "wrong secret");
 
-    let r = client
-        .post(&url)
-        .header("x-efi-secret", "push-s3cret")
-        .body("imsi=001010000000013&event_type=pdp_context_activated&add_text=%7Bbroken")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status().as_u16(), 400);
-    assert!(r
-        .text()
-        .await
-        .unwrap()
-        .contains("add_text is not a JSON object"));
+    let post = |body: String, content_type: Option<&str>| {
+        let mut request = client
+            .post(&url)
+            .header("x-efi-secret", "push-s3cret")
+            .body(body);
+        if let Some(t) = content_type {
+            request = request.header("content-type", t.to_owned());
+        }
+        request.send()
+    };
+    const FORM: Option<&str> = Some("application/x-www-form-urlencoded");
+    for (body, content_type, status, why) in [
+        (
+            "imsi=001010000000013&event_type=pdp_context_activated&add_text=%7Bbroken".to_owned(),
+            FORM,
+            400,
+            "add_text is not a JSON object",
+        ),
+        (
+            form.replace("2030-01-01+00%3A00%3A00", "next+tuesday"),
+            FORM,
+            400,
+            "event_time \"next tuesday\" is not a time",
+        ),
+        (
+            form.to_owned(),
+            Some("application/json"),
+            415,
+            "Content-Type \"application/json\" is not application/x-www-form-urlencoded",
+        ),
+        (form.to_owned(), None, 415, "the push has no Content-Type"),
+    ] {
+        let r = post(body, content_type).await.unwrap();
+        assert_eq!(r.status().as_u16(), status, "{why}");
+        let answer: Value = r.json().await.unwrap();
+        let error = answer["error"].as_str().unwrap_or_default();
+        assert!(error.contains(why), "{why} not in {answer}");
+    }
 
     let huge = "x".repeat(lab.config.server.max_body_bytes + 1);
     let r = client
@@ -613,14 +638,8 @@ async fn malformed_or_unauthenticated_webhooks_are_refused_with_the_reason() {
     );
     assert_eq!(logged().await, logged_before);
 
-    // The same body, properly authenticated, is accepted.
-    let r = client
-        .post(&url)
-        .header("x-efi-secret", "push-s3cret")
-        .body(form)
-        .send()
-        .await
-        .unwrap();
+    // The same body, properly authenticated and labelled, is accepted.
+    let r = post(form.to_owned(), FORM).await.unwrap();
     assert_eq!(r.status().as_u16(), 200);
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["applied"], 1);

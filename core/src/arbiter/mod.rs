@@ -58,6 +58,9 @@ pub enum PushError {
     /// The body could not be understood (the plugin's reason).
     #[error("{0}")]
     Malformed(String),
+    /// The body is in a format the source does not read (its Content-Type).
+    #[error("{0}")]
+    UnsupportedMediaType(String),
     /// The event could not be made durable; the sender should retry.
     #[error("{0}")]
     Storage(String),
@@ -288,7 +291,10 @@ impl Arbiter {
         if parsed.is_err() {
             self.count_push(name, "malformed");
         }
-        let events = parsed.map_err(|e| PushError::Malformed(e.message))?;
+        let events = parsed.map_err(|e| match e.kind {
+            efi_plugin_api::ErrorKind::Unsupported => PushError::UnsupportedMediaType(e.message),
+            _ => PushError::Malformed(e.message),
+        })?;
         self.events
             .append(EventRow {
                 source: name.to_owned(),

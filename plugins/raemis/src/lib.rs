@@ -7,7 +7,7 @@
 
 use efi_plugin_api::prelude::*;
 use efi_plugin_api::source::{PushRequest, Session, SessionBatch, SessionEvent, SessionEventKind};
-use efi_plugin_api::{HttpRequest, Identity, Source, TlsPolicy};
+use efi_plugin_api::{ErrorKind, HttpRequest, Identity, Source, TlsPolicy};
 use serde::Deserialize;
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -87,6 +87,7 @@ impl Source for RaemisSource {
     }
 
     fn parse_push(&self, request: &PushRequest) -> Result<Vec<SessionEvent>, PluginError> {
+        check_content_type(request)?;
         parse_event(&request.body).map(|e| e.into_iter().collect())
     }
 }
@@ -226,6 +227,31 @@ impl Task for Pull {
     }
 }
 
+/// The media type Raemis posts its events in.
+const FORM: &str = "application/x-www-form-urlencoded";
+
+/// Refuses a push whose Content-Type is not form-encoded (the host answers 415): a body in
+/// another format would be misread as a form.
+fn check_content_type(request: &PushRequest) -> Result<(), PluginError> {
+    let given = request
+        .headers
+        .iter()
+        .find(|(k, _)| k.eq_ignore_ascii_case("content-type"))
+        .map(|(_, v)| v.as_str());
+    let media_type = given.map(|v| v.split(';').next().unwrap_or_default().trim());
+    match media_type {
+        Some(m) if m.eq_ignore_ascii_case(FORM) => Ok(()),
+        Some(other) => Err(PluginError::new(
+            ErrorKind::Unsupported,
+            format!("Content-Type {other:?} is not {FORM} (Raemis posts its events form-encoded)"),
+        )),
+        None => Err(PluginError::new(
+            ErrorKind::Unsupported,
+            format!("the push has no Content-Type; Raemis events are {FORM}"),
+        )),
+    }
+}
+
 /// Parses one pushed event. Unknown event types are ignored (`None`); a body without `imsi`
 /// or `event_type`, or an activation without a readable address, is an error.
 pub fn parse_event(body: &[u8]) -> Result<Option<SessionEvent>, PluginError> {
@@ -255,7 +281,14 @@ pub fn parse_event(body: &[u8]) -> Result<Option<SessionEvent>, PluginError> {
         "pdp_context_deactivated" => SessionEventKind::Detach,
         _ => return Ok(None),
     };
-    let at_unix_us = field("event_time").and_then(|t| parse_event_time(&t));
+    let at_unix_us = match field("event_time").filter(|t| !t.is_empty()) {
+        None => None,
+        Some(text) => Some(parse_event_time(&text).ok_or_else(|| {
+            PluginError::protocol(format!(
+                "event_time {text:?} is not a time (YYYY-MM-DD HH:MM:SS[.ffffff], UTC)"
+            ))
+        })?),
+    };
     let at_unix_s = at_unix_us.map(|us| us.div_euclid(1_000_000));
     let add_text: serde_json::Map<String, serde_json::Value> = match field("add_text")
         .filter(|t| !t.is_empty())

@@ -143,6 +143,10 @@ fn pushed_events_parse_in_the_raemis_format() {
             "not a JSON object",
         ),
         (b"imsi=0x1&event_type=pdp_context_activated", "not digits"),
+        (
+            b"imsi=001&event_type=pdp_context_deactivated&event_time=yesterday",
+            "event_time \"yesterday\" is not a time",
+        ),
     ] {
         let err = parse_event(body).unwrap_err();
         assert!(err.to_string().contains(why), "{why}: {err}");
