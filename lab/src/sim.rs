@@ -70,11 +70,58 @@ pub enum Fault {
     EmptyList,
 }
 
-/// Faults queued per endpoint name; each queued fault applies to one request.
+/// Faults queued per endpoint name; each queued fault applies to one request. An endpoint
+/// may also be in a storm: a share of its requests (beyond the queued ones) answered with
+/// faults in turn, chosen by a seeded generator so a run can be repeated.
 #[derive(Debug, Default, Clone)]
-pub struct Faults(Arc<Mutex<HashMap<String, VecDeque<Fault>>>>);
+pub struct Faults(
+    Arc<Mutex<HashMap<String, VecDeque<Fault>>>>,
+    Arc<Mutex<HashMap<String, Storm>>>,
+);
+
+/// A share of an endpoint's requests answered with faults.
+#[derive(Debug)]
+struct Storm {
+    per_mille: u64,
+    faults: Vec<Fault>,
+    state: u64,
+    next: usize,
+    /// Faults given so far.
+    given: usize,
+}
+
+impl Storm {
+    /// The next fault, or none for this request (xorshift64*: repeatable, good enough).
+    fn take(&mut self) -> Option<Fault> {
+        self.state ^= self.state >> 12;
+        self.state ^= self.state << 25;
+        self.state ^= self.state >> 27;
+        let roll = self.state.wrapping_mul(0x2545_f491_4f6c_dd1d) % 1000;
+        if roll >= self.per_mille || self.faults.is_empty() {
+            return None;
+        }
+        self.next = (self.next + 1) % self.faults.len();
+        self.given += 1;
+        Some(self.faults[self.next].clone())
+    }
+}
 
 impl Faults {
+    /// Answers `per_mille` of `endpoint`'s requests (after any queued faults) with `faults`
+    /// in turn, until [`Faults::clear`]; `seed` makes the run repeatable.
+    pub fn storm(&self, endpoint: &str, per_mille: u64, faults: Vec<Fault>, seed: u64) {
+        self.1.lock().unwrap().insert(
+            endpoint.to_owned(),
+            Storm {
+                per_mille,
+                faults,
+                state: seed.max(1),
+                next: 0,
+                given: 0,
+            },
+        );
+    }
+
     /// Queues `fault` for the next `times` requests to `endpoint`.
     pub fn inject(&self, endpoint: &str, fault: Fault, times: usize) {
         let mut map = self.0.lock().unwrap();
@@ -82,9 +129,15 @@ impl Faults {
         queue.extend(std::iter::repeat_n(fault, times));
     }
 
+    /// Faults the storm on `endpoint` has given so far.
+    pub fn stormed(&self, endpoint: &str) -> usize {
+        self.1.lock().unwrap().get(endpoint).map_or(0, |s| s.given)
+    }
+
     /// Removes every queued fault.
     pub fn clear(&self) {
         self.0.lock().unwrap().clear();
+        self.1.lock().unwrap().clear();
     }
 
     /// Faults queued and not yet taken, over every endpoint.
@@ -94,7 +147,13 @@ impl Faults {
 
     /// Takes the fault for this request, if any.
     pub fn take(&self, endpoint: &str) -> Option<Fault> {
-        self.0.lock().unwrap().get_mut(endpoint)?.pop_front()
+        let queued = self
+            .0
+            .lock()
+            .unwrap()
+            .get_mut(endpoint)
+            .and_then(VecDeque::pop_front);
+        queued.or_else(|| self.1.lock().unwrap().get_mut(endpoint)?.take())
     }
 }
 

@@ -290,6 +290,12 @@ pub struct HttpRequest {
     #[serde(default)]
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub credentials_in_form: bool,
+    /// When true, sending the request again has the same effect (a read): the host also
+    /// retries, with the same backoff, a 500, a dropped connection and an answer declared
+    /// JSON whose body does not parse (cut short). Never set it on a write.
+    #[serde(default)]
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub idempotent: bool,
 }
 
 impl HttpRequest {
@@ -306,6 +312,7 @@ impl HttpRequest {
             rate_class: None,
             retry_overload: false,
             credentials_in_form: false,
+            idempotent: false,
         }
     }
 
@@ -366,6 +373,13 @@ impl HttpRequest {
     pub fn rate_limited(mut self, class: impl Into<String>) -> Self {
         self.rate_class = Some(class.into());
         self.retry_overload = true;
+        self
+    }
+
+    /// Marks the request as a read the host may send again on a 500, a dropped connection
+    /// or a cut-short JSON answer (see [`HttpRequest::idempotent`]).
+    pub fn idempotent(mut self) -> Self {
+        self.idempotent = true;
         self
     }
 }

@@ -349,6 +349,70 @@ async fn a_storm_of_429_and_5xx_from_sonar_still_converges() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cycles_ride_out_a_storm_of_500s_and_dropped_answers() {
+    let lab = lab().await;
+    const UES: u32 = 15;
+    for n in 0..UES {
+        let imsi = format!("0010100000002{n:02}");
+        lab.raemis.add_subscriber(Subscriber::new(
+            &imsi,
+            &format!("3500000000002{n:02}"),
+            "",
+            &format!("Storm Customer {n}"),
+        ));
+        lab.raemis
+            .attach(&imsi, format!("10.45.2.{n}").parse().unwrap(), "internet")
+            .await
+            .unwrap();
+    }
+    // 30 % of every Sonar request (reads and writes, with pages of 7) answered 500, dropped
+    // mid-answer or cut short, for as long as the test runs.
+    lab.sonar.faults().storm(
+        "graphql",
+        300,
+        vec![Fault::Status(500), Fault::Drop, Fault::Truncated],
+        20261206,
+    );
+    let mut cycles = 0;
+    loop {
+        cycles += 1;
+        // Reads are retried: the cycle itself completes; a write the storm hit is reported
+        // and planned again next cycle (a write is never retried blindly).
+        let report = lab
+            .arbiter
+            .cycle()
+            .await
+            .unwrap_or_else(|e| panic!("cycle {cycles} failed under the storm: {e}"));
+        // Converged, and a few more cycles of reads through the storm.
+        if report.failed.is_empty() && report.plan.changes.changes.is_empty() && cycles >= 6 {
+            break;
+        }
+        assert!(cycles < 15, "no convergence: {:?}", report.failed);
+    }
+    let assignments = soft_assignments(&lab.sonar);
+    let mut addresses: Vec<&str> = assignments.iter().map(|(ip, _)| ip.as_str()).collect();
+    addresses.dedup();
+    assert_eq!(
+        addresses.len(),
+        assignments.len(),
+        "an address twice: {assignments:?}"
+    );
+    assert_eq!(assignments.len(), UES as usize, "{assignments:?}");
+    // A create whose answer was cut short was applied all the same: the next cycle finds
+    // the item by its IMEI instead of creating a second one.
+    let data = lab.sonar.entities("InventoryModelFieldData");
+    for n in 0..UES {
+        let imei = format!("3500000000002{n:02}");
+        let items = data.iter().filter(|d| d["value"] == imei.as_str()).count();
+        assert_eq!(items, 1, "IMEI {imei} on {items} items");
+    }
+    let stormed = lab.sonar.faults().stormed("graphql");
+    let answered = lab.sonar.calls().len();
+    println!("converged in {cycles} cycles under the storm: {stormed} requests failed, {answered} answered in full");
+    assert!(stormed > 0, "the storm hit no request");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ambiguous_or_unknown_names_are_reported_and_nothing_is_guessed() {
     let mut scenario = Scenario::lab();
     scenario.accounts.push(AccountSeed {

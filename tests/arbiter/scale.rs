@@ -1,5 +1,6 @@
 //! The initial sync of a large EPC: Sonar sees no more requests than the pages it must read
-//! plus one mutation document per 25 changes (the count is printed), and a fleet whose
+//! plus one mutation document per 25 changes (the count is printed), never more than its
+//! limit in any rolling window (no 429), and a fleet whose
 //! subscriber names match no account is reported in full by the plan but in a handful of
 //! log lines per cycle.
 
@@ -41,25 +42,21 @@ impl std::io::Write for Captured {
 /// Most log lines a cycle may write, however many CPEs it warns about.
 const LOG_LINES_PER_CYCLE: usize = 50;
 
-#[tokio::test(flavor = "current_thread")]
-async fn an_initial_sync_costs_pages_plus_one_request_per_25_changes() {
-    let log = Captured::default();
-    let _logging = tracing::subscriber::set_default(
-        tracing_subscriber::fmt()
-            .with_writer({
-                let log = log.clone();
-                move || log.clone()
-            })
-            .with_ansi(false)
-            .with_env_filter("info")
-            .finish(),
-    );
-    let sessions: u32 = std::env::var("EFI_SYNC_SESSIONS")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(10_000);
+/// A Sonar limiting each token to `limit` requests in any rolling `window_secs`, a Raemis
+/// with `sessions` attached UEs whose names match no account, and an arbiter paced to the
+/// same limit.
+struct SyncLab {
+    sonar: SonarSim,
+    arbiter: efi_core::arbiter::Arbiter,
+    _raemis: RaemisSim,
+    _dir: PluginDir,
+}
+
+async fn sync_lab(sessions: u32, limit: u32, window_secs: u64) -> SyncLab {
     let mut scenario = Scenario::lab();
-    scenario.rate_limit_per_minute = Some(1_000_000);
+    scenario.rate_limit_per_minute = Some(limit);
+    scenario.rate_limit_window_ms = Some(window_secs * 1000);
+    scenario.rate_limit_rolling = true;
     let sonar = SonarSim::start("127.0.0.1:0".parse().unwrap(), scenario)
         .await
         .unwrap();
@@ -98,7 +95,8 @@ rescan_secs = 0
 # not what this test measures.
 step_budget_ms = 5000
 [http.rate_limits.sonar]
-per_minute = 1000000
+per_minute = {limit}
+window_secs = {window_secs}
 [arbiter]
 managed_subnets = ["10.45.0.0/16"]
 [store]
@@ -121,7 +119,58 @@ url = {state:?}
             .unwrap(),
     );
     let arbiter = efi_tests::arbiter(host).await.unwrap();
+    SyncLab {
+        sonar,
+        arbiter,
+        _raemis: raemis,
+        _dir: dir,
+    }
+}
 
+/// A limit tight enough that the pace, not the CPU, sets the speed: the sync waits for the
+/// window instead of being refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sync_paced_by_a_rolling_limit_is_never_refused() {
+    let lab = sync_lab(1_000, 20, 2).await;
+    let started = std::time::Instant::now();
+    let report = lab.arbiter.cycle().await.unwrap();
+    let took = started.elapsed();
+    assert!(report.failed.is_empty(), "{:?}", report.failed);
+    let requests = lab.sonar.calls().len();
+    println!(
+        "1,000-session sync under 20 requests per rolling 2 s: {requests} requests in {:.1} s, {} refused",
+        took.as_secs_f64(),
+        lab.sonar.limit_refusals()
+    );
+    assert!(requests > 40, "the pace had to bind: {requests} requests");
+    assert_eq!(lab.sonar.limit_refusals(), 0);
+}
+
+#[tokio::test(flavor = "current_thread")]
+async fn an_initial_sync_costs_pages_plus_one_request_per_25_changes() {
+    let log = Captured::default();
+    let _logging = tracing::subscriber::set_default(
+        tracing_subscriber::fmt()
+            .with_writer({
+                let log = log.clone();
+                move || log.clone()
+            })
+            .with_ansi(false)
+            .with_env_filter("info")
+            .finish(),
+    );
+    let sessions: u32 = std::env::var("EFI_SYNC_SESSIONS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(10_000);
+    // Sonar's limit counted the strict way (any rolling window), scaled down in time: 200
+    // requests in any 5 s.
+    let SyncLab {
+        sonar,
+        arbiter,
+        _raemis,
+        _dir,
+    } = sync_lab(sessions, 200, 5).await;
     log.take_lines();
     let started = std::time::Instant::now();
     let report = arbiter.cycle().await.unwrap();
@@ -146,11 +195,17 @@ url = {state:?}
     let writes = calls.len() - reads;
     let bound = reads + changes.div_ceil(25);
     println!(
-        "initial sync of {sessions} sessions: {} Sonar requests ({reads} page reads + {writes} mutation documents) for {changes} changes; bound {bound}; {:.1} s against the debug-build simulator",
+        "initial sync of {sessions} sessions: {} Sonar requests ({reads} page reads + {writes} mutation documents) for {changes} changes; bound {bound}; {} refused by the rolling limit of 200 per 5 s; {:.1} s against the debug-build simulator",
         calls.len(),
+        sonar.limit_refusals(),
         first_cycle.as_secs_f64()
     );
     assert!(calls.len() <= bound, "{} requests > {bound}", calls.len());
+    assert_eq!(
+        sonar.limit_refusals(),
+        0,
+        "Sonar refused requests for exceeding its rolling limit"
+    );
     let soft = sonar
         .entities("IpAssignment")
         .into_iter()

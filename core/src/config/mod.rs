@@ -787,7 +787,7 @@ pub struct HttpConfig {
     /// First retry delay in milliseconds; doubles each time, capped at 30 s; a `Retry-After`
     /// header wins.
     pub retry_base_ms: u64,
-    /// Token buckets by rate class, e.g. `[http.rate_limits.sonar] per_minute = 400`.
+    /// The pace of each rate class (never more than its count in any window), e.g. `[http.rate_limits.sonar] per_minute = 400`.
     pub rate_limits: BTreeMap<String, RateLimit>,
 }
 
@@ -804,21 +804,28 @@ impl Default for HttpConfig {
                 RateLimit {
                     per_minute: 400,
                     burst: None,
+                    window_secs: None,
                 },
             )]),
         }
     }
 }
 
-/// A token bucket.
+/// The pace of one rate class: `[http.rate_limits.<class>]`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RateLimit {
-    /// Requests per minute, refilled continuously.
+    /// Most requests in any window of `window_secs` (a minute unless set): however the
+    /// service counts (a fixed or a rolling minute), it never sees more. Sonar allows 400.
     pub per_minute: u32,
-    /// Requests that may go at once after a quiet period (default: a sixth of a minute's).
+    /// Requests that may go back to back after a quiet period; the rest are spread evenly
+    /// (default: a sixth of `per_minute`).
     #[serde(default)]
     pub burst: Option<u32>,
+    /// The window `per_minute` counts over, in seconds (default 60). Only for a service
+    /// whose window is not a minute.
+    #[serde(default)]
+    pub window_secs: Option<u64>,
 }
 
 /// One credential set. Give one of `basic`, `bearer`/`bearer_file`; `client_cert` and

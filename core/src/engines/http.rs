@@ -1,6 +1,7 @@
 //! HTTP engine: reqwest clients per TLS policy and credential set, host-held credentials
 //! (Basic, Bearer, client certificates, or filled into a login form), cookies kept per
-//! device, token buckets per rate class, retries of overload answers with backoff, a
+//! device, a pace per rate class (never more than its count in any window), retries of
+//! overload answers (and, for reads, of 500s and dropped answers) with backoff, a
 //! body-size cap.
 
 use crate::config::{CredentialConfig, HttpConfig};
@@ -17,6 +18,56 @@ pub fn init_tls() {
     ONCE.call_once(|| {
         let _ = rustls::crypto::ring::default_provider().install_default();
     });
+}
+
+/// The pace of one rate class: never more than `limit` requests in any window of `window`
+/// (a log of send times, so a service that counts a rolling window never refuses us), and no
+/// more than the bucket's burst back to back.
+struct Pace {
+    bucket: Bucket,
+    sent: std::collections::VecDeque<Instant>,
+    limit: usize,
+    /// The window plus a margin for requests that arrive closer together than they left.
+    window: Duration,
+}
+
+impl Pace {
+    fn new(limit: &crate::config::RateLimit) -> Pace {
+        let per_window = limit.per_minute.max(1);
+        let window = Duration::from_secs(limit.window_secs.unwrap_or(60).max(1));
+        let capacity = f64::from(limit.burst.unwrap_or((per_window / 6).max(1)));
+        Pace {
+            bucket: Bucket {
+                tokens: capacity,
+                capacity,
+                per_sec: f64::from(per_window) / window.as_secs_f64(),
+                last: Instant::now(),
+            },
+            sent: Default::default(),
+            limit: per_window as usize,
+            window: window + (window / 50).max(Duration::from_millis(100)),
+        }
+    }
+
+    /// Records a send now, or says how long until one may go.
+    fn take(&mut self, now: Instant) -> Option<Duration> {
+        while self
+            .sent
+            .front()
+            .is_some_and(|t| now.saturating_duration_since(*t) >= self.window)
+        {
+            self.sent.pop_front();
+        }
+        if self.sent.len() >= self.limit {
+            let oldest = *self.sent.front().expect("the log is full");
+            return Some((oldest + self.window).saturating_duration_since(now));
+        }
+        let wait = self.bucket.take(now);
+        if wait.is_none() {
+            self.sent.push_back(now);
+        }
+        wait
+    }
 }
 
 struct Bucket {
@@ -46,7 +97,7 @@ pub struct HttpEngine {
     config: HttpConfig,
     credentials: BTreeMap<String, CredentialConfig>,
     clients: Mutex<HashMap<(bool, Option<String>), reqwest::Client>>,
-    buckets: Mutex<HashMap<String, Bucket>>,
+    paces: Mutex<HashMap<String, Pace>>,
     /// One cookie store for every client: cookies are kept per device because a cookie set
     /// by one address is only ever sent back to that address (RFC 6265 host-only cookies),
     /// whichever TLS policy or credential set a later request uses.
@@ -105,7 +156,7 @@ impl HttpEngine {
             config,
             credentials,
             clients: Mutex::new(HashMap::new()),
-            buckets: Mutex::new(HashMap::new()),
+            paces: Mutex::new(HashMap::new()),
             cookies: Default::default(),
             stats: Mutex::new(BTreeMap::new()),
         }
@@ -222,19 +273,14 @@ impl HttpEngine {
         let mut waited = false;
         loop {
             let wait = {
-                let mut buckets = self.buckets.lock();
+                let mut paces = self.paces.lock();
                 let Some(limit) = self.config.rate_limits.get(class) else {
                     return;
                 };
-                let per_minute = f64::from(limit.per_minute.max(1));
-                let capacity = f64::from(limit.burst.unwrap_or((limit.per_minute / 6).max(1)));
-                let bucket = buckets.entry(class.to_owned()).or_insert_with(|| Bucket {
-                    tokens: capacity,
-                    capacity,
-                    per_sec: per_minute / 60.0,
-                    last: Instant::now(),
-                });
-                bucket.take(Instant::now())
+                paces
+                    .entry(class.to_owned())
+                    .or_insert_with(|| Pace::new(limit))
+                    .take(Instant::now())
             };
             match wait {
                 None => return,
@@ -317,6 +363,13 @@ impl HttpEngine {
                 rb = rb.header("authorization", a);
             }
             let class = request.rate_class.as_deref();
+            let may_retry = attempt < self.config.max_retries;
+            let backoff = Duration::from_millis(
+                self.config
+                    .retry_base_ms
+                    .saturating_mul(1 << attempt.min(16)),
+            )
+            .min(Duration::from_secs(30));
             let resp = match rb.send().await {
                 Ok(r) => r,
                 Err(e) => {
@@ -324,7 +377,14 @@ impl HttpEngine {
                         s.sent += 1;
                         s.failed += 1;
                     });
-                    return Err(classify(&request.url, e));
+                    let e = classify(&request.url, e);
+                    if request.idempotent && may_retry {
+                        attempt += 1;
+                        tracing::debug!(url = %request.url, attempt, "no answer to a read ({e}); retrying");
+                        tokio::time::sleep(backoff).await;
+                        continue;
+                    }
+                    return Err(e);
                 }
             };
             let status = resp.status().as_u16();
@@ -333,25 +393,22 @@ impl HttpEngine {
                 s.sent += 1;
                 s.limited += u64::from(overloaded);
             });
-            if request.retry_overload && overloaded && attempt < self.config.max_retries {
+            let retry_overload = request.retry_overload || request.idempotent;
+            if may_retry
+                && ((retry_overload && overloaded) || (request.idempotent && status == 500))
+            {
                 let retry_after = resp
                     .headers()
                     .get("retry-after")
                     .and_then(|v| v.to_str().ok())
                     .and_then(|v| v.trim().parse::<u64>().ok())
                     .map(Duration::from_secs);
-                let backoff = Duration::from_millis(
-                    self.config
-                        .retry_base_ms
-                        .saturating_mul(1 << attempt.min(16)),
-                )
-                .min(Duration::from_secs(30));
                 attempt += 1;
-                tracing::debug!(url = %request.url, status, attempt, "overload answer; retrying");
+                tracing::debug!(url = %request.url, status, attempt, "answer that asks to retry; retrying");
                 tokio::time::sleep(retry_after.unwrap_or(backoff)).await;
                 continue;
             }
-            let headers = resp
+            let headers: Vec<(String, String)> = resp
                 .headers()
                 .iter()
                 .map(|(k, v)| {
@@ -361,7 +418,22 @@ impl HttpEngine {
                     )
                 })
                 .collect();
-            let body = read_capped(resp, self.config.max_body_bytes, &request.url).await?;
+            let body = match read_capped(resp, self.config.max_body_bytes, &request.url).await {
+                Ok(body) => body,
+                Err(BodyError::CutOff(e)) if request.idempotent && may_retry => {
+                    attempt += 1;
+                    tracing::debug!(url = %request.url, attempt, "answer to a read cut off ({e}); retrying");
+                    tokio::time::sleep(backoff).await;
+                    continue;
+                }
+                Err(BodyError::CutOff(e) | BodyError::TooLarge(e)) => return Err(e),
+            };
+            if request.idempotent && may_retry && status == 200 && cut_short_json(&headers, &body) {
+                attempt += 1;
+                tracing::debug!(url = %request.url, attempt, "JSON answer to a read cut short; retrying");
+                tokio::time::sleep(backoff).await;
+                continue;
+            }
             return Ok(IoReply::Http(HttpResponse {
                 status,
                 headers,
@@ -371,18 +443,38 @@ impl HttpEngine {
     }
 }
 
+/// True when the answer says it is JSON and its body does not parse: cut short on the way.
+fn cut_short_json(headers: &[(String, String)], body: &[u8]) -> bool {
+    let json = headers.iter().any(|(k, v)| {
+        k.eq_ignore_ascii_case("content-type") && v.to_ascii_lowercase().contains("json")
+    });
+    json && serde_json::from_slice::<serde::de::IgnoredAny>(body).is_err()
+}
+
+/// Why a body could not be read.
+enum BodyError {
+    /// The connection failed mid-body: sending a read again may succeed.
+    CutOff(IoError),
+    /// Larger than the cap: final.
+    TooLarge(IoError),
+}
+
 async fn read_capped(
     mut resp: reqwest::Response,
     cap: usize,
     url: &str,
-) -> Result<Vec<u8>, IoError> {
+) -> Result<Vec<u8>, BodyError> {
     let mut body = Vec::new();
-    while let Some(chunk) = resp.chunk().await.map_err(|e| classify(url, e))? {
+    while let Some(chunk) = resp
+        .chunk()
+        .await
+        .map_err(|e| BodyError::CutOff(classify(url, e)))?
+    {
         if body.len() + chunk.len() > cap {
-            return Err(err(
+            return Err(BodyError::TooLarge(err(
                 IoErrorKind::Protocol,
                 format!("{url}: response body larger than {cap} bytes"),
-            ));
+            )));
         }
         body.extend_from_slice(&chunk);
     }
@@ -419,6 +511,39 @@ pub fn classify(url: &str, e: reqwest::Error) -> IoError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_pace_never_sends_more_than_its_count_in_any_window() {
+        // A sender that goes as soon as the pace lets it, for ten windows.
+        let limit = crate::config::RateLimit {
+            per_minute: 40,
+            burst: Some(40),
+            window_secs: Some(1),
+        };
+        let mut pace = Pace::new(&limit);
+        let start = Instant::now();
+        let mut now = start;
+        let mut sent = Vec::new();
+        while now < start + Duration::from_secs(10) {
+            match pace.take(now) {
+                None => sent.push(now),
+                Some(wait) => now += wait.max(Duration::from_micros(1)),
+            }
+        }
+        let window = Duration::from_secs(1);
+        let most = sent
+            .iter()
+            .map(|t| {
+                sent.iter()
+                    .filter(|u| **u >= *t && **u < *t + window)
+                    .count()
+            })
+            .max()
+            .unwrap();
+        assert_eq!(most, 40, "the full count goes in a window, never more");
+        // And the pace is kept: about 40 a second over the run (the margin costs a little).
+        assert!(sent.len() > 360 && sent.len() <= 400, "{}", sent.len());
+    }
 
     #[test]
     fn bucket_refills_at_its_rate() {

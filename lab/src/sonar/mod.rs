@@ -71,6 +71,11 @@ struct Inner {
     tokens: Vec<String>,
     limit: AtomicU32,
     windows: Mutex<HashMap<String, (u64, u32)>>,
+    /// Per token, the times (ms) of the requests of the current rolling window.
+    rolling: Option<Mutex<HashMap<String, std::collections::VecDeque<u64>>>>,
+    window_ms: u64,
+    /// Limit answers (429) given.
+    refused: AtomicU32,
     clock: Arc<dyn Clock>,
     faults: Faults,
     calls: Mutex<Vec<GraphqlCall>>,
@@ -108,6 +113,11 @@ impl SonarSim {
             tokens: scenario.tokens.clone(),
             limit: AtomicU32::new(scenario.rate_limit_per_minute.unwrap_or(400)),
             windows: Mutex::new(HashMap::new()),
+            rolling: scenario
+                .rate_limit_rolling
+                .then(|| Mutex::new(HashMap::new())),
+            window_ms: scenario.rate_limit_window_ms.unwrap_or(60_000).max(1),
+            refused: AtomicU32::new(0),
             clock,
             faults: Faults::default(),
             calls: Mutex::new(Vec::new()),
@@ -158,6 +168,12 @@ impl SonarSim {
         &self.inner.faults
     }
 
+    /// How many requests were refused with the limit answer (429) for being over the rate
+    /// limit (injected faults not counted).
+    pub fn limit_refusals(&self) -> u32 {
+        self.inner.refused.load(Ordering::SeqCst)
+    }
+
     /// Changes the per-token limit.
     pub fn set_rate_limit(&self, per_minute: u32) {
         self.inner.limit.store(per_minute, Ordering::SeqCst);
@@ -204,16 +220,34 @@ impl SonarSim {
 fn within_limit(inner: &Inner, token: &str) -> bool {
     let now = inner.clock.now_ms();
     let limit = inner.limit.load(Ordering::SeqCst);
-    let mut windows = inner.windows.lock().unwrap();
-    let w = windows.entry(token.to_owned()).or_insert((now, 0));
-    if now >= w.0 + 60_000 {
-        *w = (now, 0);
+    let within = match &inner.rolling {
+        Some(rolling) => {
+            let mut rolling = rolling.lock().unwrap();
+            let times = rolling.entry(token.to_owned()).or_default();
+            while times.front().is_some_and(|t| now >= t + inner.window_ms) {
+                times.pop_front();
+            }
+            let within = times.len() < limit as usize;
+            if within {
+                times.push_back(now);
+            }
+            within
+        }
+        None => {
+            let mut windows = inner.windows.lock().unwrap();
+            let w = windows.entry(token.to_owned()).or_insert((now, 0));
+            if now >= w.0 + inner.window_ms {
+                *w = (now, 0);
+            }
+            let within = w.1 < limit;
+            w.1 += u32::from(within);
+            within
+        }
+    };
+    if !within {
+        inner.refused.fetch_add(1, Ordering::SeqCst);
     }
-    if w.1 >= limit {
-        return false;
-    }
-    w.1 += 1;
-    true
+    within
 }
 
 async fn graphql(

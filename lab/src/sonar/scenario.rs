@@ -11,6 +11,12 @@ pub struct Scenario {
     pub tokens: Vec<String>,
     /// Requests per minute per token before the limit answer (Sonar documents 400).
     pub rate_limit_per_minute: Option<u32>,
+    /// The limit's window in milliseconds (default 60,000).
+    pub rate_limit_window_ms: Option<u64>,
+    /// Count the limit over a rolling window (every request of the last window counts)
+    /// instead of a fixed one that starts at a token's first request and restarts when it
+    /// ends. Sonar documents only "400 per minute"; rolling is the stricter reading.
+    pub rate_limit_rolling: bool,
     /// Accounts with their addresses.
     pub accounts: Vec<AccountSeed>,
     /// Inventory models with their fields.

@@ -143,6 +143,11 @@ impl SonarConfig {
         )
         .with_credentials(self.credentials.clone())
         .rate_limited("sonar");
+        // Reads are sent again on a 500 or a dropped answer; a mutation never is (the
+        // outbox and the next cycle's reconciliation decide what happened to it).
+        if !query.trim_start().starts_with("mutation") {
+            r = r.idempotent();
+        }
         if self.accept_invalid_certs {
             r.tls = TlsPolicy::AcceptInvalid;
         }
