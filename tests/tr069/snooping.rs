@@ -589,6 +589,26 @@ async fn check_cpes_polled_from_the_acs_data(host: &efi_core::host::Host) {
     );
     assert_eq!(outcome.record.rsrp_dbm, Some(-96.0));
     assert_eq!(outcome.record.bandwidth_mhz, Some(20.0));
+    // After a few SNMP requests without an answer, a CPE that informs over TR-069 is read
+    // from TR-069 alone (no SNMP timeout per poll) until `poller.snmp_recheck_secs` passes.
+    let ue: std::net::IpAddr = ips[1].parse().unwrap();
+    let credentials = host.runner.engines().credentials();
+    let mut polls = 1;
+    while credentials.snmp_silenced(ue).is_none() {
+        assert!(polls < 5, "SNMP still asked after {polls} silent polls");
+        efi_core::poller::poll(host, &Target::new(ue), Some("baicells-atom"))
+            .await
+            .unwrap();
+        polls += 1;
+    }
+    let again = efi_core::poller::poll(host, &Target::new(ue), None)
+        .await
+        .unwrap();
+    assert_eq!(
+        again.driver, "baicells-atom",
+        "identified from TR-069 alone"
+    );
+    assert_eq!(again.record.rsrp_dbm, Some(-96.0));
 
     // A RidgeWave without SNMP, from its X_BEC_COM_ModuleA tree in the ACS.
     let bec = efi_core::poller::poll(host, &Target::new(ips[0].parse().unwrap()), None)

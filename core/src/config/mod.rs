@@ -230,6 +230,11 @@ pub struct PollerConfig {
     /// Most seconds one device's poll may take (identification, every request and retry);
     /// past it the poll fails and its slot goes to the next device.
     pub deadline_secs: u64,
+    /// Seconds a device that informs over TR-069 but answered none of its last 3 SNMP
+    /// requests goes without SNMP (its polls read TR-069 alone, costing no timeout); then
+    /// SNMP is asked again, so SNMP that comes back is noticed within this time. 0 asks
+    /// SNMP on every poll.
+    pub snmp_recheck_secs: u64,
     /// The addresses polled: a session's device is polled when its address is in one of
     /// these subnets (CIDR). Unset, it is `[arbiter] managed_subnets`, the addresses this
     /// tool owns; `["0.0.0.0/0", "::/0"]` polls every address the EPC reports.
@@ -250,6 +255,7 @@ impl Default for PollerConfig {
             snmp_port: 161,
             web_port: 80,
             deadline_secs: 60,
+            snmp_recheck_secs: 900,
             subnets: None,
             groups: Vec::new(),
         }

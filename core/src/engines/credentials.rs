@@ -21,7 +21,15 @@ struct Known {
     answered: Option<SnmpCredentials>,
     /// Identities given for this device alone (`efi-poller poll --community ...`).
     pinned: Option<Vec<SnmpCredentials>>,
+    /// SNMP requests in a row that no identity answered.
+    silent_requests: u32,
+    /// Until when SNMP is not asked (a device that answers over TR-069 but never SNMP).
+    silent_until: Option<std::time::Instant>,
 }
+
+/// SNMP requests in a row no identity answered before a device that has TR-069 data is
+/// treated as one without SNMP.
+pub const SILENT_AFTER: u32 = 3;
 
 /// The credentials of every device.
 #[derive(Debug, Default)]
@@ -118,13 +126,37 @@ impl DeviceCredentials {
         if known.answered.as_ref() != Some(credentials) {
             known.answered = Some(credentials.clone());
         }
+        if known.silent_until.take().is_some() {
+            tracing::info!(%address, "the device answers SNMP again");
+        }
+        known.silent_requests = 0;
     }
 
-    /// No identity answered for `address`: start from the top of the list next time.
-    pub fn none_answered(&self, address: IpAddr) {
-        if let Some(known) = self.devices.lock().get_mut(&address) {
-            known.answered = None;
+    /// No identity answered for `address`: start from the top of the list next time. With
+    /// `may_silence` (the device answers another way, TR-069) and [`SILENT_AFTER`] such
+    /// requests in a row, SNMP is not asked again for `recheck`; true when that starts now.
+    pub fn none_answered(
+        &self,
+        address: IpAddr,
+        may_silence: bool,
+        recheck: std::time::Duration,
+    ) -> bool {
+        let mut devices = self.devices.lock();
+        let known = devices.entry(address).or_default();
+        known.answered = None;
+        known.silent_requests = known.silent_requests.saturating_add(1);
+        if may_silence && known.silent_requests >= SILENT_AFTER && !recheck.is_zero() {
+            known.silent_until = Some(std::time::Instant::now() + recheck);
+            return true;
         }
+        false
+    }
+
+    /// How long SNMP stays unasked for `address`, when it is silenced.
+    pub fn snmp_silenced(&self, address: IpAddr) -> Option<std::time::Duration> {
+        let devices = self.devices.lock();
+        let until = devices.get(&address)?.silent_until?;
+        until.checked_duration_since(std::time::Instant::now())
     }
 
     /// The driver that recognised `address` and the model it reported: its group is known
@@ -319,6 +351,33 @@ mod tests {
     }
 
     #[test]
+    fn snmp_is_silenced_only_for_a_device_that_answers_another_way() {
+        use std::time::Duration;
+        let creds = DeviceCredentials::new(&config());
+        let (tr069, snmp_only): (IpAddr, IpAddr) =
+            ("127.0.7.1".parse().unwrap(), "127.0.7.2".parse().unwrap());
+        let recheck = Duration::from_secs(600);
+        for n in 1..=SILENT_AFTER {
+            assert_eq!(creds.none_answered(tr069, true, recheck), n == SILENT_AFTER);
+            assert!(!creds.none_answered(snmp_only, false, recheck));
+        }
+        assert!(creds.snmp_silenced(tr069).is_some_and(|d| d <= recheck));
+        assert_eq!(
+            creds.snmp_silenced(snmp_only),
+            None,
+            "an SNMP device keeps being asked"
+        );
+        // An answer (after the recheck) lifts it and starts the count again.
+        creds.answered(tr069, &SnmpCredentials::V2c(Secret::new("t7-a")));
+        assert_eq!(creds.snmp_silenced(tr069), None);
+        assert!(!creds.none_answered(tr069, true, recheck));
+        // One answer between misses resets the count.
+        assert!(!creds.none_answered(tr069, true, recheck));
+        creds.answered(tr069, &SnmpCredentials::V2c(Secret::new("t7-a")));
+        assert!(!creds.none_answered(tr069, true, recheck));
+    }
+
+    #[test]
     fn identities_come_from_the_group_the_answer_first_and_the_default_last() {
         let creds = DeviceCredentials::new(&config());
         let a: IpAddr = "127.0.7.9".parse().unwrap();
@@ -331,7 +390,7 @@ mod tests {
         creds.identified(a, "bec-ridgewave", None);
         assert_eq!(names(&creds), ["t7-b", "t7-a"], "now only its group's");
         assert_eq!(creds.web_set(a).as_deref(), Some("tower-7-web"));
-        creds.none_answered(a);
+        assert!(!creds.none_answered(a, false, std::time::Duration::from_secs(60)));
         assert_eq!(names(&creds), ["t7-a", "t7-b"]);
         creds.identified(a, "telrad-cpe", None);
         assert_eq!(names(&creds), ["telrad"]);

@@ -26,6 +26,8 @@ pub struct Engines {
     tr069: Arc<Tr069Cache>,
     credentials: credentials::DeviceCredentials,
     per_device_requests: usize,
+    /// How long a device that informs over TR-069 but does not answer SNMP goes unasked.
+    snmp_recheck: std::time::Duration,
 }
 
 impl Engines {
@@ -39,6 +41,7 @@ impl Engines {
             tr069: Arc::new(Tr069Cache::new((&config.tr069).into())),
             credentials: credentials::DeviceCredentials::new(config),
             per_device_requests: config.poller.per_device_requests.max(1),
+            snmp_recheck: std::time::Duration::from_secs(config.poller.snmp_recheck_secs),
         }
     }
 
@@ -97,6 +100,17 @@ impl Engines {
     /// that answered is tried first next time. With several identities, the error of a
     /// device that answered none says how many were tried.
     async fn execute_snmp(&self, target: &Target, request: &IoRequest) -> IoResponse {
+        if let Some(left) = self.credentials.snmp_silenced(target.address) {
+            return Err(IoError::new(
+                IoErrorKind::Timeout,
+                format!(
+                    "no SNMP answer from {} in its last {} requests; read over TR-069 instead, SNMP asked again in {} s (poller.snmp_recheck_secs)",
+                    target.address,
+                    credentials::SILENT_AFTER,
+                    left.as_secs()
+                ),
+            ));
+        }
         let identities = self.credentials.snmp_for(target.address);
         let mut last = None;
         for identity in &identities {
@@ -113,7 +127,26 @@ impl Engines {
                 Err(e) => return Err(e),
             }
         }
-        self.credentials.none_answered(target.address);
+        let silent = last
+            .as_ref()
+            .is_some_and(|e| e.kind == IoErrorKind::Timeout);
+        if silent {
+            let informs = self
+                .tr069
+                .device_id(target.address, crate::clock::now_unix_ms() as u64)
+                .is_some();
+            if self
+                .credentials
+                .none_answered(target.address, informs, self.snmp_recheck)
+            {
+                tracing::info!(
+                    address = %target.address,
+                    "no SNMP answer in {} requests in a row from a device that informs over TR-069: read over TR-069 alone, SNMP asked again in {} s",
+                    credentials::SILENT_AFTER,
+                    self.snmp_recheck.as_secs()
+                );
+            }
+        }
         let mut e = last.unwrap_or_else(|| {
             IoError::new(IoErrorKind::Unsupported, "no SNMP identity is configured")
         });

@@ -189,7 +189,8 @@ pub async fn run<T>(
     };
     let gauges = devices.scheduler_gauges();
     let scheduler =
-        scheduler::Scheduler::new(schedule, poller.concurrency, fleet.refresh, gauges.clone());
+        scheduler::Scheduler::new(schedule, poller.concurrency, fleet.refresh, gauges.clone())
+            .resuming(resumed(&devices));
     let deadline = Duration::from_secs(poller.deadline_secs.max(1));
     let summary = summarise_every_minute(devices.clone(), gauges);
     let engines = host.runner.engines().clone();
@@ -217,6 +218,30 @@ pub async fn run<T>(
         .run(fleet.targets, forget, poll, std::future::pending())
         .await;
     summary.abort();
+}
+
+/// What the last run knew of each device restored from the store: when it was polled and
+/// what recognised it, so a restart carries on its schedule.
+fn resumed(
+    devices: &states::DeviceStates,
+) -> std::collections::HashMap<std::net::IpAddr, scheduler::Resumed> {
+    let now = crate::clock::now_unix_s();
+    devices
+        .list()
+        .into_iter()
+        .map(|d| {
+            let seen = d
+                .driver
+                .clone()
+                .filter(|_| d.last_error.is_none())
+                .map(|driver| scheduler::Recognised {
+                    driver,
+                    model: d.record.as_ref().and_then(|r| r.model.clone()),
+                });
+            let age = Duration::from_secs(now.saturating_sub(d.polled_at_unix_s).max(0) as u64);
+            (d.address, scheduler::Resumed { age, seen })
+        })
+        .collect()
 }
 
 /// `devices: S scheduled, U up, D down, P polls started, lag L ms`, once a minute.

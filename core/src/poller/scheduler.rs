@@ -130,6 +130,16 @@ struct Slot {
     due: Instant,
 }
 
+/// What the last run knew of a device (restored from the store at start): how long ago it
+/// was last polled, and what recognised it.
+#[derive(Debug, Clone, Default)]
+pub struct Resumed {
+    /// Time since its last poll when the scheduler was made.
+    pub age: Duration,
+    /// What its last good poll learnt (its driver is reused for the first poll).
+    pub seen: Option<Recognised>,
+}
+
 /// The poll scheduler.
 pub struct Scheduler {
     schedule: Schedule,
@@ -137,6 +147,9 @@ pub struct Scheduler {
     /// How often the list of devices is refreshed.
     refresh: Duration,
     gauges: std::sync::Arc<SchedulerGauges>,
+    /// Devices the last run polled, consumed as each first appears.
+    resumed: HashMap<IpAddr, Resumed>,
+    created: Instant,
 }
 
 impl Scheduler {
@@ -153,7 +166,35 @@ impl Scheduler {
             concurrency: concurrency.max(1),
             refresh: refresh.max(Duration::from_millis(10)),
             gauges,
+            resumed: HashMap::new(),
+            created: Instant::now(),
         }
+    }
+
+    /// Carries on where the last run stopped: a device it polled is first due one interval
+    /// after that poll (with its known driver), and devices that became due while the
+    /// service was down are spread over a tenth of their interval (or the jitter, when
+    /// larger) instead of all polled at the start.
+    pub fn resuming(mut self, devices: HashMap<IpAddr, Resumed>) -> Self {
+        self.resumed = devices;
+        self
+    }
+
+    /// When a device that just appeared is first due, and what is known of it.
+    fn first_due(&mut self, now: Instant, address: IpAddr) -> (Instant, Option<Recognised>) {
+        let Some(last) = self.resumed.remove(&address) else {
+            return (now, None);
+        };
+        let (_, interval) = self.schedule.interval_for(address, last.seen.as_ref());
+        let age = last.age + now.saturating_duration_since(self.created);
+        let due = match interval.checked_sub(age) {
+            Some(left) if !left.is_zero() => now + left,
+            _ => {
+                let catch_up = interval.mul_f64(self.schedule.jitter.max(0.1));
+                now + catch_up.mul_f64(spread(address))
+            }
+        };
+        (due, last.seen)
     }
 
     /// Runs until `stop` resolves. `targets` gives the devices in use now; `forget` is told
@@ -161,7 +202,7 @@ impl Scheduler {
     /// it) and returns what it learnt (`None` when no driver recognised it or the poll
     /// failed).
     pub async fn run<T, F, P, Fut>(
-        self,
+        mut self,
         mut targets: T,
         mut forget: F,
         poll: P,
@@ -190,14 +231,16 @@ impl Scheduler {
                     match slots.get_mut(&t.address) {
                         Some(slot) => slot.target = t,
                         None => {
-                            // New devices are due at once.
-                            heap.push(Reverse((now, t.address)));
+                            // New devices are due at once; those the last run polled, as
+                            // it would have polled them.
+                            let (due, seen) = self.first_due(now, t.address);
+                            heap.push(Reverse((due, t.address)));
                             slots.insert(
                                 t.address,
                                 Slot {
                                     target: t,
-                                    seen: None,
-                                    due: now,
+                                    seen,
+                                    due,
                                 },
                             );
                         }
@@ -272,6 +315,14 @@ impl Scheduler {
             }
         }
     }
+}
+
+/// A fixed share in [0, 1) for an address: where in a catch-up window its poll goes.
+fn spread(address: IpAddr) -> f64 {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    address.hash(&mut h);
+    (h.finish() % 10_000) as f64 / 10_000.0
 }
 
 #[cfg(test)]
@@ -440,6 +491,77 @@ mod tests {
             slow.len(),
             3,
             "every 60 s (the default) for 125 s: {slow:?}"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_restart_carries_on_the_last_runs_schedule() {
+        // Interval 60 s (the default group), no jitter: a device polled 10 s before the
+        // restart is next due 50 s in; overdue ones are spread over the first 6 s; a new
+        // device goes at once.
+        let schedule = Schedule::from_config(&config(vec![], 0.0)).unwrap();
+        let recent: IpAddr = "127.10.0.1".parse().unwrap();
+        let overdue: Vec<IpAddr> = (2..=41)
+            .map(|n| format!("127.10.0.{n}").parse().unwrap())
+            .collect();
+        let new: IpAddr = "127.10.1.1".parse().unwrap();
+        let mut resumed = HashMap::from([(
+            recent,
+            Resumed {
+                age: Duration::from_secs(10),
+                seen: None,
+            },
+        )]);
+        for a in &overdue {
+            resumed.insert(
+                *a,
+                Resumed {
+                    age: Duration::from_secs(3600),
+                    seen: None,
+                },
+            );
+        }
+        let devices: Vec<Target> = std::iter::once(recent)
+            .chain(overdue.iter().copied())
+            .chain(std::iter::once(new))
+            .map(Target::new)
+            .collect();
+        let t0 = Instant::now();
+        let starts: Arc<Mutex<HashMap<IpAddr, Vec<f64>>>> = Default::default();
+        let scheduler = Scheduler::new(schedule, 64, Duration::from_secs(5), Default::default())
+            .resuming(resumed);
+        let poll = |t: Target, _driver: Option<String>| {
+            let starts = starts.clone();
+            async move {
+                starts
+                    .lock()
+                    .entry(t.address)
+                    .or_default()
+                    .push((Instant::now() - t0).as_secs_f64());
+                None
+            }
+        };
+        scheduler
+            .run(
+                move || devices.clone(),
+                |_| {},
+                poll,
+                tokio::time::sleep(Duration::from_secs(55)),
+            )
+            .await;
+        let starts = starts.lock().clone();
+        assert_eq!(starts[&new], vec![0.0], "a new device at once");
+        assert_eq!(
+            starts[&recent],
+            vec![50.0],
+            "one interval after its last poll"
+        );
+        let firsts: Vec<f64> = overdue.iter().map(|a| starts[a][0]).collect();
+        assert!(firsts.iter().all(|t| *t < 6.0), "{firsts:?}");
+        let at_once = firsts.iter().filter(|t| **t == 0.0).count();
+        assert!(
+            at_once < 5,
+            "the overdue are spread, not polled together: {firsts:?}"
         );
     }
 
