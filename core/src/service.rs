@@ -69,6 +69,8 @@ struct Service {
     restored: Vec<IpAddr>,
     cluster: Option<Arc<Cluster>>,
     writer: Writer,
+    /// Writes the TR-069 cache to the store (and reads the other hosts' in a cluster).
+    tr069_keeper: crate::tr069::persist::Keeper,
     listener: Option<Listener>,
     _tr069_proxy: Option<Proxy>,
     sonar_poller: Option<AbortOnDrop>,
@@ -109,14 +111,23 @@ impl Service {
         } else {
             store.devices().await?
         };
+        let tr069 = arbiter.host().runner.engines().tr069().clone();
+        let (tr069_cpes, tr069_since) = crate::tr069::persist::restore(&tr069, &store).await?;
         println!(
-            "store: {} ({} devices from the last run)",
+            "store: {} ({} devices and {tr069_cpes} TR-069 CPEs from the last run)",
             store.describe(),
             restored.len()
         );
         let restored_addresses = restored.iter().map(|d| d.address).collect();
         devices.restore(restored);
         let writer = Writer::spawn(devices.clone(), store.clone(), config.store.clone());
+        let tr069_keeper = crate::tr069::persist::Keeper::spawn(
+            tr069,
+            store.clone(),
+            Duration::from_millis(config.store.flush_interval_ms),
+            cluster.is_some(),
+            tr069_since,
+        );
         let cluster_task = cluster.as_ref().map(|c| {
             let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
             let task = tokio::spawn(c.clone().run(async move {
@@ -163,6 +174,7 @@ impl Service {
             restored: restored_addresses,
             cluster,
             writer,
+            tr069_keeper,
             listener,
             _tr069_proxy: tr069_proxy,
             sonar_poller: sonar_poller_task,
@@ -279,6 +291,7 @@ impl Service {
         drop(self.polling);
         drop(self.sonar_poller);
         self.writer.finish().await;
+        self.tr069_keeper.finish().await;
         if let Some((stop, task)) = self.cluster_task {
             let _ = stop.send(());
             let _ = task.await;

@@ -437,6 +437,76 @@ async fn a_plan_survives_a_crash_is_superseded_and_its_outcome_is_kept(s: Scratc
     s.drop_schema().await;
 }
 
+/// A CPE that informed through one host is known to the other host of the cluster within
+/// a flush, and to a host started later (from the store, before any new Inform); an entry
+/// older than `tr069.max_age_secs` is not brought back.
+async fn the_tr069_cache_outlives_a_restart_and_is_shared_by_a_cluster(s: Scratch) {
+    use efi_core::tr069::cache::Limits;
+    use efi_core::tr069::cwmp::{DeviceId, Inform};
+    use efi_core::tr069::persist::{restore, Keeper};
+    use efi_core::tr069::Tr069Cache;
+    let limits = Limits::from(&efi_core::config::Tr069Config::default());
+    let every = std::time::Duration::from_millis(20);
+    let (a_store, b_store) = (
+        s.open().await.with_poller_name("host-a"),
+        s.open().await.with_poller_name("host-b"),
+    );
+    let (a, b) = (
+        Arc::new(Tr069Cache::new(limits)),
+        Arc::new(Tr069Cache::new(limits)),
+    );
+    let a_keeper = Keeper::spawn(a.clone(), a_store.clone(), every, true, 0);
+    let b_keeper = Keeper::spawn(b.clone(), b_store, every, true, 0);
+    let now = efi_core::clock::now_unix_ms() as u64;
+    let inform = |serial: &str| Inform {
+        device_id: DeviceId {
+            manufacturer: "Baicells".into(),
+            oui: "48BF74".into(),
+            product_class: "ODU".into(),
+            serial: serial.into(),
+        },
+        events: vec!["2 PERIODIC".into()],
+        params: vec![efi_plugin_api::Tr069Param {
+            path: "InternetGatewayDevice.WEB_GUI.Overview.DeviceInfo.IMEI".into(),
+            value: "867945040000002".into(),
+            xsd_type: None,
+        }],
+        ..Inform::default()
+    };
+    let (fresh, stale) = (ip("127.40.0.1"), ip("127.40.0.2"));
+    a.record_inform(fresh, &inform("SN-FRESH"), now);
+    a.record_inform(stale, &inform("SN-STALE"), now - limits.max_age_ms - 60_000);
+    let imei = |cache: &Tr069Cache| {
+        cache
+            .lookup(fresh, &["InternetGatewayDevice.WEB_GUI.".into()], now)
+            .and_then(|p| p.first().map(|p| p.value.clone()))
+    };
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while imei(&b).is_none() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "host b never saw host a's CPE"
+        );
+        tokio::time::sleep(every).await;
+    }
+    assert_eq!(imei(&b).as_deref(), Some("867945040000002"));
+    a_keeper.finish().await;
+    b_keeper.finish().await;
+
+    // A restart: the new cache knows the fresh CPE at once, not the stale one.
+    let restarted = Tr069Cache::new(limits);
+    let (taken, newest) = restore(&restarted, &a_store).await.unwrap();
+    assert_eq!(taken, 1);
+    assert_eq!(newest, now);
+    assert_eq!(imei(&restarted).as_deref(), Some("867945040000002"));
+    assert_eq!(
+        restarted.device_id(fresh, now).map(|d| d.serial),
+        Some("SN-FRESH".to_owned())
+    );
+    assert_eq!(restarted.device_id(stale, now), None);
+    s.drop_schema().await;
+}
+
 async fn pushed_events_are_committed_before_append_returns_and_old_ones_pruned(s: Scratch) {
     let store = s.open().await;
     let journal = EventLog::start(&store);
@@ -513,6 +583,7 @@ on_both!(
     a_batch_the_database_refuses_is_kept_and_written_once_it_is_back,
     a_plan_survives_a_crash_is_superseded_and_its_outcome_is_kept,
     pushed_events_are_committed_before_append_returns_and_old_ones_pruned,
+    the_tr069_cache_outlives_a_restart_and_is_shared_by_a_cluster,
 );
 
 #[tokio::test]

@@ -5,6 +5,7 @@
 //! their own tables in ([`Store::database`]).
 
 pub mod sql;
+mod tr069;
 
 use crate::config::StoreConfig;
 use efi_plugin_api::DeviceRecord;
@@ -106,6 +107,19 @@ pub const MIGRATIONS: &[Migration] = &[
         version: 4,
         name: "devices no driver recognised",
         sql: &["ALTER TABLE devices ADD COLUMN unidentified BIGINT NOT NULL DEFAULT 0"],
+    },
+    Migration {
+        version: 5,
+        name: "the TR-069 cache",
+        sql: &[
+            "CREATE TABLE tr069_cpes (
+                address TEXT PRIMARY KEY,
+                cpe TEXT NOT NULL,
+                heard_unix_ms BIGINT NOT NULL,
+                written_by TEXT
+            )",
+            "CREATE INDEX tr069_cpes_by_time ON tr069_cpes (heard_unix_ms)",
+        ],
     },
 ];
 

@@ -31,21 +31,43 @@ impl From<&crate::config::Tr069Config> for Limits {
     }
 }
 
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 struct Value {
     value: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     xsd_type: Option<String>,
     heard_ms: u64,
 }
 
-/// What the cache knows of one CPE.
-#[derive(Debug, Clone, Default)]
-struct Cpe {
+/// What the cache knows of one CPE (also its stored form: JSON in the store's
+/// `tr069_cpes` table).
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
+pub struct Cpe {
+    #[serde(default)]
     device_id: Option<DeviceId>,
+    #[serde(default)]
     last_inform_ms: Option<u64>,
+    #[serde(default)]
     last_events: Vec<String>,
     heard_ms: u64,
+    #[serde(default)]
     params: BTreeMap<String, Value>,
+}
+
+impl Cpe {
+    /// When anything was last heard of it, ms since the Unix epoch.
+    pub fn heard_unix_ms(&self) -> u64 {
+        self.heard_ms
+    }
+}
+
+/// A change of the cache to write to the store: a CPE's whole entry, or its removal.
+#[derive(Debug, Clone)]
+pub enum CpeWrite {
+    /// The entry at this address now.
+    Save(IpAddr, Box<Cpe>),
+    /// Nothing is held at this address any more.
+    Remove(IpAddr),
 }
 
 /// A CPE as the cache describes it (for logs, the API and tests).
@@ -130,6 +152,16 @@ pub struct Counters {
 struct Held {
     by_address: HashMap<IpAddr, Cpe>,
     by_device: HashMap<DeviceId, IpAddr>,
+    /// Addresses changed since the store last took them (only while persistence is on).
+    dirty: Option<std::collections::HashSet<IpAddr>>,
+}
+
+impl Held {
+    fn touch(&mut self, address: IpAddr) {
+        if let Some(d) = self.dirty.as_mut() {
+            d.insert(address);
+        }
+    }
 }
 
 /// The cache, shared by the snooping proxy, the GenieACS reader and the engines.
@@ -164,8 +196,10 @@ impl Tr069Cache {
         if let Some(old) = held.by_device.get(&inform.device_id).copied() {
             if old != address {
                 held.by_address.remove(&old);
+                held.touch(old);
             }
         }
+        held.touch(address);
         let max_params = self.limits.max_params_per_cpe;
         let cpe = self.entry(held, address, now_ms);
         let replaced = if cpe.device_id.as_ref() != Some(&inform.device_id) {
@@ -224,6 +258,7 @@ impl Tr069Cache {
     pub fn record_values(&self, address: IpAddr, params: &[Tr069Param], now_ms: u64) {
         self.counters.value_sets.fetch_add(1, Ordering::Relaxed);
         let mut held = self.cpes.lock();
+        held.touch(address);
         let cpe = self.entry(&mut held, address, now_ms);
         let dropped = insert(cpe, params, now_ms, self.limits.max_params_per_cpe);
         self.counters
@@ -244,6 +279,7 @@ impl Tr069Cache {
                 .map(|(a, c)| (*a, c.device_id.clone()))
             {
                 held.by_address.remove(&oldest);
+                held.touch(oldest);
                 if let Some(id) = id {
                     if held.by_device.get(&id) == Some(&oldest) {
                         held.by_device.remove(&id);
@@ -295,6 +331,67 @@ impl Tr069Cache {
             }
         }
         Some(out)
+    }
+
+    /// Starts tracking changes for the store ([`Tr069Cache::take_writes`]).
+    pub fn enable_persistence(&self) {
+        let mut held = self.cpes.lock();
+        if held.dirty.is_none() {
+            held.dirty = Some(Default::default());
+        }
+    }
+
+    /// What changed since the last call, to write to the store.
+    pub fn take_writes(&self) -> Vec<CpeWrite> {
+        let mut held = self.cpes.lock();
+        let Some(dirty) = held.dirty.as_mut().map(std::mem::take) else {
+            return Vec::new();
+        };
+        dirty
+            .into_iter()
+            .map(|a| match held.by_address.get(&a) {
+                Some(c) => CpeWrite::Save(a, Box::new(c.clone())),
+                None => CpeWrite::Remove(a),
+            })
+            .collect()
+    }
+
+    /// Puts back writes the store refused, unless newer changes superseded them.
+    pub fn requeue(&self, writes: &[CpeWrite]) {
+        let mut held = self.cpes.lock();
+        for w in writes {
+            let (CpeWrite::Save(a, _) | CpeWrite::Remove(a)) = w;
+            held.touch(*a);
+        }
+    }
+
+    /// Takes in a CPE from the store (written at start by the last run, or by another host
+    /// of the cluster): kept unless the cache heard that address more recently, or it is
+    /// older than `max_age_secs`. Not written back. True when it was taken.
+    pub fn merge(&self, address: IpAddr, cpe: Cpe, now_ms: u64) -> bool {
+        if now_ms.saturating_sub(cpe.heard_ms) > self.limits.max_age_ms {
+            return false;
+        }
+        let mut held = self.cpes.lock();
+        if held
+            .by_address
+            .get(&address)
+            .is_some_and(|c| c.heard_ms >= cpe.heard_ms)
+        {
+            return false;
+        }
+        if let Some(id) = &cpe.device_id {
+            if let Some(old) = held.by_device.get(id).copied().filter(|o| *o != address) {
+                held.by_address.remove(&old);
+            }
+            held.by_device.insert(id.clone(), address);
+        }
+        let heard = cpe.heard_ms;
+        let dirty = held.dirty.take();
+        let entry = self.entry(&mut held, address, heard);
+        *entry = cpe;
+        held.dirty = dirty;
+        true
     }
 
     /// The DeviceId last informed from `address`, while it is fresh.

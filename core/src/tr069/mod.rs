@@ -4,6 +4,7 @@
 pub mod cache;
 pub mod cwmp;
 pub mod framing;
+pub mod persist;
 pub mod proxy;
 
 pub use cache::Tr069Cache;
