@@ -7,6 +7,7 @@
 //! command line. ARCHITECTURE.md has the code map and the layering rules.
 
 pub mod arbiter;
+pub mod auth_guard;
 pub mod cli;
 pub mod clock;
 pub mod cluster;

@@ -198,8 +198,14 @@ async fn webhook(
     }
 }
 
-async fn metrics(State(app): State<Arc<AppState>>) -> Response {
+async fn metrics(
+    State(app): State<Arc<AppState>>,
+    guard: Option<axum::Extension<Arc<crate::auth_guard::AuthGuard>>>,
+) -> Response {
     let mut page = crate::metrics::Page::new();
+    if let Some(axum::Extension(guard)) = guard {
+        page.add("auth", move |e| guard.encode_metrics(e));
+    }
     if let Some(arbiter) = &app.arbiter {
         // Read before encoding: the store answers asynchronously, the encoder is not.
         let outbox = arbiter.outbox_counts().await;
@@ -633,7 +639,9 @@ pub fn api_router(api: Api) -> Router {
         .with_state(Arc::new(api))
         .merge(poller_routes)
         .merge(crate::dashboard::routes());
-    require_token(app, configured_token(&config))
+    let guard = Arc::new(crate::auth_guard::AuthGuard::default());
+    crate::auth_guard::layer(require_token(app, configured_token(&config)), guard.clone())
+        .layer(axum::Extension(guard))
 }
 
 /// A listener that can be stopped gracefully (SIGHUP's restart): requests in flight finish,

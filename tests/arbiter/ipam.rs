@@ -464,7 +464,7 @@ async fn ambiguous_or_unknown_names_are_reported_and_nothing_is_guessed() {
 const WEBHOOK: &str = r#"[sources.webhook]
 secret_header = "x-efi-secret"
 secret = "push-s3cret"
-allow_from = ["127.0.0.1"]"#;
+allow_from = ["127.0.0.1", "127.0.0.2"]"#;
 
 async fn pushing_lab() -> (Lab, String) {
     let (lab, url, _) = pushing_lab_with_addr().await;
@@ -708,6 +708,61 @@ async fn malformed_or_unauthenticated_webhooks_are_refused_with_the_reason() {
     let body: Value = r.json().await.unwrap();
     assert_eq!(body["applied"], 1);
     assert_eq!(logged().await, logged_before + 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_password_guesser_is_slowed_down_and_other_peers_are_not() {
+    let (lab, url, addr) = pushing_lab_with_addr().await;
+    let from = |ip: &str| {
+        reqwest::Client::builder()
+            .local_address(ip.parse::<std::net::IpAddr>().unwrap())
+            .build()
+            .unwrap()
+    };
+    let (guesser, operator) = (from("127.0.0.2"), from("127.0.0.1"));
+    let form = "imsi=001010000000011&event_type=pdp_context_activated&add_text=%7B%22ip%22%3A%2210.45.0.10%22%7D";
+    let push = |client: &reqwest::Client, secret: &str| {
+        client
+            .post(&url)
+            .header("x-efi-secret", secret.to_owned())
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(form)
+            .send()
+    };
+    let mut answers = std::collections::BTreeMap::<u16, u32>::new();
+    for n in 0..200 {
+        let status = push(&guesser, &format!("guess-{n}"))
+            .await
+            .unwrap()
+            .status();
+        *answers.entry(status.as_u16()).or_default() += 1;
+    }
+    println!("200 guesses answered: {answers:?}");
+    assert!(answers.get(&401).copied().unwrap_or(0) < 20, "{answers:?}");
+    assert!(answers.get(&429).copied().unwrap_or(0) > 150, "{answers:?}");
+    // Blocked, the guesser is not even checked: the right secret gets 429 too.
+    let r = push(&guesser, "push-s3cret").await.unwrap();
+    assert_eq!(r.status().as_u16(), 429);
+    assert!(r.headers().contains_key("retry-after"));
+    // Another peer is answered at once.
+    let r = push(&operator, "push-s3cret").await.unwrap();
+    assert_eq!(r.status().as_u16(), 200, "{}", r.text().await.unwrap());
+    let metrics = operator
+        .get(format!("http://{addr}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let throttled: f64 = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("efi_auth_throttled_total "))
+        .unwrap_or_else(|| panic!("no efi_auth_throttled_total in:\n{metrics}"))
+        .parse()
+        .unwrap();
+    assert!(throttled > 150.0, "{throttled}");
+    drop(lab);
 }
 
 #[test]
