@@ -153,8 +153,19 @@ fn check_secret_files(config: &Config, problems: &mut Vec<Problem>) {
         }
     }
     for (key, path) in files {
-        if let Err(e) = std::fs::File::open(path) {
-            problems.push(Problem::new(key, crate::config::unreadable(path, &e)));
+        if crate::config::credential_out_of_reach(path) {
+            // `%d/NAME`: a systemd credential, only the service can read it.
+            continue;
+        }
+        let resolved = match crate::config::resolve_path(path) {
+            Ok(p) => p,
+            Err(e) => {
+                problems.push(Problem::new(key, e));
+                continue;
+            }
+        };
+        if let Err(e) = std::fs::File::open(&resolved) {
+            problems.push(Problem::new(key, crate::config::unreadable(&resolved, &e)));
         }
     }
 }

@@ -229,3 +229,38 @@ auth_passphrase = "short"
         "the community is fine: {stderr}"
     );
 }
+
+/// `%d/NAME` names a systemd credential: read from `$CREDENTIALS_DIRECTORY` by the service,
+/// left unchecked by a check run by hand (where only the service could read it).
+#[test]
+fn a_secret_file_may_be_a_systemd_credential() {
+    let dir = plugins();
+    let token = format!("{:?}", dir.path().join("sonar-token"));
+    let file = config_with(&dir, &[(&token, "\"%d/sonar-token\"")]);
+    let credentials = tempfile::tempdir().unwrap();
+    let as_service = |credentials_dir: &std::path::Path| {
+        Command::new(artifacts().host_binary())
+            .args(["config", "check"])
+            .arg(&file)
+            .env_remove("RUST_LOG")
+            .env("CREDENTIALS_DIRECTORY", credentials_dir)
+            .output()
+            .unwrap()
+    };
+    // As the service, before systemd put the credential there: named, with where it looked.
+    let out = as_service(credentials.path());
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stdout));
+    let said = text(&out.stdout) + &text(&out.stderr);
+    assert!(
+        said.contains("credentials.sonar.bearer_file")
+            && said.contains(&credentials.path().join("sonar-token").display().to_string()),
+        "{said}"
+    );
+    // With the credential in place: fine.
+    std::fs::write(credentials.path().join("sonar-token"), "t0ken\n").unwrap();
+    let out = as_service(credentials.path());
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
+    // By hand (no credentials directory): not checked, not an error.
+    let out = check(&file);
+    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
+}

@@ -930,9 +930,36 @@ pub fn unreadable(path: &Path, e: &std::io::Error) -> String {
     }
 }
 
-/// Reads a file of the configuration (a secret, a token), naming it and the fix on error.
+/// The file a `*_file` setting names. `%d/NAME` (as systemd writes it in a unit) is the
+/// systemd credential NAME: a file in `$CREDENTIALS_DIRECTORY`, which systemd fills from
+/// `LoadCredential=` / `LoadCredentialEncrypted=` and only the service can read.
+pub fn resolve_path(path: &Path) -> Result<PathBuf, String> {
+    let Ok(name) = path.strip_prefix("%d") else {
+        return Ok(path.to_path_buf());
+    };
+    match std::env::var_os("CREDENTIALS_DIRECTORY") {
+        Some(dir) if !dir.is_empty() => Ok(PathBuf::from(dir).join(name)),
+        _ => Err(format!(
+            "{}: names the systemd credential {:?}, but $CREDENTIALS_DIRECTORY is not set: run it as the service (with LoadCredential={}:<file> in its unit), or name the file itself",
+            path.display(),
+            name.display(),
+            name.display()
+        )),
+    }
+}
+
+/// True when `path` names a systemd credential (`%d/NAME`) that cannot be read here: the
+/// process is not the service (`$CREDENTIALS_DIRECTORY` unset). `config check` run by hand
+/// leaves such files unchecked instead of failing.
+pub fn credential_out_of_reach(path: &Path) -> bool {
+    path.starts_with("%d") && std::env::var_os("CREDENTIALS_DIRECTORY").is_none_or(|d| d.is_empty())
+}
+
+/// Reads a file of the configuration (a secret, a token), naming it and the fix on error;
+/// `%d/NAME` reads systemd credential NAME ([`resolve_path`]).
 pub fn read_file(path: &Path) -> Result<String, String> {
-    std::fs::read_to_string(path).map_err(|e| unreadable(path, &e))
+    let resolved = resolve_path(path)?;
+    std::fs::read_to_string(&resolved).map_err(|e| unreadable(&resolved, &e))
 }
 
 /// A configuration file that could not be used.
@@ -1026,6 +1053,10 @@ impl Config {
                     key,
                     "give password or password_file, not both",
                 ));
+                continue;
+            }
+            if credential_out_of_reach(path) {
+                // A systemd credential: read when the service starts, not by hand.
                 continue;
             }
             match read_file(path) {

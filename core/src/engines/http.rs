@@ -127,12 +127,14 @@ fn read_pem<T>(
     path: &std::path::Path,
     parse: impl FnOnce(&[u8]) -> reqwest::Result<T>,
 ) -> Result<T, IoError> {
-    let pem = std::fs::read(path).map_err(|e| {
+    let resolved = crate::config::resolve_path(path)
+        .map_err(|e| err(IoErrorKind::Other, format!("credentials {set}: {key} {e}")))?;
+    let pem = std::fs::read(&resolved).map_err(|e| {
         err(
             IoErrorKind::Other,
             format!(
                 "credentials {set}: {key} {}",
-                crate::config::unreadable(path, &e)
+                crate::config::unreadable(&resolved, &e)
             ),
         )
     })?;

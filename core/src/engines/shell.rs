@@ -537,7 +537,9 @@ impl SshTerminal {
                 .as_ref()
                 .map(|p| p.expose());
             // A rejected key falls through to the password, when there is one.
-            let _ = session.userauth_pubkey_file(user, None, key_file, passphrase);
+            let key_file = crate::config::resolve_path(key_file)
+                .map_err(|e| err(IoErrorKind::Other, format!("ssh private_key_file {e}")))?;
+            let _ = session.userauth_pubkey_file(user, None, &key_file, passphrase);
         }
         if !session.authenticated() {
             if let Some(password) = &credentials.password {
