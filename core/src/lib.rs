@@ -16,6 +16,7 @@ pub mod dashboard;
 pub mod engines;
 pub mod groups;
 pub mod host;
+pub mod https;
 pub mod loader;
 pub mod logging;
 pub mod metrics;

@@ -19,6 +19,8 @@ pub struct Report {
     /// Why `run` would refuse to start (no source, no sink, no managed subnet); other
     /// commands can still use the configuration.
     pub cannot_run: Option<String>,
+    /// What works but exposes something (credentials over plain HTTP on the network).
+    pub warnings: Vec<Problem>,
 }
 
 /// Problems that stop `run` from starting (or a reload from being applied), each as
@@ -34,13 +36,16 @@ pub struct Refused {
 /// before it opens anything. What `run` lacks altogether is [`Arbiter::check_config`]'s.
 pub fn verify(config: &Config, registry: &Registry, file: Option<&Path>) -> Result<(), Refused> {
     let report = check(config, registry);
-    if report.problems.is_empty() {
-        return Ok(());
-    }
     let text = file
         .and_then(|f| std::fs::read_to_string(f).ok())
         .unwrap_or_default();
     let shown = file.map_or("configuration".to_owned(), |f| f.display().to_string());
+    for warning in crate::config::check::describe(&text, &report.warnings) {
+        tracing::warn!("{shown}: {warning}");
+    }
+    if report.problems.is_empty() {
+        return Ok(());
+    }
     let mut lines = crate::config::check::describe(&text, &report.problems);
     crate::config::check::sort_by_line(&mut lines);
     Err(Refused {
@@ -61,7 +66,56 @@ pub fn check(config: &Config, registry: &Registry) -> Report {
     check_sink(config, registry, problems);
     check_drivers(config, registry, problems);
     check_groups(config, registry, problems);
+    check_listener(config, &mut report);
     report
+}
+
+/// `[server.tls]` loads (certificate, key, client CAs, route groups); a listener on the
+/// network without it while credentials guard it is a warning: they would cross in clear.
+fn check_listener(config: &Config, report: &mut Report) {
+    let server = &config.server;
+    if let Some(tls) = &server.tls {
+        for (i, group) in tls.client_certificate_for.iter().enumerate() {
+            if !crate::https::ROUTE_GROUPS.contains(&group.as_str()) {
+                report.problems.push(Problem::new(
+                    format!("server.tls.client_certificate_for[{i}]"),
+                    format!("{group:?} is not a route group (webhooks, api)"),
+                ));
+            }
+        }
+        if !tls.client_certificate_for.is_empty() && tls.client_ca_file.is_none() {
+            report.problems.push(Problem::new(
+                "server.tls.client_certificate_for",
+                "needs client_ca_file: the CAs whose client certificates are accepted",
+            ));
+        }
+        let on_disk = [
+            &Some(tls.cert_file.clone()),
+            &Some(tls.key_file.clone()),
+            &tls.client_ca_file,
+        ]
+        .into_iter()
+        .flatten()
+        .all(|p| !crate::config::credential_out_of_reach(p));
+        if on_disk {
+            if let Err(e) = crate::https::server_config(tls) {
+                report.problems.push(Problem::new("server.tls", e));
+            }
+        }
+        return;
+    }
+    let Some(listen) = server.listen else { return };
+    let guarded = server.api_token.is_some()
+        || server.api_token_file.is_some()
+        || config.sources.iter().any(|s| s.webhook.is_some());
+    if guarded && !listen.ip().is_loopback() {
+        report.warnings.push(Problem::new(
+            "server.listen",
+            format!(
+                "{listen} is reachable from the network over plain HTTP, and the webhook or API credentials would cross it in clear: add [server.tls]"
+            ),
+        ));
+    }
 }
 
 /// `[[poller.groups]]`: every SNMP identity usable, the credential sets named defined, the

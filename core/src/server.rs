@@ -640,8 +640,12 @@ pub fn api_router(api: Api) -> Router {
         .merge(poller_routes)
         .merge(crate::dashboard::routes());
     let guard = Arc::new(crate::auth_guard::AuthGuard::default());
-    crate::auth_guard::layer(require_token(app, configured_token(&config)), guard.clone())
-        .layer(axum::Extension(guard))
+    let app = require_token(app, configured_token(&config));
+    let app = match &config.server.tls {
+        Some(tls) => crate::https::require_client_certificates(app, &tls.client_certificate_for),
+        None => app,
+    };
+    crate::auth_guard::layer(app, guard.clone()).layer(axum::Extension(guard))
 }
 
 /// A listener that can be stopped gracefully (SIGHUP's restart): requests in flight finish,
@@ -653,11 +657,31 @@ pub struct Listener {
 }
 
 impl Listener {
-    /// Binds `listen` and serves `app`.
+    /// Binds `listen` and serves `app` over HTTP.
     pub async fn start(app: Router, listen: SocketAddr) -> std::io::Result<Listener> {
+        Listener::start_with(app, listen, None).await
+    }
+
+    /// Binds `listen` and serves `app`, over HTTPS with `tls` (`[server.tls]`).
+    pub async fn start_with(
+        app: Router,
+        listen: SocketAddr,
+        tls: Option<&crate::config::ListenerTls>,
+    ) -> std::io::Result<Listener> {
+        let tls = tls
+            .map(crate::https::server_config)
+            .transpose()
+            .map_err(std::io::Error::other)?;
         let listener = tokio::net::TcpListener::bind(listen).await?;
         let addr = listener.local_addr()?;
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        if let Some(tls) = tls {
+            let task = tokio::spawn(crate::https::serve(listener, app, tls, async move {
+                let _ = stopped.await;
+            }));
+            tracing::info!(%addr, "HTTPS listener ready");
+            return Ok(Listener { addr, stop, task });
+        }
         let task = tokio::spawn(async move {
             if let Err(e) = axum::serve(
                 listener,

@@ -150,9 +150,10 @@ impl Service {
                     sonar_poller: sonar_poller.as_ref().map(|p| p.status()),
                     cluster: cluster.clone(),
                 });
-                let listener = Listener::start(app, addr).await?;
+                let listener = Listener::start_with(app, addr, config.server.tls.as_ref()).await?;
                 println!(
-                    "listening on http://{} (dashboard at /dashboard/, webhooks at /webhooks/<source>, devices at /api/v1/devices)",
+                    "listening on {}://{} (dashboard at /dashboard/, webhooks at /webhooks/<source>, devices at /api/v1/devices)",
+                    if config.server.tls.is_some() { "https" } else { "http" },
                     listener.addr()
                 );
                 Some(listener)

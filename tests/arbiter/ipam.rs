@@ -13,14 +13,14 @@ use serde_json::Value;
 use std::path::Path;
 use std::sync::Arc;
 
-struct Lab {
-    sonar: SonarSim,
-    raemis: RaemisSim,
-    arbiter: Arc<Arbiter>,
-    config: Arc<Config>,
+pub(crate) struct Lab {
+    pub(crate) sonar: SonarSim,
+    pub(crate) raemis: RaemisSim,
+    pub(crate) arbiter: Arc<Arbiter>,
+    pub(crate) config: Arc<Config>,
     /// The configuration's text (for the command line).
-    toml: String,
-    dir: PluginDir,
+    pub(crate) toml: String,
+    pub(crate) dir: PluginDir,
 }
 
 async fn lab_with(scenario: Scenario) -> Lab {
@@ -28,7 +28,7 @@ async fn lab_with(scenario: Scenario) -> Lab {
 }
 
 /// A lab whose Raemis source also accepts pushes; `extra` is appended to the source table.
-async fn lab_full(scenario: Scenario, webhook: &str) -> Lab {
+pub(crate) async fn lab_full(scenario: Scenario, webhook: &str) -> Lab {
     let _ = tracing_subscriber::fmt()
         .with_test_writer()
         .with_env_filter(std::env::var("TEST_LOG").unwrap_or_else(|_| "warn".into()))
@@ -461,7 +461,7 @@ async fn ambiguous_or_unknown_names_are_reported_and_nothing_is_guessed() {
     );
 }
 
-const WEBHOOK: &str = r#"[sources.webhook]
+pub(crate) const WEBHOOK: &str = r#"[sources.webhook]
 secret_header = "x-efi-secret"
 secret = "push-s3cret"
 allow_from = ["127.0.0.1", "127.0.0.2"]"#;

@@ -264,3 +264,49 @@ fn a_secret_file_may_be_a_systemd_credential() {
     let out = check(&file);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
 }
+
+/// A listener on the network without TLS while credentials guard it is a warning (the file
+/// still runs); a `[server.tls]` whose key is not the certificate's is a problem naming both.
+#[test]
+fn the_listener_is_checked_for_tls() {
+    let dir = plugins();
+    let file = config_with(&dir, &[]);
+    let mut toml = std::fs::read_to_string(&file).unwrap();
+    toml.push_str("\n[server]\nlisten = \"0.0.0.0:9630\"\napi_token = \"s3cret-token\"\n");
+    std::fs::write(&file, &toml).unwrap();
+    let out = check(&file);
+    assert_eq!(out.status.code(), Some(0), "{}", text_of(&out));
+    assert!(
+        text(&out.stderr).contains("warning: line ")
+            && text(&out.stderr).contains("server.listen")
+            && text(&out.stderr).contains("add [server.tls]"),
+        "{}",
+        text_of(&out)
+    );
+    let (a, b) = (
+        efi_lab::pki::TestPki::generate("a"),
+        efi_lab::pki::TestPki::generate("b"),
+    );
+    let (cert, key) = (dir.path().join("cert.pem"), dir.path().join("key.pem"));
+    std::fs::write(&cert, &a.server.cert_pem).unwrap();
+    std::fs::write(&key, &b.server.key_pem).unwrap();
+    toml.push_str(&format!(
+        "[server.tls]\ncert_file = {cert:?}\nkey_file = {key:?}\nclient_certificate_for = [\"webhook\"]\n"
+    ));
+    std::fs::write(&file, &toml).unwrap();
+    let out = check(&file);
+    assert_eq!(out.status.code(), Some(2), "{}", text_of(&out));
+    let said = text(&out.stderr);
+    for expected in [
+        "server.tls: [server.tls] key_file",
+        "does not belong to the certificate",
+        "server.tls.client_certificate_for[0]: \"webhook\" is not a route group",
+        "needs client_ca_file",
+    ] {
+        assert!(said.contains(expected), "{expected:?} not in:\n{said}");
+    }
+}
+
+fn text_of(out: &Output) -> String {
+    format!("{}{}", text(&out.stdout), text(&out.stderr))
+}

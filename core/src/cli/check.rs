@@ -39,6 +39,9 @@ pub fn run(file: Option<&PathBuf>) -> ExitCode {
         registry.rescan();
         let report = crate::preflight::check(config, &registry);
         problems.extend(crate::config::check::describe(&text, &report.problems));
+        for warning in crate::config::check::describe(&text, &report.warnings) {
+            eprintln!("{}: warning: {warning}", path.display());
+        }
         cannot_run = report.cannot_run;
     }
     crate::config::check::sort_by_line(&mut problems);

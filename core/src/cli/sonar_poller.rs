@@ -36,9 +36,20 @@ pub async fn run(config: Config, args: SonarPollerArgs) -> anyhow::Result<ExitCo
     let _server = match config.server.listen {
         Some(addr) => {
             let app = crate::server::sonar_poller_router(poller.status(), token);
-            let (bound, task) = crate::server::serve(app, addr).await?;
-            println!("listening on http://{bound} (/metrics, /api/v1/sonar-poller)");
-            Some(task)
+            let guard = Arc::new(crate::auth_guard::AuthGuard::default());
+            let app = crate::auth_guard::layer(app, guard);
+            let listener =
+                crate::server::Listener::start_with(app, addr, config.server.tls.as_ref()).await?;
+            println!(
+                "listening on {}://{} (/metrics, /api/v1/sonar-poller)",
+                if config.server.tls.is_some() {
+                    "https"
+                } else {
+                    "http"
+                },
+                listener.addr()
+            );
+            Some(listener)
         }
         None => None,
     };

@@ -460,6 +460,8 @@ pub struct ServerConfig {
     pub api_token_file: Option<PathBuf>,
     /// The token itself, instead of `api_token_file` (a secret).
     pub api_token: Option<Secret>,
+    /// HTTPS on `listen` instead of HTTP: `[server.tls]`.
+    pub tls: Option<ListenerTls>,
 }
 
 impl Default for ServerConfig {
@@ -469,8 +471,39 @@ impl Default for ServerConfig {
             max_body_bytes: 64 * 1024,
             api_token_file: None,
             api_token: None,
+            tls: None,
         }
     }
+}
+
+/// `[server.tls]`: the listener speaks HTTPS only (TLS 1.2 or 1.3); a plain HTTP request to
+/// it is answered 400 and closed. The certificate and key files are read again when they
+/// change on disk (a renewal needs no restart) and on SIGHUP.
+///
+/// ```toml
+/// [server.tls]
+/// cert_file = "/etc/efi-poller/tls/fullchain.pem"
+/// key_file = "/etc/efi-poller/tls/privkey.pem"
+/// client_ca_file = "/etc/efi-poller/tls/clients-ca.pem"   # optional: mutual TLS
+/// client_certificate_for = ["webhooks"]                    # "webhooks", "api" or both
+/// ```
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ListenerTls {
+    /// PEM file with the server certificate, then its chain.
+    pub cert_file: PathBuf,
+    /// PEM file with its private key (PKCS#8, PKCS#1 or SEC1); readable by the service's
+    /// group only.
+    pub key_file: PathBuf,
+    /// PEM file with the CAs whose client certificates are accepted. With it, a client may
+    /// present a certificate; the routes of `client_certificate_for` require one.
+    #[serde(default)]
+    pub client_ca_file: Option<PathBuf>,
+    /// Route groups that require a client certificate signed by `client_ca_file`:
+    /// `webhooks` (`/webhooks/...`, what the EPC pushes) and `api` (everything else but
+    /// `/healthz`). Their other authentication still applies.
+    #[serde(default)]
+    pub client_certificate_for: Vec<String>,
 }
 
 impl ServerConfig {
