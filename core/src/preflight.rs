@@ -201,6 +201,9 @@ fn check_secret_files(config: &Config, problems: &mut Vec<Problem>) {
     if let Some(p) = &config.server.api_token_file {
         files.push(("server.api_token_file".into(), p.as_path()));
     }
+    if let Some(p) = &config.store.ca_file {
+        files.push(("store.ca_file".into(), p.as_path()));
+    }
     if config.sonar_poller.enabled {
         if let Some(p) = &config.sonar_poller.api_key_file {
             files.push(("sonar_poller.api_key_file".into(), p.as_path()));

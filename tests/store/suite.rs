@@ -19,10 +19,12 @@ fn postgres_url() -> String {
 }
 
 /// A store of one kind for one test, and what removes it afterwards.
-struct Scratch {
-    config: StoreConfig,
+pub(crate) struct Scratch {
+    pub(crate) config: StoreConfig,
     _dir: Option<tempfile::TempDir>,
     pg_schema: Option<String>,
+    /// The PostgreSQL server's URL, for the raw statements beside the store.
+    pg_url: String,
 }
 
 impl Scratch {
@@ -36,10 +38,16 @@ impl Scratch {
             },
             _dir: Some(dir),
             pg_schema: None,
+            pg_url: String::new(),
         }
     }
 
     fn postgres() -> Scratch {
+        Scratch::postgres_at(postgres_url())
+    }
+
+    /// A schema of its own on the PostgreSQL server at `url`.
+    pub(crate) fn postgres_at(url: String) -> Scratch {
         static N: AtomicU32 = AtomicU32::new(0);
         let schema = format!(
             "efi_test_{}_{}",
@@ -48,13 +56,14 @@ impl Scratch {
         );
         Scratch {
             config: StoreConfig {
-                url: Secret::new(postgres_url()),
+                url: Secret::new(url.clone()),
                 schema: schema.clone(),
                 flush_interval_ms: 20,
                 ..Default::default()
             },
             _dir: None,
             pg_schema: Some(schema),
+            pg_url: url,
         }
     }
 
@@ -68,10 +77,9 @@ impl Scratch {
     async fn raw(&self, sql: &str) {
         match &self.pg_schema {
             Some(schema) => {
-                let (client, conn) =
-                    tokio_postgres::connect(&postgres_url(), tokio_postgres::NoTls)
-                        .await
-                        .unwrap();
+                let (client, conn) = tokio_postgres::connect(&self.pg_url, tokio_postgres::NoTls)
+                    .await
+                    .unwrap();
                 tokio::spawn(conn);
                 client
                     .batch_execute(&format!("SET search_path TO {schema}; {sql}"))
@@ -98,7 +106,7 @@ impl Scratch {
 
     async fn drop_schema(&self) {
         if let Some(schema) = &self.pg_schema {
-            let (client, conn) = tokio_postgres::connect(&postgres_url(), tokio_postgres::NoTls)
+            let (client, conn) = tokio_postgres::connect(&self.pg_url, tokio_postgres::NoTls)
                 .await
                 .unwrap();
             tokio::spawn(conn);
@@ -199,7 +207,7 @@ async fn migrations_bring_an_empty_database_to_the_latest_schema_once(s: Scratch
     s.drop_schema().await;
 }
 
-async fn latest_state_round_trips_and_forget_keeps_history(s: Scratch) {
+pub(crate) async fn latest_state_round_trips_and_forget_keeps_history(s: Scratch) {
     let store = s.open().await;
     let a = good("10.0.0.1", 1000, -91.5);
     let b = failed("10.0.0.2", 1000, None);
@@ -371,7 +379,7 @@ fn plan(id: &str) -> ChangeSet {
     }
 }
 
-async fn a_plan_survives_a_crash_is_superseded_and_its_outcome_is_kept(s: Scratch) {
+pub(crate) async fn a_plan_survives_a_crash_is_superseded_and_its_outcome_is_kept(s: Scratch) {
     {
         let o = Outbox::new(&s.open().await.with_poller_name("host-a"));
         o.record(&plan("p1")).await.unwrap();
@@ -440,7 +448,7 @@ async fn a_plan_survives_a_crash_is_superseded_and_its_outcome_is_kept(s: Scratc
 /// A CPE that informed through one host is known to the other host of the cluster within
 /// a flush, and to a host started later (from the store, before any new Inform); an entry
 /// older than `tr069.max_age_secs` is not brought back.
-async fn the_tr069_cache_outlives_a_restart_and_is_shared_by_a_cluster(s: Scratch) {
+pub(crate) async fn the_tr069_cache_outlives_a_restart_and_is_shared_by_a_cluster(s: Scratch) {
     use efi_core::tr069::cache::Limits;
     use efi_core::tr069::cwmp::{DeviceId, Inform};
     use efi_core::tr069::persist::{restore, Keeper};

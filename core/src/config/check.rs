@@ -117,11 +117,23 @@ pub fn problems(config: &Config) -> Vec<Problem> {
     let url = config.store.url.expose();
     if url.starts_with("postgres://") || url.starts_with("postgresql://") {
         // The parser's message may quote the URL, password and all: say only that it failed.
-        if url.parse::<tokio_postgres::Config>().is_err() {
-            out.push(Problem::new(
+        match url.parse::<tokio_postgres::Config>() {
+            Err(_) => out.push(Problem::new(
                 "store.url",
                 "is not a valid PostgreSQL URL (postgres://user[:password]@host[:port]/database)",
-            ));
+            )),
+            Ok(pg) => {
+                use crate::config::PgSslMode;
+                let mode = crate::store::pg_tls::effective_mode(&pg, config.store.sslmode);
+                if matches!(mode, PgSslMode::VerifyCa | PgSslMode::VerifyFull)
+                    && config.store.ca_file.is_none()
+                {
+                    out.push(Problem::new(
+                        if config.store.sslmode.is_some() { "store.sslmode" } else { "store.url" },
+                        "TLS to the database is verified (the default for a host on the network) and needs store.ca_file, the CA that signed the server's certificate; or set sslmode = \"require\" (encrypted, unverified) or \"disable\"",
+                    ));
+                }
+            }
         }
         if !is_identifier(&config.store.schema) {
             out.push(Problem::new(

@@ -93,10 +93,18 @@ impl Default for ClusterConfig {
 pub struct StoreConfig {
     /// The database: a SQLite file (`efi-poller-state.db`, `sqlite:/var/lib/efi-poller/state.db`;
     /// relative paths from the working directory), or PostgreSQL
-    /// (`postgres://efi@db.example/efi`; TLS to the database is not supported yet, keep it on
-    /// a trusted network or a local socket). A secret: it may hold a password, and is never
-    /// logged or shown (logs name the host and database only).
+    /// (`postgres://efi@db.example/efi`; TLS as `sslmode` says). A secret: it may hold a
+    /// password, and is never logged or shown (logs name the host and database only).
     pub url: Secret,
+    /// PostgreSQL only: TLS to the database. `disable`, `prefer` (TLS when the server
+    /// offers it, unverified), `require` (TLS, unverified), `verify-ca` (TLS with a
+    /// certificate signed by `ca_file`), `verify-full` (and issued for the host of
+    /// `url`). Default: `verify-full` for a host on the network, `disable` for a local
+    /// socket or a loopback address.
+    pub sslmode: Option<PgSslMode>,
+    /// PEM file with the CA(s) that signed the database server's certificate (for
+    /// `verify-ca` and `verify-full`); `%d/NAME` for a systemd credential.
+    pub ca_file: Option<PathBuf>,
     /// PostgreSQL only: the schema holding the tables, created when missing. Lower-case
     /// letters, digits and `_`.
     pub schema: String,
@@ -111,10 +119,28 @@ pub struct StoreConfig {
     pub journal_days: u64,
 }
 
+/// `[store] sslmode`: how the PostgreSQL connection uses TLS (as libpq's `sslmode`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PgSslMode {
+    /// Plain TCP.
+    Disable,
+    /// TLS when the server offers it, without verifying it.
+    Prefer,
+    /// TLS, without verifying the server.
+    Require,
+    /// TLS with a server certificate signed by `ca_file`.
+    VerifyCa,
+    /// TLS with a server certificate signed by `ca_file` and issued for the URL's host.
+    VerifyFull,
+}
+
 impl Default for StoreConfig {
     fn default() -> Self {
         StoreConfig {
             url: Secret::new("efi-poller-state.db".to_owned()),
+            sslmode: None,
+            ca_file: None,
             schema: "efi_poller".into(),
             history_hours: 24,
             flush_interval_ms: 1000,
@@ -1199,13 +1225,14 @@ mod tests {
             .to_string();
         for expected in [
             "line 2: arbiter.managed_subnets[1]:",
+            "line 5: store.url: TLS to the database is verified",
             "line 6: store.schema: \"Efi-Poller\"",
             "line 12: sources[0].webhook.credentials: no credential set named \"nobody\"",
         ] {
             assert!(err.contains(expected), "{expected} not in:\n{err}");
         }
         assert!(!err.contains("pw@"), "{err}");
-        assert_eq!(err.lines().count(), 3, "{err}");
+        assert_eq!(err.lines().count(), 4, "{err}");
         assert!(err.lines().all(|l| l.starts_with("c.toml: line ")), "{err}");
     }
 

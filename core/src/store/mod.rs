@@ -4,6 +4,7 @@
 //! database), and the database that the IPAM outbox, the push journal and the cluster keep
 //! their own tables in ([`Store::database`]).
 
+pub mod pg_tls;
 pub mod sql;
 mod tr069;
 
@@ -227,7 +228,13 @@ const HISTORY_COLUMNS: &[Column] = &[
 impl Store {
     /// Opens the store of `config` and brings its schema up to date.
     pub async fn open(config: &StoreConfig) -> Result<Store, StoreError> {
-        let db = Database::open(config.url.expose(), &config.schema).await?;
+        let db = Database::open_with(
+            config.url.expose(),
+            &config.schema,
+            config.sslmode,
+            config.ca_file.as_deref(),
+        )
+        .await?;
         let store = Store {
             db,
             polled_by: None,

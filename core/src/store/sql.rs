@@ -99,6 +99,8 @@ pub enum Database {
 /// A PostgreSQL connection and what is needed to reopen it.
 pub struct Postgres {
     config: tokio_postgres::Config,
+    /// TLS to the server, unless `sslmode` is `disable`.
+    tls: Option<tokio_postgres_rustls::MakeRustlsConnect>,
     schema: String,
     described: String,
     client: tokio::sync::Mutex<Option<tokio_postgres::Client>>,
@@ -157,13 +159,31 @@ impl Database {
     /// PostgreSQL (tables in `schema`, created when missing), else a SQLite file
     /// (`sqlite:PATH`, `sqlite://PATH` or a bare path).
     pub async fn open(url: &str, schema: &str) -> Result<Database, SqlError> {
+        Database::open_with(url, schema, None, None).await
+    }
+
+    /// [`Database::open`] with PostgreSQL's TLS (`[store] sslmode` and `ca_file`; see
+    /// [`super::pg_tls`]).
+    pub async fn open_with(
+        url: &str,
+        schema: &str,
+        sslmode: Option<crate::config::PgSslMode>,
+        ca_file: Option<&std::path::Path>,
+    ) -> Result<Database, SqlError> {
         if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            let config: tokio_postgres::Config = url.parse().map_err(|e| SqlError {
+            let mut config: tokio_postgres::Config = url.parse().map_err(|e| SqlError {
                 database: "postgres (store.url)".into(),
                 doing: "reading the URL".into(),
                 message: format!("{e}"),
             })?;
             let described = describe_postgres(&config);
+            let mode = super::pg_tls::effective_mode(&config, sslmode);
+            config.ssl_mode(super::pg_tls::wire_mode(mode));
+            let tls = super::pg_tls::connector(mode, ca_file).map_err(|message| SqlError {
+                database: described.clone(),
+                doing: "setting up TLS".into(),
+                message,
+            })?;
             if !crate::config::check::is_identifier(schema) {
                 return Err(SqlError {
                     database: described,
@@ -175,6 +195,7 @@ impl Database {
             }
             let pg = Postgres {
                 config,
+                tls,
                 schema: schema.to_owned(),
                 described,
                 client: tokio::sync::Mutex::new(None),
@@ -442,17 +463,35 @@ impl Postgres {
             doing: doing.to_owned(),
             message: pg_message(&e),
         };
-        let (client, connection) = self
-            .config
-            .connect(tokio_postgres::NoTls)
-            .await
-            .map_err(|e| fail("connecting", e))?;
         let described = self.described.clone();
-        tokio::spawn(async move {
-            if let Err(e) = connection.await {
-                tracing::warn!("store {described}: connection closed: {}", pg_message(&e));
+        let client = match &self.tls {
+            None => {
+                let (client, connection) = self
+                    .config
+                    .connect(tokio_postgres::NoTls)
+                    .await
+                    .map_err(|e| fail("connecting", e))?;
+                tokio::spawn(async move {
+                    if let Err(e) = connection.await {
+                        tracing::warn!("store {described}: connection closed: {}", pg_message(&e));
+                    }
+                });
+                client
             }
-        });
+            Some(tls) => {
+                let (client, connection) = self
+                    .config
+                    .connect(tls.clone())
+                    .await
+                    .map_err(|e| fail("connecting over TLS", e))?;
+                tokio::spawn(async move {
+                    if let Err(e) = connection.await {
+                        tracing::warn!("store {described}: connection closed: {}", pg_message(&e));
+                    }
+                });
+                client
+            }
+        };
         // The schema name was checked to be a plain identifier. Hosts starting together
         // would race on CREATE SCHEMA IF NOT EXISTS (it is not atomic): an advisory lock
         // serialises them (released with the connection if this fails). One statement per
