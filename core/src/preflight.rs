@@ -35,7 +35,15 @@ pub struct Refused {
 /// The problems of `config` read from `file` (for line numbers), if any: what `run` checks
 /// before it opens anything. What `run` lacks altogether is [`Arbiter::check_config`]'s.
 pub fn verify(config: &Config, registry: &Registry, file: Option<&Path>) -> Result<(), Refused> {
-    let report = check(config, registry);
+    let mut report = check(config, registry);
+    // By hand, `config check` leaves systemd credentials unchecked; the service itself must
+    // be able to read them.
+    for key in crate::config::unreachable_credentials(config) {
+        report.problems.push(Problem::new(
+            key,
+            "names a systemd credential (%d/...), but $CREDENTIALS_DIRECTORY is not set: run it as the service with LoadCredential= in its unit, or give the value or file itself",
+        ));
+    }
     let text = file
         .and_then(|f| std::fs::read_to_string(f).ok())
         .unwrap_or_default();

@@ -236,7 +236,13 @@ auth_passphrase = "short"
 fn a_secret_file_may_be_a_systemd_credential() {
     let dir = plugins();
     let token = format!("{:?}", dir.path().join("sonar-token"));
-    let file = config_with(&dir, &[(&token, "\"%d/sonar-token\"")]);
+    let file = config_with(
+        &dir,
+        &[
+            (&token, "\"%d/sonar-token\""),
+            ("password = \"pw\"", "password = \"%d/raemis-password\""),
+        ],
+    );
     let credentials = tempfile::tempdir().unwrap();
     let as_service = |credentials_dir: &std::path::Path| {
         Command::new(artifacts().host_binary())
@@ -256,13 +262,35 @@ fn a_secret_file_may_be_a_systemd_credential() {
             && said.contains(&credentials.path().join("sonar-token").display().to_string()),
         "{said}"
     );
-    // With the credential in place: fine.
+    // An inline secret naming a credential that is not there: its line and key.
+    assert!(
+        said.contains("credentials.raemis.password") && said.contains("raemis-password"),
+        "{said}"
+    );
+    // With the credentials in place: fine.
     std::fs::write(credentials.path().join("sonar-token"), "t0ken\n").unwrap();
+    std::fs::write(credentials.path().join("raemis-password"), "pw\n").unwrap();
     let out = as_service(credentials.path());
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
-    // By hand (no credentials directory): not checked, not an error.
+    assert_eq!(out.status.code(), Some(0), "{}", text_of(&out));
+    // By hand (no credentials directory): not checked, not an error...
     let out = check(&file);
-    assert_eq!(out.status.code(), Some(0), "{}", text(&out.stdout));
+    assert_eq!(out.status.code(), Some(0), "{}", text_of(&out));
+    // ...but `run` outside the service refuses to send the words "%d/..." as a password.
+    let out = Command::new(artifacts().host_binary())
+        .arg("--config")
+        .arg(&file)
+        .arg("run")
+        .env_remove("RUST_LOG")
+        .env_remove("CREDENTIALS_DIRECTORY")
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let said = text_of(&out);
+    assert!(
+        said.contains("credentials.raemis.password")
+            && said.contains("$CREDENTIALS_DIRECTORY is not set"),
+        "{said}"
+    );
 }
 
 /// A listener on the network without TLS while credentials guard it is a warning (the file

@@ -954,9 +954,69 @@ pub fn parse_subnet(text: &str) -> Result<ipnet::IpNet, String> {
 }
 
 /// A secret string (community, token, password): printed as `***` in Debug and logs.
-#[derive(Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// Written as `"%d/NAME"` it is the systemd credential NAME, read from
+/// `$CREDENTIALS_DIRECTORY` when the configuration is loaded by the service (outside the
+/// service it stays as written: `config check` leaves it, `run` refuses it).
+#[derive(Clone, Default, PartialEq, Eq, Serialize)]
 #[serde(transparent)]
 pub struct Secret(String);
+
+impl<'de> Deserialize<'de> for Secret {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Secret, D::Error> {
+        let text = String::deserialize(d)?;
+        let Some(name) = text.strip_prefix("%d/") else {
+            return Ok(Secret(text));
+        };
+        match std::env::var_os("CREDENTIALS_DIRECTORY").filter(|d| !d.is_empty()) {
+            Some(dir) => {
+                let path = PathBuf::from(dir).join(name);
+                let value = std::fs::read_to_string(&path).map_err(|e| {
+                    serde::de::Error::custom(format!(
+                        "the systemd credential {name:?}: {}",
+                        unreadable(&path, &e)
+                    ))
+                })?;
+                Ok(Secret(value.trim_end().to_owned()))
+            }
+            None => Ok(Secret(text)),
+        }
+    }
+}
+
+/// Key paths of `config` holding a systemd credential (`%d/...`) that this process cannot
+/// read (no `$CREDENTIALS_DIRECTORY`): the service would send the words instead of the
+/// secret, or fail to open a file.
+pub fn unreachable_credentials(config: &Config) -> Vec<String> {
+    fn walk(at: &str, value: &toml::Value, out: &mut Vec<String>) {
+        match value {
+            toml::Value::String(s) if s.starts_with("%d/") => out.push(at.to_owned()),
+            toml::Value::Table(t) => {
+                for (k, v) in t {
+                    let path = if at.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{at}.{k}")
+                    };
+                    walk(&path, v, out);
+                }
+            }
+            toml::Value::Array(a) => {
+                for (i, v) in a.iter().enumerate() {
+                    walk(&format!("{at}[{i}]"), v, out);
+                }
+            }
+            _ => {}
+        }
+    }
+    if std::env::var_os("CREDENTIALS_DIRECTORY").is_some_and(|d| !d.is_empty()) {
+        return Vec::new();
+    }
+    let mut out = Vec::new();
+    if let Ok(value) = toml::Value::try_from(config) {
+        walk("", &value, &mut out);
+    }
+    out
+}
 
 impl Secret {
     /// Wraps a secret.
