@@ -1,5 +1,7 @@
 //! Slows down guessing of the listener's credentials (webhook secrets and passwords, the API
-//! token): failed authentications (401 answers) are counted per peer address; past a few,
+//! token): failed authentications (401 answers to requests that presented credentials, which
+//! the handlers mark with [`WrongCredentials`]; a request with none is no guess) are counted
+//! per peer address; past a few,
 //! the peer is answered 429 with Retry-After — its credentials not even checked — for a
 //! time that doubles with each further failure. Other peers are never affected. Logged once
 //! per burst, with the peer; counted on `/metrics`.
@@ -29,6 +31,10 @@ struct Strikes {
     last_failure: Instant,
     blocked_until: Option<Instant>,
 }
+
+/// Marks a 401 answer to a request whose credentials were wrong (not missing).
+#[derive(Debug, Clone, Copy)]
+pub struct WrongCredentials;
 
 /// The failure counts of every peer, shared by the whole listener.
 #[derive(Debug, Default)]
@@ -155,7 +161,7 @@ pub fn layer(router: axum::Router, guard: Arc<AuthGuard>) -> axum::Router {
                     return response;
                 }
                 let response = next.run(request).await;
-                if response.status() == StatusCode::UNAUTHORIZED {
+                if response.extensions().get::<WrongCredentials>().is_some() {
                     guard.failed(peer, Instant::now());
                 }
                 response

@@ -153,6 +153,17 @@ async fn webhook(
         tracing::warn!(source, peer = %peer.ip(), "webhook refused: {reason}");
         arbiter.count_refused(&source);
         let mut r = refuse(StatusCode::UNAUTHORIZED, reason);
+        // A wrong secret or password counts towards slowing its peer down; none at all
+        // (a misconfigured sender) does not.
+        let presented = hook
+            .secret_header
+            .as_deref()
+            .is_some_and(|h| headers.contains_key(h))
+            || headers.contains_key("authorization");
+        if presented {
+            r.extensions_mut()
+                .insert(crate::auth_guard::WrongCredentials);
+        }
         r.headers_mut().insert(
             "www-authenticate",
             "Basic realm=\"efi-poller\"".parse().expect("static header"),
@@ -564,6 +575,12 @@ pub fn require_token(router: Router, token: Option<Secret>) -> Router {
                     StatusCode::UNAUTHORIZED,
                     "this API needs `Authorization: Bearer <token>` ([server] api_token_file)",
                 );
+                if given.is_some() {
+                    // A wrong token, not a missing one (a dashboard not signed in yet).
+                    response
+                        .extensions_mut()
+                        .insert(crate::auth_guard::WrongCredentials);
+                }
                 response.headers_mut().insert(
                     axum::http::header::WWW_AUTHENTICATE,
                     axum::http::HeaderValue::from_static("Bearer"),
