@@ -183,21 +183,22 @@ async fn connection(cpe: TcpStream, peer: SocketAddr, settings: &Settings, cache
                 Ok(Ok(0)) | Ok(Err(_)) | Err(_) => break,
                 Ok(Ok(n)) => n,
             };
+            // Recorded before the answer goes on: once the CPE has the ACS's answer, what
+            // it said is in the cache.
+            if !splitter.is_raw() {
+                for piece in splitter.feed(&buf[..n]) {
+                    // Interim (1xx) answers do not answer the request.
+                    let Piece::Response(status @ 200..) = piece else {
+                        continue;
+                    };
+                    let paired = pairing.lock().on_response(status);
+                    if let Some((message, status)) = paired {
+                        record(ip, message, status, cache);
+                    }
+                }
+            }
             if cpe_write.write_all(&buf[..n]).await.is_err() {
                 break;
-            }
-            if splitter.is_raw() {
-                continue;
-            }
-            for piece in splitter.feed(&buf[..n]) {
-                // Interim (1xx) answers do not answer the request.
-                let Piece::Response(status @ 200..) = piece else {
-                    continue;
-                };
-                let paired = pairing.lock().on_response(status);
-                if let Some((message, status)) = paired {
-                    record(ip, message, status, cache);
-                }
             }
         }
         let _ = cpe_write.shutdown().await;
