@@ -124,7 +124,7 @@ pub fn problems(config: &Config) -> Vec<Problem> {
             )),
             Ok(pg) => {
                 use crate::config::PgSslMode;
-                let mode = crate::store::pg_tls::effective_mode(&pg, config.store.sslmode);
+                let mode = PgSslMode::effective(&pg, config.store.sslmode);
                 if matches!(mode, PgSslMode::VerifyCa | PgSslMode::VerifyFull)
                     && config.store.ca_file.is_none()
                 {

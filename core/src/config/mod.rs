@@ -135,6 +135,30 @@ pub enum PgSslMode {
     VerifyFull,
 }
 
+impl PgSslMode {
+    /// The mode in force for a database at `config`: `mode` when set, else `verify-full`
+    /// unless every host of the URL is a local socket or a loopback address (`disable`).
+    pub fn effective(config: &tokio_postgres::Config, mode: Option<PgSslMode>) -> PgSslMode {
+        mode.unwrap_or_else(|| {
+            let local = config.get_hosts().iter().all(|h| match h {
+                tokio_postgres::config::Host::Tcp(name) => {
+                    name == "localhost"
+                        || name
+                            .parse::<std::net::IpAddr>()
+                            .is_ok_and(|ip| ip.is_loopback())
+                }
+                #[cfg(unix)]
+                tokio_postgres::config::Host::Unix(_) => true,
+            });
+            if local {
+                PgSslMode::Disable
+            } else {
+                PgSslMode::VerifyFull
+            }
+        })
+    }
+}
+
 impl Default for StoreConfig {
     fn default() -> Self {
         StoreConfig {

@@ -7,6 +7,7 @@
 pub mod pg_tls;
 pub mod sql;
 mod tr069;
+pub use tr069::Tr069Row;
 
 use crate::config::StoreConfig;
 use efi_plugin_api::DeviceRecord;

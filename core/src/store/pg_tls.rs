@@ -12,35 +12,12 @@ use rustls::{CertificateError, DigitallySignedStruct, SignatureScheme};
 use std::path::Path;
 use std::sync::Arc;
 
-/// The mode in force: the configured one, else `verify-full` unless every host of the URL
-/// is a local socket or a loopback address.
-pub fn effective_mode(config: &tokio_postgres::Config, mode: Option<PgSslMode>) -> PgSslMode {
-    mode.unwrap_or_else(|| {
-        let local = config.get_hosts().iter().all(|h| match h {
-            tokio_postgres::config::Host::Tcp(name) => {
-                name == "localhost"
-                    || name
-                        .parse::<std::net::IpAddr>()
-                        .is_ok_and(|ip| ip.is_loopback())
-            }
-            #[cfg(unix)]
-            tokio_postgres::config::Host::Unix(_) => true,
-        });
-        if local {
-            PgSslMode::Disable
-        } else {
-            PgSslMode::VerifyFull
-        }
-    })
-}
-
 /// The connector for `mode` (`None` for `disable`), and the `sslmode` tokio-postgres is
 /// told; the error says what is missing or unreadable.
 pub fn connector(
     mode: PgSslMode,
     ca_file: Option<&Path>,
 ) -> Result<Option<tokio_postgres_rustls::MakeRustlsConnect>, String> {
-    crate::engines::http::init_tls();
     let provider = Arc::new(rustls::crypto::ring::default_provider());
     let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
         .with_safe_default_protocol_versions()

@@ -177,7 +177,7 @@ impl Database {
                 message: format!("{e}"),
             })?;
             let described = describe_postgres(&config);
-            let mode = super::pg_tls::effective_mode(&config, sslmode);
+            let mode = crate::config::PgSslMode::effective(&config, sslmode);
             config.ssl_mode(super::pg_tls::wire_mode(mode));
             let tls = super::pg_tls::connector(mode, ca_file).map_err(|message| SqlError {
                 database: described.clone(),

@@ -3,8 +3,10 @@
 //! `store.flush_interval_ms`, off the proxy's path; in a cluster, what the other hosts
 //! heard read back at the same pace, so every host's drivers see every CPE.
 
+use super::cache::{Cpe, CpeWrite};
 use super::Tr069Cache;
-use crate::store::{Store, StoreError};
+use crate::store::{Store, StoreError, Tr069Row};
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,11 +17,39 @@ pub async fn restore(cache: &Tr069Cache, store: &Store) -> Result<(usize, u64), 
     let since = now.saturating_sub(cache.max_age_secs().saturating_mul(1000));
     let mut taken = 0;
     let mut newest = 0;
-    for (address, cpe) in store.tr069_cpes(since, false).await? {
+    for (address, cpe) in parsed(store, store.tr069_rows(since, false).await?) {
         newest = newest.max(cpe.heard_unix_ms());
         taken += usize::from(cache.merge(address, cpe, now));
     }
     Ok((taken, newest))
+}
+
+/// The entries of `rows` that parse; one that does not is skipped with a warning naming it.
+fn parsed(store: &Store, rows: Vec<(IpAddr, String)>) -> Vec<(IpAddr, Cpe)> {
+    rows.into_iter()
+        .filter_map(|(address, json)| match serde_json::from_str::<Cpe>(&json) {
+            Ok(cpe) => Some((address, cpe)),
+            Err(e) => {
+                tracing::warn!(store = %store.describe(), %address, "tr069_cpes: skipping an entry that does not parse: {e}");
+                None
+            }
+        })
+        .collect()
+}
+
+/// The cache's changes as the store's rows.
+fn rows(writes: &[CpeWrite]) -> Vec<Tr069Row> {
+    writes
+        .iter()
+        .map(|w| match w {
+            CpeWrite::Save(address, cpe) => Tr069Row::Save {
+                address: *address,
+                json: serde_json::to_string(cpe).expect("a cache entry serialises"),
+                heard_unix_ms: cpe.heard_unix_ms(),
+            },
+            CpeWrite::Remove(address) => Tr069Row::Remove(*address),
+        })
+        .collect()
 }
 
 /// The running writer of the cache; [`Keeper::finish`] writes what is left.
@@ -71,7 +101,7 @@ async fn keep(
         };
         let writes = cache.take_writes();
         if !writes.is_empty() {
-            match store.write_tr069(&writes).await {
+            match store.write_tr069(&rows(&writes)).await {
                 Ok(()) if failing => {
                     tracing::info!(store = %store.describe(), "the TR-069 cache is written again");
                     failing = false;
@@ -90,10 +120,10 @@ async fn keep(
             return;
         }
         if shared {
-            match store.tr069_cpes(since, true).await {
+            match store.tr069_rows(since, true).await {
                 Ok(rows) => {
                     let now = crate::clock::now_unix_ms() as u64;
-                    for (address, cpe) in rows {
+                    for (address, cpe) in parsed(&store, rows) {
                         since = since.max(cpe.heard_unix_ms());
                         cache.merge(address, cpe, now);
                     }
