@@ -128,17 +128,8 @@ pub fn server_config(tls: &ListenerTls) -> Result<Arc<rustls::ServerConfig>, Str
     let builder = rustls::ServerConfig::builder();
     let builder = match &tls.client_ca_file {
         Some(ca_file) => {
-            let path = crate::config::resolve_path(ca_file)?;
-            let mut roots = rustls::RootCertStore::empty();
-            for cert in CertificateDer::pem_file_iter(&path)
-                .map_err(|e| format!("[server.tls] client_ca_file {}: {e}", path.display()))?
-            {
-                let cert = cert
-                    .map_err(|e| format!("[server.tls] client_ca_file {}: {e}", path.display()))?;
-                roots
-                    .add(cert)
-                    .map_err(|e| format!("[server.tls] client_ca_file {}: {e}", path.display()))?;
-            }
+            let (roots, path) =
+                crate::config::read_ca_roots("[server.tls] client_ca_file", ca_file)?;
             let verifier = WebPkiClientVerifier::builder(Arc::new(roots))
                 .allow_unauthenticated()
                 .build()

@@ -1091,6 +1091,25 @@ pub fn resolve_path(path: &Path) -> Result<PathBuf, String> {
     }
 }
 
+/// The CA certificates of PEM file `file` (setting `key`, e.g. `store.ca_file`), for
+/// rustls, and the file they were read from (`%d/NAME` resolved); the error names the
+/// setting, the file and what was wrong, also when it holds no certificate.
+pub fn read_ca_roots(key: &str, file: &Path) -> Result<(rustls::RootCertStore, PathBuf), String> {
+    use rustls::pki_types::pem::PemObject;
+    let path = resolve_path(file)?;
+    let named = |e: &dyn fmt::Display| format!("{key} {}: {e}", path.display());
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in rustls::pki_types::CertificateDer::pem_file_iter(&path).map_err(|e| named(&e))? {
+        roots
+            .add(cert.map_err(|e| named(&e))?)
+            .map_err(|e| named(&e))?;
+    }
+    if roots.is_empty() {
+        return Err(named(&"no PEM certificate in it"));
+    }
+    Ok((roots, path))
+}
+
 /// True when `path` names a systemd credential (`%d/NAME`) that cannot be read here: the
 /// process is not the service (`$CREDENTIALS_DIRECTORY` unset). `config check` run by hand
 /// leaves such files unchecked instead of failing.

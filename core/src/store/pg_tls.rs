@@ -6,7 +6,6 @@
 use crate::config::PgSslMode;
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::client::WebPkiServerVerifier;
-use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
 use rustls::{CertificateError, DigitallySignedStruct, SignatureScheme};
 use std::path::Path;
@@ -32,22 +31,7 @@ pub fn connector(
             let ca_file = ca_file.ok_or(
                 "store.sslmode verifies the server (the default for a database on the network), and needs store.ca_file: the CA that signed its certificate (or set sslmode = \"require\" to encrypt without verifying, \"disable\" for none)",
             )?;
-            let path = crate::config::resolve_path(ca_file)?;
-            let mut roots = rustls::RootCertStore::empty();
-            for cert in CertificateDer::pem_file_iter(&path)
-                .map_err(|e| format!("store.ca_file {}: {e}", path.display()))?
-            {
-                let cert = cert.map_err(|e| format!("store.ca_file {}: {e}", path.display()))?;
-                roots
-                    .add(cert)
-                    .map_err(|e| format!("store.ca_file {}: {e}", path.display()))?;
-            }
-            if roots.is_empty() {
-                return Err(format!(
-                    "store.ca_file {}: no PEM certificate in it",
-                    path.display()
-                ));
-            }
+            let (roots, path) = crate::config::read_ca_roots("store.ca_file", ca_file)?;
             let webpki = WebPkiServerVerifier::builder_with_provider(Arc::new(roots), provider)
                 .build()
                 .map_err(|e| format!("store.ca_file {}: {e}", path.display()))?;
