@@ -191,14 +191,15 @@ impl DeviceCredentials {
     }
 
     fn group_of(&self, address: IpAddr) -> Option<&crate::groups::Group> {
-        let known = self
-            .devices
-            .lock()
-            .get(&address)
-            .cloned()
-            .unwrap_or_default();
-        self.groups
-            .of(address, known.driver.as_deref(), known.model.as_deref())
+        // Asked on every web and CLI request: read the device's driver and model in place
+        // rather than cloning what is known of it.
+        let devices = self.devices.lock();
+        let known = devices.get(&address);
+        self.groups.of(
+            address,
+            known.and_then(|k| k.driver.as_deref()),
+            known.and_then(|k| k.model.as_deref()),
+        )
     }
 }
 
