@@ -3,32 +3,36 @@
 //! one address to another as one move; an address released because its UE detached.
 
 use efi_plugin_api::sink::{Change, ChangeAction, ItemRef, SinkSnapshot};
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::net::IpAddr;
 
 /// Identifier fields named in a description, most trusted first.
 const SHOWN_FIELDS: [&str; 4] = ["imei", "mac", "serial", "imsi"];
 
 /// One sentence per address or item the changes touch, in apply order of their first
-/// change.
+/// change. Every lookup is indexed: an initial sync plans tens of thousands of changes.
 pub fn describe(changes: &[Change], snapshot: &SinkSnapshot) -> Vec<String> {
     let story = Story::new(changes, snapshot);
     let mut lines = Vec::new();
-    let mut released_by_move: Vec<&str> = Vec::new();
+    let mut released_by_move: HashSet<&str> = HashSet::new();
     for c in changes {
         if let ChangeAction::CreateAssignment { ip, item } = &c.action {
-            let moved_from = story.deleted.iter().find(|d| {
-                d.ip != *ip
-                    && matches!(item, ItemRef::Existing(id) if d.item_id == Some(id.as_str()))
-            });
-            let taken_from = story.deleted.iter().find(|d| d.ip == *ip);
+            // The item's released assignment at another address: the CPE moved.
+            let moved_from = match item {
+                ItemRef::Existing(id) => story
+                    .deleted_of_item
+                    .get(id.as_str())
+                    .and_then(|all| all.iter().find(|d| d.ip != *ip)),
+                ItemRef::Created(_) => None,
+            };
+            let taken_from = story.deleted_at.get(ip).copied();
             let mut line = match (moved_from, taken_from) {
                 (Some(old), _) => {
-                    released_by_move.push(old.assignment_id);
+                    released_by_move.insert(old.assignment_id);
                     format!("{} moved {} -> {ip}", story.item(item), old.ip)
                 }
                 (None, Some(prev)) => {
-                    released_by_move.push(prev.assignment_id);
+                    released_by_move.insert(prev.assignment_id);
                     format!(
                         "{ip} -> {} (was {})",
                         story.item(item),
@@ -54,7 +58,7 @@ pub fn describe(changes: &[Change], snapshot: &SinkSnapshot) -> Vec<String> {
             ));
         }
     }
-    let assigned: Vec<&ItemRef> = changes
+    let assigned: HashSet<&ItemRef> = changes
         .iter()
         .filter_map(|c| match &c.action {
             ChangeAction::CreateAssignment { item, .. } => Some(item),
@@ -84,28 +88,50 @@ pub fn describe(changes: &[Change], snapshot: &SinkSnapshot) -> Vec<String> {
 }
 
 /// An assignment a plan deletes.
+#[derive(Clone, Copy)]
 struct Deleted<'a> {
     assignment_id: &'a str,
     ip: IpAddr,
     item_id: Option<&'a str>,
 }
 
-/// What the descriptions look up: the items created by the plan, the snapshot's items and
-/// accounts, and the links the plan makes.
+/// What the descriptions look up, indexed: the items created by the plan, the snapshot's
+/// items and accounts, the links the plan makes and the assignments it deletes.
 struct Story<'a> {
-    snapshot: &'a SinkSnapshot,
+    items: HashMap<&'a str, &'a BTreeMap<String, String>>,
+    accounts: HashMap<&'a str, &'a str>,
     created: HashMap<&'a str, (Option<&'a str>, &'a BTreeMap<String, String>)>,
     links: HashMap<&'a ItemRef, &'a str>,
+    /// Deleted assignments in plan order.
     deleted: Vec<Deleted<'a>>,
+    /// The same, by the item that held them (plan order kept) and by address (the first).
+    deleted_of_item: HashMap<&'a str, Vec<Deleted<'a>>>,
+    deleted_at: HashMap<IpAddr, Deleted<'a>>,
 }
 
 impl<'a> Story<'a> {
     fn new(changes: &'a [Change], snapshot: &'a SinkSnapshot) -> Story<'a> {
+        let item_of_assignment: HashMap<&str, Option<&str>> = snapshot
+            .assignments
+            .iter()
+            .map(|a| (a.id.as_str(), a.item_id.as_deref()))
+            .collect();
         let mut story = Story {
-            snapshot,
+            items: snapshot
+                .items
+                .iter()
+                .map(|i| (i.id.as_str(), &i.fields))
+                .collect(),
+            accounts: snapshot
+                .accounts
+                .iter()
+                .map(|a| (a.id.as_str(), a.name.as_str()))
+                .collect(),
             created: HashMap::new(),
             links: HashMap::new(),
             deleted: Vec::new(),
+            deleted_of_item: HashMap::new(),
+            deleted_at: HashMap::new(),
         };
         for c in changes {
             match &c.action {
@@ -120,15 +146,19 @@ impl<'a> Story<'a> {
                     story.links.insert(item, account_id.as_str());
                 }
                 ChangeAction::DeleteAssignment { assignment_id, ip } => {
-                    story.deleted.push(Deleted {
+                    let deleted = Deleted {
                         assignment_id,
                         ip: *ip,
-                        item_id: snapshot
-                            .assignments
-                            .iter()
-                            .find(|a| &a.id == assignment_id)
-                            .and_then(|a| a.item_id.as_deref()),
-                    });
+                        item_id: item_of_assignment
+                            .get(assignment_id.as_str())
+                            .copied()
+                            .flatten(),
+                    };
+                    if let Some(item) = deleted.item_id {
+                        story.deleted_of_item.entry(item).or_default().push(deleted);
+                    }
+                    story.deleted_at.entry(*ip).or_insert(deleted);
+                    story.deleted.push(deleted);
                 }
                 _ => {}
             }
@@ -141,11 +171,9 @@ impl<'a> Story<'a> {
         match item {
             ItemRef::Existing(id) => {
                 let fields = self
-                    .snapshot
                     .items
-                    .iter()
-                    .find(|i| &i.id == id)
-                    .map(|i| identifiers(&i.fields))
+                    .get(id.as_str())
+                    .map(|f| identifiers(f))
                     .unwrap_or_default();
                 if fields.is_empty() {
                     format!("item {id}")
@@ -174,8 +202,8 @@ impl<'a> Story<'a> {
     /// `account "Jane Doe" (7)` when the plan links `item` to one.
     fn link(&self, item: &ItemRef) -> Option<String> {
         let id = *self.links.get(item)?;
-        Some(match self.snapshot.accounts.iter().find(|a| a.id == id) {
-            Some(a) => format!("account {:?} ({id})", a.name),
+        Some(match self.accounts.get(id) {
+            Some(name) => format!("account {name:?} ({id})"),
             None => format!("account {id}"),
         })
     }
