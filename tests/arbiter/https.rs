@@ -7,7 +7,7 @@ use crate::ipam::{lab_full, WEBHOOK};
 use efi_core::server::Listener;
 use efi_lab::pki::TestPki;
 use efi_lab::sonar::scenario::Scenario;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// An HTTPS client trusting `ca_pem`, presenting `identity` when given.
 fn client(ca_pem: &str, identity: Option<&efi_lab::pki::Identity>) -> reqwest::Client {
@@ -100,16 +100,16 @@ async fn webhooks_and_the_api_over_https_with_a_renewed_certificate_and_client_c
         .is_err());
     std::fs::write(&key, &renewed.server.key_pem).unwrap();
     std::fs::write(&cert, &renewed.server.cert_pem).unwrap();
-    let deadline = Instant::now() + Duration::from_secs(15);
-    loop {
-        match trusts_renewed.get(format!("{base}/healthz")).send().await {
-            Ok(r) if r.status().is_success() => break,
-            other => assert!(
-                Instant::now() < deadline,
-                "the renewed certificate is not served: {other:?}"
-            ),
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    efi_tests::eventually(
+        "the renewed certificate served",
+        Duration::from_secs(15),
+        || async {
+            match trusts_renewed.get(format!("{base}/healthz")).send().await {
+                Ok(r) if r.status().is_success() => Ok(()),
+                other => Err(format!("{other:?}")),
+            }
+        },
+    )
+    .await;
     listener.stop().await;
 }

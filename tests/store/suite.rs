@@ -489,15 +489,13 @@ pub(crate) async fn the_tr069_cache_outlives_a_restart_and_is_shared_by_a_cluste
             .lookup(fresh, &["InternetGatewayDevice.WEB_GUI.".into()], now)
             .and_then(|p| p.first().map(|p| p.value.clone()))
     };
-    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-    while imei(&b).is_none() {
-        assert!(
-            std::time::Instant::now() < deadline,
-            "host b never saw host a's CPE"
-        );
-        tokio::time::sleep(every).await;
-    }
-    assert_eq!(imei(&b).as_deref(), Some("867945040000002"));
+    let seen = efi_tests::eventually(
+        "host b sees host a's CPE",
+        std::time::Duration::from_secs(10),
+        || async { imei(&b).ok_or_else(|| "not yet".to_owned()) },
+    )
+    .await;
+    assert_eq!(seen, "867945040000002");
     a_keeper.finish().await;
     b_keeper.finish().await;
 
