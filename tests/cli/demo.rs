@@ -17,6 +17,9 @@ fn demo(plugins: &[&str], args: &[&str]) -> (PluginDir, Output) {
         .arg(artifacts().host_binary())
         .arg("--plugins")
         .arg(dir.path())
+        // An ephemeral port each: demos running side by side would race for 9630 (the
+        // default is free when checked, taken by another demo when efi-poller binds it).
+        .args(["--listen", "127.0.0.1:0"])
         .args(args)
         .env_remove("RUST_LOG")
         .env_remove("EFI_POLLER_CONFIG")
