@@ -326,9 +326,11 @@ fn table_lines(text: &str, line: usize) -> Vec<usize> {
     (start..end).collect()
 }
 
-/// The 1-based line of byte `offset`.
+/// The 1-based line of byte `offset`. Counted over bytes: an offset may fall inside a
+/// multi-byte character (the last byte of a span is one), and `\n` is never part of one.
 fn line_at(text: &str, offset: usize) -> usize {
-    text[..offset.min(text.len())].matches('\n').count() + 1
+    let before = &text.as_bytes()[..offset.min(text.len())];
+    before.iter().filter(|&&b| b == b'\n').count() + 1
 }
 
 /// The lines of each top-level section (`""` before the first header), by 0-based number.
@@ -549,6 +551,20 @@ mod tests {
         assert!(!is_identifier("efi; DROP TABLE x"));
         assert!(!is_identifier("1abc"));
         assert!(!is_identifier(""));
+    }
+
+    #[test]
+    fn a_span_ending_inside_a_multi_byte_character_still_has_a_line() {
+        // 'é' is bytes 2..4: byte 3 is inside it (found by the config_file fuzz target).
+        assert_eq!(line_at("a\né\nb", 3), 2);
+        assert_eq!(line_at("a\né\nb", 99), 3);
+        let text = "[log]\nlevel = [\"é\"]\n[snmp]\ntimeout_ms = \"é\"\n";
+        let examined = Config::examine(text);
+        assert!(
+            examined.problems.iter().any(|p| p.starts_with("line 4")),
+            "{:?}",
+            examined.problems
+        );
     }
 
     #[test]
