@@ -296,7 +296,7 @@ async fn attach_the_ues(raemis: &RaemisSim) {
 /// The lab with `efi-poller run` polling it. Fields drop in this order: the host is killed
 /// before its lab goes away.
 struct MixedNetwork {
-    _host: Running,
+    host: Running,
     lab: Lab,
 }
 
@@ -306,22 +306,40 @@ impl MixedNetwork {
         let lab = Lab::start().await;
         let config = lab.dir.path().join("config.toml");
         std::fs::write(&config, lab.config_toml()).unwrap();
-        let host = Running(
+        let host = Self::spawn_host(&lab);
+        MixedNetwork { host, lab }
+    }
+
+    fn spawn_host(lab: &Lab) -> Running {
+        let config = lab.dir.path().join("config.toml");
+        Running(
             Command::new(artifacts().host_binary())
                 .args(["--config", config.to_str().unwrap(), "run"])
                 .env_remove("RUST_LOG")
                 .stdout(Stdio::null())
                 .spawn()
                 .unwrap(),
-        );
-        MixedNetwork { _host: host, lab }
+        )
+    }
+
+    /// Stops the host as systemd does (SIGTERM), waits for its clean exit, and starts it
+    /// again with the same configuration and store.
+    fn restart(&mut self) {
+        let stopped = Command::new("kill")
+            .args(["-TERM", &self.host.0.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(stopped.success());
+        let status = self.host.0.wait().unwrap();
+        assert!(status.success(), "the host did not stop cleanly: {status}");
+        self.host = Self::spawn_host(&self.lab);
     }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn run_polls_every_address_in_use_and_serves_the_results() {
     efi_lab::init_tls();
-    let net = MixedNetwork::start().await;
+    let mut net = MixedNetwork::start().await;
     the_odu_informs_its_acs_through_the_proxy(net.lab.cwmp_listen).await;
 
     let base = format!("http://{}", net.lab.listen);
@@ -340,6 +358,60 @@ async fn run_polls_every_address_in_use_and_serves_the_results() {
     check_sessions_and_outbox(&base).await;
     a_detached_ue_is_no_longer_polled(&net.lab.raemis, &api).await;
     check_every_plan_is_in_the_outbox(&base).await;
+    a_restarted_host_polls_the_tr069_cpe_from_its_store(&mut net).await;
+}
+
+/// A TR-069-only CPE informs every PeriodicInformInterval (often an hour or more). A
+/// restarted host does not wait for that: its TR-069 cache comes back from the store, so
+/// the ODU is known before any new Inform and its first poll after the restart reads it.
+async fn a_restarted_host_polls_the_tr069_cpe_from_its_store(net: &mut MixedNetwork) {
+    net.restart();
+    let restarted_at = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs();
+    let base = format!("http://{}", net.lab.listen);
+    let cpes = wait_for(
+        &format!("{base}/api/v1/tr069"),
+        "the restarted host's TR-069 cache",
+        |v| v["cpes"].is_array(),
+    )
+    .await;
+    assert_eq!(cpes["cpes"][0]["address"], "127.10.0.5", "{cpes:#}");
+    let metrics = reqwest::get(format!("{base}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("efi_tr069_informs_total 0"),
+        "no Inform since the restart: the cache came from the store\n{metrics}"
+    );
+    let devices = wait_for(
+        &format!("{base}/api/v1/devices"),
+        "the ODU polled again after the restart",
+        |v| {
+            device(v, "127.10.0.5").is_some_and(|d| {
+                d["polled_at_unix_s"].as_u64() >= Some(restarted_at)
+                    && d["last_error"].is_null()
+            })
+        },
+    )
+    .await;
+    let odu = device(&devices, "127.10.0.5").unwrap();
+    assert_eq!(odu["driver"], "baicells-atom", "{odu:#}");
+    assert_eq!(odu["record"]["rsrp_dbm"].as_f64(), Some(-96.0), "{odu:#}");
+    let metrics = reqwest::get(format!("{base}/metrics"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains("efi_tr069_informs_total 0"),
+        "polled without a new Inform\n{metrics}"
+    );
 }
 
 /// The ODU informs its ACS as it would every PeriodicInformInterval, through the proxy
