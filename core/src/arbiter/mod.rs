@@ -377,7 +377,7 @@ impl Arbiter {
                 Ok(task) => {
                     self.host
                         .runner
-                        .run(&s.plugin, task, &service_target())
+                        .run_service(&s.plugin, task, &service_target())
                         .await
                 }
                 Err(error) => Err(RunError::Plugin {
@@ -444,7 +444,7 @@ impl Arbiter {
         })?;
         self.host
             .runner
-            .run(&self.sink_plugin, task, &service_target())
+            .run_service(&self.sink_plugin, task, &service_target())
             .await
             .map_err(ArbiterError::Snapshot)
     }
@@ -627,7 +627,7 @@ impl Arbiter {
             Ok(task) => {
                 self.host
                     .runner
-                    .run(&self.sink_plugin, task, &service_target())
+                    .run_service(&self.sink_plugin, task, &service_target())
                     .await
             }
             Err(error) => Err(RunError::Plugin {

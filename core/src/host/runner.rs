@@ -12,8 +12,14 @@ use serde::de::DeserializeOwned;
 use std::sync::Arc;
 use std::time::Duration;
 
-/// Most steps one task may take (a driver that never finishes is a bug, not a device).
+/// Most steps one device task may take (a driver that never finishes is a bug, not a device).
 pub const MAX_STEPS: usize = 64;
+
+/// Most steps of a service task: an EPC pull, a sink's read or its apply. Those take a page
+/// or a batch of documents a step, so their steps grow with the network (a 20,000-CPE
+/// initial sync is 60,000 changes, 150 steps of the Sonar sink); this bound only stops a
+/// plugin that never finishes.
+pub const MAX_SERVICE_STEPS: usize = 100_000;
 
 /// Why a plugin task did not produce its output.
 #[derive(Debug, Clone, thiserror::Error)]
@@ -53,8 +59,10 @@ pub enum RunError {
         limit_ms: u64,
     },
     /// The task kept asking for I/O.
-    #[error("plugin {plugin}: task did not finish within {MAX_STEPS} steps")]
+    #[error("plugin {plugin}: task did not finish within {steps} steps")]
     TooManySteps {
+        /// The bound it reached.
+        steps: usize,
         /// Plugin name.
         plugin: String,
     },
@@ -153,7 +161,8 @@ impl Runner {
             plugin: plugin.name().to_owned(),
             error,
         })?;
-        self.run_recording(plugin, task, target, exchanges).await
+        self.run_recording(plugin, task, target, exchanges, MAX_STEPS)
+            .await
     }
 
     /// Drives a task to its end: steps on the blocking pool, I/O on the engines.
@@ -166,7 +175,23 @@ impl Runner {
     where
         T: DeserializeOwned + Send + 'static,
     {
-        self.run_recording(plugin, task, target, None).await
+        self.run_recording(plugin, task, target, None, MAX_STEPS)
+            .await
+    }
+
+    /// Drives a service task (an EPC pull, a sink's read or apply) to its end, allowing
+    /// [`MAX_SERVICE_STEPS`]: its steps grow with the network.
+    pub async fn run_service<T>(
+        &self,
+        plugin: &Arc<LoadedPlugin>,
+        task: TaskHandle<T>,
+        target: &Target,
+    ) -> Result<T, RunError>
+    where
+        T: DeserializeOwned + Send + 'static,
+    {
+        self.run_recording(plugin, task, target, None, MAX_SERVICE_STEPS)
+            .await
     }
 
     async fn run_recording<T>(
@@ -175,13 +200,14 @@ impl Runner {
         task: TaskHandle<T>,
         target: &Target,
         mut exchanges: Option<&mut Vec<Exchange>>,
+        max_steps: usize,
     ) -> Result<T, RunError>
     where
         T: DeserializeOwned + Send + 'static,
     {
         let mut task = task;
         let mut input: Option<Vec<IoResponse>> = None;
-        for _ in 0..MAX_STEPS {
+        for _ in 0..max_steps {
             Self::check_quarantine(plugin)?;
             let (t, (step, cpu)) = self
                 .guarded(plugin, move || {
@@ -228,6 +254,7 @@ impl Runner {
             }
         }
         Err(RunError::TooManySteps {
+            steps: max_steps,
             plugin: plugin.name().to_owned(),
         })
     }
