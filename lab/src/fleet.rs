@@ -1,7 +1,7 @@
 //! Fleets of simulated devices at consecutive loopback addresses (127.10.0.1, ...): plain
 //! MIB-II boxes, or a mix of every CPE model with a recorded walk.
 
-use crate::snmp_agent::{AgentOptions, SnmpAgent};
+use crate::snmp_agent::{AgentOptions, RequestLog, SnmpAgent};
 use efi_plugin_api::snmprec::AgentData;
 use std::net::{Ipv4Addr, SocketAddr};
 
@@ -218,6 +218,27 @@ async fn start_mixed_fleet_from(
     for n in first..=last {
         let bind = SocketAddr::from((device_ip(n), port.unwrap_or(0)));
         agents.push(start_mixed_device_at(n, bind, options).await?);
+    }
+    Ok(agents)
+}
+
+/// Starts mixed-fleet devices number `first..first + count` ([`mixed_kind`]) on `port`
+/// (0: an ephemeral port each). With `log`, every agent notes what it is asked in the log
+/// of its kind (keyed by [`mixed_kind`]).
+pub async fn start_mixed_fleet_range(
+    first: u32,
+    count: u32,
+    port: u16,
+    log: Option<&std::collections::BTreeMap<&'static str, std::sync::Arc<RequestLog>>>,
+) -> std::io::Result<Vec<SnmpAgent>> {
+    let mut agents = Vec::with_capacity(count as usize);
+    for n in first..first + count {
+        let options = AgentOptions {
+            request_log: log.and_then(|l| l.get(mixed_kind(n)).cloned()),
+            ..AgentOptions::default()
+        };
+        let bind = SocketAddr::from((device_ip(n), port));
+        agents.push(start_mixed_device_at(n, bind, &options).await?);
     }
     Ok(agents)
 }

@@ -10,6 +10,7 @@ pub mod compare;
 pub mod cwmp;
 pub mod demo;
 pub mod fleet;
+pub mod fleet_bench;
 pub mod genieacs;
 pub mod magma;
 pub mod netns;

@@ -3,9 +3,12 @@
 
 use clap::{Parser, Subcommand};
 use efi_lab::raemis::{PushTarget, RaemisOptions, RaemisSim, Subscriber};
+use efi_lab::snmp_agent::RequestLog;
 use efi_lab::sonar::scenario::Scenario;
+use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 /// Simulated outside systems for efi-poller, on loopback addresses only.
 #[derive(Parser)]
@@ -70,11 +73,25 @@ enum Simulator {
         /// Write the devices' addresses to this file, one `IP PORT` per line.
         #[arg(long)]
         targets: Option<std::path::PathBuf>,
+        /// The mixed fleet instead of MIB-II boxes: device n is a MIB-II box or one of the
+        /// vendor CPE models (BEC, Baicells, Telrad) in turn, as in the demo.
+        #[arg(long)]
+        mixed: bool,
+        /// With --mixed: at exit (Ctrl-C or SIGTERM), write what managers asked each kind of
+        /// device for to this JSON file (GET OIDs, walked subtrees, objects returned, with
+        /// their snmp_exporter types): `bench/fleet.sh` builds snmp_exporter's module from it.
+        #[arg(long, requires = "mixed")]
+        requests: Option<std::path::PathBuf>,
     },
     /// The fault-and-load soak: Raemis churning UEs, Sonar throttling and failing, an
     /// `efi-poller run` killed and restarted at random; prints the report and exits 1 unless
     /// Sonar ends equal to the EPC.
     Soak(efi_lab::soak::SoakOptions),
+    /// The full-pipeline fleet benchmark (`bench/fleet.sh` runs it): SNMP CPEs started by
+    /// `efi-lab snmp --mixed`, TR-069-only CPEs, Raemis and Sonar, and `efi-poller run`
+    /// polling them all for some rounds; prints its CPU per 1,000 polls, peak RSS, round
+    /// times and poll lag.
+    Fleet(efi_lab::fleet_bench::FleetOptions),
 }
 
 #[tokio::main]
@@ -94,6 +111,10 @@ async fn main() -> anyhow::Result<std::process::ExitCode> {
                 std::process::ExitCode::FAILURE
             });
         }
+        Simulator::Fleet(options) => {
+            efi_lab::fleet_bench::run(options).await?;
+            return Ok(std::process::ExitCode::SUCCESS);
+        }
         Simulator::Sonar { bind, scenario } => sonar(bind, scenario).await?,
         Simulator::Raemis { bind, push_url } => raemis(bind, push_url).await?,
         Simulator::Magma { bind, certs_dir } => magma(bind, certs_dir).await?,
@@ -103,7 +124,19 @@ async fn main() -> anyhow::Result<std::process::ExitCode> {
             port,
             first,
             targets,
-        } => snmp(devices, port, first, targets).await?,
+            mixed,
+            requests,
+        } => {
+            snmp(SnmpFleet {
+                devices,
+                port,
+                first,
+                targets,
+                mixed,
+                requests,
+            })
+            .await?
+        }
     };
     println!("efi-lab running; Ctrl-C stops it");
     efi_lab::shutdown_signal().await;
@@ -226,13 +259,81 @@ async fn genieacs(bind: SocketAddr) -> anyhow::Result<Box<dyn std::any::Any>> {
 }
 
 /// `devices` MIB-II agents from device number `first`, all on `port`.
-async fn snmp(
+/// What `efi-lab snmp` starts.
+struct SnmpFleet {
     devices: u32,
     port: u16,
     first: u32,
     targets: Option<PathBuf>,
-) -> anyhow::Result<Box<dyn std::any::Any>> {
-    let agents = efi_lab::fleet::start_mib2_fleet_range(first, devices, port).await?;
+    mixed: bool,
+    requests: Option<PathBuf>,
+}
+
+/// Running agents; writes their request log (when asked to) when dropped at exit.
+struct RunningFleet {
+    agents: Vec<efi_lab::snmp_agent::SnmpAgent>,
+    log: Option<(PathBuf, BTreeMap<&'static str, Arc<RequestLog>>)>,
+}
+
+impl Drop for RunningFleet {
+    fn drop(&mut self) {
+        if let Some((path, logs)) = &self.log {
+            // Each kind's log, and the agents of that kind (`IP:PORT`).
+            let mut seen: BTreeMap<&str, serde_json::Value> = BTreeMap::new();
+            for (kind, log) in logs {
+                let agents: Vec<String> = self
+                    .agents
+                    .iter()
+                    .filter(|a| {
+                        let std::net::IpAddr::V4(ip) = a.addr().ip() else {
+                            return false;
+                        };
+                        let [_, _, x, y] = ip.octets();
+                        efi_lab::fleet::mixed_kind(u32::from(x) << 8 | u32::from(y)) == *kind
+                    })
+                    .map(|a| a.addr().to_string())
+                    .collect();
+                let mut value = serde_json::to_value(log.seen()).unwrap_or_default();
+                value["agents"] = agents.into();
+                seen.insert(kind, value);
+            }
+            let text = serde_json::to_string_pretty(&seen).unwrap_or_default();
+            if let Err(e) = std::fs::write(path, text) {
+                eprintln!("{}: {e}", path.display());
+            }
+        }
+        self.agents.clear();
+    }
+}
+
+async fn snmp(fleet: SnmpFleet) -> anyhow::Result<Box<dyn std::any::Any>> {
+    let SnmpFleet {
+        devices,
+        port,
+        first,
+        targets,
+        mixed,
+        requests,
+    } = fleet;
+    let logs: BTreeMap<&'static str, Arc<RequestLog>> = (first..first + devices.min(4))
+        .map(|n| {
+            (
+                efi_lab::fleet::mixed_kind(n),
+                Arc::new(RequestLog::default()),
+            )
+        })
+        .collect();
+    let agents = if mixed {
+        efi_lab::fleet::start_mixed_fleet_range(
+            first,
+            devices,
+            port,
+            requests.is_some().then_some(&logs),
+        )
+        .await?
+    } else {
+        efi_lab::fleet::start_mib2_fleet_range(first, devices, port).await?
+    };
     let list: String = agents
         .iter()
         .map(|a| format!("{} {}\n", a.addr().ip(), a.addr().port()))
@@ -250,5 +351,8 @@ async fn snmp(
             agents[0].addr()
         );
     }
-    Ok(Box::new(agents))
+    Ok(Box::new(RunningFleet {
+        agents,
+        log: requests.map(|path| (path, logs)),
+    }))
 }

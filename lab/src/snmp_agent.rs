@@ -51,6 +51,55 @@ pub struct AgentOptions {
     pub community: String,
     /// Let sysUpTime.0 advance: the recorded value plus the time since the agent started.
     pub live_uptime: bool,
+    /// Note what managers ask for (shared by agents of one kind): what the fleet benchmark
+    /// builds its snmp_exporter module from.
+    pub request_log: Option<Arc<RequestLog>>,
+}
+
+/// What managers asked agents for: the OIDs they GET, the roots they walk (a GETNEXT or
+/// GETBULK name that is not itself an object of the agent: a continuation names the last
+/// object returned, a walk starts at a subtree), and every object a walk returned, each
+/// with the snmp_exporter type of its value.
+#[derive(Debug, Default)]
+pub struct RequestLog {
+    inner: Mutex<RequestsSeen>,
+}
+
+/// The contents of a [`RequestLog`].
+#[derive(Debug, Default, Clone, serde::Serialize)]
+pub struct RequestsSeen {
+    /// OID → exporter type, for every object asked for by GET.
+    pub get: std::collections::BTreeMap<String, String>,
+    /// Subtrees walked.
+    pub walk: std::collections::BTreeSet<String>,
+    /// OID → exporter type, for every object a walk returned.
+    pub walked: std::collections::BTreeMap<String, String>,
+}
+
+impl RequestLog {
+    /// What was asked so far.
+    pub fn seen(&self) -> RequestsSeen {
+        self.inner.lock().unwrap().clone()
+    }
+}
+
+/// NoSuchObject, NoSuchInstance or EndOfMibView: not an object's value.
+fn is_exception(v: &SnmpValue) -> bool {
+    matches!(
+        v,
+        SnmpValue::NoSuchObject | SnmpValue::NoSuchInstance | SnmpValue::EndOfMibView
+    )
+}
+
+/// The snmp_exporter type that renders `v` (see its generator's documentation).
+fn exporter_type(v: &SnmpValue) -> &'static str {
+    match v {
+        SnmpValue::Counter32(_) | SnmpValue::Counter64(_) => "counter",
+        SnmpValue::Integer(_) | SnmpValue::Gauge32(_) | SnmpValue::TimeTicks(_) => "gauge",
+        SnmpValue::IpAddress(_) => "InetAddressIPv4",
+        SnmpValue::OctetString(b) if b.iter().all(|c| (0x20..0x7f).contains(c)) => "DisplayString",
+        _ => "OctetString",
+    }
 }
 
 impl Default for AgentOptions {
@@ -58,6 +107,7 @@ impl Default for AgentOptions {
         AgentOptions {
             community: "public".into(),
             live_uptime: true,
+            request_log: None,
         }
     }
 }
@@ -212,8 +262,15 @@ fn answer(shared: &Shared, packet: &[u8]) -> Option<Vec<u8>> {
                 .map(|vb| from_rasn_oid(&vb.name))
                 .collect()
         }
+        Pdus::GetBulkRequest(r) if shared.options.request_log.is_some() => {
+            r.0.variable_bindings
+                .iter()
+                .map(|vb| from_rasn_oid(&vb.name))
+                .collect()
+        }
         _ => Vec::new(),
     };
+    let is_get = matches!(message.data, Pdus::GetRequest(_));
     let (request_id, bindings) = match message.data {
         Pdus::GetRequest(r) => (
             r.0.request_id,
@@ -240,6 +297,21 @@ fn answer(shared: &Shared, packet: &[u8]) -> Option<Vec<u8>> {
         Pdus::GetBulkRequest(r) => (r.0.request_id, bulk(&r.0, &next)),
         _ => return None,
     };
+    if let Some(log) = &shared.options.request_log {
+        let mut seen = log.inner.lock().unwrap();
+        if is_get {
+            for (o, v) in bindings.iter().filter(|(_, v)| !is_exception(v)) {
+                seen.get.insert(o.to_string(), exporter_type(v).into());
+            }
+        } else {
+            for o in request_names.iter().filter(|o| data.get(o).is_none()) {
+                seen.walk.insert(o.to_string());
+            }
+            for (o, v) in bindings.iter().filter(|(_, v)| !is_exception(v)) {
+                seen.walked.insert(o.to_string(), exporter_type(v).into());
+            }
+        }
+    }
     let mut error_status = Pdu::ERROR_STATUS_NO_ERROR;
     let mut error_index = 0;
     let mut bindings: Vec<(Oid, VarBindValue)> = bindings

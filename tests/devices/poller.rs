@@ -393,8 +393,7 @@ async fn a_restarted_host_polls_the_tr069_cpe_from_its_store(net: &mut MixedNetw
         "the ODU polled again after the restart",
         |v| {
             device(v, "127.10.0.5").is_some_and(|d| {
-                d["polled_at_unix_s"].as_u64() >= Some(restarted_at)
-                    && d["last_error"].is_null()
+                d["polled_at_unix_s"].as_u64() >= Some(restarted_at) && d["last_error"].is_null()
             })
         },
     )

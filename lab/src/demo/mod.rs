@@ -10,8 +10,8 @@
 
 mod config;
 mod report;
-mod service;
-mod ues;
+pub(crate) mod service;
+pub(crate) mod ues;
 
 use crate::sonar::scenario::{AccountSeed, AddressSeed, Scenario};
 use crate::sonar::SonarSim;
@@ -67,7 +67,7 @@ pub struct DemoOptions {
 
 /// The driver plugin that reads each TR-069 CPE model, in the order CPEs are added: (index
 /// in [`crate::genieacs::model_fleet`], model, driver).
-const TR069_MODELS: [(usize, &str, &str); 5] = [
+pub(crate) const TR069_MODELS: [(usize, &str, &str); 5] = [
     (1, "Baicells ODU", "baicells-atom"),
     (4, "Telrad CPE12300XG", "telrad-cpe"),
     (3, "Telrad CPE12000SG", "telrad-cpe"),

@@ -198,6 +198,11 @@ impl Service {
         }
     }
 
+    /// The process id, while it runs.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.id()
+    }
+
     /// Resolves when efi-poller exits, with its status.
     pub async fn exited(&mut self) -> String {
         match self.child.wait().await {

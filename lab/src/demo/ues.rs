@@ -37,7 +37,7 @@ fn imei(ue: u32) -> String {
 
 /// TR-069 CPE `n`'s data model with an IMEI and serial number of its own (its model's type
 /// allocation code kept), and that IMEI, which the EPC reports too.
-fn personalise(mut model: DataModel, n: u32) -> (DataModel, String) {
+pub(crate) fn personalise(mut model: DataModel, n: u32) -> (DataModel, String) {
     let mut own = None;
     for p in model
         .params
