@@ -24,7 +24,7 @@ ulimit -n "$(ulimit -Hn)"
 PER=$(( $(ulimit -n) - 200 )); PER=$(( PER > 10000 ? 10000 : PER ))
 cargo build --release -q
 W=$(mktemp -d); AGENTS=""; EXP=""
-cleanup() { kill $AGENTS $EXP 2>/dev/null || true; wait 2>/dev/null || true; rm -rf "$W"; }
+cleanup() { kill $AGENTS $EXP 2>/dev/null || true; wait 2>/dev/null || true; [ -n "${KEEP:-}" ] && echo "kept $W" || rm -rf "$W"; }
 trap cleanup EXIT
 mkdir "$W/plugins"
 for p in bec_ridgewave baicells_atom telrad_cpe hello_driver raemis sonar; do
@@ -73,7 +73,7 @@ prometheus-snmp-exporter --config.file="$W/exporter.yml" --web.listen-address=12
     --log.level=error > "$W/exporter.log" 2>&1 &
 EXP=$!
 for _ in $(seq 1 50); do curl -s -o /dev/null http://127.0.0.1:9117/ && break; sleep 0.1; done
-MIN_BYTES=1000 python3 bench/peers/measure.py --label exporter --out "$W/peers.jsonl" \
+MIN_BYTES=300 python3 bench/peers/measure.py --label exporter --out "$W/peers.jsonl" \
     --watch exporter="$EXP" --watch agents="$AGENTS_CSV" -- \
     bash bench/peers/exporter_sweep.sh "$W/exporter-targets.txt" 64 http://127.0.0.1:9117 > /dev/null
 # sysDescr is the one scalar every recorded model has; `sweep` exits 1 when a device fails,

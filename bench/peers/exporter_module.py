@@ -9,8 +9,8 @@ the walks returned, each with the snmp_exporter type of its value, and the agent
 kind. TARGETS_OUT gets one `IP PORT MODULE` line per agent. The result has one
 module per kind ("kind0", "kind1", ... in the order printed on stderr): the same GETs and
 walks efi-poller's drivers made, and a metric for every object fetched, so the exporter
-fetches and renders what efi-poller read. Table columns (a walked object two arcs or more
-below its subtree) become one metric with an index label; other objects a metric each.
+fetches and renders what efi-poller read. A walked table's objects become one metric per
+column, each arc after the column an index label; GET objects a metric each.
 """
 import json
 import sys
@@ -42,16 +42,32 @@ def module(seen):
     metrics = {}
     for oid in get:
         metrics[oid] = {"name": metric_name(oid), "oid": oid, "type": seen["get"][oid]}
-    for oid, typ in seen["walked"].items():
-        root = next((r for r in walk if oid.startswith(r + ".")), None)
-        if root is None:
+    # Each walked subtree's objects grouped into columns: a table root (…2.2) has one entry
+    # arc then columns (…2.2.1.<column>), an entry root (…2.2.1) columns, a column root
+    # (…2.2.1.10) is one; every arc after the column is an index label.
+    under = {r: [o for o in seen["walked"] if o.startswith(r + ".")] for r in walk}
+    for root, oids in under.items():
+        if not oids:
             continue
-        below = len(arcs(oid)) - len(arcs(root))
-        # ifTable (…2.2) returns …2.2.1.<column>.<index>: the column is root + 2 arcs.
-        column = ".".join(arcs(oid)[: len(arcs(root)) + 2]) if below >= 3 else root
-        if column not in metrics:
-            metrics[column] = {"name": metric_name(column), "oid": column, "type": typ,
-                               "indexes": [{"labelname": "index", "type": "gauge"}]}
+        n = len(arcs(root))
+        below = [len(arcs(o)) - n for o in oids]
+        if max(below) == 1:
+            length = n
+        elif min(below) >= 3 and len({arcs(o)[n] for o in oids}) == 1:
+            length = n + 2
+        else:
+            length = n + 1
+        for oid in oids:
+            column = ".".join(arcs(oid)[:length])
+            extra = len(arcs(oid)) - length
+            m = metrics.setdefault(column, {"name": metric_name(column), "oid": column,
+                                            "type": seen["walked"][oid], "indexes": []})
+            # Text only when every object of the column is text (an empty ifPhysAddress
+            # reads as text, the others are binary).
+            if seen["walked"][oid] == "OctetString":
+                m["type"] = "OctetString"
+            while len(m["indexes"]) < extra:
+                m["indexes"].append({"labelname": f"index{len(m['indexes'])}", "type": "gauge"})
     return get, walk, list(metrics.values())
 
 
@@ -78,7 +94,8 @@ for i, (kind, seen) in enumerate(sorted(kinds.items())):
     for m in metrics:
         out.append(f"  - name: {m['name']}\n    oid: {m['oid']}\n    type: {m['type']}\n"
                    f"    help: {m['oid']}\n")
+        if m.get("indexes"):
+            out.append("    indexes:\n")
         for ix in m.get("indexes", []):
-            out.append(f"    indexes:\n    - labelname: {ix['labelname']}\n"
-                       f"      type: {ix['type']}\n")
+            out.append(f"    - labelname: {ix['labelname']}\n      type: {ix['type']}\n")
 sys.stdout.write("".join(out))
