@@ -7,6 +7,7 @@
 
 use crate::cwmp::{Acs, Cpe, DataModel};
 use crate::raemis::{RaemisOptions, RaemisSim, Subscriber};
+use crate::scrape;
 use crate::sonar::scenario::{Scenario, SubnetSeed};
 use crate::sonar::SonarSim;
 use anyhow::Context as _;
@@ -144,17 +145,6 @@ fn status_mb(pid: u32, field: &str) -> Option<f64> {
     Some(kb / 1024.0)
 }
 
-/// The sum of every sample of metric `name` on a `/metrics` page.
-fn metric_sum(page: &str, name: &str) -> f64 {
-    page.lines()
-        .filter(|l| {
-            l.strip_prefix(name)
-                .is_some_and(|rest| rest.starts_with('{') || rest.starts_with(' '))
-        })
-        .filter_map(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
-        .sum()
-}
-
 async fn sample(client: &reqwest::Client, url: &str, pid: u32) -> anyhow::Result<Sample> {
     let page = client
         .get(url)
@@ -167,8 +157,8 @@ async fn sample(client: &reqwest::Client, url: &str, pid: u32) -> anyhow::Result
     Ok(Sample {
         at: Some(Instant::now()),
         cpu_s: cpu_seconds(pid).context("efi-poller's /proc entry is gone")?,
-        polls: metric_sum(&page, "efi_polls_total") as u64,
-        lag_s: metric_sum(&page, "efi_poll_lag_seconds"),
+        polls: scrape::sum(&page, "efi_polls_total") as u64,
+        lag_s: scrape::sum(&page, "efi_poll_lag_seconds"),
         rss_mb: rss_mb(pid).unwrap_or(0.0),
     })
 }
@@ -342,39 +332,19 @@ pub async fn run(options: FleetOptions) -> anyhow::Result<()> {
     let steady: Vec<&Round> = rounds.iter().skip(usize::from(rounds.len() > 1)).collect();
     let steady_polls: u64 = steady.iter().map(|r| r.polls).sum();
     let steady_cpu: f64 = steady.iter().map(|r| r.cpu_s).sum();
-    let mut polls_by_result = std::collections::BTreeMap::new();
-    for line in page.lines().filter(|l| l.starts_with("efi_polls_total{")) {
-        let result = line
-            .split("result=\"")
-            .nth(1)
-            .and_then(|r| r.split('"').next())
-            .unwrap_or("?");
-        let n = line
-            .rsplit(' ')
-            .next()
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap_or(0.0) as u64;
-        *polls_by_result.entry(result.to_owned()).or_insert(0) += n;
-    }
-    let mut mean_poll_ms = std::collections::BTreeMap::new();
-    for line in page
-        .lines()
-        .filter(|l| l.starts_with("efi_poll_duration_seconds_sum{"))
-    {
-        let driver = line
-            .split("driver=\"")
-            .nth(1)
-            .and_then(|r| r.split('"').next())
-            .unwrap_or("?");
-        let sum = metric_sum(line, "efi_poll_duration_seconds_sum");
-        let count = metric_sum(
-            &page,
-            &format!("efi_poll_duration_seconds_count{{driver=\"{driver}\"}}"),
-        );
-        if count > 0.0 {
-            mean_poll_ms.insert(driver.to_owned(), (1000.0 * sum / count).round());
-        }
-    }
+    let polls_by_result: std::collections::BTreeMap<String, u64> =
+        scrape::sum_by(&page, "efi_polls_total", "result")
+            .into_iter()
+            .map(|(result, n)| (result, n as u64))
+            .collect();
+    let counts = scrape::sum_by(&page, "efi_poll_duration_seconds_count", "driver");
+    let mean_poll_ms = scrape::sum_by(&page, "efi_poll_duration_seconds_sum", "driver")
+        .into_iter()
+        .filter_map(|(driver, sum)| {
+            let count = counts.get(&driver).copied().filter(|c| *c > 0.0)?;
+            Some((driver, (1000.0 * sum / count).round()))
+        })
+        .collect();
     let figures = Figures {
         mean_poll_ms,
         snmp_cpes: devices.len(),
@@ -522,17 +492,6 @@ url = {store:?}
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn a_metric_is_summed_over_its_labels_and_not_confused_with_a_longer_name() {
-        let page = "# HELP efi_polls_total x\n\
-                    efi_polls_total{driver=\"a\",result=\"ok\"} 3\n\
-                    efi_polls_total{driver=\"b\",result=\"failed\"} 2\n\
-                    efi_polls_total_extra 100\n\
-                    efi_poll_lag_seconds 1.5\n";
-        assert_eq!(metric_sum(page, "efi_polls_total"), 5.0);
-        assert_eq!(metric_sum(page, "efi_poll_lag_seconds"), 1.5);
-    }
 
     #[test]
     fn targets_name_lab_devices_on_one_port() {

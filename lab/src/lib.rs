@@ -17,6 +17,7 @@ pub mod netns;
 pub mod netsnmpd;
 pub mod pki;
 pub mod raemis;
+pub mod scrape;
 pub mod sim;
 pub mod snmp_agent;
 pub mod soak;

@@ -58,31 +58,9 @@ enum Simulator {
         #[arg(long, default_value = "127.0.0.1:17557")]
         bind: SocketAddr,
     },
-    /// SNMP agents of a MIB-II fleet at 127.10.0.1, 127.10.0.2, ...
-    Snmp {
-        /// How many devices.
-        #[arg(long, default_value_t = 4)]
-        devices: u32,
-        /// UDP port every device answers on (default: an ephemeral port each).
-        #[arg(long, default_value_t = 0)]
-        port: u16,
-        /// Number of the first device (device n is at 127.10.n/256.n%256): split a fleet
-        /// larger than the open-files limit across processes.
-        #[arg(long, default_value_t = 1)]
-        first: u32,
-        /// Write the devices' addresses to this file, one `IP PORT` per line.
-        #[arg(long)]
-        targets: Option<std::path::PathBuf>,
-        /// The mixed fleet instead of MIB-II boxes: device n is a MIB-II box or one of the
-        /// vendor CPE models (BEC, Baicells, Telrad) in turn, as in the demo.
-        #[arg(long)]
-        mixed: bool,
-        /// With --mixed: at exit (Ctrl-C or SIGTERM), write what managers asked each kind of
-        /// device for to this JSON file (GET OIDs, walked subtrees, objects returned, with
-        /// their snmp_exporter types): `bench/fleet.sh` builds snmp_exporter's module from it.
-        #[arg(long, requires = "mixed")]
-        requests: Option<std::path::PathBuf>,
-    },
+    /// SNMP agents at 127.10.0.1, 127.10.0.2, ...: MIB-II boxes, or with --mixed the
+    /// demo's mix of CPE models.
+    Snmp(SnmpFleet),
     /// The fault-and-load soak: Raemis churning UEs, Sonar throttling and failing, an
     /// `efi-poller run` killed and restarted at random; prints the report and exits 1 unless
     /// Sonar ends equal to the EPC.
@@ -119,24 +97,7 @@ async fn main() -> anyhow::Result<std::process::ExitCode> {
         Simulator::Raemis { bind, push_url } => raemis(bind, push_url).await?,
         Simulator::Magma { bind, certs_dir } => magma(bind, certs_dir).await?,
         Simulator::Genieacs { bind } => genieacs(bind).await?,
-        Simulator::Snmp {
-            devices,
-            port,
-            first,
-            targets,
-            mixed,
-            requests,
-        } => {
-            snmp(SnmpFleet {
-                devices,
-                port,
-                first,
-                targets,
-                mixed,
-                requests,
-            })
-            .await?
-        }
+        Simulator::Snmp(fleet) => snmp(fleet).await?,
     };
     println!("efi-lab running; Ctrl-C stops it");
     efi_lab::shutdown_signal().await;
@@ -260,13 +221,30 @@ async fn genieacs(bind: SocketAddr) -> anyhow::Result<Box<dyn std::any::Any>> {
 
 /// `devices` MIB-II agents from device number `first`, all on `port`.
 /// What `efi-lab snmp` starts.
+#[derive(clap::Args)]
 struct SnmpFleet {
+    /// How many devices.
+    #[arg(long, default_value_t = 4)]
     devices: u32,
+    /// UDP port every device answers on (default: an ephemeral port each).
+    #[arg(long, default_value_t = 0)]
     port: u16,
+    /// Number of the first device (device n is at 127.10.n/256.n%256): split a fleet
+    /// larger than the open-files limit across processes.
+    #[arg(long, default_value_t = 1)]
     first: u32,
-    targets: Option<PathBuf>,
+    /// Write the devices' addresses to this file, one `IP PORT` per line.
+    #[arg(long)]
+    targets: Option<std::path::PathBuf>,
+    /// The mixed fleet instead of MIB-II boxes: device n is a MIB-II box or one of the
+    /// vendor CPE models (BEC, Baicells, Telrad) in turn, as in the demo.
+    #[arg(long)]
     mixed: bool,
-    requests: Option<PathBuf>,
+    /// With --mixed: at exit (Ctrl-C or SIGTERM), write what managers asked each kind of
+    /// device for to this JSON file (GET OIDs, walked subtrees, objects returned, with
+    /// their snmp_exporter types): `bench/fleet.sh` builds snmp_exporter's module from it.
+    #[arg(long, requires = "mixed")]
+    requests: Option<std::path::PathBuf>,
 }
 
 /// Running agents; writes their request log (when asked to) when dropped at exit.

@@ -468,17 +468,11 @@ async fn count_polls(listen: std::net::SocketAddr, report: &mut SoakReport) {
         return;
     };
     let text = answer.text().await.unwrap_or_default();
-    for line in text.lines().filter(|l| l.starts_with("efi_polls_total{")) {
-        let n: u64 = line
-            .rsplit(' ')
-            .next()
-            .and_then(|v| v.parse::<f64>().ok())
-            .unwrap_or(0.0) as u64;
-        report.device_polls += n;
-        if line.contains("result=\"failed\"") {
-            report.device_polls_failed += n;
-        }
-    }
+    report.device_polls += crate::scrape::sum(&text, "efi_polls_total") as u64;
+    report.device_polls_failed += crate::scrape::sum_by(&text, "efi_polls_total", "result")
+        .get("failed")
+        .copied()
+        .unwrap_or(0.0) as u64;
 }
 
 /// Sonar's assignments at the end, the pushes Raemis made and the requests Sonar took.
