@@ -378,12 +378,7 @@ async fn a_restarted_host_polls_the_tr069_cpe_from_its_store(net: &mut MixedNetw
     )
     .await;
     assert_eq!(cpes["cpes"][0]["address"], "127.10.0.5", "{cpes:#}");
-    let metrics = reqwest::get(format!("{base}/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = metrics_text(&base).await;
     assert!(
         metrics.contains("efi_tr069_informs_total 0"),
         "no Inform since the restart: the cache came from the store\n{metrics}"
@@ -401,12 +396,7 @@ async fn a_restarted_host_polls_the_tr069_cpe_from_its_store(net: &mut MixedNetw
     let odu = device(&devices, "127.10.0.5").unwrap();
     assert_eq!(odu["driver"], "baicells-atom", "{odu:#}");
     assert_eq!(odu["record"]["rsrp_dbm"].as_f64(), Some(-96.0), "{odu:#}");
-    let metrics = reqwest::get(format!("{base}/metrics"))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = metrics_text(&base).await;
     assert!(
         metrics.contains("efi_tr069_informs_total 0"),
         "polled without a new Inform\n{metrics}"
@@ -594,14 +584,19 @@ async fn check_single_device_lookups(api: &str) {
     assert!(junk.text().await.unwrap().contains("not-an-ip"));
 }
 
-/// `/metrics` is valid OpenMetrics text with the devices' and the poller's metrics.
-async fn check_metrics(base: &str, devices: &Value, rsrp: f64) {
-    let text = reqwest::get(format!("{base}/metrics"))
+/// The host's `/metrics` page.
+async fn metrics_text(base: &str) -> String {
+    reqwest::get(format!("{base}/metrics"))
         .await
         .unwrap()
         .text()
         .await
-        .unwrap();
+        .unwrap()
+}
+
+/// `/metrics` is valid OpenMetrics text with the devices' and the poller's metrics.
+async fn check_metrics(base: &str, devices: &Value, rsrp: f64) {
+    let text = metrics_text(base).await;
     let metrics = parse_openmetrics(&text)
         .unwrap_or_else(|e| panic!("/metrics is not valid OpenMetrics text ({e:?}):\n{text}"));
     check_the_device_metrics(&metrics, &text, devices, rsrp);
