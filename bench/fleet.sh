@@ -19,9 +19,8 @@ TR069=${TR069:-$(( N / 20 ))}; CONCURRENCY=${CONCURRENCY:-256}
 SNMP=$(( N - TR069 ))
 bash bench/setup.sh >/dev/null
 source bench/peers/env.sh
+source bench/peers/lab_agents.sh
 ulimit -n "$(ulimit -Hn)"
-# One socket per simulated device: split the fleet over processes within the open-files limit.
-PER=$(( $(ulimit -n) - 200 )); PER=$(( PER > 10000 ? 10000 : PER ))
 cargo build --release -q
 W=$(mktemp -d); AGENTS=""; EXP=""
 cleanup() { kill $AGENTS $EXP 2>/dev/null || true; wait 2>/dev/null || true; [ -n "${KEEP:-}" ] && echo "kept $W" || rm -rf "$W"; }
@@ -32,20 +31,7 @@ for p in bec_ridgewave baicells_atom telrad_cpe hello_driver raemis sonar; do
 done
 
 echo "== $SNMP SNMP agents (efi-lab snmp --mixed) at 127.10.x.y:$SIM_PORT"
-first=1; parts=()
-while [ "$first" -le "$SNMP" ]; do
-  count=$(( SNMP - first + 1 < PER ? SNMP - first + 1 : PER ))
-  target/release/efi-lab snmp --mixed --first "$first" --devices "$count" --port "$SIM_PORT" \
-      --targets "$W/targets.$first" --requests "$W/requests.$first.json" > "$W/agents.$first.log" 2>&1 &
-  AGENTS="$AGENTS $!"; parts+=("$first")
-  first=$(( first + count ))
-done
-for p in "${parts[@]}"; do
-  for _ in $(seq 1 1200); do [ -s "$W/targets.$p" ] && break; sleep 0.1; done
-  [ -s "$W/targets.$p" ] || { cat "$W/agents.$p.log"; exit 1; }
-  cat "$W/targets.$p" >> "$W/targets.txt"
-done
-AGENTS_CSV=$(echo $AGENTS | tr ' ' ',')
+start_lab_agents "$SNMP" "$W" --mixed --port "$SIM_PORT" --requests "$W/requests.{first}.json"
 
 echo "== efi-poller run: $ROUNDS rounds of $INTERVAL s over $SNMP SNMP + $TR069 TR-069 CPEs"
 target/release/efi-lab fleet --targets "$W/targets.txt" --tr069-cpes "$TR069" --rounds "$ROUNDS" \
@@ -56,19 +42,7 @@ kill -TERM $AGENTS; wait $AGENTS 2>/dev/null || true; AGENTS=""
 python3 bench/peers/exporter_module.py "$W/exporter-targets.txt" "$W"/requests.*.json > "$W/exporter.yml"
 
 echo "== the same agents again, for snmp_exporter and efi-poller sweep"
-first=1
-for p in "${parts[@]}"; do
-  count=$(( SNMP - first + 1 < PER ? SNMP - first + 1 : PER ))
-  rm -f "$W/targets.$p"
-  target/release/efi-lab snmp --mixed --first "$first" --devices "$count" --port "$SIM_PORT" \
-      --targets "$W/targets.$p" > "$W/agents.$first.log" 2>&1 &
-  AGENTS="$AGENTS $!"
-  first=$(( first + count ))
-done
-for p in "${parts[@]}"; do
-  for _ in $(seq 1 1200); do [ -s "$W/targets.$p" ] && break; sleep 0.1; done
-done
-AGENTS_CSV=$(echo $AGENTS | tr ' ' ',')
+start_lab_agents "$SNMP" "$W" --mixed --port "$SIM_PORT"
 prometheus-snmp-exporter --config.file="$W/exporter.yml" --web.listen-address=127.0.0.1:9117 \
     --log.level=error > "$W/exporter.log" 2>&1 &
 EXP=$!

@@ -9,25 +9,11 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${1:-20000}
 ulimit -n "$(ulimit -Hn)"
-# One socket per simulated device: split the fleet over processes within the open-files limit.
-PER=$(( $(ulimit -n) - 200 )); PER=$(( PER > 10000 ? 10000 : PER ))
 cargo build --release -q -p efi-core -p efi-lab
+source bench/peers/lab_agents.sh
 W=$(mktemp -d); AGENTS=""
 trap 'kill $AGENTS 2>/dev/null; rm -rf "$W"' EXIT
-first=1; parts=()
-while [ "$first" -le "$N" ]; do
-  count=$(( N - first + 1 < PER ? N - first + 1 : PER ))
-  target/release/efi-lab snmp --first "$first" --devices "$count" --port 1161 \
-      --targets "$W/targets.$first" > "$W/agents.$first.log" 2>&1 &
-  AGENTS="$AGENTS $!"; parts+=("$first")
-  first=$(( first + count ))
-done
-for p in "${parts[@]}"; do
-  for i in $(seq 1 1200); do [ -s "$W/targets.$p" ] && break; sleep 0.1; done
-  [ -s "$W/targets.$p" ] || { cat "$W/agents.$p.log"; exit 1; }
-  cat "$W/targets.$p" >> "$W/targets.txt"
-done
-AGENTS_CSV=$(echo $AGENTS | tr ' ' ',')
+start_lab_agents "$N" "$W" --port 1161
 python3 bench/peers/measure.py --label efi-lab-sweep  --watch agents="$AGENTS_CSV" --out "$W/r.jsonl" -- \
   target/release/efi-poller sweep --targets "$W/targets.txt" \
   --get 1.3.6.1.2.1.1.1.0,1.3.6.1.2.1.1.2.0,1.3.6.1.2.1.1.3.0,1.3.6.1.2.1.1.5.0 \
