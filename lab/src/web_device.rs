@@ -36,6 +36,12 @@ pub enum WebAuth {
     Basic,
     /// A form POST to `login_path` sets a session cookie; other pages need it.
     Form,
+    /// The Baicells Atom's login (devices.md section 5): `GET login_path?Command=getLoginStok`
+    /// hands out a nonce in `<login_stok>`; `POST login_path` with
+    /// `Command=setLOGINvalue&input_URN=<user>&rand_PWD=<password>` and the nonce in
+    /// `X-Stok` sets the session cookie; `GET /cgi-bin/common.cgi?Command=GetLoginState`
+    /// answers `<WebServer><Redirect>` 1 without a live session, 0 with one, and is open.
+    Stok,
 }
 
 /// `site.toml` of a fixture directory.
@@ -101,6 +107,10 @@ struct WebState {
     root: PathBuf,
     site: SiteConfig,
     sessions: Mutex<HashSet<String>>,
+    /// Login nonces handed out and not used yet (stok auth).
+    nonces: Mutex<HashSet<String>>,
+    /// Pages (fixture file names relative to the root) answered with garbage.
+    broken: Mutex<HashSet<String>>,
     logins: AtomicU64,
     requests: AtomicU64,
     fault: Mutex<WebFault>,
@@ -124,6 +134,8 @@ impl WebDevice {
             root: root.to_path_buf(),
             site,
             sessions: Mutex::new(HashSet::new()),
+            nonces: Mutex::new(HashSet::new()),
+            broken: Mutex::new(HashSet::new()),
             logins: AtomicU64::new(0),
             requests: AtomicU64::new(0),
             fault: Mutex::new(WebFault::None),
@@ -164,6 +176,112 @@ impl WebDevice {
     pub fn set_fault(&self, fault: WebFault) {
         *self.state.fault.lock().unwrap_or_else(|e| e.into_inner()) = fault;
     }
+
+    /// Forgets every session, as a unit does when its sessions time out or it reboots.
+    pub fn expire_sessions(&self) {
+        lock(&self.state.sessions).clear();
+    }
+
+    /// Answers the page kept in fixture file `file` (relative to the root, e.g.
+    /// `cgi-bin/throughput.cgi.getThroughput`) with garbage from now on; the others stay
+    /// whole.
+    pub fn break_page(&self, file: &str) {
+        lock(&self.state.broken).insert(file.to_owned());
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+/// A random session token or nonce.
+fn token() -> String {
+    format!("{:032x}", rand::random::<u128>())
+}
+
+fn xml(text: String) -> Response {
+    Response::builder()
+        .header(header::CONTENT_TYPE, "text/xml")
+        .body(Body::from(text))
+        .expect("static response")
+}
+
+/// The stok login's own endpoints; `None` for any other request, which then needs a session.
+async fn stok_login(state: &WebState, req: Request) -> Result<Response, Request> {
+    let site = &state.site;
+    let path = req.uri().path().to_owned();
+    let command = command_of(req.uri().query().unwrap_or_default());
+    let logged_in = session_of(state, &req);
+    if path == "/cgi-bin/common.cgi" && command.as_deref() == Some("GetLoginState") {
+        let redirect = if logged_in { 0 } else { 1 };
+        return Ok(xml(format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<LoginState><WebServer><Redirect>{redirect}</Redirect></WebServer></LoginState>"
+        )));
+    }
+    if path != site.login_path {
+        return Err(req);
+    }
+    if req.method() == axum::http::Method::GET {
+        if command.as_deref() != Some("getLoginStok") {
+            return Ok(plain(StatusCode::BAD_REQUEST, "unknown command"));
+        }
+        let nonce = token();
+        lock(&state.nonces).insert(nonce.clone());
+        return Ok(xml(format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<login><login_stok>{nonce}</login_stok></login>"
+        )));
+    }
+    let nonce = req
+        .headers()
+        .get("x-stok")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned);
+    let body = axum::body::to_bytes(req.into_body(), 64 << 10)
+        .await
+        .unwrap_or_default();
+    let form: Vec<(String, String)> = serde_urlencoded::from_bytes(&body).unwrap_or_default();
+    let field = |name: &str| {
+        form.iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    };
+    // A nonce is good for one login.
+    let nonce_ok = nonce.is_some_and(|n| lock(&state.nonces).remove(&n));
+    if nonce_ok
+        && field("Command") == Some("setLOGINvalue")
+        && field("input_URN") == Some(&site.username)
+        && field("rand_PWD") == Some(&site.password)
+    {
+        let session = token();
+        lock(&state.sessions).insert(session.clone());
+        state.logins.fetch_add(1, Ordering::Relaxed);
+        return Ok(Response::builder()
+            .header(
+                header::SET_COOKIE,
+                format!("{}={session}; Path=/; HttpOnly", site.cookie_name),
+            )
+            .header(header::CONTENT_TYPE, "text/xml")
+            .body(Body::from("<login><result>0</result></login>"))
+            .expect("static response"));
+    }
+    // What the unit does on a refused login is not documented: no cookie, a result code.
+    Ok(xml("<login><result>1</result></login>".into()))
+}
+
+/// True when the request carries a live session cookie.
+fn session_of(state: &WebState, req: &Request) -> bool {
+    crate::sim::cookie_values(req.headers(), &state.site.cookie_name)
+        .next()
+        .is_some_and(|t| lock(&state.sessions).contains(t))
+}
+
+/// The `Command=` of a query, if any.
+fn command_of(query: &str) -> Option<String> {
+    query
+        .split('&')
+        .filter_map(|kv| kv.split_once('='))
+        .find(|(k, _)| k.eq_ignore_ascii_case("command"))
+        .map(|(_, v)| v.to_owned())
 }
 
 fn plain(status: StatusCode, text: &str) -> Response {
@@ -190,6 +308,19 @@ async fn serve(State(state): State<Arc<WebState>>, req: Request) -> Response {
     let query = req.uri().query().unwrap_or_default().to_owned();
     match site.auth {
         WebAuth::None => {}
+        WebAuth::Stok => {
+            let req = match stok_login(&state, req).await {
+                Ok(answer) => return answer,
+                Err(req) => req,
+            };
+            if !session_of(&state, &req) && path != site.login_page && path != "/" {
+                return Response::builder()
+                    .status(StatusCode::FOUND)
+                    .header(header::LOCATION, site.login_page.clone())
+                    .body(Body::empty())
+                    .expect("static response");
+            }
+        }
         WebAuth::Basic => {
             let header = req
                 .headers()
@@ -219,12 +350,8 @@ async fn serve(State(state): State<Arc<WebState>>, req: Request) -> Response {
                 if field("username") == Some(&site.username)
                     && field("password") == Some(&site.password)
                 {
-                    let token = format!("{:032x}", rand::random::<u128>());
-                    state
-                        .sessions
-                        .lock()
-                        .unwrap_or_else(|e| e.into_inner())
-                        .insert(token.clone());
+                    let token = token();
+                    lock(&state.sessions).insert(token.clone());
                     state.logins.fetch_add(1, Ordering::Relaxed);
                     return Response::builder()
                         .header(
@@ -240,15 +367,7 @@ async fn serve(State(state): State<Arc<WebState>>, req: Request) -> Response {
                     "<login><result>fail</result></login>",
                 );
             }
-            let session = crate::sim::cookie_values(req.headers(), &site.cookie_name).next();
-            let logged_in = session.is_some_and(|t| {
-                state
-                    .sessions
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .contains(t)
-            });
-            if !logged_in && path != site.login_page {
+            if !session_of(&state, &req) && path != site.login_page {
                 return Response::builder()
                     .status(StatusCode::FOUND)
                     .header(header::LOCATION, site.login_page.clone())
@@ -264,6 +383,10 @@ async fn serve(State(state): State<Arc<WebState>>, req: Request) -> Response {
         );
     };
     let mut bytes = bytes;
+    let relative = file.strip_prefix(&state.root).unwrap_or(&file);
+    if lock(&state.broken).contains(relative.to_string_lossy().as_ref()) {
+        bytes = b"<wireless><interrsrp>-9".to_vec();
+    }
     match fault {
         WebFault::Garbage => bytes = b"\x00\xff<<<\x01garbage&&;".to_vec(),
         WebFault::Truncated => bytes.truncate(bytes.len() / 2),
@@ -288,11 +411,7 @@ fn find_page(root: &Path, path: &str, query: &str) -> Option<(PathBuf, Vec<u8>)>
     if rel.split('/').any(|seg| seg == ".." || seg.is_empty()) || rel == "site.toml" {
         return None;
     }
-    let command = query
-        .split('&')
-        .filter_map(|kv| kv.split_once('='))
-        .find(|(k, _)| k.eq_ignore_ascii_case("command"))
-        .map(|(_, v)| v.to_owned());
+    let command = command_of(query);
     let mut candidates = Vec::new();
     if let Some(c) = command.filter(|c| c.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '_'))
     {

@@ -2,18 +2,23 @@
 //! (1.3.6.1.4.1.53058.2, scalars read at their `.0` instance: the column OID returns junk)
 //! and over TR-069 (the `WEB_GUI.*` tree the CPE reports to its ACS, read from the host's
 //! snooped cache): the OD06's SNMP depends on its firmware, TR-069 works on all of them.
-//! Both ways are asked at once; SNMP wins where both answer, TR-069 fills the gaps.
+//! Both ways are asked at once; SNMP wins where both answer, TR-069 fills the gaps. When
+//! neither gives radio data and a credential set is configured, the HTTPS CGI pages of the
+//! unit's web UI are read too, behind its login ([`web`]).
 //! Quirks handled (shared/reference/devices.md 2.5, 3.2): `-` for no signal, `65535` for
 //! invalid frequency/bandwidth/eNB/cell, empty IMSI, `hh:mm:ss` connection time, two
 //! antennas, bandwidth in MHz or kHz by firmware, decimal ECI.
 
 use efi_plugin_api::normalise::{
-    average_nonzero, bandwidth_mhz, digits, eci_from_parts, mac_text, number, text, text_str,
-    uptime_text,
+    average_nonzero, bandwidth_mhz, digits, eci_from_parts, mac_text, number, rate_bps, text,
+    text_str, uptime_text,
 };
 use efi_plugin_api::prelude::*;
 use efi_plugin_api::{now_unix_ms, Metric};
 use std::collections::BTreeMap;
+
+pub mod web;
+pub use web::AtomSettings;
 
 const BASE: &str = "1.3.6.1.4.1.53058.2";
 const SYS_DESCR: &str = "1.3.6.1.2.1.1.1.0";
@@ -78,13 +83,19 @@ impl Plugin for BaicellsPlugin {
         Ok(BaicellsPlugin)
     }
 
-    fn new_driver(&self, _config: &PluginConfig) -> Result<Box<dyn Driver>, PluginError> {
-        Ok(Box::new(BaicellsDriver))
+    fn new_driver(&self, config: &PluginConfig) -> Result<Box<dyn Driver>, PluginError> {
+        Ok(Box::new(BaicellsDriver {
+            settings: config.parse()?,
+        }))
     }
 }
 
 /// The driver.
-pub struct BaicellsDriver;
+#[derive(Default)]
+pub struct BaicellsDriver {
+    /// Settings from `[drivers.baicells-atom]`.
+    pub settings: AtomSettings,
+}
 
 impl Driver for BaicellsDriver {
     fn identify(&self, fp: &Fingerprint) -> Confidence {
@@ -108,16 +119,31 @@ impl Driver for BaicellsDriver {
         score
     }
 
-    fn collect(&self, _target: &Target) -> BoxTask<DeviceRecord> {
-        Box::new(Collect)
+    fn collect(&self, target: &Target) -> BoxTask<DeviceRecord> {
+        Box::new(Collect {
+            target: target.clone(),
+            settings: self.settings.clone(),
+            web: None,
+            held: None,
+            mib2: Fields::default(),
+        })
     }
 }
 
-struct Collect;
+struct Collect {
+    target: Target,
+    settings: AtomSettings,
+    /// Set once the web UI is being read.
+    web: Option<web::WebPhase>,
+    /// What SNMP and TR-069 gave, held while the web UI is read, or why they gave nothing.
+    held: Option<Result<Fields, String>>,
+    /// sysDescr and sysName, which MIB-II gives even when BAICELLS-MIB is silent.
+    mib2: Fields,
+}
 
 /// What an Atom reports, as text, whichever way it came.
 #[derive(Debug, Default)]
-struct Fields {
+pub struct Fields {
     manufacturer: Option<String>,
     model: Option<String>,
     serial: Option<String>,
@@ -132,8 +158,12 @@ struct Fields {
     bandwidth: Option<String>,
     band: Option<String>,
     earfcn: Option<String>,
-    rsrp: [Option<String>; 2],
+    /// Per antenna.
+    rsrp: Vec<String>,
+    /// One value, or a per-antenna list (web UI).
     rsrq: Option<String>,
+    /// One value, or a per-antenna list (web UI only).
+    rssi: Option<String>,
     sinr: Option<String>,
     tx_power: Option<String>,
     pci: Option<String>,
@@ -145,6 +175,9 @@ struct Fields {
     imsi: Option<String>,
     connection_time: Option<String>,
     mac: Option<String>,
+    /// Web UI rates (unit not documented).
+    dl_rate: Option<String>,
+    ul_rate: Option<String>,
 }
 
 impl Fields {
@@ -168,7 +201,7 @@ impl Fields {
             ul_mcs: get(2, 2),
             dl_frequency_khz: get(2, 3),
             bandwidth: get(2, 5),
-            rsrp: [get(2, 7), get(2, 8)],
+            rsrp: [get(2, 7), get(2, 8)].into_iter().flatten().collect(),
             rsrq: get(2, 9),
             sinr: get(2, 10),
             tx_power: get(2, 13),
@@ -211,7 +244,10 @@ impl Fields {
             bandwidth: status("Bandwidth"),
             band: status("Band"),
             earfcn: status("EARFCN"),
-            rsrp: [status("RSRP0"), status("RSRP1")],
+            rsrp: [status("RSRP0"), status("RSRP1")]
+                .into_iter()
+                .flatten()
+                .collect(),
             rsrq: status("RSRQ"),
             sinr: status("SINR"),
             tx_power: status("TX_Power"),
@@ -230,8 +266,6 @@ impl Fields {
 
     /// Every field this set lacks, taken from `other`.
     fn or(self, other: Fields) -> Fields {
-        let [r0, r1] = self.rsrp;
-        let [o0, o1] = other.rsrp;
         Fields {
             manufacturer: self.manufacturer.or(other.manufacturer),
             model: self.model.or(other.model),
@@ -247,12 +281,13 @@ impl Fields {
             bandwidth: self.bandwidth.or(other.bandwidth),
             band: self.band.or(other.band),
             earfcn: self.earfcn.or(other.earfcn),
-            rsrp: if r0.is_some() || r1.is_some() {
-                [r0, r1]
+            rsrp: if self.rsrp.is_empty() {
+                other.rsrp
             } else {
-                [o0, o1]
+                self.rsrp
             },
             rsrq: self.rsrq.or(other.rsrq),
+            rssi: self.rssi.or(other.rssi),
             sinr: self.sinr.or(other.sinr),
             tx_power: self.tx_power.or(other.tx_power),
             pci: self.pci.or(other.pci),
@@ -264,7 +299,14 @@ impl Fields {
             imsi: self.imsi.or(other.imsi),
             connection_time: self.connection_time.or(other.connection_time),
             mac: self.mac.or(other.mac),
+            dl_rate: self.dl_rate.or(other.dl_rate),
+            ul_rate: self.ul_rate.or(other.ul_rate),
         }
+    }
+
+    /// True when the set holds any radio measurement.
+    fn has_radio(&self) -> bool {
+        !self.rsrp.is_empty() || self.rsrq.is_some() || self.sinr.is_some()
     }
 
     /// The record, normalised.
@@ -290,7 +332,7 @@ impl Fields {
         r.bandwidth_mhz = self.bandwidth.as_deref().and_then(bandwidth_mhz);
         r.band = num(&self.band).and_then(|v| u16::try_from(v as i64).ok());
         r.earfcn = num(&self.earfcn).and_then(|v| u32::try_from(v as i64).ok());
-        let antennas: Vec<f64> = self.rsrp.iter().filter_map(num).collect();
+        let antennas: Vec<f64> = self.rsrp.iter().filter_map(|v| number(v)).collect();
         r.rsrp_dbm = average_nonzero(&antennas);
         for (i, v) in antennas.iter().enumerate() {
             r.metrics.push(Metric {
@@ -299,7 +341,16 @@ impl Fields {
                 value: *v,
             });
         }
-        r.rsrq_db = num(&self.rsrq);
+        let per_antenna = |t: &Option<String>| -> Vec<f64> {
+            t.as_deref()
+                .map(web::antennas)
+                .unwrap_or_default()
+                .iter()
+                .filter_map(|v| number(v))
+                .collect()
+        };
+        r.rsrq_db = average_nonzero(&per_antenna(&self.rsrq));
+        r.rssi_dbm = average_nonzero(&per_antenna(&self.rssi));
         r.sinr_db = num(&self.sinr);
         if let Some(p) = num(&self.tx_power) {
             r.metrics.push(Metric {
@@ -337,6 +388,33 @@ impl Fields {
                 value: t as f64,
             });
         }
+        // The web UI's rates: a value with a unit is converted; a bare number is kept as
+        // given, under a name that says its unit is unknown (devices.md: NOT FOUND).
+        for (value, field, raw_metric) in [
+            (
+                &self.dl_rate,
+                &mut r.rx_rate_bps,
+                "web_dl_rate_unknown_unit",
+            ),
+            (
+                &self.ul_rate,
+                &mut r.tx_rate_bps,
+                "web_ul_rate_unknown_unit",
+            ),
+        ] {
+            let Some(text) = value.as_deref() else {
+                continue;
+            };
+            if text.chars().any(|c| c.is_ascii_alphabetic()) {
+                *field = rate_bps(text);
+            } else if let Some(v) = number(text) {
+                r.metrics.push(Metric {
+                    name: raw_metric.into(),
+                    labels: Vec::new(),
+                    value: v,
+                });
+            }
+        }
         r.connected = Some(r.rsrp_dbm.is_some());
         r
     }
@@ -358,15 +436,24 @@ impl Task for Collect {
     }
 
     fn resume(&mut self, responses: Vec<IoResponse>) -> Step<DeviceRecord> {
+        if let Some(web) = self.web.as_mut() {
+            return match web.resume(responses) {
+                web::WebStep::Requests(r) => Step::Requests(r),
+                web::WebStep::Done(pages) => self.finish_web(pages),
+            };
+        }
         let mut responses = responses.into_iter();
         let (snmp, tr069) = (responses.next(), responses.next());
+        // sysDescr and sysName, kept even when BAICELLS-MIB is silent (MIB-II answers).
+        let mut mib2 = Fields::default();
         let (snmp, snmp_why) = match snmp {
             Some(Ok(IoReply::Snmp(vbs))) => {
                 let values: BTreeMap<Oid, SnmpValue> =
                     vbs.into_iter().map(|v| (v.oid, v.value)).collect();
-                let fields = Fields::from_snmp(&values);
+                mib2.description = values.get(&oid(SYS_DESCR)).and_then(text);
+                mib2.hostname = values.get(&oid(SYS_NAME)).and_then(text);
                 (
-                    fields,
+                    Fields::from_snmp(&values),
                     "BAICELLS-MIB does not answer (SNMP support depends on the firmware)"
                         .to_owned(),
                 )
@@ -382,12 +469,70 @@ impl Task for Collect {
             Some(Err(e)) => (None, format!("TR-069: {e}")),
             _ => (None, "TR-069: no answer".to_owned()),
         };
-        match (snmp, tr069) {
-            (Some(s), Some(t)) => Step::Done(s.or(t).record()),
-            (Some(f), None) | (None, Some(f)) => Step::Done(f.record()),
-            (None, None) => {
-                Step::Failed(PluginError::unsupported(format!("{snmp_why}; {tr069_why}")))
+        let held = match (snmp, tr069) {
+            (Some(s), Some(t)) => Ok(s.or(t)),
+            (Some(f), None) | (None, Some(f)) => Ok(f),
+            (None, None) => Err(format!("{snmp_why}; {tr069_why}")),
+        };
+        if held.as_ref().is_ok_and(Fields::has_radio) {
+            return Step::Done(held.map(Fields::record).unwrap_or_default());
+        }
+        match web::WebPhase::new(&self.target, &self.settings) {
+            Some(mut phase) => {
+                let requests = phase.start();
+                self.web = Some(phase);
+                self.held = Some(held);
+                self.mib2 = mib2;
+                Step::Requests(requests)
             }
+            None => match held {
+                Ok(f) => Step::Done(f.record()),
+                Err(why) => Step::Failed(PluginError::unsupported(format!(
+                    "{why}; web UI: not used (no [drivers.baicells-atom] web_credentials)"
+                ))),
+            },
+        }
+    }
+}
+
+impl Collect {
+    /// The record once the web UI was read: its fields fill what SNMP and TR-069 left.
+    fn finish_web(
+        &mut self,
+        pages: Result<Box<(Fields, Vec<String>)>, String>,
+    ) -> Step<DeviceRecord> {
+        let held = self
+            .held
+            .take()
+            .unwrap_or_else(|| Err("SNMP and TR-069: not asked".into()));
+        let address = self.target.address;
+        match (held, pages) {
+            (held, Ok(pages)) => {
+                let (web, problems) = *pages;
+                if !problems.is_empty() {
+                    efi_plugin_api::tracing::warn!(
+                        device = %address,
+                        "Atom web UI record is partial: {}",
+                        problems.join("; ")
+                    );
+                }
+                let fields = match held {
+                    Ok(f) => f.or(web),
+                    Err(_) => web,
+                };
+                Step::Done(fields.or(std::mem::take(&mut self.mib2)).record())
+            }
+            (Ok(f), Err(why)) => {
+                // The web UI was the extra; SNMP or TR-069 still gave a record.
+                efi_plugin_api::tracing::warn!(
+                    device = %address,
+                    "Atom web UI unreadable, record without radio data: {why}"
+                );
+                Step::Done(f.record())
+            }
+            (Err(held_why), Err(why)) => Step::Failed(PluginError::io(format!(
+                "Atom at {address}: {held_why}; web UI: {why}"
+            ))),
         }
     }
 }

@@ -18,7 +18,7 @@ fn recording() -> AgentData {
 
 fn collect(data: &AgentData) -> Result<efi_plugin_api::DeviceRecord, efi_plugin_api::PluginError> {
     run_snmprec(
-        BaicellsDriver.collect(&Target::new("127.0.0.1".parse().unwrap())),
+        BaicellsDriver::default().collect(&Target::new("127.0.0.1".parse().unwrap())),
         data,
     )
 }
@@ -94,7 +94,7 @@ fn firmware_without_snmp_is_reported_not_guessed() {
 
 #[test]
 fn identification() {
-    let d = BaicellsDriver;
+    let d = BaicellsDriver::default();
     let fp = |descr: &str| Fingerprint {
         sys_descr: Some(descr.into()),
         ..Fingerprint::default()
@@ -125,7 +125,7 @@ const STATUS: &str = "InternetGatewayDevice.WEB_GUI.Network.LTE_Setting.Status."
 
 fn collect_tr069(data: &Tr069Data) -> Result<DeviceRecord, PluginError> {
     run(
-        BaicellsDriver.collect(&Target::new("127.0.0.1".parse().unwrap())),
+        BaicellsDriver::default().collect(&Target::new("127.0.0.1".parse().unwrap())),
         |req| match req {
             IoRequest::SnmpGet { .. } => Err(IoError::new(IoErrorKind::Timeout, "no answer")),
             other => data.answer(other),
@@ -189,7 +189,7 @@ fn snmp_wins_where_both_answer_and_tr069_fills_the_gaps() {
     let mut cached = tr069();
     cached.set(&format!("{STATUS}SINR"), "5");
     let r = run(
-        BaicellsDriver.collect(&Target::new("127.0.0.1".parse().unwrap())),
+        BaicellsDriver::default().collect(&Target::new("127.0.0.1".parse().unwrap())),
         |req| match req {
             IoRequest::Tr069 { .. } => cached.answer(req),
             other => snmp.answer(other),
@@ -211,7 +211,7 @@ fn neither_way_in_fails_naming_both() {
     assert!(e.message.contains("BAICELLS-MIB: timeout"), "{e}");
     assert!(e.message.contains("TR-069: the cache holds none"), "{e}");
     let e = run(
-        BaicellsDriver.collect(&Target::new("127.0.0.1".parse().unwrap())),
+        BaicellsDriver::default().collect(&Target::new("127.0.0.1".parse().unwrap())),
         |req| match req {
             IoRequest::SnmpGet { .. } => Err(IoError::new(IoErrorKind::Timeout, "no answer")),
             _ => Err(IoError::new(
