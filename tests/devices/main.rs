@@ -5,4 +5,5 @@ mod baicells_web;
 mod credentials;
 mod engines;
 mod poller;
+mod profiles;
 mod sonar_poller;

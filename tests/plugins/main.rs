@@ -3,3 +3,4 @@
 
 mod loading;
 mod logs;
+mod profiles;
