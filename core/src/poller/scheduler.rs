@@ -278,10 +278,13 @@ impl Scheduler {
                     .lag_ms
                     .store((now - due).as_millis() as u64, Ordering::Relaxed);
                 self.gauges.started.fetch_add(1, Ordering::Relaxed);
-                let fut = poll(
-                    slot.target.clone(),
-                    slot.seen.as_ref().map(|r| r.driver.clone()),
-                );
+                // The model the last record named goes with the target: a driver serving
+                // several models (device profiles) picks its own without asking again.
+                let mut target = slot.target.clone();
+                if target.model.is_none() {
+                    target.model = slot.seen.as_ref().and_then(|r| r.model.clone());
+                }
+                let fut = poll(target, slot.seen.as_ref().map(|r| r.driver.clone()));
                 running.push(async move { (address, now, fut.await) });
             }
             self.gauges
