@@ -53,7 +53,7 @@ for path in ./usr/bin/efi-poller ./etc/efi-poller/config.toml \
   ./usr/share/fish/vendor_completions.d/efi-poller.fish; do
   check "$path" grep -q " $path\$" <<<"$listing"
 done
-plugins=(bec_ridgewave baicells_atom telrad_cpe hello_driver raemis magma genieacs sonar)
+plugins=(bec_ridgewave baicells_atom telrad_cpe hello_driver raemis magma genieacs sonar profiles)
 for p in "${plugins[@]}"; do
   check "plugin lib$p.so" grep -q " ./usr/lib/efi-poller/plugins/lib$p.so\$" <<<"$listing"
 done
@@ -65,6 +65,7 @@ dpkg -i "$deb"
 check "system user efi-poller" getent passwd efi-poller
 check "system group efi-poller" getent group efi-poller
 check "/etc/efi-poller root:efi-poller 750" test "$(stat -c '%U:%G %a' /etc/efi-poller)" = "root:efi-poller 750"
+check "/etc/efi-poller/profiles root:efi-poller 750" test "$(stat -c '%U:%G %a' /etc/efi-poller/profiles)" = "root:efi-poller 750"
 check "config.toml root:efi-poller 640" test "$(stat -c '%U:%G %a' /etc/efi-poller/config.toml)" = "root:efi-poller 640"
 check "/var/lib/efi-poller efi-poller:efi-poller 750" test "$(stat -c '%U:%G %a' /var/lib/efi-poller)" = "efi-poller:efi-poller 750"
 check "the unit is enabled" test -L /etc/systemd/system/multi-user.target.wants/efi-poller.service
@@ -80,7 +81,7 @@ echo "$said" | sed 's/^/    /'
 check "a member: config check reads the shipped file: valid, nothing to run yet (exit 3)" test "$status" = 3
 check "a member: told what run lacks" bash -c 'grep -q "^/etc/efi-poller/config.toml: valid, but .efi-poller run. cannot start with it" <<<"$1" && grep -q "managed_subnets" <<<"$1"' _ "$said"
 said=$(cd /tmp && runuser -u "$member" -- /usr/bin/efi-poller plugins list --json 2>/dev/null) || true
-for p in bec-ridgewave baicells-atom telrad-cpe hello-driver raemis magma genieacs sonar; do
+for p in bec-ridgewave baicells-atom telrad-cpe hello-driver raemis magma genieacs sonar profiles; do
   check "a member: plugins list shows $p from /usr/lib/efi-poller/plugins" \
     python3 -c 'import json,sys; rows=json.loads(sys.argv[1]); sys.exit(not any(r["name"]==sys.argv[2] and r["status"]=="ok" and r["file"].startswith("/usr/lib/efi-poller/plugins/") for r in rows))' "$said" "$p"
 done

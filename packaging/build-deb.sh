@@ -28,7 +28,7 @@ cargo deb --version 2>/dev/null | grep -qx "cargo-deb 3.8.0" || cargo install ca
 # The binary and every plugin the package ships (not the lab, not the test plugins).
 if [ "$build" = yes ]; then
   cargo build --profile "$profile" -p efi-core -p hello-driver -p bec-ridgewave \
-    -p baicells-atom -p telrad-cpe -p raemis -p magma -p genieacs -p sonar
+    -p baicells-atom -p telrad-cpe -p raemis -p magma -p genieacs -p sonar -p profiles
 fi
 
 # Shell completions and the manual page, generated from the command line's own definition.
