@@ -6,4 +6,5 @@ mod credentials;
 mod engines;
 mod poller;
 mod profiles;
+mod real_cli;
 mod sonar_poller;

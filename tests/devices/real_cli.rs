@@ -1,0 +1,324 @@
+//! The `linux-cpe` example profile against real daemons on this machine: OpenSSH's sshd
+//! (password, then key; the host key pinned on first use) and inetutils' telnetd behind a
+//! minimal inetd (each connection handed to `telnetd` as its stdin and stdout, as inetd
+//! does), both logging in the test account `efi-cli-test` through the system's own PAM and
+//! `/bin/login`. The record is checked against the same Linux facts read by the test.
+//!
+//! Needs root (sshd and login switch users) and `tests/setup.sh` (the daemons and the
+//! account, whose random password only root can read).
+
+use efi_core::config::Config;
+use efi_plugin_api::normalise::mac_text;
+use efi_plugin_api::{DeviceRecord, Target};
+use efi_tests::PluginDir;
+use std::net::{TcpListener, TcpStream};
+use std::os::fd::OwnedFd;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+const ACCOUNT: &str = "efi-cli-test";
+const PASSWORD_FILE: &str = "/var/lib/efi-tests/cli-account";
+
+fn require_root_and_setup() {
+    assert!(
+        running_as_root(),
+        "these tests start sshd and telnetd, which need root (CI runs the suite as root)"
+    );
+    assert!(
+        Path::new(PASSWORD_FILE).exists() && Path::new("/usr/sbin/sshd").exists(),
+        "run tests/setup.sh first: it installs sshd and telnetd and creates {ACCOUNT}"
+    );
+}
+
+/// The effective user is root, read from /proc (no unsafe libc call).
+fn running_as_root() -> bool {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("Uid:"))
+                .and_then(|l| l.split_whitespace().nth(2).map(|e| e == "0"))
+        })
+        .unwrap_or(false)
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Waits until something accepts connections on `port`.
+fn wait_listening(port: u16, what: &str) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while Instant::now() < deadline {
+        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    panic!("{what} did not listen on 127.0.0.1:{port} within 20 s");
+}
+
+/// OpenSSH's sshd on a loopback port, with its own host key and the test's authorized key;
+/// killed when dropped.
+struct Sshd {
+    child: Child,
+    port: u16,
+    host_public_key: String,
+    user_key: PathBuf,
+}
+
+impl Sshd {
+    fn start(dir: &Path) -> Sshd {
+        let keygen = |file: &Path| {
+            let out = Command::new("ssh-keygen")
+                .args(["-q", "-t", "ed25519", "-N", "", "-f"])
+                .arg(file)
+                .output()
+                .unwrap();
+            assert!(out.status.success(), "{out:?}");
+        };
+        let (host_key, user_key) = (dir.join("host_key"), dir.join("user_key"));
+        keygen(&host_key);
+        keygen(&user_key);
+        let authorized = dir.join("authorized_keys");
+        std::fs::copy(dir.join("user_key.pub"), &authorized).unwrap();
+        // sshd reads authorized_keys as the user: the directory must let it.
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).unwrap();
+        std::fs::set_permissions(&authorized, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let port = free_port();
+        let config = dir.join("sshd_config");
+        std::fs::write(
+            &config,
+            format!(
+                "ListenAddress 127.0.0.1\nPort {port}\nHostKey {}\nPidFile none\n\
+                 AuthorizedKeysFile {}\nPasswordAuthentication yes\nKbdInteractiveAuthentication no\n\
+                 UsePAM yes\nAllowUsers {ACCOUNT}\nStrictModes no\n",
+                host_key.display(),
+                authorized.display()
+            ),
+        )
+        .unwrap();
+        std::fs::create_dir_all("/run/sshd").unwrap();
+        let child = Command::new("/usr/sbin/sshd")
+            .args(["-D", "-e", "-f"])
+            .arg(&config)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("start /usr/sbin/sshd");
+        wait_listening(port, "sshd");
+        let host_public_key = std::fs::read_to_string(dir.join("host_key.pub")).unwrap();
+        Sshd {
+            child,
+            port,
+            host_public_key,
+            user_key,
+        }
+    }
+}
+
+impl Drop for Sshd {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// inetutils' telnetd, started per connection by a minimal inetd on a loopback port.
+struct Telnetd {
+    port: u16,
+    children: Arc<Mutex<Vec<Child>>>,
+}
+
+impl Telnetd {
+    fn start() -> Telnetd {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let children: Arc<Mutex<Vec<Child>>> = Arc::default();
+        let spawned = children.clone();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(stream) = stream else { return };
+                let (input, output): (OwnedFd, OwnedFd) =
+                    (stream.try_clone().unwrap().into(), stream.into());
+                match Command::new("/usr/sbin/telnetd")
+                    .stdin(Stdio::from(input))
+                    .stdout(Stdio::from(output))
+                    .stderr(Stdio::null())
+                    .spawn()
+                {
+                    Ok(child) => spawned.lock().unwrap().push(child),
+                    Err(e) => panic!("start /usr/sbin/telnetd: {e}"),
+                }
+            }
+        });
+        Telnetd { port, children }
+    }
+}
+
+impl Drop for Telnetd {
+    fn drop(&mut self) {
+        for mut c in self.children.lock().unwrap().drain(..) {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+}
+
+/// The first interface with a MAC of its own (not loopback), else `lo`.
+fn interface() -> String {
+    let mut names: Vec<String> = std::fs::read_dir("/sys/class/net")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().into_string().ok())
+        .collect();
+    names.sort();
+    names
+        .iter()
+        .find(|n| {
+            *n != "lo"
+                && std::fs::read_to_string(format!("/sys/class/net/{n}/address"))
+                    .is_ok_and(|a| a.trim() != "00:00:00:00:00:00" && !a.trim().is_empty())
+        })
+        .cloned()
+        .unwrap_or_else(|| "lo".into())
+}
+
+fn uptime_s() -> u64 {
+    let text = std::fs::read_to_string("/proc/uptime").unwrap();
+    text.split('.').next().unwrap().parse().unwrap()
+}
+
+/// The interface's received bytes from /proc/net/dev.
+fn rx_bytes(interface: &str) -> u64 {
+    let dev = std::fs::read_to_string("/proc/net/dev").unwrap();
+    let line = dev
+        .lines()
+        .find(|l| l.trim_start().starts_with(&format!("{interface}:")))
+        .unwrap();
+    line.split(':')
+        .nth(1)
+        .unwrap()
+        .split_whitespace()
+        .next()
+        .unwrap()
+        .parse()
+        .unwrap()
+}
+
+fn profile(transport: &str, port: u16, interface: &str) -> String {
+    std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/profiles/linux-cpe.toml"),
+    )
+    .unwrap()
+    .replace("eth0", interface)
+    .replace(
+        "transport = \"ssh\"",
+        &format!("transport = \"{transport}\"\nport = {port}"),
+    )
+}
+
+/// Polls 127.0.0.1 with `profile` and `credentials`, checking the record against the facts
+/// of this machine read around the poll.
+async fn poll_and_check(plugins: &PluginDir, work: &Path, profile: String, credentials: &str) {
+    let interface = interface();
+    let profiles = tempfile::tempdir().unwrap();
+    std::fs::write(profiles.path().join("linux-cpe.toml"), profile).unwrap();
+    let text = format!(
+        "[plugins]\ndir = {:?}\nrescan_secs = 0\n[drivers.profiles]\ndir = {:?}\n\
+         [cli]\nknown_hosts = {:?}\n{credentials}",
+        plugins.path(),
+        profiles.path(),
+        work.join("known_hosts")
+    );
+    let config = Config::parse(&text, Path::new("t.toml")).unwrap();
+    let host = tokio::task::spawn_blocking(move || efi_core::host::Host::new(config))
+        .await
+        .unwrap();
+    let (up_before, rx_before) = (uptime_s(), rx_bytes(&interface));
+    let outcome = efi_core::poller::poll(
+        &host,
+        &Target::new("127.0.0.1".parse().unwrap()),
+        Some("profiles"),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("{e}"));
+    let (up_after, rx_after) = (uptime_s(), rx_bytes(&interface));
+    let r: &DeviceRecord = &outcome.record;
+    let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    assert_eq!(r.hostname.as_deref(), Some(hostname.trim()));
+    let up = r.uptime_s.expect("uptime read from /proc/uptime");
+    assert!(
+        (up_before..=up_after).contains(&up),
+        "{up} not in {up_before}..={up_after}"
+    );
+    let mac = std::fs::read_to_string(format!("/sys/class/net/{interface}/address")).unwrap();
+    assert_eq!(r.identity.mac, mac_text(mac.trim()), "{interface}");
+    let rx = r.octets_received.expect("rx bytes read from /proc/net/dev");
+    assert!(
+        (rx_before..=rx_after).contains(&rx),
+        "{rx} not in {rx_before}..={rx_after}"
+    );
+    assert!(r.octets_sent.is_some() && r.packets_sent.is_some(), "{r:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn linux_cpe_over_a_real_sshd_with_a_password_then_a_key_and_the_host_key_pinned() {
+    require_root_and_setup();
+    let work = tempfile::tempdir().unwrap();
+    let sshd = Sshd::start(work.path());
+    let plugins = PluginDir::new();
+    plugins.install("profiles");
+    let password = std::fs::read_to_string(PASSWORD_FILE).unwrap();
+    poll_and_check(
+        &plugins,
+        work.path(),
+        profile("ssh", sshd.port, &interface()),
+        &format!(
+            "[credentials.cpe-cli]\nusername = {ACCOUNT:?}\npassword = {:?}\n",
+            password.trim()
+        ),
+    )
+    .await;
+    // Pinned on first use: the daemon's own host key is in known_hosts now.
+    let known = std::fs::read_to_string(work.path().join("known_hosts")).unwrap();
+    let key = sshd.host_public_key.split_whitespace().nth(1).unwrap();
+    assert!(known.contains(key), "{known}");
+    // The key alone (no password in the set).
+    poll_and_check(
+        &plugins,
+        work.path(),
+        profile("ssh", sshd.port, &interface()),
+        &format!(
+            "[credentials.cpe-cli]\nusername = {ACCOUNT:?}\nprivate_key_file = {:?}\n",
+            sshd.user_key
+        ),
+    )
+    .await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn linux_cpe_over_a_real_telnetd_and_login() {
+    require_root_and_setup();
+    let telnetd = Telnetd::start();
+    let work = tempfile::tempdir().unwrap();
+    let plugins = PluginDir::new();
+    plugins.install("profiles");
+    let password = std::fs::read_to_string(PASSWORD_FILE).unwrap();
+    poll_and_check(
+        &plugins,
+        work.path(),
+        profile("telnet", telnetd.port, &interface()),
+        &format!(
+            "[credentials.cpe-cli]\nusername = {ACCOUNT:?}\npassword = {:?}\n",
+            password.trim()
+        ),
+    )
+    .await;
+}
