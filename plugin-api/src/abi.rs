@@ -25,6 +25,9 @@ pub mod ops {
     pub const IDENTIFY: &str = "driver.identify";
     /// Driver: collect a record (task).
     pub const COLLECT: &str = "driver.collect";
+    /// Driver: check a file of the driver's own format, such as a device profile (call).
+    /// Added in 1.0.x; older drivers answer unsupported.
+    pub const CHECK_FILE: &str = "driver.check_file";
     /// Source: pull sessions (task).
     pub const POLL: &str = "source.poll";
     /// Source: parse a webhook (call).

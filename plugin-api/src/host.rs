@@ -354,6 +354,11 @@ impl DriverInstance {
     pub fn collect(&self, target: &Target) -> Result<TaskHandle<DeviceRecord>, PluginError> {
         self.0.begin(ops::COLLECT, target)
     }
+
+    /// Checks a file of the driver's own format (see [`crate::Driver::check_file`]).
+    pub fn check_file(&self, path: &str, text: &str) -> Result<String, PluginError> {
+        self.0.call(ops::CHECK_FILE, &(path, text))
+    }
 }
 
 /// A source living in a plugin.

@@ -138,6 +138,16 @@ pub trait Driver: Send + Sync {
 
     /// Starts collecting one device's record.
     fn collect(&self, target: &Target) -> BoxTask<DeviceRecord>;
+
+    /// Checks a file written in this driver's own format (a device profile, say) without
+    /// using it: `Ok` with a one-line summary of what it describes, or an error naming the
+    /// line and what is wrong (`efi-poller profiles check`). Drivers that read no files of
+    /// their own keep this default.
+    fn check_file(&self, _path: &str, _text: &str) -> Result<String, PluginError> {
+        Err(PluginError::unsupported(
+            "this driver reads no files of its own",
+        ))
+    }
 }
 
 /// A session source (EPC or ACS).

@@ -144,6 +144,10 @@ impl FfiInstance for Instance {
                 let fp: Fingerprint = decode(&input, "fingerprint")?;
                 Ok(d.identify(&fp))
             })),
+            (Instance::Driver(d), ops::CHECK_FILE) => encode_result(&guard(|| {
+                let (path, text): (String, String) = decode(&input, "file to check")?;
+                d.check_file(&path, &text)
+            })),
             (Instance::Source(s), ops::PARSE_PUSH) => encode_result(&guard(|| {
                 let req: PushRequest = decode(&input, "push request")?;
                 s.parse_push(&req)

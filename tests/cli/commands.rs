@@ -551,3 +551,100 @@ fn version_names_the_commit_and_the_plugin_api() {
     );
     assert_eq!(api, format!("{})", efi_plugin_api::API_VERSION), "{line}");
 }
+
+/// `profiles check` names each file's verdict (a refusal with its line, exit 2); a profile
+/// runs on a recording another driver made (`record`, then `profiles test --replay`) and on
+/// the live unit (`poll --profile`), giving the compiled driver's values both ways.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_profile_is_checked_replayed_on_a_recording_and_tried_on_a_live_unit() {
+    use efi_lab::snmp_agent::{AgentOptions, SnmpAgent};
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("..");
+    let walk = efi_plugin_api::testing::load_snmprec(
+        root.join("plugins/baicells-atom/tests/data/atom-od04.snmprec"),
+    )
+    .unwrap();
+    let agent = SnmpAgent::start(
+        "127.0.0.1:0".parse().unwrap(),
+        walk,
+        AgentOptions::default(),
+    )
+    .await
+    .unwrap();
+    let (dir, config) = plugins_and_config(&["baicells-atom", "profiles"], "");
+    let profile = root.join("examples/profiles/baicells-atom-snmp.toml");
+    let broken = dir.path().join("broken.toml");
+    std::fs::write(
+        &broken,
+        "[profile]\nname = \"b\"\nvendor = \"X\"\nscore = 10\n[[tr069]]\npath = \"A.B\"\nfield = \"firmware\"\ntransform = \"hexadecimal\"\n",
+    )
+    .unwrap();
+    let recording = dir.path().join("atom.json");
+    let (cfg, port) = (
+        config.to_str().unwrap().to_owned(),
+        agent.addr().port().to_string(),
+    );
+    let (p, b, rec) = (
+        profile.to_str().unwrap().to_owned(),
+        broken.to_str().unwrap().to_owned(),
+        recording.to_str().unwrap().to_owned(),
+    );
+    let (checked, recorded, replayed, live) = tokio::task::spawn_blocking(move || {
+        let checked = efi_poller(&["--config", &cfg, "profiles", "check", &p, &b]);
+        let recorded = efi_poller(&[
+            "--config",
+            &cfg,
+            "record",
+            "127.0.0.1",
+            "--port",
+            &port,
+            "--driver",
+            "baicells-atom",
+            "--out",
+            &rec,
+        ]);
+        let replayed = efi_poller(&[
+            "--config", &cfg, "profiles", "test", &p, "--replay", &rec, "--json",
+        ]);
+        let live = efi_poller(&[
+            "--config",
+            &cfg,
+            "poll",
+            "127.0.0.1",
+            "--port",
+            &port,
+            "--profile",
+            &p,
+            "--json",
+        ]);
+        (checked, recorded, replayed, live)
+    })
+    .await
+    .unwrap();
+    let said = text(&checked.stdout);
+    assert_eq!(checked.status.code(), Some(2), "{said}");
+    assert!(
+        said.contains("baicells-atom-snmp.toml: ok: profile baicells-atom-snmp (Baicells), score 85: 19 SNMP gets"),
+        "{said}"
+    );
+    assert!(
+        said.contains("broken.toml: line 8: tr069.transform: unknown transform \"hexadecimal\""),
+        "{said}"
+    );
+    assert!(recorded.status.success(), "{}", text(&recorded.stderr));
+    for (what, out) in [("replayed", &replayed), ("live", &live)] {
+        assert!(out.status.success(), "{what}: {}", text(&out.stderr));
+        let r: efi_plugin_api::DeviceRecord = serde_json::from_slice(&out.stdout).unwrap();
+        assert_eq!(r.model.as_deref(), Some("OD04"), "{what}");
+        assert_eq!(r.rsrp_dbm, Some(-96.0), "{what}");
+        assert_eq!(
+            (r.eci, r.enb_id, r.cell_id),
+            (Some(42529), Some(166), Some(33)),
+            "{what}"
+        );
+        assert_eq!(
+            r.identity.imei.as_deref(),
+            Some("867945040000002"),
+            "{what}"
+        );
+    }
+}

@@ -4,6 +4,7 @@ mod check;
 mod plan;
 mod plugins;
 mod poll;
+mod profiles;
 mod record;
 mod run;
 mod service;
@@ -56,6 +57,9 @@ pub enum Command {
     /// Inspect plugins.
     #[command(subcommand)]
     Plugins(plugins::PluginsCommand),
+    /// Device profiles: check a file, or run one on a recording.
+    #[command(subcommand)]
+    Profiles(profiles::ProfilesCommand),
     /// Check a configuration file: every problem, with file, line and key.
     #[command(subcommand)]
     Config(ConfigCommand),
@@ -182,6 +186,7 @@ pub fn main() -> ExitCode {
             Command::Plan(args) => plan::run(config, args).await,
             Command::Run(args) => run::run(config, args, config_file).await,
             Command::Plugins(cmd) => plugins::run(config, cmd).await,
+            Command::Profiles(cmd) => profiles::run(config, cmd).await,
             Command::SonarPoller(args) => sonar_poller::run(config, args).await,
             Command::Sweep(args) => sweep::run(config, args).await,
             Command::Config(_)

@@ -8,6 +8,9 @@ use efi_plugin_api::{DeviceRecord, Target};
 use std::net::IpAddr;
 use std::process::ExitCode;
 
+/// The plugin that runs device profiles (`plugins/profiles`); `--profile` asks for it by name.
+pub const PROFILES_PLUGIN: &str = "profiles";
+
 /// The device `poll` and `record` read.
 #[derive(Args, Debug)]
 pub struct DeviceArgs {
@@ -23,6 +26,11 @@ pub struct DeviceArgs {
     /// Use this driver instead of identifying the device.
     #[arg(long)]
     pub driver: Option<String>,
+    /// Poll with this device profile file (the `profiles` plugin), instead of identifying
+    /// the device: to try a profile on a live unit before putting it in the profiles
+    /// directory.
+    #[arg(long, value_name = "FILE", conflicts_with = "driver")]
+    pub profile: Option<std::path::PathBuf>,
     /// SNMP community to poll with, instead of the configuration's (its group's
     /// identities, else `[snmp] community`). Not `-c`: that is `--config`. The environment
     /// variable keeps it out of the process list.
@@ -61,7 +69,22 @@ impl DeviceArgs {
         let mut target = Target::new(self.address);
         target.snmp_port = self.port;
         target.web_port = self.web_port;
+        if let Some(file) = &self.profile {
+            // The profiles plugin reads the file itself (`params.profile`).
+            let file = std::path::absolute(file).unwrap_or_else(|_| file.clone());
+            target
+                .params
+                .insert("profile".into(), file.to_string_lossy().into_owned());
+        }
         target
+    }
+
+    /// The driver asked for: `--driver`, or the profiles plugin for `--profile`.
+    pub fn driver(&self) -> Option<&str> {
+        match &self.profile {
+            Some(_) => Some(PROFILES_PLUGIN),
+            None => self.driver.as_deref(),
+        }
     }
 
     /// The SNMP identity given on the command line, if any; the error names the flag.
@@ -155,7 +178,7 @@ pub async fn run(config: Config, args: PollArgs) -> anyhow::Result<ExitCode> {
         Ok(host) => host,
         Err(e) => return failed(format!("{e:#}"), "setup", None),
     };
-    match crate::poller::poll(&host, &device.target(), device.driver.as_deref()).await {
+    match crate::poller::poll(&host, &device.target(), device.driver()).await {
         Ok(outcome) => {
             if args.json {
                 println!("{}", serde_json::to_string_pretty(&outcome.record)?);

@@ -25,14 +25,14 @@ pub struct RecordArgs {
 pub async fn run(config: Config, args: RecordArgs) -> anyhow::Result<ExitCode> {
     let host = args.device.host(config).await?;
     let target = args.device.target();
-    let (plugin, _) =
-        match crate::poller::choose_driver(&host, &target, args.device.driver.as_deref()).await {
-            Ok(chosen) => chosen,
-            Err(e) => {
-                eprintln!("error: {}: {e}", args.device.address);
-                return Ok(ExitCode::FAILURE);
-            }
-        };
+    let (plugin, _) = match crate::poller::choose_driver(&host, &target, args.device.driver()).await
+    {
+        Ok(chosen) => chosen,
+        Err(e) => {
+            eprintln!("error: {}: {e}", args.device.address);
+            return Ok(ExitCode::FAILURE);
+        }
+    };
     let mut exchanges = Vec::new();
     let outcome = host
         .runner

@@ -2,6 +2,7 @@
 //! steps plugin tasks on the host's I/O engines. Every front end (the service, `poll`,
 //! `plan`, the tests) builds one of these.
 
+pub mod replay;
 pub mod runner;
 
 use crate::config::Config;

@@ -131,6 +131,30 @@ impl Runner {
         })
     }
 
+    /// Asks a driver to check a file of its own format (a device profile).
+    pub async fn check_file(
+        &self,
+        plugin: &Arc<LoadedPlugin>,
+        path: &str,
+        text: &str,
+    ) -> Result<String, RunError> {
+        Self::check_quarantine(plugin)?;
+        let (p, path, text) = (plugin.clone(), path.to_owned(), text.to_owned());
+        let (result, cpu) = self
+            .guarded(plugin, move || {
+                p.driver().map(|d| d.check_file(&path, &text))
+            })
+            .await?;
+        let result = result.ok_or_else(|| RunError::NotADriver {
+            plugin: plugin.name().to_owned(),
+        })?;
+        self.account(plugin, cpu, result.as_ref().err())?;
+        result.map_err(|error| RunError::Plugin {
+            plugin: plugin.name().to_owned(),
+            error,
+        })
+    }
+
     /// Collects one device's record with a driver plugin.
     pub async fn collect(
         &self,
@@ -148,6 +172,17 @@ impl Runner {
         target: &Target,
         exchanges: Option<&mut Vec<Exchange>>,
     ) -> Result<DeviceRecord, RunError> {
+        let task = self.begin_collect(plugin, target).await?;
+        self.run_recording(plugin, task, target, exchanges, MAX_STEPS, None)
+            .await
+    }
+
+    /// Starts a driver's collect task.
+    async fn begin_collect(
+        &self,
+        plugin: &Arc<LoadedPlugin>,
+        target: &Target,
+    ) -> Result<TaskHandle<DeviceRecord>, RunError> {
         Self::check_quarantine(plugin)?;
         let (p, t) = (plugin.clone(), target.clone());
         let (begun, cpu) = self
@@ -161,7 +196,19 @@ impl Runner {
             plugin: plugin.name().to_owned(),
             error,
         })?;
-        self.run_recording(plugin, task, target, exchanges, MAX_STEPS)
+        Ok(task)
+    }
+
+    /// Collects a record with a driver plugin from a recorded device instead of the network
+    /// (`efi-poller profiles test --replay`).
+    pub async fn collect_replayed(
+        &self,
+        plugin: &Arc<LoadedPlugin>,
+        target: &Target,
+        device: &super::replay::RecordedDevice,
+    ) -> Result<DeviceRecord, RunError> {
+        let task = self.begin_collect(plugin, target).await?;
+        self.run_recording(plugin, task, target, None, MAX_STEPS, Some(device))
             .await
     }
 
@@ -175,7 +222,7 @@ impl Runner {
     where
         T: DeserializeOwned + Send + 'static,
     {
-        self.run_recording(plugin, task, target, None, MAX_STEPS)
+        self.run_recording(plugin, task, target, None, MAX_STEPS, None)
             .await
     }
 
@@ -190,7 +237,7 @@ impl Runner {
     where
         T: DeserializeOwned + Send + 'static,
     {
-        self.run_recording(plugin, task, target, None, MAX_SERVICE_STEPS)
+        self.run_recording(plugin, task, target, None, MAX_SERVICE_STEPS, None)
             .await
     }
 
@@ -201,6 +248,7 @@ impl Runner {
         target: &Target,
         mut exchanges: Option<&mut Vec<Exchange>>,
         max_steps: usize,
+        recorded: Option<&super::replay::RecordedDevice>,
     ) -> Result<T, RunError>
     where
         T: DeserializeOwned + Send + 'static,
@@ -240,7 +288,10 @@ impl Runner {
                     });
                 }
                 Step::Requests(requests) => {
-                    let responses = self.engines.execute_all(target, &requests).await;
+                    let responses = match recorded {
+                        Some(device) => requests.iter().map(|r| device.answer(r)).collect(),
+                        None => self.engines.execute_all(target, &requests).await,
+                    };
                     if let Some(log) = exchanges.as_deref_mut() {
                         log.extend(
                             requests

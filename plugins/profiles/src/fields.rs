@@ -99,52 +99,64 @@ pub struct Target {
 
 impl Target {
     /// Checks a value spec: the field exists, the transform exists and gives what the field
-    /// holds.
-    pub fn compile(spec: &ValueSpec) -> Result<Target, String> {
+    /// holds. The error names the key at fault (`field`, `transform` or `scale`).
+    pub fn compile(spec: &ValueSpec) -> Result<Target, (&'static str, String)> {
         let (kind, natural) = if let Some(name) = spec.field.strip_prefix("metric.") {
             if name.is_empty()
                 || !name
                     .chars()
                     .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
             {
-                return Err(format!(
-                    "field {:?}: a metric name is lower-case letters, digits and `_`",
-                    spec.field
+                return Err((
+                    "field",
+                    format!(
+                        "{:?}: a metric name is lower-case letters, digits and `_`",
+                        spec.field
+                    ),
                 ));
             }
             (Kind::Number, "number")
         } else {
             let Some((_, kind, natural)) = FIELDS.iter().find(|(n, _, _)| *n == spec.field) else {
-                return Err(format!(
-                    "unknown field {:?} (known: {}, or metric.<name>)",
-                    spec.field,
-                    FIELDS.iter().map(|f| f.0).collect::<Vec<_>>().join(", ")
+                return Err((
+                    "field",
+                    format!(
+                        "unknown field {:?} (known: {}, or metric.<name>)",
+                        spec.field,
+                        FIELDS.iter().map(|f| f.0).collect::<Vec<_>>().join(", ")
+                    ),
                 ));
             };
             (*kind, *natural)
         };
         let name = spec.transform.as_deref().unwrap_or(natural);
         let Some((transform, gives)) = TRANSFORMS.iter().find(|(n, _)| *n == name) else {
-            return Err(format!(
-                "unknown transform {name:?} (known: {})",
-                TRANSFORMS
-                    .iter()
-                    .map(|t| t.0)
-                    .collect::<Vec<_>>()
-                    .join(", ")
+            return Err((
+                "transform",
+                format!(
+                    "unknown transform {name:?} (known: {})",
+                    TRANSFORMS
+                        .iter()
+                        .map(|t| t.0)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
             ));
         };
         let fits = *gives == kind || (kind == Kind::Text && *gives == Kind::Number);
         if !fits {
-            return Err(format!(
-                "transform {name:?} gives a {gives:?} value, field {:?} holds {kind:?}",
-                spec.field
+            return Err((
+                "transform",
+                format!(
+                    "{name:?} gives a {gives:?} value, field {:?} holds {kind:?}",
+                    spec.field
+                ),
             ));
         }
         if spec.scale.is_some() && *gives != Kind::Number {
-            return Err(format!(
-                "scale on field {:?}: only numbers scale",
-                spec.field
+            return Err((
+                "scale",
+                format!("field {:?}: only numbers scale", spec.field),
             ));
         }
         Ok(Target {
@@ -319,6 +331,7 @@ mod tests {
             scale: None,
             absent_if: vec!["0".into()],
         })
+        .map_err(|(key, message)| format!("{key}: {message}"))
     }
 
     #[test]

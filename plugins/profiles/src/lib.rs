@@ -235,6 +235,12 @@ impl Driver for ProfilesDriver {
         self.set.best(fp).map_or(0, |(_, s)| s)
     }
 
+    fn check_file(&self, path: &str, text: &str) -> Result<String, PluginError> {
+        profile::compile(text, Path::new(path))
+            .map(|p| p.summary())
+            .map_err(|r| PluginError::config(r.to_string()))
+    }
+
     fn collect(&self, target: &Target) -> BoxTask<DeviceRecord> {
         let profiles = self.set.profiles();
         // The profile the last poll's record named (its model), or the only one.

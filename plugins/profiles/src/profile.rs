@@ -234,6 +234,16 @@ struct At {
     message: String,
 }
 
+/// [`at`] for an error that names its own key.
+fn at_key(table: &'static str, index: usize) -> impl Fn((&'static str, String)) -> At {
+    move |(key, message)| At {
+        table,
+        index,
+        key,
+        message,
+    }
+}
+
 fn at(table: &'static str, index: usize, key: &'static str) -> impl Fn(String) -> At {
     move |message| At {
         table,
@@ -337,7 +347,7 @@ fn text_reads(reads: &[schema::Read], table: &'static str, cli: bool) -> Result<
                     "command output is read with a regex (xpath, css and pointer are for web pages)".into(),
                 ));
             }
-            let target = FieldTarget::compile(&r.value_spec()).map_err(at(table, i, "field"))?;
+            let target = FieldTarget::compile(&r.value_spec()).map_err(at_key(table, i))?;
             Ok(TextRead { select, target })
         })
         .collect()
@@ -395,7 +405,7 @@ fn build(raw: ProfileFile, file: &Path) -> Result<Profile, At> {
                     oids,
                     combine: Combine::parse(r.combine.as_deref())
                         .map_err(at(table, i, "combine"))?,
-                    target: FieldTarget::compile(&r.value_spec()).map_err(at(table, i, "field"))?,
+                    target: FieldTarget::compile(&r.value_spec()).map_err(at_key(table, i))?,
                 })
             })
             .collect::<Result<Vec<_>, At>>()
@@ -459,7 +469,7 @@ fn build(raw: ProfileFile, file: &Path) -> Result<Profile, At> {
             }
             Ok((
                 t.path.clone(),
-                FieldTarget::compile(&t.value_spec()).map_err(at("tr069", i, "field"))?,
+                FieldTarget::compile(&t.value_spec()).map_err(at_key("tr069", i))?,
             ))
         })
         .collect::<Result<Vec<_>, At>>()?;
@@ -577,6 +587,53 @@ fn build_web(w: &schema::Web) -> Result<Web, At> {
 }
 
 impl Profile {
+    /// One line saying what the profile is and reads.
+    pub fn summary(&self) -> String {
+        let mut reads = Vec::new();
+        let n = |count: usize, what: &str| format!("{count} {what}");
+        if !self.snmp_get.is_empty() {
+            reads.push(n(self.snmp_get.len(), "SNMP gets"));
+        }
+        if !self.snmp_walk.is_empty() {
+            reads.push(n(self.snmp_walk.len(), "SNMP walks"));
+        }
+        if let Some(w) = &self.web {
+            let login = match w.login {
+                Login::None => "no login",
+                Login::Basic => "Basic login",
+                Login::Form(ref f) if f.nonce.is_some() => "form login with a nonce",
+                Login::Form(_) => "form login",
+            };
+            reads.push(format!("{} web pages ({login})", w.pages.len()));
+        }
+        if let Some(c) = &self.cli {
+            let transport = match c.transport {
+                CliTransport::Ssh => "SSH",
+                CliTransport::Telnet => "Telnet",
+            };
+            reads.push(format!("{} {transport} commands", c.commands.len()));
+        }
+        if !self.tr069.is_empty() {
+            reads.push(n(self.tr069.len(), "TR-069 parameters"));
+        }
+        format!(
+            "profile {} ({}{}), score {}{}: {}",
+            self.name,
+            self.vendor,
+            self.model
+                .as_deref()
+                .map(|m| format!(" {m}"))
+                .unwrap_or_default(),
+            self.score,
+            if self.identify.is_empty() {
+                ", no [identify] rule (used only when named or alone)"
+            } else {
+                ""
+            },
+            reads.join(", ")
+        )
+    }
+
     /// The profile's confidence for a fingerprint (0 when no rule matches).
     pub fn score(&self, fp: &Fingerprint) -> u8 {
         if self.identify.matches(fp) {
