@@ -1,8 +1,9 @@
 //! `efi-poller run` polls every address the EPC reports in use with the driver that
 //! recognises it, with no hints, each the way its model needs: over SNMP, from the web
 //! pages of its UI (XML CGI pages, or an HTML page behind HTTP Basic, the model told by its
-//! UI's title), from what the CPE told its ACS through the TR-069 snooping proxy, or from
-//! what the ACS's API (GenieACS) knows of it; an unknown device is reported as such.
+//! UI's title), from what the CPE told its ACS through the TR-069 snooping proxy, from
+//! what the ACS's API (GenieACS) knows of it, or over SSH and Telnet by a device profile;
+//! an unknown device is reported as such.
 //! It serves the results at `/api/v1/devices`, `/api/v1/tr069` and on `/metrics`.
 
 use efi_lab::fleet::{device_ip, start_mixed_fleet_on_one_port};
@@ -125,6 +126,8 @@ struct Lab {
     sonar: SonarSim,
     snmp_port: u16,
     _fleet: Vec<SnmpAgent>,
+    /// Linux CPEs read over SSH (127.10.0.9) and Telnet (127.10.0.10) by device profiles.
+    _shells: [efi_lab::cli_device::CliDevice; 2],
 }
 
 impl Lab {
@@ -174,9 +177,11 @@ impl Lab {
             "bec-ridgewave",
             "baicells-atom",
             "telrad-cpe",
+            "profiles",
         ] {
             dir.install(p);
         }
+        let shells = linux_cpes_and_their_profiles(dir.path()).await;
         let listen = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -208,6 +213,7 @@ impl Lab {
             sonar,
             snmp_port,
             _fleet: fleet,
+            _shells: shells,
         }
     }
 
@@ -247,6 +253,13 @@ web_credentials = "bec-web"
 [credentials.bec-web]
 username = "admin"
 password = "admin"
+[drivers.profiles]
+dir = {profiles:?}
+[cli]
+known_hosts = {known_hosts:?}
+[credentials.cpe-cli]
+username = "ops"
+password = "shell-pass"
 {lab}
 [[sources]]
 name = "acs"
@@ -261,6 +274,8 @@ settings = {{ url = "{genieacs}" }}
             bec_web_port = self.bec7000.addr().port(),
             genieacs = self.genieacs.base_url(),
             dir = self.dir.path(),
+            profiles = self.dir.path().join("profiles"),
+            known_hosts = self.dir.path().join("known_hosts"),
             state = self.dir.path().join("state.db").display(),
             lab = efi_lab::lab_source_and_sink(
                 &self.raemis.base_url(),
@@ -277,20 +292,65 @@ settings = {{ url = "{genieacs}" }}
 /// Atom OD04, a CPE12000SG), a Baicells ODU that speaks only TR-069 (to its ACS, through
 /// efi-poller's proxy), a CPE12300XG read from its web UI, a Baicells IDU only GenieACS
 /// knows, a RidgeWave 7000 with SNMP off and no ACS (its web UI's title and device-info
-/// page), and an attached UE whose CPE answers nothing: their UEs attached in Raemis.
+/// page), two Linux CPEs with only a shell (SSH at 127.10.0.9, Telnet at 127.10.0.10, read
+/// by device profiles), and an attached UE whose CPE answers nothing: their UEs attached in
+/// Raemis.
 async fn attach_the_ues(raemis: &RaemisSim) {
-    for n in [1, 2, 3, 4, 5, 6, 7, 8, 99] {
-        raemis.add_subscriber(Subscriber::new(
-            &imsi(n),
-            &format!("3500000000{n:05}"),
-            "",
-            "Jane Doe",
-        ));
+    for n in [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 99] {
+        // The Linux CPEs' IMEIs carry the type codes their profiles recognise.
+        let imei = match n {
+            9 => "990001230000009".to_owned(),
+            10 => "990001240000010".to_owned(),
+            _ => format!("3500000000{n:05}"),
+        };
+        raemis.add_subscriber(Subscriber::new(&imsi(n), &imei, "", "Jane Doe"));
         raemis
             .attach(&imsi(n), device_ip(n).into(), "internet")
             .await
             .unwrap();
     }
+}
+
+/// The Linux CPEs at 127.10.0.9 (SSH) and 127.10.0.10 (Telnet), and in `<dir>/profiles` a
+/// `linux-cpe` profile for each, recognised by its IMEI's type code (the EPC reports it).
+async fn linux_cpes_and_their_profiles(
+    dir: &std::path::Path,
+) -> [efi_lab::cli_device::CliDevice; 2] {
+    use efi_lab::cli_device::CliDevice;
+    let profiles = dir.join("profiles");
+    std::fs::create_dir_all(&profiles).unwrap();
+    let ssh = CliDevice::start(device_ip(9).into(), crate::profiles::linux_shell("cpe-9"))
+        .await
+        .unwrap();
+    let telnet = CliDevice::start(device_ip(10).into(), crate::profiles::linux_shell("cpe-10"))
+        .await
+        .unwrap();
+    for (name, transport, port, tac) in [
+        ("linux-cpe-ssh", "ssh", ssh.ssh_addr().port(), "99000123"),
+        (
+            "linux-cpe-telnet",
+            "telnet",
+            telnet.telnet_addr().port(),
+            "99000124",
+        ),
+    ] {
+        let text = crate::profiles::example("linux-cpe.toml")
+            .replace("name = \"linux-cpe\"", &format!("name = \"{name}\""))
+            .replace(
+                "model = \"Linux CPE\"",
+                &format!("model = \"Linux CPE ({transport})\""),
+            )
+            .replace(
+                "sys_descr = \"^Linux \"",
+                &format!("imei_tac = [\"{tac}\"]"),
+            )
+            .replace(
+                "transport = \"ssh\"",
+                &format!("transport = \"{transport}\"\nport = {port}"),
+            );
+        std::fs::write(profiles.join(format!("{name}.toml")), text).unwrap();
+    }
+    [ssh, telnet]
 }
 
 /// The lab with `efi-poller run` polling it. Fields drop in this order: the host is killed
@@ -347,6 +407,7 @@ async fn run_polls_every_address_in_use_and_serves_the_results() {
     let devices = every_device_polled(&api).await;
     check_the_odu_and_the_snmp_cpes(&devices);
     check_the_web_and_genieacs_cpes(&net.lab, &devices);
+    check_the_shell_cpes(&devices);
     let rsrp = bec_rsrp(&devices);
     check_the_silent_ue(&devices);
     check_the_history_in_the_store(&api).await;
@@ -440,9 +501,11 @@ async fn the_odu_informs_its_acs_through_the_proxy(cwmp_listen: SocketAddr) {
 async fn every_device_polled(api: &str) -> Value {
     wait_for(
         api,
-        "nine devices polled, the ODU, the IDU and the RidgeWave 7000 identified",
+        "eleven devices polled, the ODU, the IDU, the RidgeWave 7000 and the shells identified",
         |v| {
-            v.as_array().is_some_and(|a| a.len() == 9)
+            v.as_array().is_some_and(|a| a.len() == 11)
+                && device(v, "127.10.0.9").is_some_and(|d| d["driver"] == "profiles")
+                && device(v, "127.10.0.10").is_some_and(|d| d["driver"] == "profiles")
                 && device(v, "127.10.0.8").is_some_and(|d| d["driver"] == "bec-ridgewave")
                 && device(v, "127.10.0.5").is_some_and(|d| d["driver"] == "baicells-atom")
                 && device(v, "127.10.0.7").is_some_and(|d| d["driver"] == "baicells-atom")
@@ -522,6 +585,26 @@ fn check_the_web_and_genieacs_cpes(lab: &Lab, devices: &Value) {
         lab.bec7000.requests() >= 2,
         "its front page (identification) and its device-info page"
     );
+}
+
+/// The Linux CPEs with only a shell: recognised by their profiles' IMEI type codes, read
+/// over SSH and over Telnet.
+fn check_the_shell_cpes(devices: &Value) {
+    for (ip, host, model) in [
+        ("127.10.0.9", "cpe-9", "Linux CPE (ssh)"),
+        ("127.10.0.10", "cpe-10", "Linux CPE (telnet)"),
+    ] {
+        let d = device(devices, ip).unwrap();
+        assert_eq!(d["driver"], "profiles", "{d:#}");
+        assert!(d["last_error"].is_null(), "{d:#}");
+        assert_eq!(d["unidentified"], false, "{d:#}");
+        let r = &d["record"];
+        assert_eq!(r["hostname"], host, "{d:#}");
+        assert_eq!(r["model"], model, "{d:#}");
+        assert_eq!(r["uptime_s"].as_u64(), Some(86461), "{d:#}");
+        assert_eq!(r["octets_received"].as_u64(), Some(987_654_321), "{d:#}");
+        assert_eq!(r["identity"]["mac"], "02:ef:1a:00:00:11", "{d:#}");
+    }
 }
 
 /// The RSRP the BEC RidgeWave 6900 at 127.10.0.2 reports.
@@ -773,11 +856,11 @@ fn check_the_poller_metrics(
     // The scheduler has every address in use on its schedule and has polled each.
     assert_eq!(
         sample(metrics, "efi_poll_devices_scheduled", &[]),
-        Some(9.0),
+        Some(11.0),
         "{text}"
     );
     assert!(
-        sample(metrics, "efi_poll_started", &[]).is_some_and(|n| n >= 9.0),
+        sample(metrics, "efi_poll_started", &[]).is_some_and(|n| n >= 11.0),
         "{text}"
     );
     assert!(
@@ -905,6 +988,8 @@ async fn check_sessions_and_outbox(base: &str) {
             "127.10.0.6",
             "127.10.0.7",
             "127.10.0.8",
+            "127.10.0.9",
+            "127.10.0.10",
             "127.10.0.99"
         ]
     );

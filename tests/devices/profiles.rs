@@ -15,7 +15,7 @@ use efi_tests::{eventually, PluginDir};
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-fn example(name: &str) -> String {
+pub(crate) fn example(name: &str) -> String {
     std::fs::read_to_string(
         Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("../examples/profiles")
@@ -132,9 +132,9 @@ async fn a_profile_reads_an_atom_as_its_compiled_driver_does_and_an_edit_outrank
 }
 
 /// A Linux CPE's shell: the answers of the commands `linux-cpe` sends.
-fn linux_shell() -> CliScript {
-    let mut s = CliScript::new("ops", "shell-pass", "root@cpe-17:~# ")
-        .command("hostname", "cpe-17\n")
+pub(crate) fn linux_shell(hostname: &str) -> CliScript {
+    let mut s = CliScript::new("ops", "shell-pass", &format!("root@{hostname}:~# "))
+        .command("hostname", &format!("{hostname}\n"))
         .command("cat /proc/uptime", "86461.52 170000.10\n")
         .command("cat /sys/class/net/eth0/address", "02:ef:1a:00:00:11\n")
         .command(
@@ -144,7 +144,7 @@ fn linux_shell() -> CliScript {
              lo:    1200      12    0    0    0     0          0         0     1200      12    0    0    0     0       0          0\n  \
              eth0: 987654321  812345    0    0    0     0          0       12 123456789  612345    0    0    0     0       0          0\n",
         );
-    s.banner = "Welcome to cpe-17\n".into();
+    s.banner = format!("Welcome to {hostname}\n");
     s
 }
 
@@ -161,7 +161,7 @@ fn assert_linux_record(r: &DeviceRecord) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn linux_cpe_is_read_over_ssh_and_over_telnet() {
-    let device = CliDevice::start("127.0.0.1".parse().unwrap(), linux_shell())
+    let device = CliDevice::start("127.0.0.1".parse().unwrap(), linux_shell("cpe-17"))
         .await
         .unwrap();
     let dir = PluginDir::new();
