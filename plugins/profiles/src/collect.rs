@@ -12,6 +12,26 @@ use efi_plugin_api::{
 };
 use std::sync::Arc;
 
+/// The problems last reported per device, so a device that keeps failing the same way
+/// gives one warning, not one per poll (repeats go to the debug level).
+#[derive(Debug, Default)]
+pub struct Reported(std::sync::Mutex<std::collections::HashMap<String, u64>>);
+
+impl Reported {
+    /// True when `problems` differ from what was last reported for `device`; remembers them.
+    fn is_news(&self, device: &str, problems: &[String]) -> bool {
+        use std::hash::{Hash, Hasher};
+        let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        if problems.is_empty() {
+            map.remove(device);
+            return false;
+        }
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        problems.hash(&mut h);
+        map.insert(device.to_owned(), h.finish()) != Some(h.finish())
+    }
+}
+
 /// What each request of the first step was.
 #[derive(Debug, Clone, Copy)]
 enum Asked {
@@ -35,6 +55,7 @@ pub struct Collect {
     /// The nonce, once read.
     nonce: Option<String>,
     address: String,
+    reported: Arc<Reported>,
 }
 
 impl Collect {
@@ -57,7 +78,14 @@ impl Collect {
             web_next: Vec::new(),
             nonce: None,
             address: target.address.to_string(),
+            reported: Arc::default(),
         }
+    }
+
+    /// Shares the memory of what was reported with the driver's other polls.
+    pub fn reporting_to(mut self, reported: Arc<Reported>) -> Self {
+        self.reported = reported;
+        self
     }
 
     fn problem(&mut self, step: &str, what: String) {
@@ -348,6 +376,8 @@ impl Collect {
     fn finish(&mut self) -> Step<DeviceRecord> {
         let p = &self.profile;
         if self.values.values.is_empty() {
+            // A failed poll is reported by the host, once per change of state.
+            self.reported.is_news(&self.address, &[]);
             return Step::Failed(PluginError::io(format!(
                 "{} (profile {}, {}): nothing could be read: {}",
                 self.address,
@@ -360,10 +390,16 @@ impl Collect {
                 }
             )));
         }
-        if !self.problems.is_empty() {
+        if self.reported.is_news(&self.address, &self.problems) {
             efi_plugin_api::tracing::warn!(
                 device = %self.address,
                 "record is partial: {}",
+                self.problems.join("; ")
+            );
+        } else if !self.problems.is_empty() {
+            efi_plugin_api::tracing::debug!(
+                device = %self.address,
+                "record is partial (as before): {}",
                 self.problems.join("; ")
             );
         }
@@ -452,5 +488,26 @@ impl Task for ProfileTask {
                 .map(|a| self.collect.request(*a))
                 .collect(),
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_same_problems_are_news_once_per_device_until_they_change_or_clear() {
+        let r = Reported::default();
+        let a = vec!["profile p, snmp get: rsrp_dbm: \"x\" is not a valid number".to_owned()];
+        let b = vec!["profile p, web /s: HTTP 500".to_owned()];
+        assert!(r.is_news("10.0.0.1", &a));
+        assert!(!r.is_news("10.0.0.1", &a), "the same again: a repeat");
+        assert!(r.is_news("10.0.0.2", &a), "another device");
+        assert!(r.is_news("10.0.0.1", &b), "changed");
+        assert!(!r.is_news("10.0.0.1", &[]), "a whole record is no news");
+        assert!(
+            r.is_news("10.0.0.1", &b),
+            "after a whole record, the problem is news again"
+        );
     }
 }

@@ -215,6 +215,7 @@ impl Plugin for ProfilesPlugin {
         let settings: ProfilesSettings = config.parse()?;
         Ok(Box::new(ProfilesDriver {
             set: Arc::new(ProfileSet::new(settings)),
+            reported: Arc::default(),
         }))
     }
 }
@@ -223,6 +224,8 @@ impl Plugin for ProfilesPlugin {
 pub struct ProfilesDriver {
     /// The profiles.
     pub set: Arc<ProfileSet>,
+    /// What each device's last partial record lacked (one warning per change).
+    pub reported: Arc<collect::Reported>,
 }
 
 /// The identification a poll does itself when the host did not say which profile (a device
@@ -257,6 +260,7 @@ impl Driver for ProfilesDriver {
         let file = target.params.get("profile").map(PathBuf::from);
         Box::new(Choose {
             set: self.set.clone(),
+            reported: self.reported.clone(),
             target: target.clone(),
             chosen: None,
             known,
@@ -268,6 +272,7 @@ impl Driver for ProfilesDriver {
 /// Picks the profile (identifying the device itself when it must), then runs it.
 struct Choose {
     set: Arc<ProfileSet>,
+    reported: Arc<collect::Reported>,
     target: Target,
     known: Option<Arc<Profile>>,
     /// `params.profile`: a profile file to use as it is (`efi-poller profiles test`).
@@ -277,7 +282,9 @@ struct Choose {
 
 impl Choose {
     fn run(&mut self, profile: Arc<Profile>) -> Step<DeviceRecord> {
-        let mut task = collect::ProfileTask::new(collect::Collect::new(profile, &self.target));
+        let mut task = collect::ProfileTask::new(
+            collect::Collect::new(profile, &self.target).reporting_to(self.reported.clone()),
+        );
         let step = task.start();
         self.chosen = Some(task);
         step

@@ -365,8 +365,11 @@ fn build(raw: ProfileFile, file: &Path) -> Result<Profile, At> {
             "letters, digits, `-`, `_` and `.` only".into(),
         ));
     }
-    if !(1..=100).contains(&about.score) {
-        return Err(at("profile", 0, "score")("between 1 and 100".into()));
+    if !(10..=100).contains(&about.score) {
+        return Err(at("profile", 0, "score")(
+            "between 10 and 100 (up to 9 is what the MIB-II fallback driver gives: unidentified)"
+                .into(),
+        ));
     }
     let id = &raw.identify;
     let identify = Identify {

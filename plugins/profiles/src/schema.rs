@@ -38,9 +38,10 @@ pub struct About {
     /// The record's model, unless a read sets `model`.
     #[serde(default)]
     pub model: Option<String>,
-    /// Confidence (1–100) when any `[identify]` rule matches, scored beside the compiled
+    /// Confidence (10–100) when any `[identify]` rule matches, scored beside the compiled
     /// drivers: 90–95 is what they give for a vendor OID or TR-069 OUI, 60–70 for a MAC OUI
-    /// or IMEI TAC, 1 is the MIB-II fallback. A profile may deliberately outrank a driver.
+    /// or IMEI TAC; up to 9 is the MIB-II fallback's level (unidentified). A profile may
+    /// deliberately outrank a driver.
     pub score: u8,
 }
 
