@@ -5,6 +5,28 @@ use crate::snmp_agent::{AgentOptions, RequestLog, SnmpAgent};
 use efi_plugin_api::snmprec::AgentData;
 use std::net::{Ipv4Addr, SocketAddr};
 
+/// An agent on `bind` answering lab device `n`'s MIB-II with `sys_descr` as its sysDescr
+/// and no vendor tree: a CPE whose firmware publishes only MIB-II (a CPE12300, an Atom on
+/// firmware without BAICELLS-MIB), told apart by that sysDescr.
+pub async fn mib2_agent_with_descr(
+    bind: SocketAddr,
+    n: u32,
+    sys_descr: &str,
+) -> std::io::Result<SnmpAgent> {
+    let mib2 = AgentData::parse(&mib2_device(n)).map_err(std::io::Error::other)?;
+    let descr = efi_plugin_api::oid("1.3.6.1.2.1.1.1.0");
+    let data =
+        AgentData::from_varbinds(mib2.walk(&efi_plugin_api::oid("1.3.6.1")).into_iter().map(
+            |mut v| {
+                if v.oid == descr {
+                    v.value = efi_plugin_api::SnmpValue::OctetString(sys_descr.as_bytes().to_vec());
+                }
+                v
+            },
+        ));
+    SnmpAgent::start(bind, data, AgentOptions::default()).await
+}
+
 /// The snmprec text of lab device number `n` (1-based): a Linux CPE with a loopback, an
 /// Ethernet and an LTE interface, distinct names, MACs and counters, an address on eth0
 /// (10.a.b.1/24) and one ARP neighbour there.

@@ -184,20 +184,10 @@ async fn cpe12300_lab() -> (
     efi_lab::snmp_agent::SnmpAgent,
     efi_lab::web_device::WebDevice,
 ) {
-    use efi_lab::snmp_agent::{AgentOptions, SnmpAgent};
-    use efi_plugin_api::snmprec::AgentData;
-    use efi_plugin_api::{oid, SnmpValue};
-    let mib2 = AgentData::parse(&efi_lab::fleet::mib2_device(1)).unwrap();
-    let data = AgentData::from_varbinds(mib2.walk(&oid("1.3.6.1")).into_iter().map(|mut v| {
-        if v.oid == oid("1.3.6.1.2.1.1.1.0") {
-            v.value = SnmpValue::OctetString(b"Linux GDM7243 3.10.0-uc0".to_vec());
-        }
-        v
-    }));
-    let agent = SnmpAgent::start(
+    let agent = efi_lab::fleet::mib2_agent_with_descr(
         "127.0.0.1:0".parse().unwrap(),
-        data,
-        AgentOptions::default(),
+        1,
+        "Linux GDM7243 3.10.0-uc0",
     )
     .await
     .unwrap();

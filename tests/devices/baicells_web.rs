@@ -5,25 +5,17 @@
 //! session is logged in again; a broken page costs only its own fields.
 
 use efi_core::config::Config;
-use efi_lab::snmp_agent::{AgentOptions, SnmpAgent};
+use efi_lab::snmp_agent::SnmpAgent;
 use efi_lab::web_device::{fixture, WebDevice};
-use efi_plugin_api::snmprec::AgentData;
-use efi_plugin_api::{oid, SnmpValue, Target};
+use efi_plugin_api::Target;
 use efi_tests::PluginDir;
 
 /// An Atom at 127.0.0.1: MIB-II with the Atom's sysDescr on an SNMP agent, and its web UI.
 async fn atom() -> (SnmpAgent, WebDevice) {
-    let mib2 = AgentData::parse(&efi_lab::fleet::mib2_device(7)).unwrap();
-    let data = AgentData::from_varbinds(mib2.walk(&oid("1.3.6.1")).into_iter().map(|mut v| {
-        if v.oid == oid("1.3.6.1.2.1.1.1.0") {
-            v.value = SnmpValue::OctetString(b"Linux BaiCPE 3.18.29 #1 SMP mips".to_vec());
-        }
-        v
-    }));
-    let agent = SnmpAgent::start(
+    let agent = efi_lab::fleet::mib2_agent_with_descr(
         "127.0.0.1:0".parse().unwrap(),
-        data,
-        AgentOptions::default(),
+        7,
+        "Linux BaiCPE 3.18.29 #1 SMP mips",
     )
     .await
     .unwrap();

@@ -90,20 +90,14 @@ async fn cpe12300(
     efi_lab::snmp_agent::SnmpAgent,
     efi_lab::web_device::WebDevice,
 ) {
-    use efi_lab::snmp_agent::{AgentOptions, SnmpAgent};
-    use efi_plugin_api::snmprec::AgentData;
-    use efi_plugin_api::{oid, SnmpValue};
-    let mib2 = AgentData::parse(&efi_lab::fleet::mib2_device(6)).unwrap();
-    let data = AgentData::from_varbinds(mib2.walk(&oid("1.3.6.1")).into_iter().map(|mut v| {
-        if v.oid == oid("1.3.6.1.2.1.1.1.0") {
-            v.value = SnmpValue::OctetString(b"Linux GDM7243 3.10.0-uc0".to_vec());
-        }
-        v
-    }));
     let ip = device_ip(6);
-    let agent = SnmpAgent::start((ip, snmp_port).into(), data, AgentOptions::default())
-        .await
-        .unwrap();
+    let agent = efi_lab::fleet::mib2_agent_with_descr(
+        (ip, snmp_port).into(),
+        6,
+        "Linux GDM7243 3.10.0-uc0",
+    )
+    .await
+    .unwrap();
     let fixture = efi_lab::web_device::fixture("telrad-cpe12300");
     let web = efi_lab::web_device::WebDevice::start((ip, 0).into(), &fixture)
         .await

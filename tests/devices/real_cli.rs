@@ -212,6 +212,15 @@ fn rx_bytes(interface: &str) -> u64 {
         .unwrap()
 }
 
+/// The credential set `cpe-cli`: the test account and its password.
+fn password_credentials() -> String {
+    let password = std::fs::read_to_string(PASSWORD_FILE).unwrap();
+    format!(
+        "[credentials.cpe-cli]\nusername = {ACCOUNT:?}\npassword = {:?}\n",
+        password.trim()
+    )
+}
+
 fn profile(transport: &str, port: u16, interface: &str) -> String {
     std::fs::read_to_string(
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/profiles/linux-cpe.toml"),
@@ -275,15 +284,11 @@ async fn linux_cpe_over_a_real_sshd_with_a_password_then_a_key_and_the_host_key_
     let sshd = Sshd::start(work.path());
     let plugins = PluginDir::new();
     plugins.install("profiles");
-    let password = std::fs::read_to_string(PASSWORD_FILE).unwrap();
     poll_and_check(
         &plugins,
         work.path(),
         profile("ssh", sshd.port, &interface()),
-        &format!(
-            "[credentials.cpe-cli]\nusername = {ACCOUNT:?}\npassword = {:?}\n",
-            password.trim()
-        ),
+        &password_credentials(),
     )
     .await;
     // Pinned on first use: the daemon's own host key is in known_hosts now.
@@ -310,15 +315,11 @@ async fn linux_cpe_over_a_real_telnetd_and_login() {
     let work = tempfile::tempdir().unwrap();
     let plugins = PluginDir::new();
     plugins.install("profiles");
-    let password = std::fs::read_to_string(PASSWORD_FILE).unwrap();
     poll_and_check(
         &plugins,
         work.path(),
         profile("telnet", telnetd.port, &interface()),
-        &format!(
-            "[credentials.cpe-cli]\nusername = {ACCOUNT:?}\npassword = {:?}\n",
-            password.trim()
-        ),
+        &password_credentials(),
     )
     .await;
 }

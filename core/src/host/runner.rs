@@ -115,20 +115,8 @@ impl Runner {
         plugin: &Arc<LoadedPlugin>,
         fingerprint: &Fingerprint,
     ) -> Result<Confidence, RunError> {
-        Self::check_quarantine(plugin)?;
-        let p = plugin.clone();
         let fp = fingerprint.clone();
-        let (result, cpu) = self
-            .guarded(plugin, move || p.driver().map(|d| d.identify(&fp)))
-            .await?;
-        let result = result.ok_or_else(|| RunError::NotADriver {
-            plugin: plugin.name().to_owned(),
-        })?;
-        self.account(plugin, cpu, result.as_ref().err())?;
-        result.map_err(|error| RunError::Plugin {
-            plugin: plugin.name().to_owned(),
-            error,
-        })
+        self.driver_call(plugin, move |d| d.identify(&fp)).await
     }
 
     /// Asks a driver to check a file of its own format (a device profile).
@@ -138,13 +126,22 @@ impl Runner {
         path: &str,
         text: &str,
     ) -> Result<String, RunError> {
+        let (path, text) = (path.to_owned(), text.to_owned());
+        self.driver_call(plugin, move |d| d.check_file(&path, &text))
+            .await
+    }
+
+    /// One guarded call into a driver, booked against its budget.
+    async fn driver_call<R: Send + 'static>(
+        &self,
+        plugin: &Arc<LoadedPlugin>,
+        call: impl FnOnce(&efi_plugin_api::host::DriverInstance) -> Result<R, PluginError>
+            + Send
+            + 'static,
+    ) -> Result<R, RunError> {
         Self::check_quarantine(plugin)?;
-        let (p, path, text) = (plugin.clone(), path.to_owned(), text.to_owned());
-        let (result, cpu) = self
-            .guarded(plugin, move || {
-                p.driver().map(|d| d.check_file(&path, &text))
-            })
-            .await?;
+        let p = plugin.clone();
+        let (result, cpu) = self.guarded(plugin, move || p.driver().map(call)).await?;
         let result = result.ok_or_else(|| RunError::NotADriver {
             plugin: plugin.name().to_owned(),
         })?;
@@ -183,20 +180,8 @@ impl Runner {
         plugin: &Arc<LoadedPlugin>,
         target: &Target,
     ) -> Result<TaskHandle<DeviceRecord>, RunError> {
-        Self::check_quarantine(plugin)?;
-        let (p, t) = (plugin.clone(), target.clone());
-        let (begun, cpu) = self
-            .guarded(plugin, move || p.driver().map(|d| d.collect(&t)))
-            .await?;
-        let begun = begun.ok_or_else(|| RunError::NotADriver {
-            plugin: plugin.name().to_owned(),
-        })?;
-        self.account(plugin, cpu, begun.as_ref().err())?;
-        let task = begun.map_err(|error| RunError::Plugin {
-            plugin: plugin.name().to_owned(),
-            error,
-        })?;
-        Ok(task)
+        let t = target.clone();
+        self.driver_call(plugin, move |d| d.collect(&t)).await
     }
 
     /// Collects a record with a driver plugin from a recorded device instead of the network

@@ -134,7 +134,10 @@ impl OneOrMany {
 }
 
 /// Where a value goes and how it is turned into the field's unit (the keys every read has:
-/// `field`, `transform`, `scale`, `absent_if`).
+/// `field`, `transform`, `scale`, `absent_if`). Each read type spells these four keys out
+/// itself instead of `#[serde(flatten)]`ing this struct: serde cannot refuse unknown keys
+/// (`deny_unknown_fields`) through a flatten, and a misspelt key must be refused with its
+/// line.
 #[derive(Debug, Clone)]
 pub struct ValueSpec {
     /// The record field (`efi-poller profiles fields` lists them), or `metric.<name>` for a
