@@ -2,7 +2,8 @@
 //! (password, then key; the host key pinned on first use) and inetutils' telnetd behind a
 //! minimal inetd (each connection handed to `telnetd` as its stdin and stdout, as inetd
 //! does), both logging in the test account `efi-cli-test` through the system's own PAM and
-//! `/bin/login`. The record is checked against the same Linux facts read by the test.
+//! `/bin/login`. The record is checked against the same Linux facts read by the test. The
+//! same daemons are then the CPEs of two UEs that `efi-poller run` finds in the EPC and polls.
 //!
 //! Needs root (sshd and login switch users) and `tests/setup.sh` (the daemons and the
 //! account, whose random password only root can read).
@@ -44,24 +45,24 @@ fn running_as_root() -> bool {
         .unwrap_or(false)
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
+fn free_port_on(ip: std::net::IpAddr) -> u16 {
+    TcpListener::bind((ip, 0))
         .unwrap()
         .local_addr()
         .unwrap()
         .port()
 }
 
-/// Waits until something accepts connections on `port`.
-fn wait_listening(port: u16, what: &str) {
+/// Waits until something accepts connections on `ip:port`.
+fn wait_listening(ip: std::net::IpAddr, port: u16, what: &str) {
     let deadline = Instant::now() + Duration::from_secs(20);
     while Instant::now() < deadline {
-        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
+        if TcpStream::connect((ip, port)).is_ok() {
             return;
         }
         std::thread::sleep(Duration::from_millis(50));
     }
-    panic!("{what} did not listen on 127.0.0.1:{port} within 20 s");
+    panic!("{what} did not listen on {ip}:{port} within 20 s");
 }
 
 /// OpenSSH's sshd on a loopback port, with its own host key and the test's authorized key;
@@ -75,6 +76,11 @@ struct Sshd {
 
 impl Sshd {
     fn start(dir: &Path) -> Sshd {
+        Sshd::start_on(dir, "127.0.0.1".parse().unwrap())
+    }
+
+    /// sshd listening on `ip` (a loopback address).
+    fn start_on(dir: &Path, ip: std::net::IpAddr) -> Sshd {
         let keygen = |file: &Path| {
             let out = Command::new("ssh-keygen")
                 .args(["-q", "-t", "ed25519", "-N", "", "-f"])
@@ -92,12 +98,12 @@ impl Sshd {
         use std::os::unix::fs::PermissionsExt;
         std::fs::set_permissions(dir, std::fs::Permissions::from_mode(0o755)).unwrap();
         std::fs::set_permissions(&authorized, std::fs::Permissions::from_mode(0o644)).unwrap();
-        let port = free_port();
+        let port = free_port_on(ip);
         let config = dir.join("sshd_config");
         std::fs::write(
             &config,
             format!(
-                "ListenAddress 127.0.0.1\nPort {port}\nHostKey {}\nPidFile none\n\
+                "ListenAddress {ip}\nPort {port}\nHostKey {}\nPidFile none\n\
                  AuthorizedKeysFile {}\nPasswordAuthentication yes\nKbdInteractiveAuthentication no\n\
                  UsePAM yes\nAllowUsers {ACCOUNT}\nStrictModes no\n",
                 host_key.display(),
@@ -113,7 +119,7 @@ impl Sshd {
             .stderr(Stdio::null())
             .spawn()
             .expect("start /usr/sbin/sshd");
-        wait_listening(port, "sshd");
+        wait_listening(ip, port, "sshd");
         let host_public_key = std::fs::read_to_string(dir.join("host_key.pub")).unwrap();
         Sshd {
             child,
@@ -139,7 +145,12 @@ struct Telnetd {
 
 impl Telnetd {
     fn start() -> Telnetd {
-        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        Telnetd::start_on("127.0.0.1".parse().unwrap())
+    }
+
+    /// The inetd listening on `ip` (a loopback address).
+    fn start_on(ip: std::net::IpAddr) -> Telnetd {
+        let listener = TcpListener::bind((ip, 0)).unwrap();
         let port = listener.local_addr().unwrap().port();
         let children: Arc<Mutex<Vec<Child>>> = Arc::default();
         let spawned = children.clone();
@@ -322,4 +333,136 @@ async fn linux_cpe_over_a_real_telnetd_and_login() {
         &password_credentials(),
     )
     .await;
+}
+
+/// `efi-poller run` with the EPC reporting two UEs whose CPEs are this machine's real sshd
+/// (127.10.9.1) and telnetd (127.10.9.2): identified by their IMEI type codes through two
+/// `linux-cpe` profiles and polled on the service's own schedule.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_polls_a_real_sshd_and_telnetd_cpe_through_profiles() {
+    use efi_lab::raemis::{RaemisOptions, RaemisSim, Subscriber};
+    use efi_lab::sonar::{scenario::Scenario, SonarSim};
+    require_root_and_setup();
+    efi_lab::init_tls();
+    let work = tempfile::tempdir().unwrap();
+    let (ssh_ip, telnet_ip): (std::net::IpAddr, std::net::IpAddr) =
+        ("127.10.9.1".parse().unwrap(), "127.10.9.2".parse().unwrap());
+    let sshd = Sshd::start_on(work.path(), ssh_ip);
+    let telnetd = Telnetd::start_on(telnet_ip);
+    let sonar = SonarSim::start("127.0.0.1:0".parse().unwrap(), Scenario::lab_on_loopback())
+        .await
+        .unwrap();
+    let raemis = RaemisSim::start("127.0.0.1:0".parse().unwrap(), RaemisOptions::default())
+        .await
+        .unwrap();
+    for (n, ip, imei) in [
+        (1, ssh_ip, "990001250000001"),
+        (2, telnet_ip, "990001260000002"),
+    ] {
+        let imsi = format!("00101000009{n:04}");
+        raemis.add_subscriber(Subscriber::new(&imsi, imei, "", "Jane Doe"));
+        raemis.attach(&imsi, ip, "internet").await.unwrap();
+    }
+    let plugins = PluginDir::new();
+    for p in ["raemis", "sonar", "hello-driver", "profiles"] {
+        plugins.install(p);
+    }
+    let profiles = work.path().join("profiles");
+    std::fs::create_dir_all(&profiles).unwrap();
+    let interface = interface();
+    for (name, transport, port, tac) in [
+        ("linux-ssh", "ssh", sshd.port, "99000125"),
+        ("linux-telnet", "telnet", telnetd.port, "99000126"),
+    ] {
+        let text = profile(transport, port, &interface)
+            .replace("name = \"linux-cpe\"", &format!("name = \"{name}\""))
+            .replace(
+                "model = \"Linux CPE\"",
+                &format!("model = \"Linux CPE ({transport})\""),
+            )
+            .replace(
+                "sys_descr = \"^Linux \"",
+                &format!("imei_tac = [\"{tac}\"]"),
+            );
+        std::fs::write(profiles.join(format!("{name}.toml")), text).unwrap();
+    }
+    let listen = TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
+    let config = work.path().join("config.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[log]\nlevel = \"warn\"\n[plugins]\ndir = {plugins:?}\nrescan_secs = 0\n\
+             [snmp]\ntimeout_ms = 300\nretries = 0\n[server]\nlisten = \"{listen}\"\n\
+             [poller]\ninterval_secs = 1\n[arbiter]\nmanaged_subnets = [\"127.10.0.0/16\"]\n\
+             interval_secs = 1\n[store]\nurl = \"sqlite:{state}\"\n\
+             [drivers.profiles]\ndir = {profiles:?}\n[cli]\nknown_hosts = {known:?}\n{creds}{lab}",
+            plugins = plugins.path(),
+            state = work.path().join("state.db").display(),
+            known = work.path().join("known_hosts"),
+            creds = password_credentials(),
+            lab = efi_lab::lab_source_and_sink(
+                &raemis.base_url(),
+                &sonar.base_url(),
+                "raemis-lab",
+                "",
+                "",
+            ),
+        ),
+    )
+    .unwrap();
+    let _host = efi_tests::Running(
+        Command::new(efi_tests::artifacts::artifacts().host_binary())
+            .args(["--config", config.to_str().unwrap(), "run"])
+            .env_remove("RUST_LOG")
+            .stdout(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let api = format!("http://{listen}/api/v1/devices");
+    let hostname = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap();
+    let devices = efi_tests::eventually(
+        "both CPEs polled by their profiles",
+        Duration::from_secs(60),
+        || async {
+            let v: serde_json::Value = reqwest::get(&api)
+                .await
+                .map_err(|e| e.to_string())?
+                .json()
+                .await
+                .map_err(|e| e.to_string())?;
+            let polled = |ip: &str| {
+                v.as_array().is_some_and(|a| {
+                    a.iter().any(|d| {
+                        d["address"] == ip && d["driver"] == "profiles" && d["record"].is_object()
+                    })
+                })
+            };
+            if polled("127.10.9.1") && polled("127.10.9.2") {
+                Ok(v)
+            } else {
+                Err(v.to_string())
+            }
+        },
+    )
+    .await;
+    for (ip, model) in [
+        ("127.10.9.1", "Linux CPE (ssh)"),
+        ("127.10.9.2", "Linux CPE (telnet)"),
+    ] {
+        let d = devices
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|d| d["address"] == ip)
+            .unwrap();
+        let r = &d["record"];
+        assert_eq!(r["model"], model, "{d:#}");
+        assert_eq!(r["hostname"], hostname.trim(), "{d:#}");
+        assert!(r["uptime_s"].as_u64().is_some_and(|u| u > 0), "{d:#}");
+        assert!(r["octets_received"].as_u64().is_some(), "{d:#}");
+        assert_eq!(d["unidentified"], false, "{d:#}");
+    }
 }
