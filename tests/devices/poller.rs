@@ -328,20 +328,7 @@ async fn linux_cpes_and_their_profiles(
             "99000124",
         ),
     ] {
-        let text = crate::profiles::example("linux-cpe.toml")
-            .replace("name = \"linux-cpe\"", &format!("name = \"{name}\""))
-            .replace(
-                "model = \"Linux CPE\"",
-                &format!("model = \"Linux CPE ({transport})\""),
-            )
-            .replace(
-                "sys_descr = \"^Linux \"",
-                &format!("imei_tac = [\"{tac}\"]"),
-            )
-            .replace(
-                "transport = \"ssh\"",
-                &format!("transport = \"{transport}\"\nport = {port}"),
-            );
+        let text = crate::profiles::linux_cpe_for_tac(name, transport, port, "eth0", tac);
         std::fs::write(profiles.join(format!("{name}.toml")), text).unwrap();
     }
     [ssh, telnet]

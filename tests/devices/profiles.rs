@@ -24,6 +24,39 @@ pub(crate) fn example(name: &str) -> String {
     .unwrap()
 }
 
+/// The `linux-cpe` example over `transport` on `port`, reading `interface` where it says
+/// `eth0`.
+pub(crate) fn linux_cpe(transport: &str, port: u16, interface: &str) -> String {
+    example("linux-cpe.toml")
+        .replace("eth0", interface)
+        .replace(
+            "transport = \"ssh\"",
+            &format!("transport = \"{transport}\"\nport = {port}"),
+        )
+}
+
+/// [`linux_cpe`] as a profile of its own: named `name`, model `Linux CPE (<transport>)`,
+/// recognised by the IMEI type code `tac` instead of its sysDescr rule (the EPC reports the
+/// IMEI, so `run` can identify a CPE that answers no SNMP).
+pub(crate) fn linux_cpe_for_tac(
+    name: &str,
+    transport: &str,
+    port: u16,
+    interface: &str,
+    tac: &str,
+) -> String {
+    linux_cpe(transport, port, interface)
+        .replace("name = \"linux-cpe\"", &format!("name = \"{name}\""))
+        .replace(
+            "model = \"Linux CPE\"",
+            &format!("model = \"Linux CPE ({transport})\""),
+        )
+        .replace(
+            "sys_descr = \"^Linux \"",
+            &format!("imei_tac = [\"{tac}\"]"),
+        )
+}
+
 /// The Atom OD04 walk the baicells-atom replay tests use, served over UDP.
 async fn atom_agent() -> SnmpAgent {
     let walk = load_snmprec(
@@ -178,10 +211,7 @@ async fn linux_cpe_is_read_over_ssh_and_over_telnet() {
         let profiles = tempfile::tempdir().unwrap();
         std::fs::write(
             profiles.path().join("linux-cpe.toml"),
-            example("linux-cpe.toml").replace(
-                "transport = \"ssh\"",
-                &format!("transport = \"{transport}\"\nport = {port}"),
-            ),
+            linux_cpe(transport, port, "eth0"),
         )
         .unwrap();
         let host = host(&dir, profiles.path(), &credentials).await;

@@ -8,6 +8,7 @@
 //! Needs root (sshd and login switch users) and `tests/setup.sh` (the daemons and the
 //! account, whose random password only root can read).
 
+use crate::profiles::{linux_cpe, linux_cpe_for_tac};
 use efi_core::config::Config;
 use efi_plugin_api::normalise::mac_text;
 use efi_plugin_api::{DeviceRecord, Target};
@@ -232,18 +233,6 @@ fn password_credentials() -> String {
     )
 }
 
-fn profile(transport: &str, port: u16, interface: &str) -> String {
-    std::fs::read_to_string(
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("../examples/profiles/linux-cpe.toml"),
-    )
-    .unwrap()
-    .replace("eth0", interface)
-    .replace(
-        "transport = \"ssh\"",
-        &format!("transport = \"{transport}\"\nport = {port}"),
-    )
-}
-
 /// Polls 127.0.0.1 with `profile` and `credentials`, checking the record against the facts
 /// of this machine read around the poll.
 async fn poll_and_check(plugins: &PluginDir, work: &Path, profile: String, credentials: &str) {
@@ -298,7 +287,7 @@ async fn linux_cpe_over_a_real_sshd_with_a_password_then_a_key_and_the_host_key_
     poll_and_check(
         &plugins,
         work.path(),
-        profile("ssh", sshd.port, &interface()),
+        linux_cpe("ssh", sshd.port, &interface()),
         &password_credentials(),
     )
     .await;
@@ -310,7 +299,7 @@ async fn linux_cpe_over_a_real_sshd_with_a_password_then_a_key_and_the_host_key_
     poll_and_check(
         &plugins,
         work.path(),
-        profile("ssh", sshd.port, &interface()),
+        linux_cpe("ssh", sshd.port, &interface()),
         &format!(
             "[credentials.cpe-cli]\nusername = {ACCOUNT:?}\nprivate_key_file = {:?}\n",
             sshd.user_key
@@ -329,7 +318,7 @@ async fn linux_cpe_over_a_real_telnetd_and_login() {
     poll_and_check(
         &plugins,
         work.path(),
-        profile("telnet", telnetd.port, &interface()),
+        linux_cpe("telnet", telnetd.port, &interface()),
         &password_credentials(),
     )
     .await;
@@ -374,16 +363,7 @@ async fn run_polls_a_real_sshd_and_telnetd_cpe_through_profiles() {
         ("linux-ssh", "ssh", sshd.port, "99000125"),
         ("linux-telnet", "telnet", telnetd.port, "99000126"),
     ] {
-        let text = profile(transport, port, &interface)
-            .replace("name = \"linux-cpe\"", &format!("name = \"{name}\""))
-            .replace(
-                "model = \"Linux CPE\"",
-                &format!("model = \"Linux CPE ({transport})\""),
-            )
-            .replace(
-                "sys_descr = \"^Linux \"",
-                &format!("imei_tac = [\"{tac}\"]"),
-            );
+        let text = linux_cpe_for_tac(name, transport, port, &interface, tac);
         std::fs::write(profiles.join(format!("{name}.toml")), text).unwrap();
     }
     let listen = TcpListener::bind("127.0.0.1:0")
