@@ -93,6 +93,14 @@ impl Collect {
             .push(format!("profile {}, {step}: {what}", self.profile.name));
     }
 
+    /// The certificate policy of the profile's web UI.
+    fn tls(&self) -> TlsPolicy {
+        match &self.profile.web {
+            Some(w) if w.accept_invalid_certs => TlsPolicy::AcceptInvalid,
+            _ => TlsPolicy::Verify,
+        }
+    }
+
     fn http(&self, path: &str) -> HttpRequest {
         let web = self
             .profile
@@ -100,9 +108,7 @@ impl Collect {
             .as_ref()
             .expect("web requests only with [web]");
         let mut r = HttpRequest::get(format!("{}{path}", self.base));
-        if web.accept_invalid_certs {
-            r.tls = TlsPolicy::AcceptInvalid;
-        }
+        r.tls = self.tls();
         for (k, v) in &web.headers {
             r.headers.push((k.clone(), v.clone()));
         }
@@ -169,7 +175,7 @@ impl Collect {
                     fields.push((name.as_str(), nonce.as_str()));
                 }
                 let mut r = HttpRequest::post_form(format!("{}{}", self.base, form.path), &fields);
-                r.tls = self.http("/").tls;
+                r.tls = self.tls();
                 r.headers.extend(web.headers.iter().cloned());
                 if let (Some(header), Some(nonce)) = (&form.nonce_header, &self.nonce) {
                     r.headers.push((header.to_ascii_lowercase(), nonce.clone()));
