@@ -19,6 +19,7 @@ pub mod host;
 pub mod https;
 pub mod loader;
 pub mod logging;
+pub mod memory;
 pub mod metrics;
 pub mod poller;
 pub mod preflight;

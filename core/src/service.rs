@@ -190,6 +190,11 @@ impl Service {
         loop {
             if let Some(cycled) = self.cycles.run_due().await {
                 report(&cycled);
+                if cycled.full {
+                    // A full cycle built and dropped the whole picture of the network: hand
+                    // what it freed back to the kernel (crate::memory says why).
+                    tokio::task::spawn_blocking(crate::memory::release_free_memory);
+                }
             }
             if self.polling.is_none()
                 && self.poller.enabled

@@ -168,6 +168,8 @@ pub fn main() -> ExitCode {
     // A sweep is one task of futures plus the SNMP receive task: on one thread they wake each
     // other without crossing threads (measured: less CPU, the same wall time). Every other
     // command runs plugins and servers side by side and gets the multi-threaded runtime.
+    // Before the runtime makes its threads: arenas made before the cap would stay.
+    crate::memory::cap_arenas();
     let mut builder = match cli.command {
         Command::Sweep(_) => tokio::runtime::Builder::new_current_thread(),
         _ => tokio::runtime::Builder::new_multi_thread(),
