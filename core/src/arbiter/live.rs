@@ -134,14 +134,26 @@ impl LiveState {
 
     /// Every source's sessions, and whether every source's picture is complete.
     pub fn sessions(&self) -> (Vec<Session>, bool) {
-        let complete = !self.sources.is_empty() && self.sources.values().all(|s| s.complete);
         (
             self.sources
                 .values()
                 .flat_map(|s| s.sessions.values().cloned())
                 .collect(),
-            complete,
+            self.complete(),
         )
+    }
+
+    /// How many sessions the picture holds, and whether it is complete: what `/metrics`
+    /// shows, without copying every session for each scrape.
+    pub fn count(&self) -> (usize, bool) {
+        (
+            self.sources.values().map(|s| s.sessions.len()).sum(),
+            self.complete(),
+        )
+    }
+
+    fn complete(&self) -> bool {
+        !self.sources.is_empty() && self.sources.values().all(|s| s.complete)
     }
 }
 
@@ -200,6 +212,7 @@ mod tests {
         let (s, complete) = live.sessions();
         assert!(complete);
         assert_eq!(s.len(), 1);
+        assert_eq!(live.count(), (1, true));
         assert_eq!(s[0].ip, Some("10.45.0.9".parse().unwrap()));
         assert_eq!(
             s[0].identity.imei.as_deref(),

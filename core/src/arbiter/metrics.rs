@@ -80,12 +80,12 @@ impl Arbiter {
                 ([("source", source.as_str()), ("result", *result)], *n)
             }),
         )?;
-        let (sessions, complete) = self.live_sessions();
+        let (sessions, complete) = self.live.lock().count();
         gauge(
             encoder,
             "efi_sessions",
             "UE sessions in the live picture.",
-            sessions.len() as f64,
+            sessions as f64,
         )?;
         gauge(
             encoder,
