@@ -169,19 +169,30 @@ impl Runner {
         target: &Target,
         exchanges: Option<&mut Vec<Exchange>>,
     ) -> Result<DeviceRecord, RunError> {
-        let task = self.begin_collect(plugin, target).await?;
-        self.run_recording(plugin, task, target, exchanges, MAX_STEPS, None)
+        let started = self.begin_collect(plugin, target).await?;
+        self.drive(plugin, started, target, exchanges, MAX_STEPS, None)
             .await
     }
 
-    /// Starts a driver's collect task.
+    /// Starts a driver's collect task and takes its first step in the same call into the
+    /// plugin: one hand-off to the blocking pool instead of two on every poll.
     async fn begin_collect(
         &self,
         plugin: &Arc<LoadedPlugin>,
         target: &Target,
-    ) -> Result<TaskHandle<DeviceRecord>, RunError> {
+    ) -> Result<Started<DeviceRecord>, RunError> {
         let t = target.clone();
-        self.driver_call(plugin, move |d| d.collect(&t)).await
+        let (task, step) = self
+            .driver_call(plugin, move |d| {
+                d.collect(&t).map(|mut task| {
+                    let step = task.start();
+                    (task, step)
+                })
+            })
+            .await?;
+        // The call's CPU is booked above; a panic in the first step still counts.
+        self.account(plugin, Duration::ZERO, failure_of(&step))?;
+        Ok((task, step))
     }
 
     /// Collects a record with a driver plugin from a recorded device instead of the network
@@ -192,8 +203,8 @@ impl Runner {
         target: &Target,
         device: &super::replay::RecordedDevice,
     ) -> Result<DeviceRecord, RunError> {
-        let task = self.begin_collect(plugin, target).await?;
-        self.run_recording(plugin, task, target, None, MAX_STEPS, Some(device))
+        let started = self.begin_collect(plugin, target).await?;
+        self.drive(plugin, started, target, None, MAX_STEPS, Some(device))
             .await
     }
 
@@ -207,7 +218,8 @@ impl Runner {
     where
         T: DeserializeOwned + Send + 'static,
     {
-        self.run_recording(plugin, task, target, None, MAX_STEPS, None)
+        let started = self.step(plugin, task, None).await?;
+        self.drive(plugin, started, target, None, MAX_STEPS, None)
             .await
     }
 
@@ -222,14 +234,43 @@ impl Runner {
     where
         T: DeserializeOwned + Send + 'static,
     {
-        self.run_recording(plugin, task, target, None, MAX_SERVICE_STEPS, None)
+        let started = self.step(plugin, task, None).await?;
+        self.drive(plugin, started, target, None, MAX_SERVICE_STEPS, None)
             .await
     }
 
-    async fn run_recording<T>(
+    /// One step of a task on the blocking pool: its start (`input` None) or its resumption
+    /// with the answers to what it asked, booked against the plugin's budget.
+    async fn step<T>(
         &self,
         plugin: &Arc<LoadedPlugin>,
         task: TaskHandle<T>,
+        input: Option<Vec<IoResponse>>,
+    ) -> Result<Started<T>, RunError>
+    where
+        T: DeserializeOwned + Send + 'static,
+    {
+        Self::check_quarantine(plugin)?;
+        let mut task = task;
+        let ((task, step), cpu) = self
+            .guarded(plugin, move || {
+                let step = match input {
+                    None => task.start(),
+                    Some(responses) => task.resume(&responses),
+                };
+                (task, step)
+            })
+            .await?;
+        self.account(plugin, cpu, failure_of(&step))?;
+        Ok((task, step))
+    }
+
+    /// Drives a started task to its end: its I/O on the engines (or answered from a
+    /// recording), each further step on the blocking pool, at most `max_steps` in all.
+    async fn drive<T>(
+        &self,
+        plugin: &Arc<LoadedPlugin>,
+        started: Started<T>,
         target: &Target,
         mut exchanges: Option<&mut Vec<Exchange>>,
         max_steps: usize,
@@ -238,26 +279,8 @@ impl Runner {
     where
         T: DeserializeOwned + Send + 'static,
     {
-        let mut task = task;
-        let mut input: Option<Vec<IoResponse>> = None;
+        let (mut task, mut step) = started;
         for _ in 0..max_steps {
-            Self::check_quarantine(plugin)?;
-            let (t, (step, cpu)) = self
-                .guarded(plugin, move || {
-                    let step = match input {
-                        None => task.start(),
-                        Some(responses) => task.resume(&responses),
-                    };
-                    (task, step)
-                })
-                .await
-                .map(|((task, step), cpu)| (task, (step, cpu)))?;
-            task = t;
-            let failure = match &step {
-                Step::Failed(e) => Some(e),
-                _ => None,
-            };
-            self.account(plugin, cpu, failure)?;
             match step {
                 Step::Done(out) => {
                     plugin.health().record_ok();
@@ -285,7 +308,7 @@ impl Runner {
                                 .map(|(request, response)| Exchange { request, response }),
                         );
                     }
-                    input = Some(responses);
+                    (task, step) = self.step(plugin, task, Some(responses)).await?;
                 }
             }
         }
@@ -351,6 +374,17 @@ impl Runner {
             }
         }
         Ok(())
+    }
+}
+
+/// A task and the step it has just taken.
+type Started<T> = (TaskHandle<T>, Step<T>);
+
+/// The error a step reports, if it failed.
+fn failure_of<T>(step: &Step<T>) -> Option<&PluginError> {
+    match step {
+        Step::Failed(e) => Some(e),
+        _ => None,
     }
 }
 
