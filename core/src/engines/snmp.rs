@@ -563,11 +563,13 @@ fn from_snmp2(oid: &snmp2::Oid<'_>) -> Result<Oid, IoError> {
             format!("agent sent an OID with an arc over 32 bits: {oid}"),
         )
     };
-    let arcs = oid
-        .iter()
-        .ok_or_else(bad)?
-        .map(|a| u32::try_from(a).map_err(|_| bad()))
-        .collect::<Result<Vec<u32>, _>>()?;
+    // Sized once: collecting through `Result` loses the iterator's exact length and grows
+    // the vector two or three times per OID, for every varbind of every answer.
+    let sub_ids = oid.iter().ok_or_else(bad)?;
+    let mut arcs = Vec::with_capacity(sub_ids.len());
+    for a in sub_ids {
+        arcs.push(u32::try_from(a).map_err(|_| bad())?);
+    }
     Ok(Oid::from_arcs(arcs))
 }
 
