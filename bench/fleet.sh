@@ -11,11 +11,15 @@
 # exporter's figures. Figures are printed, never asserted.
 #
 # usage: bench/fleet.sh [DEVICES=20000] [ROUNDS=3] [INTERVAL=60]   (root; installs peers)
-#   env: TR069=<TR-069-only CPEs> (default DEVICES/20), CONCURRENCY (default 256)
+#   env: TR069=<TR-069-only CPEs> (default DEVICES/20), CONCURRENCY (default 256),
+#        EFI_POLLER=<command that runs efi-poller> (default the release binary; a wrapper
+#        script puts it under heaptrack or perf), ONLY_FLEET=1 (skip the peers),
+#        KEEP=1 (keep the work directory)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 N=${1:-20000}; ROUNDS=${2:-3}; INTERVAL=${3:-60}
 TR069=${TR069:-$(( N / 20 ))}; CONCURRENCY=${CONCURRENCY:-256}
+EFI_POLLER=${EFI_POLLER:-target/release/efi-poller}
 SNMP=$(( N - TR069 ))
 bash bench/setup.sh >/dev/null
 source bench/peers/env.sh
@@ -35,10 +39,11 @@ start_lab_agents "$SNMP" "$W" --mixed --port "$SIM_PORT" --requests "$W/requests
 
 echo "== efi-poller run: $ROUNDS rounds of $INTERVAL s over $SNMP SNMP + $TR069 TR-069 CPEs"
 target/release/efi-lab fleet --targets "$W/targets.txt" --tr069-cpes "$TR069" --rounds "$ROUNDS" \
-    --interval "$INTERVAL" --concurrency "$CONCURRENCY" --efi-poller target/release/efi-poller \
+    --interval "$INTERVAL" --concurrency "$CONCURRENCY" --efi-poller "$EFI_POLLER" \
     --plugins "$W/plugins" --json "$W/fleet.json" | grep -v '^\[efi-poller\] *$'
 # The agents write what they were asked for when they stop.
 kill -TERM $AGENTS; wait $AGENTS 2>/dev/null || true; AGENTS=""
+[ -n "${ONLY_FLEET:-}" ] && exit 0
 python3 bench/peers/exporter_module.py "$W/exporter-targets.txt" "$W"/requests.*.json > "$W/exporter.yml"
 
 echo "== the same agents again, for snmp_exporter and efi-poller sweep"
