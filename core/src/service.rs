@@ -24,11 +24,23 @@ use std::time::Duration;
 
 /// Runs until SIGTERM or Ctrl-C (or `cycles` arbiter cycles), reloading on SIGHUP.
 pub async fn run(config: Config, cycles: Option<u64>, file: Option<PathBuf>) -> anyhow::Result<()> {
+    // Both listen from here on: a signal that comes while the service starts, cycles or
+    // reloads is kept until the loop looks, never lost.
     let mut hangup = Hangup::new();
+    let mut shutdown = Shutdown::new();
     let mut config = config;
     loop {
-        let service = Service::start(config, file.as_deref()).await?;
-        match service.run(cycles, file.as_deref(), &mut hangup).await {
+        let service = tokio::select! {
+            started = Service::start(config, file.as_deref()) => started?,
+            _ = shutdown.recv() => {
+                println!("stopping before the service had started");
+                return Ok(());
+            }
+        };
+        match service
+            .run(cycles, file.as_deref(), &mut hangup, &mut shutdown)
+            .await
+        {
             Ended::Stopped => return Ok(()),
             Ended::Reload(new) => {
                 println!("reloading: restarting with the new configuration");
@@ -186,9 +198,36 @@ impl Service {
 
     /// The arbiter's cycles until stopped or reloaded; device polling starts once the first
     /// cycle has filled the live picture.
-    async fn run(mut self, limit: Option<u64>, file: Option<&Path>, hangup: &mut Hangup) -> Ended {
+    async fn run(
+        mut self,
+        limit: Option<u64>,
+        file: Option<&Path>,
+        hangup: &mut Hangup,
+        shutdown: &mut Shutdown,
+    ) -> Ended {
         loop {
-            if let Some(cycled) = self.cycles.run_due().await {
+            // A stop asked for during a cycle (a full pull of a large network takes seconds)
+            // lets the cycle finish within STOP_GRACE, then stops: never a lost SIGTERM and a
+            // SIGKILL from systemd 90 s later.
+            let cycled = {
+                let cycle = self.cycles.run_due();
+                tokio::pin!(cycle);
+                tokio::select! {
+                    cycled = &mut cycle => Ok(cycled),
+                    _ = shutdown.recv() => {
+                        println!("stopping: letting the arbiter's running cycle finish (at most {} s)", STOP_GRACE.as_secs());
+                        if tokio::time::timeout(STOP_GRACE, &mut cycle).await.is_err() {
+                            println!("the cycle did not finish in time and was interrupted; the outbox has its plan and the next start plans again from Sonar's state");
+                        }
+                        Err(())
+                    }
+                }
+            };
+            let Ok(cycled) = cycled else {
+                self.stop().await;
+                return Ended::Stopped;
+            };
+            if let Some(cycled) = cycled {
                 report(&cycled);
                 if cycled.full {
                     // A full cycle built and dropped the whole picture of the network: hand
@@ -209,7 +248,7 @@ impl Service {
             loop {
                 tokio::select! {
                     _ = self.cycles.next() => break,
-                    _ = shutdown_signal() => {
+                    _ = shutdown.recv() => {
                         println!("stopping");
                         self.stop().await;
                         return Ended::Stopped;
@@ -416,16 +455,52 @@ impl Hangup {
     }
 }
 
-/// Resolves on Ctrl-C or SIGTERM.
-pub async fn shutdown_signal() {
-    let mut term = match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-        Ok(s) => s,
-        Err(_) => return std::future::pending().await,
-    };
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
+/// How long a stop waits for a running arbiter cycle; systemd's own wait is 90 s.
+const STOP_GRACE: Duration = Duration::from_secs(20);
+
+/// SIGTERM and Ctrl-C (SIGINT), listened for from its creation on: a signal that comes
+/// before [`Shutdown::recv`] is awaited is kept for it, not lost.
+pub struct Shutdown {
+    term: Option<tokio::signal::unix::Signal>,
+    interrupt: Option<tokio::signal::unix::Signal>,
+}
+
+impl Shutdown {
+    /// Starts listening.
+    pub fn new() -> Shutdown {
+        use tokio::signal::unix::{signal, SignalKind};
+        Shutdown {
+            term: signal(SignalKind::terminate()).ok(),
+            interrupt: signal(SignalKind::interrupt()).ok(),
+        }
     }
+
+    /// Resolves once either signal has come (at once if one came already).
+    pub async fn recv(&mut self) {
+        async fn one(s: Option<&mut tokio::signal::unix::Signal>) {
+            match s {
+                Some(s) => {
+                    s.recv().await;
+                }
+                None => std::future::pending().await,
+            }
+        }
+        tokio::select! {
+            _ = one(self.term.as_mut()) => {}
+            _ = one(self.interrupt.as_mut()) => {}
+        }
+    }
+}
+
+impl Default for Shutdown {
+    fn default() -> Self {
+        Shutdown::new()
+    }
+}
+
+/// Resolves on Ctrl-C or SIGTERM, listening from its first poll.
+pub async fn shutdown_signal() {
+    Shutdown::new().recv().await
 }
 
 /// Aborts its task when dropped (a run's background tasks end with the run).
