@@ -209,10 +209,24 @@ async fn webhook(
     }
 }
 
+/// The query of `GET /metrics`.
+#[derive(Debug, Default, serde::Deserialize)]
+struct MetricsQuery {
+    /// `false` leaves out the per-device gauges (`efi_device_*`, 9 series a device): for a
+    /// frequent health scrape of a large fleet beside a slower full one.
+    per_device: Option<bool>,
+}
+
+/// `GET /metrics[?per_device=false]`.
 async fn metrics(
     State(app): State<Arc<AppState>>,
     guard: Option<axum::Extension<Arc<crate::auth_guard::AuthGuard>>>,
+    query: Result<axum::extract::Query<MetricsQuery>, axum::extract::rejection::QueryRejection>,
 ) -> Response {
+    let per_device = match query {
+        Ok(q) => q.0.per_device.unwrap_or(true),
+        Err(e) => return refuse(StatusCode::BAD_REQUEST, format!("query: {e}")),
+    };
     let mut page = crate::metrics::Page::new();
     if let Some(axum::Extension(guard)) = guard {
         page.add("auth", move |e| guard.encode_metrics(e));
@@ -224,7 +238,7 @@ async fn metrics(
         page.add("arbiter", move |e| arbiter.encode_metrics(&outbox, e));
     }
     let devices = app.devices.clone();
-    page.add("devices", move |e| devices.encode_metrics(e));
+    page.add("devices", move |e| devices.encode_metrics(e, per_device));
     let engines = app.host.runner.engines().clone();
     page.add("engines", move |e| engines.encode_metrics(e));
     if let Some(p) = app.sonar_poller.clone() {

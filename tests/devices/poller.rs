@@ -666,6 +666,46 @@ async fn check_metrics(base: &str, devices: &Value, rsrp: f64) {
     check_the_device_metrics(&metrics, &text, devices, rsrp);
     check_the_poller_metrics(&metrics, &text);
     check_the_dashboard_and_alerts_name_real_metrics(&metrics, &text);
+    the_health_scrape_leaves_out_the_devices(base, &metrics).await;
+}
+
+/// `/metrics?per_device=false` is the same page without the per-device gauges (a frequent
+/// health scrape of a large fleet); a value that is not a boolean is refused, named.
+async fn the_health_scrape_leaves_out_the_devices(
+    base: &str,
+    full: &MetricsExposition<OpenMetricsType, OpenMetricsValue>,
+) {
+    let text = reqwest::get(format!("{base}/metrics?per_device=false"))
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let light = parse_openmetrics(&text)
+        .unwrap_or_else(|e| panic!("not valid OpenMetrics text ({e:?}):\n{text}"));
+    let per_device: Vec<&String> = full
+        .families
+        .keys()
+        .filter(|f| f.starts_with("efi_device_"))
+        .collect();
+    assert!(per_device.len() >= 5, "{per_device:?}");
+    for family in full.families.keys() {
+        assert_eq!(
+            light.families.contains_key(family),
+            !family.starts_with("efi_device_"),
+            "{family}:\n{text}"
+        );
+    }
+    assert_eq!(
+        sample(&light, "efi_devices_unidentified", &[]),
+        Some(1.0),
+        "{text}"
+    );
+    let junk = reqwest::get(format!("{base}/metrics?per_device=maybe"))
+        .await
+        .unwrap();
+    assert_eq!(junk.status(), 400);
+    assert!(junk.text().await.unwrap().contains("per_device"));
 }
 
 /// A push the raemis plugin cannot read is answered 400 and counted (and changes nothing).

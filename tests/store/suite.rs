@@ -329,7 +329,8 @@ async fn a_batch_the_database_refuses_is_kept_and_written_once_it_is_back(s: Scr
     // The table goes away under the writer: its flushes fail and keep the batch.
     s.raw("ALTER TABLE devices RENAME TO devices_away").await;
     devices.forget(ip("10.0.0.1"));
-    let metrics = || efi_core::metrics::render_part(devices.clone(), DeviceStates::encode_metrics);
+    let metrics =
+        || efi_core::metrics::render_part(devices.clone(), |s, e| s.encode_metrics(e, true));
     let failed_flushes = |m: &str| {
         m.lines()
             .find(|l| l.starts_with("efi_store_flushes_total{result=\"failed\"}"))

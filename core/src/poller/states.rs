@@ -315,8 +315,14 @@ impl DeviceStates {
         devices.get(&address).cloned()
     }
 
-    /// The poller's counters, the devices' gauges, the store writer's and the scheduler's.
-    pub fn encode_metrics(&self, encoder: &mut DescriptorEncoder) -> std::fmt::Result {
+    /// The poller's counters, the devices' gauges (unless `per_device` is false: a
+    /// `/metrics?per_device=false` scrape of a large fleet skips its 9 series per device),
+    /// the store writer's and the scheduler's.
+    pub fn encode_metrics(
+        &self,
+        encoder: &mut DescriptorEncoder,
+        per_device: bool,
+    ) -> std::fmt::Result {
         self.polls.encode(encoder.encode_descriptor(
             "efi_polls",
             "Device polls by driver and result.",
@@ -329,7 +335,19 @@ impl DeviceStates {
             None,
             self.durations.metric_type(),
         )?)?;
-        self.encode_device_gauges(encoder)?;
+        gauge(
+            encoder,
+            "efi_devices_unidentified",
+            "Devices no driver recognised, polled by a generic fallback driver (standard MIB-II) only.",
+            self.devices
+                .read()
+                .values()
+                .filter(|d| d.unidentified)
+                .count() as f64,
+        )?;
+        if per_device {
+            self.encode_device_gauges(encoder)?;
+        }
         if let Some(pending) = self.persist.lock().as_ref().map(|q| q.len()) {
             let g = &self.persist_gauges;
             counters(
@@ -360,12 +378,6 @@ impl DeviceStates {
     fn encode_device_gauges(&self, encoder: &mut DescriptorEncoder) -> std::fmt::Result {
         let devices = self.devices.read();
         let addresses: Vec<String> = devices.keys().map(IpAddr::to_string).collect();
-        gauge(
-            encoder,
-            "efi_devices_unidentified",
-            "Devices no driver recognised, polled by a generic fallback driver (standard MIB-II) only.",
-            devices.values().filter(|d| d.unidentified).count() as f64,
-        )?;
         gauges(
             encoder,
             "efi_device_up",
@@ -430,8 +442,9 @@ mod tests {
                 .get_or_create(&[("driver", LabelValue("bec-ridgewave".to_owned()))])
                 .observe(s);
         }
-        let page =
-            crate::metrics::render_part(std::sync::Arc::new(states), DeviceStates::encode_metrics);
+        let page = crate::metrics::render_part(std::sync::Arc::new(states), |s, e| {
+            s.encode_metrics(e, true)
+        });
         let bucket = |le: &str| {
             let prefix = format!(
                 "efi_poll_duration_seconds_bucket{{le=\"{le}\",driver=\"bec-ridgewave\"}} "
