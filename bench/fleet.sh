@@ -3,7 +3,8 @@
 # boxes, BEC RidgeWave 6900, Baicells Atom, Telrad CPE12000SG in turn) and, one in twenty,
 # TR-069-only CPEs informing through the proxy — each a UE of a simulated Raemis, polled by
 # the real `efi-poller run` (scheduler, identification, vendor drivers through the ABI, store
-# writes, /metrics scraped every second) for ROUNDS rounds of INTERVAL seconds. Then, on the
+# writes, /metrics?per_device=false read every second for progress and the full /metrics
+# scraped once a round) for ROUNDS rounds of INTERVAL seconds. Then, on the
 # same SNMP agents: Prometheus snmp_exporter scraping the same OIDs (a module per kind of
 # device, generated from what efi-poller's drivers asked the agents for), and efi-poller's
 # `sweep` (GET of sysDescr + ifTable walk, as many in flight) for the round-time comparison.
