@@ -4,6 +4,7 @@
 
 pub mod replay;
 pub mod runner;
+pub mod step_pool;
 
 use crate::config::Config;
 use crate::engines::Engines;

@@ -1,6 +1,7 @@
-//! Runs plugin tasks: each step on the blocking pool under a CPU-time budget, the I/O it asks
+//! Runs plugin tasks: each step on the plugin threads under a CPU-time budget, the I/O it asks
 //! for on the host's engines, panics and overruns counted towards quarantine.
 
+use super::step_pool::{StepError, StepPool};
 use crate::engines::Engines;
 use crate::loader::LoadedPlugin;
 use efi_plugin_api::host::TaskHandle;
@@ -78,6 +79,8 @@ pub enum RunError {
 pub struct Runner {
     engines: Arc<Engines>,
     budget: Duration,
+    /// The threads plugin calls run on.
+    threads: StepPool,
 }
 
 impl Runner {
@@ -86,6 +89,7 @@ impl Runner {
         Runner {
             engines,
             budget: step_budget,
+            threads: StepPool::per_core(),
         }
     }
 
@@ -175,7 +179,7 @@ impl Runner {
     }
 
     /// Starts a driver's collect task and takes its first step in the same call into the
-    /// plugin: one hand-off to the blocking pool instead of two on every poll.
+    /// plugin: one hand-off to the plugin threads instead of two on every poll.
     async fn begin_collect(
         &self,
         plugin: &Arc<LoadedPlugin>,
@@ -208,7 +212,7 @@ impl Runner {
             .await
     }
 
-    /// Drives a task to its end: steps on the blocking pool, I/O on the engines.
+    /// Drives a task to its end: steps on the plugin threads, I/O on the engines.
     pub async fn run<T>(
         &self,
         plugin: &Arc<LoadedPlugin>,
@@ -239,7 +243,7 @@ impl Runner {
             .await
     }
 
-    /// One step of a task on the blocking pool: its start (`input` None) or its resumption
+    /// One step of a task on the plugin threads: its start (`input` None) or its resumption
     /// with the answers to what it asked, booked against the plugin's budget.
     async fn step<T>(
         &self,
@@ -266,7 +270,7 @@ impl Runner {
     }
 
     /// Drives a started task to its end: its I/O on the engines (or answered from a
-    /// recording), each further step on the blocking pool, at most `max_steps` in all.
+    /// recording), each further step on the plugin threads, at most `max_steps` in all.
     async fn drive<T>(
         &self,
         plugin: &Arc<LoadedPlugin>,
@@ -318,26 +322,26 @@ impl Runner {
         })
     }
 
-    /// Runs `f` (one synchronous call into a plugin) on the blocking pool, measuring the CPU
+    /// Runs `f` (one synchronous call into a plugin) on the plugin threads, measuring the CPU
     /// time it used; quarantines the plugin when it does not return in time.
     async fn guarded<R: Send + 'static>(
         &self,
         plugin: &Arc<LoadedPlugin>,
         f: impl FnOnce() -> R + Send + 'static,
     ) -> Result<(R, Duration), RunError> {
-        let job = tokio::task::spawn_blocking(move || {
+        let limit = self.wall_limit();
+        let call = move || {
             let before = thread_cpu_time();
             let out = f();
             (out, thread_cpu_time().saturating_sub(before))
-        });
-        let limit = self.wall_limit();
-        match tokio::time::timeout(limit, job).await {
-            Ok(Ok(done)) => Ok(done),
-            Ok(Err(join)) => Err(RunError::Plugin {
+        };
+        match self.threads.run(limit, call).await {
+            Ok(done) => Ok(done),
+            Err(StepError::Lost(why)) => Err(RunError::Plugin {
                 plugin: plugin.name().to_owned(),
-                error: PluginError::new(ErrorKind::Panic, format!("host-side call failed: {join}")),
+                error: PluginError::new(ErrorKind::Panic, format!("host-side call failed: {why}")),
             }),
-            Err(_) => {
+            Err(StepError::Hung(_)) => {
                 let err = RunError::Hung {
                     plugin: plugin.name().to_owned(),
                     limit_ms: limit.as_millis() as u64,
