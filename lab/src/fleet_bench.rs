@@ -147,15 +147,21 @@ fn status_mb(pid: u32, field: &str) -> Option<f64> {
     Some(kb / 1024.0)
 }
 
-async fn full_scrape(client: &reqwest::Client, url: &str) -> anyhow::Result<()> {
-    let page = client
+/// The text of a `/metrics` page.
+async fn scrape_page(client: &reqwest::Client, url: &str) -> anyhow::Result<String> {
+    Ok(client
         .get(url)
         .send()
         .await
         .and_then(|r| r.error_for_status())
         .with_context(|| format!("scraping {url}"))?
         .text()
-        .await?;
+        .await?)
+}
+
+/// A full scrape, every device's gauges rendered.
+async fn full_scrape(client: &reqwest::Client, url: &str) -> anyhow::Result<()> {
+    let page = scrape_page(client, url).await?;
     anyhow::ensure!(
         page.contains("efi_device_up"),
         "{url} has no per-device gauges"
@@ -164,14 +170,7 @@ async fn full_scrape(client: &reqwest::Client, url: &str) -> anyhow::Result<()> 
 }
 
 async fn sample(client: &reqwest::Client, url: &str, pid: u32) -> anyhow::Result<Sample> {
-    let page = client
-        .get(url)
-        .send()
-        .await
-        .and_then(|r| r.error_for_status())
-        .with_context(|| format!("scraping {url}"))?
-        .text()
-        .await?;
+    let page = scrape_page(client, url).await?;
     Ok(Sample {
         at: Some(Instant::now()),
         cpu_s: cpu_seconds(pid).context("efi-poller's /proc entry is gone")?,
