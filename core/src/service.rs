@@ -438,11 +438,14 @@ fn reread(file: Option<&Path>) -> Result<Config, String> {
 }
 
 /// SIGHUP, where the platform has it.
-struct Hangup(Option<tokio::signal::unix::Signal>);
+/// One Unix signal, listened for from its creation on: a signal that comes before
+/// [`SignalListener::recv`] is awaited is kept for it. Never resolves where the signal cannot be
+/// listened for.
+struct SignalListener(Option<tokio::signal::unix::Signal>);
 
-impl Hangup {
-    fn new() -> Hangup {
-        Hangup(tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok())
+impl SignalListener {
+    fn new(kind: tokio::signal::unix::SignalKind) -> SignalListener {
+        SignalListener(tokio::signal::unix::signal(kind).ok())
     }
 
     async fn recv(&mut self) {
@@ -455,39 +458,46 @@ impl Hangup {
     }
 }
 
+/// SIGHUP: re-read the configuration.
+struct Hangup(SignalListener);
+
+impl Hangup {
+    fn new() -> Hangup {
+        Hangup(SignalListener::new(
+            tokio::signal::unix::SignalKind::hangup(),
+        ))
+    }
+
+    async fn recv(&mut self) {
+        self.0.recv().await
+    }
+}
+
 /// How long a stop waits for a running arbiter cycle; systemd's own wait is 90 s.
 const STOP_GRACE: Duration = Duration::from_secs(20);
 
 /// SIGTERM and Ctrl-C (SIGINT), listened for from its creation on: a signal that comes
 /// before [`Shutdown::recv`] is awaited is kept for it, not lost.
 pub struct Shutdown {
-    term: Option<tokio::signal::unix::Signal>,
-    interrupt: Option<tokio::signal::unix::Signal>,
+    term: SignalListener,
+    interrupt: SignalListener,
 }
 
 impl Shutdown {
     /// Starts listening.
     pub fn new() -> Shutdown {
-        use tokio::signal::unix::{signal, SignalKind};
+        use tokio::signal::unix::SignalKind;
         Shutdown {
-            term: signal(SignalKind::terminate()).ok(),
-            interrupt: signal(SignalKind::interrupt()).ok(),
+            term: SignalListener::new(SignalKind::terminate()),
+            interrupt: SignalListener::new(SignalKind::interrupt()),
         }
     }
 
     /// Resolves once either signal has come (at once if one came already).
     pub async fn recv(&mut self) {
-        async fn one(s: Option<&mut tokio::signal::unix::Signal>) {
-            match s {
-                Some(s) => {
-                    s.recv().await;
-                }
-                None => std::future::pending().await,
-            }
-        }
         tokio::select! {
-            _ = one(self.term.as_mut()) => {}
-            _ = one(self.interrupt.as_mut()) => {}
+            _ = self.term.recv() => {}
+            _ = self.interrupt.recv() => {}
         }
     }
 }

@@ -147,6 +147,11 @@ fn status_mb(pid: u32, field: &str) -> Option<f64> {
     Some(kb / 1024.0)
 }
 
+/// CPU seconds the efi-poller process has used so far.
+fn host_cpu_seconds(pid: u32) -> anyhow::Result<f64> {
+    cpu_seconds(pid).context("efi-poller's /proc entry is gone")
+}
+
 /// The text of a `/metrics` page.
 async fn scrape_page(client: &reqwest::Client, url: &str) -> anyhow::Result<String> {
     Ok(client
@@ -173,7 +178,7 @@ async fn sample(client: &reqwest::Client, url: &str, pid: u32) -> anyhow::Result
     let page = scrape_page(client, url).await?;
     Ok(Sample {
         at: Some(Instant::now()),
-        cpu_s: cpu_seconds(pid).context("efi-poller's /proc entry is gone")?,
+        cpu_s: host_cpu_seconds(pid)?,
         polls: scrape::sum(&page, "efi_polls_total") as u64,
         lag_s: scrape::sum(&page, "efi_poll_lag_seconds"),
         rss_mb: rss_mb(pid).unwrap_or(0.0),
@@ -334,13 +339,11 @@ pub async fn run(options: FleetOptions) -> anyhow::Result<()> {
     // What one full scrape (every device's gauges) costs the host, measured between rounds
     // while the poller waits for the next one.
     const SCRAPES: u32 = 5;
-    let before = cpu_seconds(pid).context("efi-poller's /proc entry is gone")?;
+    let before = host_cpu_seconds(pid)?;
     for _ in 0..SCRAPES {
         full_scrape(&client, &url).await?;
     }
-    let full_scrape_cpu_ms = 1000.0
-        * (cpu_seconds(pid).context("efi-poller's /proc entry is gone")? - before)
-        / f64::from(SCRAPES);
+    let full_scrape_cpu_ms = 1000.0 * (host_cpu_seconds(pid)? - before) / f64::from(SCRAPES);
 
     let mut rounds = Vec::new();
     for r in 0..options.rounds as usize {
